@@ -1,0 +1,185 @@
+//! The command line: `cargo xtask <command> ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Benchmark the consensus node on this machine, on your own SSH hosts, or on AWS / Vultr
+/// instances across the world.
+///
+/// With no settings file, every command uses the local testbed: validators run as processes on
+/// this machine. Point `--settings` at a `settings.json` (see `assets/settings.json`) to use a
+/// cloud or static testbed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Settings file. Default: `settings.json` in the workspace root if present, otherwise the
+    /// embedded local testbed.
+    #[arg(long, global = true, env = "XTASK_SETTINGS", value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the testbed's instances: deploy, status, start, stop, destroy.
+    #[command(subcommand)]
+    Testbed(TestbedCommand),
+    /// Run a benchmark: build, deploy the node, start validators and load, measure, write results.
+    Bench(BenchArgs),
+    /// Build the node binary for the testbed's hosts (the first step of `bench`).
+    Build(BuildArgs),
+}
+
+/// `cargo xtask testbed ...`
+#[derive(Debug, Subcommand)]
+pub enum TestbedCommand {
+    /// Create instances until every region (or only `--region`) has N of them.
+    ///
+    /// Runs a pre-flight check first (regions, key files, instance type or plan) and creates
+    /// nothing if it fails. Instances already in the testbed count toward N. Prints the cost per
+    /// hour and asks for confirmation unless `--yes`.
+    Deploy {
+        /// Instances wanted per region.
+        #[arg(long, value_name = "N")]
+        instances: usize,
+        /// Deploy only in this region (it must be listed in the settings).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Hours after which each new instance shuts itself down (dead-man switch).
+        /// Default: `ttl_hours` from the settings.
+        #[arg(long, value_name = "HOURS")]
+        ttl: Option<u32>,
+        /// Do not ask for confirmation before creating instances.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Show the testbed's instances per region: id, IP, state.
+    Status,
+    /// Start stopped instances of the testbed.
+    Start {
+        /// Start at most N instances per region. Default: all of them.
+        #[arg(long, value_name = "N")]
+        instances: Option<usize>,
+    },
+    /// Stop the testbed's running instances (stopped instances may still bill: see `destroy`).
+    Stop,
+    /// Delete every instance of the testbed in every region. Safe to run again.
+    Destroy {
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `cargo xtask bench ...`
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub committee: usize,
+    /// Offered loads in transactions per second for the whole system, comma-separated: one run
+    /// per load (a sweep), each with a fresh genesis.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000",
+        value_name = "TX/S,..."
+    )]
+    pub loads: Vec<u64>,
+    /// Validators crashed from the start (permanent faults).
+    #[arg(long, default_value_t = 0, value_name = "F")]
+    pub faults: usize,
+    /// Instead of permanent crashes, kill the faulty validators and restart them from their
+    /// write-ahead log, every `--crash-interval` seconds.
+    #[arg(long)]
+    pub crash_recovery: bool,
+    /// Seconds between crash-recovery events.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub crash_interval: u64,
+    /// Runs per load.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub repeat: usize,
+    /// Size of each transaction in bytes.
+    #[arg(long, default_value_t = 512, value_name = "BYTES")]
+    pub transaction_size: usize,
+    /// Measured window in seconds (after the warm-up).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub duration: u64,
+    /// Seconds of load before measurement starts; excluded from the results.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub warmup: u64,
+    /// Seconds between two scrapes of every validator's metrics.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub scrape_interval: f64,
+    /// Protocol: wave length (3 for Mysticeti-C; 4 or 5 for the Mahi-Mahi variant).
+    #[arg(long, default_value_t = 3, value_name = "ROUNDS")]
+    pub wave_length: u32,
+    /// Protocol: leaders per round.
+    #[arg(long, default_value_t = 1, value_name = "L")]
+    pub leaders: u32,
+    /// Protocol: propose without waiting for the previous round's leader (Mahi-Mahi).
+    #[arg(long)]
+    pub no_leader_wait: bool,
+    /// Protocol: how long to wait for a leader before proposing anyway.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub leader_timeout_ms: u64,
+    /// Geo emulation: a latency matrix (CSV of one-way delays in ms between regions) or the
+    /// name of a preset in `assets/latency/` (e.g. `aws`). Validators are assigned to its
+    /// regions round-robin and the node delays each message accordingly. Off by default.
+    #[arg(long, value_name = "FILE|PRESET")]
+    pub latency_matrix: Option<String>,
+    /// Name of the run directory under the results directory. Default: date and time.
+    #[arg(long, value_name = "NAME")]
+    pub run_id: Option<String>,
+    /// Remote testbeds: do not upload the node binary (reuse the one already on the hosts).
+    #[arg(long)]
+    pub skip_update: bool,
+    /// Remote testbeds: do not re-run host set-up.
+    #[arg(long)]
+    pub skip_configure: bool,
+}
+
+/// `cargo xtask build ...`
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Rust target triple to build for. Default: this machine's target for the local testbed,
+    /// `x86_64-unknown-linux-gnu` for remote hosts.
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn loads_parse_as_a_comma_separated_sweep() {
+        let cli = Cli::try_parse_from(["xtask", "bench", "--loads", "10000,50000"]).expect("parse");
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!(args.loads, vec![10000, 50000]);
+        assert_eq!(args.committee, 4);
+    }
+
+    #[test]
+    fn deploy_requires_instances() {
+        assert!(Cli::try_parse_from(["xtask", "testbed", "deploy"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "testbed", "deploy", "--instances", "2"]).is_ok());
+    }
+}

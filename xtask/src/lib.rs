@@ -1,0 +1,8 @@
+//! The orchestrator as a library: `cargo xtask` is a thin binary over it, and the integration
+//! tests drive the same code.
+
+pub mod cli;
+pub mod commands;
+pub mod settings;
+pub mod testbed;
+pub mod workspace;

@@ -1,0 +1,261 @@
+use std::path::Path;
+
+use super::*;
+
+/// A temporary directory with a key pair and a token file, as a cloud user would have.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("token"), "  secret-token-value\n").expect("token");
+        std::fs::write(dir.path().join("id"), "PRIVATE").expect("key");
+        std::fs::write(dir.path().join("id.pub"), "ssh-ed25519 AAAA test").expect("pub");
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Valid Vultr settings as JSON, with `edit` applied.
+    fn settings(&self, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut value = serde_json::json!({
+            "testbed_id": "bench-1",
+            "cloud_provider": "vultr",
+            "token_file": self.path("token"),
+            "ssh_private_key_file": self.path("id"),
+            "regions": ["ewr", "ams"],
+            "specs": "vc2-2c-4gb",
+        });
+        edit(&mut value);
+        value.to_string()
+    }
+
+    fn load(&self, text: &str) -> Result<LoadedSettings, SettingsError> {
+        let path = self.dir.path().join("settings.json");
+        std::fs::write(&path, text).expect("write settings");
+        Settings::load(&path)
+    }
+}
+
+fn error_text(result: Result<LoadedSettings, SettingsError>) -> String {
+    match result {
+        Ok(s) => panic!("expected an error, got {s:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn example_settings_file_is_valid_apart_from_its_placeholder_files() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/settings.json");
+    let text = std::fs::read_to_string(&example).expect("assets/settings.json");
+    let settings = Settings::parse(&text, &example).expect("example parses");
+    assert_eq!(settings.cloud_provider, CloudProvider::Aws);
+    assert!(!settings.regions.is_empty());
+    // Point its files at real ones: then it validates.
+    let fixture = Fixture::new();
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value["token_file"] = fixture.path("token").into();
+    value["ssh_private_key_file"] = fixture.path("id").into();
+    value
+        .as_object_mut()
+        .expect("object")
+        .remove("ssh_public_key_file");
+    let loaded = fixture.load(&value.to_string()).expect("valid");
+    assert_eq!(loaded.token.expect("token").expose(), "secret-token-value");
+}
+
+#[test]
+fn valid_settings_load_the_trimmed_token() {
+    let fixture = Fixture::new();
+    let loaded = fixture.load(&fixture.settings(|_| {})).expect("valid");
+    assert_eq!(
+        loaded.token.as_ref().map(Secret::expose),
+        Some("secret-token-value")
+    );
+    assert_eq!(loaded.settings.base_port, 26000);
+    assert_eq!(
+        loaded.settings.public_key_path(),
+        Some(fixture.dir.path().join("id.pub"))
+    );
+}
+
+#[test]
+fn token_never_appears_in_debug_output() {
+    let fixture = Fixture::new();
+    let loaded = fixture.load(&fixture.settings(|_| {})).expect("valid");
+    let debug = format!("{loaded:?}");
+    assert!(!debug.contains("secret-token-value"), "{debug}");
+    assert!(debug.contains("***"));
+    assert_eq!(format!("{}", Secret::new("x")), "***");
+}
+
+#[test]
+fn unknown_provider_names_the_accepted_values() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load(&fixture.settings(|v| v["cloud_provider"] = "gcp".into())));
+    for accepted in ["aws", "vultr", "local", "static"] {
+        assert!(err.contains(accepted), "{err}");
+    }
+    assert!(err.contains("gcp"), "{err}");
+}
+
+#[test]
+fn missing_token_file_names_path_and_field() {
+    let fixture = Fixture::new();
+    let missing = fixture.path("no-such-token");
+    let err =
+        error_text(fixture.load(&fixture.settings(|v| v["token_file"] = missing.clone().into())));
+    assert!(err.contains("token_file"), "{err}");
+    assert!(err.contains(&missing), "{err}");
+}
+
+#[test]
+fn absent_token_file_field_is_reported_for_cloud_providers() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load(&fixture.settings(|v| {
+        v.as_object_mut().expect("object").remove("token_file");
+    })));
+    assert!(err.contains("`token_file` is required"), "{err}");
+}
+
+#[test]
+fn empty_token_file_is_rejected() {
+    let fixture = Fixture::new();
+    std::fs::write(fixture.dir.path().join("token"), " \n").expect("write");
+    let err = error_text(fixture.load(&fixture.settings(|_| {})));
+    assert!(err.contains("token_file") && err.contains("empty"), "{err}");
+}
+
+#[test]
+fn missing_key_files_name_path_and_field() {
+    let fixture = Fixture::new();
+    let missing = fixture.path("nokey");
+    let err = error_text(
+        fixture.load(&fixture.settings(|v| v["ssh_private_key_file"] = missing.clone().into())),
+    );
+    assert!(
+        err.contains("ssh_private_key_file") && err.contains(&missing),
+        "{err}"
+    );
+
+    std::fs::remove_file(fixture.dir.path().join("id.pub")).expect("rm");
+    let err = error_text(fixture.load(&fixture.settings(|_| {})));
+    assert!(
+        err.contains("ssh_public_key_file") && err.contains("id.pub"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_and_duplicate_regions_are_rejected() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load(&fixture.settings(|v| v["regions"] = serde_json::json!([]))));
+    assert!(
+        err.contains("regions") && err.contains("at least one"),
+        "{err}"
+    );
+    let err = error_text(
+        fixture
+            .load(&fixture.settings(|v| v["regions"] = serde_json::json!(["ewr", "ams", "ewr"]))),
+    );
+    assert!(
+        err.contains("regions") && err.contains("\"ewr\" is listed twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn testbed_id_with_characters_tags_reject_is_refused() {
+    let fixture = Fixture::new();
+    for bad in [
+        "my testbed",
+        "bench/1",
+        "",
+        "-lead",
+        "ünicode",
+        &"x".repeat(33),
+    ] {
+        let err = error_text(fixture.load(&fixture.settings(|v| v["testbed_id"] = bad.into())));
+        assert!(err.contains("testbed_id"), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn malformed_file_reports_line_and_column() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load("{\n  \"testbed_id\": \"x\",\n  \"cloud_provider\": aws\n}"));
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("column"), "{err}");
+}
+
+#[test]
+fn unreadable_settings_file_names_its_path() {
+    let err = Settings::load(Path::new("/nonexistent/settings.json"))
+        .expect_err("missing file")
+        .to_string();
+    assert!(err.contains("/nonexistent/settings.json"), "{err}");
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load(&fixture.settings(|v| v["regionz"] = "x".into())));
+    assert!(err.contains("regionz"), "{err}");
+}
+
+#[test]
+fn tilde_is_expanded_in_paths() {
+    let home = std::env::var("HOME").expect("HOME");
+    assert_eq!(
+        expand_tilde(Path::new("~/.ssh/id")),
+        Path::new(&home).join(".ssh/id")
+    );
+    assert_eq!(expand_tilde(Path::new("/abs/~x")), Path::new("/abs/~x"));
+}
+
+#[test]
+fn repository_token_is_masked() {
+    let repo = Repository {
+        url: "https://ghp_SECRET123@github.com/org/repo.git".into(),
+        commit: "main".into(),
+    };
+    assert_eq!(repo.masked_url(), "https://***@github.com/org/repo.git");
+    assert!(!format!("{repo:?} {repo}").contains("SECRET"));
+    assert_eq!(
+        mask_url_credentials("https://user:pw@host/x@y"),
+        "https://***@host/x@y"
+    );
+    assert_eq!(
+        mask_url_credentials("https://github.com/org/repo"),
+        "https://github.com/org/repo"
+    );
+}
+
+#[test]
+fn local_default_needs_no_files() {
+    let loaded = Settings::local_default()
+        .validate()
+        .expect("local default is valid");
+    assert!(loaded.token.is_none());
+    assert_eq!(loaded.settings.cloud_provider, CloudProvider::Local);
+}
+
+#[test]
+fn static_provider_needs_hosts() {
+    let fixture = Fixture::new();
+    let err = error_text(fixture.load(&fixture.settings(|v| {
+        v["cloud_provider"] = "static".into();
+    })));
+    assert!(err.contains("hosts"), "{err}");
+    let loaded = fixture
+        .load(&fixture.settings(|v| {
+            v["cloud_provider"] = "static".into();
+            v["hosts"] = serde_json::json!([{"address": "127.0.0.2", "port": 2222}]);
+        }))
+        .expect("valid static settings");
+    assert_eq!(loaded.settings.hosts[0].region, "static");
+}
