@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod measurement;
 pub mod settings;
 pub mod testbed;
 pub mod workspace;
