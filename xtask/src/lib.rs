@@ -1,9 +1,12 @@
 //! The orchestrator as a library: `cargo xtask` is a thin binary over it, and the integration
 //! tests drive the same code.
 
+pub mod benchmark;
+pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod measurement;
+pub mod results;
 pub mod settings;
 pub mod testbed;
 pub mod workspace;

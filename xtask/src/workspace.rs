@@ -31,9 +31,17 @@ pub fn load_settings(explicit: Option<&Path>) -> Result<LoadedSettings> {
 
 /// The directory benchmark results go to.
 pub fn results_directory(settings: &Settings) -> PathBuf {
-    match &settings.results_directory {
-        Some(dir) if dir.is_absolute() => dir.clone(),
-        Some(dir) => root().join(dir),
-        None => root().join("results"),
+    settings
+        .results_directory
+        .as_deref()
+        .map_or_else(|| root().join("results"), resolve)
+}
+
+/// A path from the settings: absolute as is, relative to the workspace root otherwise.
+pub fn resolve(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root().join(path)
     }
 }

@@ -1,10 +1,10 @@
-//! `cargo xtask bench`.
+//! `cargo xtask bench`: runs a benchmark on the configured testbed.
 
 use anyhow::Result;
 
-use crate::{cli::BenchArgs, settings::LoadedSettings};
+use crate::{benchmark, cli::BenchArgs, settings::LoadedSettings};
 
 /// Runs `bench`.
-pub fn run(_settings: &LoadedSettings, _args: BenchArgs) -> Result<()> {
-    Err(super::not_available("bench"))
+pub fn run(settings: &LoadedSettings, args: BenchArgs) -> Result<()> {
+    benchmark::run(settings, &args).map(|_| ())
 }

@@ -1,0 +1,91 @@
+//! Runs validators on a testbed's hosts. The benchmark drives this interface and does not
+//! know whether the processes run here ([`super::local::LocalExecutor`]) or over SSH.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::builder::NodeBinary;
+
+/// Files of one run's genesis, as written by `node genesis` on this machine.
+pub const COMMITTEE_FILE: &str = "committee.json";
+pub const PARAMETERS_FILE: &str = "parameters.json";
+pub const LATENCY_FILE: &str = "latency.csv";
+
+/// The private key file of validator `i`.
+pub fn private_key_file(validator: usize) -> String {
+    format!("private-{validator}.key")
+}
+
+/// The log file of validator `i`.
+pub fn log_file(validator: usize) -> String {
+    format!("validator-{validator}.log")
+}
+
+/// How one validator is started.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Validator index in the committee.
+    pub validator: usize,
+    /// Load generator rate in tx/s (0: none).
+    pub load: u64,
+    /// Transaction size in bytes.
+    pub transaction_size: usize,
+    /// Whether the run emulates geo latency with `latency.csv`.
+    pub latency_matrix: bool,
+}
+
+impl Launch {
+    /// The node's command line, with its files in directory `dir` on the host.
+    pub fn args(&self, dir: &str) -> Vec<String> {
+        let i = self.validator;
+        let mut args = vec![
+            "run".to_string(),
+            "--authority".into(),
+            i.to_string(),
+            "--committee".into(),
+            format!("{dir}/{COMMITTEE_FILE}"),
+            "--parameters".into(),
+            format!("{dir}/{PARAMETERS_FILE}"),
+            "--private".into(),
+            format!("{dir}/{}", private_key_file(i)),
+            "--storage".into(),
+            format!("{dir}/storage-{i}"),
+            "--load".into(),
+            self.load.to_string(),
+            "--transaction-size".into(),
+            self.transaction_size.to_string(),
+        ];
+        if self.latency_matrix {
+            args.extend(["--latency-matrix".into(), format!("{dir}/{LATENCY_FILE}")]);
+        }
+        args
+    }
+}
+
+/// Process control on a testbed for one benchmark run.
+pub trait Executor {
+    /// Makes the node binary and the genesis files in `genesis` available where validators run.
+    fn stage(&mut self, binary: &NodeBinary, genesis: &Path) -> Result<()>;
+
+    /// Checks that the ports the committee needs are free on the hosts.
+    fn check_ports(&mut self, ports: &[u16]) -> Result<()>;
+
+    /// Starts (or restarts) a validator, detached from the orchestrator's terminal.
+    fn start(&mut self, launch: &Launch) -> Result<()>;
+
+    /// Kills a validator abruptly (SIGKILL), as a crash.
+    fn kill(&mut self, validator: usize) -> Result<()>;
+
+    /// Whether a validator's process is still alive.
+    fn is_alive(&mut self, validator: usize) -> Result<bool>;
+
+    /// The URL of a validator's `/metrics`, reachable from this machine.
+    fn metrics_url(&mut self, validator: usize) -> Result<String>;
+
+    /// Stops every process this run started (SIGTERM, then SIGKILL), even after errors.
+    fn stop_all(&mut self) -> Result<()>;
+
+    /// Copies the validators' logs into `destination`.
+    fn collect_logs(&mut self, destination: &Path) -> Result<()>;
+}

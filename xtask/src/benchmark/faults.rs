@@ -1,0 +1,117 @@
+//! The fault schedule of a run: which validators crash, and when they come back.
+
+use serde::Serialize;
+
+use super::plan::{FaultMode, Plan};
+
+/// What happens to a validator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Never started (permanent fault).
+    CrashedFromStart,
+    /// Killed with SIGKILL.
+    Crash,
+    /// Restarted from its write-ahead log.
+    Recover,
+}
+
+/// One scheduled event, `at_s` seconds after the validators started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultEvent {
+    pub at_s: f64,
+    pub validator: usize,
+    pub event: FaultKind,
+}
+
+/// The events of one run, in time order: faulty validators crash every other
+/// `crash_interval` and recover in between (crash-recovery), or never start (permanent).
+pub fn schedule(plan: &Plan) -> Vec<FaultEvent> {
+    let faulty: Vec<usize> = (0..plan.committee).filter(|&i| plan.is_faulty(i)).collect();
+    match plan.fault_mode {
+        FaultMode::None => Vec::new(),
+        FaultMode::Permanent => faulty
+            .into_iter()
+            .map(|validator| FaultEvent {
+                at_s: 0.0,
+                validator,
+                event: FaultKind::CrashedFromStart,
+            })
+            .collect(),
+        FaultMode::CrashRecovery => {
+            let mut events = Vec::new();
+            let interval = plan.crash_interval_s.max(1);
+            let mut k = 1;
+            while k * interval < plan.run_seconds() {
+                let event = if k % 2 == 1 {
+                    FaultKind::Crash
+                } else {
+                    FaultKind::Recover
+                };
+                for &validator in &faulty {
+                    events.push(FaultEvent {
+                        at_s: (k * interval) as f64,
+                        validator,
+                        event,
+                    });
+                }
+                k += 1;
+            }
+            events
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::benchmark::plan::Protocol;
+
+    fn plan(faults: usize, mode: FaultMode) -> Plan {
+        Plan {
+            committee: 4,
+            faults,
+            fault_mode: mode,
+            crash_interval_s: 10,
+            loads: vec![1000],
+            repeat: 1,
+            transaction_size: 512,
+            warmup_s: 5,
+            duration_s: 30,
+            scrape_interval_s: 1.0,
+            protocol: Protocol {
+                wave_length: 3,
+                leaders: 1,
+                leader_wait: true,
+                leader_timeout_ms: 1000,
+            },
+            latency_matrix: None,
+        }
+    }
+
+    #[test]
+    fn crash_recovery_alternates_within_the_run() {
+        let events = schedule(&plan(1, FaultMode::CrashRecovery));
+        let summary: Vec<(f64, usize, FaultKind)> = events
+            .iter()
+            .map(|e| (e.at_s, e.validator, e.event))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (10.0, 3, FaultKind::Crash),
+                (20.0, 3, FaultKind::Recover),
+                (30.0, 3, FaultKind::Crash),
+            ]
+        );
+    }
+
+    #[test]
+    fn permanent_faults_are_the_last_validators() {
+        let events = schedule(&plan(1, FaultMode::Permanent));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].validator, 3);
+        assert_eq!(events[0].event, FaultKind::CrashedFromStart);
+        assert!(schedule(&plan(0, FaultMode::None)).is_empty());
+    }
+}

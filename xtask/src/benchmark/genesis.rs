@@ -1,0 +1,107 @@
+//! Generates a fresh committee for one run with the node's own `genesis` command.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{executor::LATENCY_FILE, plan::Plan};
+use crate::builder::NodeBinary;
+
+/// Ports and addresses of a committee.
+#[derive(Clone, Debug)]
+pub struct Ports {
+    pub base: u16,
+    pub metrics_base: u16,
+}
+
+impl Ports {
+    /// Every port validator `i` of an `n`-committee uses: `base + i` and `metrics_base + i`.
+    pub fn all(&self, n: usize) -> Result<Vec<u16>> {
+        (0..n)
+            .flat_map(|i| [(self.base, i), (self.metrics_base, i)])
+            .map(|(base, i)| {
+                u16::try_from(usize::from(base) + i)
+                    .ok()
+                    .with_context(|| format!("port {base} + {i} is beyond 65535"))
+            })
+            .collect()
+    }
+
+    /// The metrics port of each validator.
+    pub fn metrics(&self, n: usize) -> Vec<u16> {
+        (0..n)
+            .map(|i| self.metrics_base.wrapping_add(i as u16))
+            .collect()
+    }
+}
+
+/// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
+pub fn generate(
+    node: &NodeBinary,
+    plan: &Plan,
+    ips: &[String],
+    ports: &Ports,
+    directory: &Path,
+) -> Result<()> {
+    let mut args: Vec<String> = vec!["genesis".into(), "--ips".into()];
+    args.extend(ips.iter().cloned());
+    args.extend([
+        "--working-directory".into(),
+        directory.display().to_string(),
+        "--base-port".into(),
+        ports.base.to_string(),
+        "--metrics-base-port".into(),
+        ports.metrics_base.to_string(),
+        "--wave-length".into(),
+        plan.protocol.wave_length.to_string(),
+        "--leaders".into(),
+        plan.protocol.leaders.to_string(),
+        "--leader-timeout-ms".into(),
+        plan.protocol.leader_timeout_ms.to_string(),
+    ]);
+    if !plan.protocol.leader_wait {
+        args.push("--no-leader-wait".into());
+    }
+    if let Some(matrix) = &plan.latency_matrix {
+        args.push("--regions".into());
+        args.extend((0..ips.len()).map(|i| matrix.region_of(i).to_string()));
+        std::fs::copy(&matrix.path, directory.join(LATENCY_FILE))
+            .with_context(|| format!("cannot copy the latency matrix {}", matrix.path.display()))?;
+    }
+    let output = duct::cmd(&node.path, &args)
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run {}", node.path.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`node genesis` failed: {}",
+            String::from_utf8_lossy(&output.stdout).trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_per_validator() {
+        let ports = Ports {
+            base: 26000,
+            metrics_base: 27000,
+        };
+        assert_eq!(
+            ports.all(2).expect("ports"),
+            vec![26000, 27000, 26001, 27001]
+        );
+        assert_eq!(ports.metrics(2), vec![27000, 27001]);
+        let high = Ports {
+            base: 65535,
+            metrics_base: 1000,
+        };
+        assert!(high.all(2).is_err());
+    }
+}

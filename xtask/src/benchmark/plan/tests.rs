@@ -1,0 +1,93 @@
+use clap::Parser;
+
+use super::*;
+use crate::cli::{Cli, Command};
+
+fn args(extra: &[&str]) -> BenchArgs {
+    let mut argv = vec!["xtask", "bench"];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("parse").command {
+        Command::Bench(args) => args,
+        _ => panic!("not bench"),
+    }
+}
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+fn plan_error(extra: &[&str]) -> String {
+    Plan::from_args(&args(extra), &assets())
+        .expect_err("invalid plan")
+        .to_string()
+}
+
+#[test]
+fn zero_load_is_refused() {
+    assert!(plan_error(&["--loads", "1000,0"]).contains("load of 0"));
+}
+
+#[test]
+fn committee_must_tolerate_the_faults() {
+    let err = plan_error(&["--committee", "4", "--faults", "2"]);
+    assert!(err.contains("3f+1 = 7"), "{err}");
+    assert!(Plan::from_args(&args(&["--committee", "7", "--faults", "2"]), &assets()).is_ok());
+}
+
+#[test]
+fn crash_recovery_needs_faults() {
+    assert!(plan_error(&["--crash-recovery"]).contains("--faults"));
+}
+
+#[test]
+fn sweep_has_one_point_per_load_and_repeat() {
+    let plan =
+        Plan::from_args(&args(&["--loads", "10,20", "--repeat", "2"]), &assets()).expect("plan");
+    let points: Vec<(u64, usize)> = plan.points().iter().map(|p| (p.load, p.repeat)).collect();
+    assert_eq!(points, vec![(10, 0), (10, 1), (20, 0), (20, 1)]);
+}
+
+#[test]
+fn load_is_split_over_the_started_validators() {
+    let plan =
+        Plan::from_args(&args(&["--committee", "4", "--faults", "1"]), &assets()).expect("plan");
+    assert_eq!(plan.started_validators(), vec![0, 1, 2]);
+    let loads = plan.load_per_validator(10_000);
+    assert_eq!(loads, vec![3334, 3333, 3333, 0]);
+    assert_eq!(loads.iter().sum::<u64>(), 10_000);
+
+    let recovery = Plan::from_args(
+        &args(&["--committee", "4", "--faults", "1", "--crash-recovery"]),
+        &assets(),
+    )
+    .expect("plan");
+    assert_eq!(recovery.started_validators(), vec![0, 1, 2, 3]);
+    assert_eq!(recovery.load_per_validator(100), vec![25, 25, 25, 25]);
+}
+
+#[test]
+fn latency_preset_resolves_with_its_regions() {
+    let plan = Plan::from_args(&args(&["--latency-matrix", "aws"]), &assets()).expect("plan");
+    let matrix = plan.latency_matrix.expect("matrix");
+    assert!(matrix.regions.contains(&"us-east-1".to_string()));
+    assert_eq!(matrix.region_of(0), matrix.regions[0]);
+    assert_eq!(matrix.region_of(matrix.regions.len()), matrix.regions[0]);
+}
+
+#[test]
+fn malformed_latency_matrix_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("m.csv");
+    std::fs::write(&path, "region,a,b\na,0,10\nb,10\n").expect("write");
+    let err = format!(
+        "{:#}",
+        Plan::from_args(
+            &args(&["--latency-matrix", path.to_str().expect("utf8")]),
+            &assets()
+        )
+        .expect_err("malformed")
+    );
+    assert!(err.contains("m.csv"), "{err}");
+    let err = plan_error(&["--latency-matrix", "no-such-preset"]);
+    assert!(err.contains("no-such-preset"), "{err}");
+}

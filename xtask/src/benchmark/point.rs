@@ -1,0 +1,287 @@
+//! One point of a sweep: fresh genesis, validators up, measure, everything stopped, rows written.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{
+    analysis,
+    executor::{Executor, Launch, COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
+    faults::{self, FaultEvent},
+    genesis, monitor,
+    plan::Point,
+    RunContext,
+};
+use crate::results::{self, FaultRow, SummaryRow, TimeseriesRow, ValidatorRow};
+
+fn progress_bar(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} s, {eta} left: {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// Runs one point and writes its time series, validator figures and fault events; returns its
+/// summary row. Every process started is stopped before this returns, on success or error.
+pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
+    let plan = &context.plan;
+    let name = point.name(plan);
+    let point_dir = context.run_dir.join(&name);
+    let logs = context.logs_dir(&name);
+    std::fs::create_dir_all(&point_dir)
+        .with_context(|| format!("cannot create {}", point_dir.display()))?;
+
+    let genesis_dir = tempfile::Builder::new()
+        .prefix("consensus-bench-genesis-")
+        .tempdir()
+        .context("cannot create a genesis directory")?;
+    let ips: Vec<String> = (0..plan.committee)
+        .map(|i| {
+            let host = context.host_of(i);
+            host.peer_address()
+                .map(str::to_string)
+                .with_context(|| format!("instance {} has no IP address", host.id))
+        })
+        .collect::<Result<_>>()?;
+    genesis::generate(
+        &context.node,
+        plan,
+        &ips,
+        &context.ports,
+        genesis_dir.path(),
+    )?;
+    for file in [COMMITTEE_FILE, PARAMETERS_FILE, LATENCY_FILE] {
+        let source = genesis_dir.path().join(file);
+        if source.exists() {
+            std::fs::copy(&source, point_dir.join(file))
+                .with_context(|| format!("cannot copy {file} into {}", point_dir.display()))?;
+        }
+    }
+
+    let schedule = faults::schedule(plan);
+    let loads = plan.load_per_validator(point.load);
+    let launches: BTreeMap<usize, Launch> = plan
+        .started_validators()
+        .into_iter()
+        .map(|i| {
+            let launch = Launch {
+                validator: i,
+                load: loads[i],
+                transaction_size: plan.transaction_size,
+                latency_matrix: plan.latency_matrix.is_some(),
+            };
+            (i, launch)
+        })
+        .collect();
+
+    let mut executor = context.executor(&logs)?;
+    let progress = progress_bar(plan.run_seconds(), label);
+    let outcome = drive(
+        executor.as_mut(),
+        context,
+        genesis_dir.path(),
+        &launches,
+        &schedule,
+        &progress,
+    );
+    let stopped = executor.stop_all();
+    let collected = executor.collect_logs(&logs);
+    progress.finish_and_clear();
+    let recording = outcome?;
+    stopped.context("cannot stop every validator")?;
+    collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
+
+    write_details(context, point, &name, &recording)?;
+    Ok(summary_row(context, point, &schedule, &recording))
+}
+
+/// Starts the validators and measures; the caller stops them whatever happens.
+fn drive(
+    executor: &mut dyn Executor,
+    context: &RunContext,
+    genesis: &Path,
+    launches: &BTreeMap<usize, Launch>,
+    schedule: &[FaultEvent],
+    progress: &ProgressBar,
+) -> Result<monitor::Recording> {
+    executor.check_ports(&context.ports.all(context.plan.committee)?)?;
+    executor.stage(&context.node, genesis)?;
+    for launch in launches.values() {
+        executor.start(launch)?;
+    }
+    let started: Vec<usize> = launches.keys().copied().collect();
+    monitor::wait_ready(executor, &started)?;
+    monitor::measure(executor, &context.plan, launches, schedule, progress)
+}
+
+fn write_details(
+    context: &RunContext,
+    point: &Point,
+    name: &str,
+    recording: &monitor::Recording,
+) -> Result<()> {
+    let plan = &context.plan;
+    let warmup = plan.warmup_s as f64;
+    let timeseries: Vec<TimeseriesRow> = analysis::intervals(recording)
+        .into_iter()
+        .map(|interval| {
+            let r = interval.record;
+            let host = context.host_of(r.validator);
+            TimeseriesRow {
+                run_id: context.run_id.clone(),
+                point: name.to_string(),
+                load: point.load,
+                repeat: point.repeat,
+                validator: r.validator,
+                host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
+                region: context.region_of(r.validator),
+                instance_type: host.specs.clone(),
+                elapsed_s: r.elapsed_s,
+                phase: if r.elapsed_s < warmup {
+                    "warmup"
+                } else {
+                    "measure"
+                }
+                .into(),
+                committed_transactions: r.snapshot.committed_transactions,
+                throughput_tps: interval.throughput_tps,
+                latency_p50_s: interval.latency_p50_s,
+                latency_p99_s: interval.latency_p99_s,
+                current_round: r.snapshot.current_round,
+                last_committed_round: r.snapshot.last_committed_round,
+                cpu_cores: interval.cpu_cores,
+                memory_mib: r.snapshot.resident_memory_bytes / (1024.0 * 1024.0),
+                submitted_transactions: r.snapshot.submitted,
+                rejected_transactions: r.snapshot.rejected,
+            }
+        })
+        .collect();
+    results::append_rows(&context.run_dir.join(results::TIMESERIES_FILE), &timeseries)?;
+
+    let validators: Vec<ValidatorRow> = analysis::observations(recording, warmup)
+        .into_iter()
+        .map(|o| {
+            let latency = o.end.latency.since(&o.start.latency);
+            let rate = |end: f64, start: f64| (end - start) / o.seconds.max(f64::EPSILON);
+            let host = context.host_of(o.validator);
+            ValidatorRow {
+                run_id: context.run_id.clone(),
+                point: name.to_string(),
+                load: point.load,
+                repeat: point.repeat,
+                validator: o.validator,
+                host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
+                region: context.region_of(o.validator),
+                faulty: plan.is_faulty(o.validator) && plan.faults > 0,
+                throughput_tps: o.throughput(),
+                latency_p50_s: latency.quantile(0.5),
+                latency_p99_s: latency.quantile(0.99),
+                cpu_cores: o.cpu_cores(),
+                memory_mib: o.end.resident_memory_bytes / (1024.0 * 1024.0),
+                submitted_tps: rate(o.end.submitted, o.start.submitted),
+                rejected_tps: rate(o.end.rejected, o.start.rejected),
+            }
+        })
+        .collect();
+    results::append_rows(&context.run_dir.join(results::VALIDATORS_FILE), &validators)?;
+
+    let faults: Vec<FaultRow> = recording
+        .faults
+        .iter()
+        .map(|(event, applied)| FaultRow {
+            run_id: context.run_id.clone(),
+            point: name.to_string(),
+            at_s: event.at_s,
+            validator: event.validator,
+            event: serde_json::to_value(event.event)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            applied_at_s: *applied,
+        })
+        .collect();
+    if !faults.is_empty() {
+        results::append_rows(&context.run_dir.join(results::FAULTS_FILE), &faults)?;
+    }
+    Ok(())
+}
+
+fn summary_row(
+    context: &RunContext,
+    point: &Point,
+    schedule: &[FaultEvent],
+    recording: &monitor::Recording,
+) -> SummaryRow {
+    let plan = &context.plan;
+    let s = analysis::window_summary(recording, plan.warmup_s as f64);
+    let p = &context.provenance;
+    let fault_schedule = schedule
+        .iter()
+        .map(|e| {
+            let kind = serde_json::to_value(e.event)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{kind}@{}s:{}", e.at_s, e.validator)
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    SummaryRow {
+        run_id: p.run_id.clone(),
+        date: p.date.clone(),
+        git_commit: p.git_commit.clone(),
+        git_dirty: p.git_dirty,
+        node_hash: p.node_hash.clone(),
+        settings_hash: p.settings_hash.clone(),
+        parameters_hash: context.parameters_hash.clone(),
+        provider: p.provider.clone(),
+        regions: p.regions.clone(),
+        instance_type: p.instance_type.clone(),
+        committee: plan.committee,
+        faults: plan.faults,
+        fault_mode: plan.fault_mode.to_string(),
+        fault_schedule,
+        load: point.load,
+        repeat: point.repeat,
+        transaction_size: plan.transaction_size,
+        warmup_s: plan.warmup_s,
+        duration_s: plan.duration_s,
+        wave_length: plan.protocol.wave_length,
+        leaders: plan.protocol.leaders,
+        leader_wait: plan.protocol.leader_wait,
+        leader_timeout_ms: plan.protocol.leader_timeout_ms,
+        latency_matrix: plan
+            .latency_matrix
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default(),
+        measured_s: s.measured_seconds,
+        validators_observed: s.validators_observed,
+        throughput_tps: s.throughput_tps,
+        throughput_bytes_per_s: s.throughput_bytes_per_second,
+        latency_avg_s: s.latency_avg,
+        latency_stdev_s: s.latency_stdev,
+        latency_p50_s: s.latency_p50,
+        latency_p90_s: s.latency_p90,
+        latency_p99_s: s.latency_p99,
+        rounds_per_s: s.rounds_per_second,
+        blocks_per_round: s.blocks_per_round,
+        submitted_tps: s.submitted_tps,
+        rejected_tps: s.rejected_tps,
+        direct_commits: s.direct_commits,
+        indirect_commits: s.indirect_commits,
+        direct_skips: s.direct_skips,
+        indirect_skips: s.indirect_skips,
+        leader_timeouts: s.leader_timeouts,
+        missing_block_requests: s.missing_block_requests,
+        cpu_cores_mean: s.cpu_cores_mean,
+        cpu_cores_max: s.cpu_cores_max,
+        memory_mib_max: s.memory_mib_max,
+        interrupted: recording.interrupted,
+    }
+}

@@ -1,0 +1,23 @@
+//! Benchmark results: the rows of the CSV files, how they are written, and the summary table.
+//!
+//! A run directory `results/<run-id>/` holds `summary.csv` (one row per committee, faults,
+//! load and repeat), `timeseries.csv` (one row per scrape per validator), `validators.csv`
+//! (per validator figures of each window), `faults.csv` (the fault schedule), and per point the
+//! committee, parameters and logs. Every summary row is also appended to `results/runs.csv`.
+
+pub mod csv_file;
+pub mod provenance;
+pub mod rows;
+pub mod table;
+
+pub use csv_file::append_rows;
+pub use provenance::Provenance;
+pub use rows::{FaultRow, SummaryRow, TimeseriesRow, ValidatorRow};
+
+/// File names inside a run directory.
+pub const SUMMARY_FILE: &str = "summary.csv";
+pub const TIMESERIES_FILE: &str = "timeseries.csv";
+pub const VALIDATORS_FILE: &str = "validators.csv";
+pub const FAULTS_FILE: &str = "faults.csv";
+/// The cumulative file in the results directory.
+pub const RUNS_FILE: &str = "runs.csv";

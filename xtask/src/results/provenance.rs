@@ -1,0 +1,61 @@
+//! Where a result comes from: the code, the binary, the settings and the testbed.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Identifies what produced a run; repeated in every summary row.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Provenance {
+    /// Run identifier (the run directory's name).
+    pub run_id: String,
+    /// Start of the run, RFC 3339, UTC.
+    pub date: String,
+    /// Git commit of the workspace that built the node.
+    pub git_commit: String,
+    /// Whether that working tree had uncommitted changes.
+    pub git_dirty: bool,
+    /// SHA-256 of the node binary.
+    pub node_hash: String,
+    /// SHA-256 (first 16 hex digits) of the settings as used (secrets excluded).
+    pub settings_hash: String,
+    /// Testbed provider.
+    pub provider: String,
+    /// Regions of the hosts (`;`-separated), or of the latency matrix on the local testbed.
+    pub regions: String,
+    /// Instance type or plan (`local` on this machine).
+    pub instance_type: String,
+}
+
+/// The commit checked out in `workspace` and whether the tree is dirty (`unknown`, false
+/// outside a git checkout).
+pub fn git_state(workspace: &Path) -> (String, bool) {
+    let commit = duct::cmd!("git", "rev-parse", "HEAD")
+        .dir(workspace)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let dirty = duct::cmd!("git", "status", "--porcelain", "--untracked-files=no")
+        .dir(workspace)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| !o.stdout.is_empty());
+    (commit, dirty)
+}
+
+/// First 16 hex digits of the SHA-256 of a serialisable value.
+pub fn short_hash<T: Serialize>(value: &T) -> Result<String> {
+    let bytes = serde_json::to_vec(value)?;
+    Ok(hex::encode(Sha256::digest(&bytes))[..16].to_string())
+}

@@ -1,0 +1,122 @@
+//! The rows of the result files. Column names are the field names; latencies are in seconds.
+
+use serde::{Deserialize, Serialize};
+
+/// One row of `summary.csv` and `runs.csv`: a measured window with its provenance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    // Provenance.
+    pub run_id: String,
+    pub date: String,
+    pub git_commit: String,
+    pub git_dirty: bool,
+    pub node_hash: String,
+    pub settings_hash: String,
+    pub parameters_hash: String,
+    pub provider: String,
+    pub regions: String,
+    pub instance_type: String,
+    // What ran.
+    pub committee: usize,
+    pub faults: usize,
+    pub fault_mode: String,
+    /// The fault events, `kind@seconds:validator` separated by `;`.
+    pub fault_schedule: String,
+    pub load: u64,
+    pub repeat: usize,
+    pub transaction_size: usize,
+    pub warmup_s: u64,
+    pub duration_s: u64,
+    pub wave_length: u32,
+    pub leaders: u32,
+    pub leader_wait: bool,
+    pub leader_timeout_ms: u64,
+    pub latency_matrix: String,
+    // What was measured.
+    pub measured_s: f64,
+    pub validators_observed: usize,
+    pub throughput_tps: f64,
+    pub throughput_bytes_per_s: f64,
+    pub latency_avg_s: Option<f64>,
+    pub latency_stdev_s: Option<f64>,
+    pub latency_p50_s: Option<f64>,
+    pub latency_p90_s: Option<f64>,
+    pub latency_p99_s: Option<f64>,
+    pub rounds_per_s: f64,
+    pub blocks_per_round: f64,
+    pub submitted_tps: f64,
+    pub rejected_tps: f64,
+    pub direct_commits: f64,
+    pub indirect_commits: f64,
+    pub direct_skips: f64,
+    pub indirect_skips: f64,
+    pub leader_timeouts: f64,
+    pub missing_block_requests: f64,
+    pub cpu_cores_mean: f64,
+    pub cpu_cores_max: f64,
+    pub memory_mib_max: f64,
+    /// True when the run was cut short (Ctrl-C or a failure) and the window is partial.
+    pub interrupted: bool,
+}
+
+/// One row of `timeseries.csv`: one scrape of one validator.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeseriesRow {
+    pub run_id: String,
+    pub point: String,
+    pub load: u64,
+    pub repeat: usize,
+    pub validator: usize,
+    pub host: String,
+    pub region: String,
+    pub instance_type: String,
+    /// Seconds since the validators started.
+    pub elapsed_s: f64,
+    /// `warmup` or `measure`.
+    pub phase: String,
+    pub committed_transactions: f64,
+    /// Committed transactions per second since this validator's previous scrape.
+    pub throughput_tps: f64,
+    /// Latency percentiles of the commits since the previous scrape.
+    pub latency_p50_s: Option<f64>,
+    pub latency_p99_s: Option<f64>,
+    pub current_round: f64,
+    pub last_committed_round: f64,
+    /// CPU cores used since the previous scrape.
+    pub cpu_cores: f64,
+    pub memory_mib: f64,
+    pub submitted_transactions: f64,
+    pub rejected_transactions: f64,
+}
+
+/// One row of `validators.csv`: one validator over a measured window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorRow {
+    pub run_id: String,
+    pub point: String,
+    pub load: u64,
+    pub repeat: usize,
+    pub validator: usize,
+    pub host: String,
+    pub region: String,
+    pub faulty: bool,
+    pub throughput_tps: f64,
+    pub latency_p50_s: Option<f64>,
+    pub latency_p99_s: Option<f64>,
+    pub cpu_cores: f64,
+    pub memory_mib: f64,
+    pub submitted_tps: f64,
+    pub rejected_tps: f64,
+}
+
+/// One row of `faults.csv`: a fault event as scheduled and as applied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRow {
+    pub run_id: String,
+    pub point: String,
+    pub at_s: f64,
+    pub validator: usize,
+    pub event: String,
+    /// Seconds since start when it was applied (empty if the run ended first).
+    pub applied_at_s: Option<f64>,
+}
