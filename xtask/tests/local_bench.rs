@@ -1,0 +1,218 @@
+//! End-to-end: short benchmarks on the local testbed with the real node, checked through the
+//! files they write and the processes they leave (none).
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+};
+
+use clap::Parser;
+use xtask::{
+    cli::{BenchArgs, Cli, Command},
+    results::SummaryRow,
+    settings::Settings,
+};
+
+/// A base port with `count` free ports above it (validator and metrics ranges).
+fn free_port_block(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base: u16 = rand::random::<u16>() % 20_000 + 30_000;
+        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free block of {count} ports found");
+}
+
+fn bench_args(extra: &[&str]) -> BenchArgs {
+    let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "6"];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("bench arguments").command {
+        Command::Bench(args) => args,
+        _ => unreachable!(),
+    }
+}
+
+fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
+    let mut settings = Settings::local_default();
+    let base = free_port_block(2000);
+    settings.base_port = base;
+    settings.metrics_base_port = base + 1000;
+    settings.results_directory = Some(results.to_path_buf());
+    settings.validate().expect("valid local settings")
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Processes still running the node binary of this workspace's release build.
+fn node_processes(binary: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("exe")).ok().as_deref() == Some(binary) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn node_binary() -> PathBuf {
+    let root = xtask::workspace::root();
+    xtask::builder::build_node(&root, None)
+        .expect("node builds")
+        .path
+}
+
+#[test]
+fn local_bench_writes_plausible_results_and_leaves_no_process() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let args = bench_args(&["--committee", "4", "--loads", "2000", "--run-id", "e2e"]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("bench runs");
+    assert_eq!(rows.len(), 1);
+
+    let run = dir.path().join("e2e");
+    let summary: Vec<SummaryRow> = read_rows(&run.join("summary.csv"));
+    assert_eq!(summary, rows);
+    let row = &summary[0];
+    assert_eq!(row.validators_observed, 4);
+    // 2000 tx/s offered: the committed rate must be of that order, not zero or a multiple.
+    assert!(
+        row.throughput_tps > 1000.0 && row.throughput_tps < 3000.0,
+        "throughput {}",
+        row.throughput_tps
+    );
+    let p50 = row.latency_p50_s.expect("p50");
+    let p99 = row.latency_p99_s.expect("p99");
+    assert!(p50 > 0.0 && p50 <= p99 && p99 < 10.0, "p50 {p50} p99 {p99}");
+    assert!(row.cpu_cores_mean > 0.0 && row.memory_mib_max > 1.0);
+    assert!(row.rounds_per_s > 0.0 && row.direct_commits > 0.0);
+    assert!(row.measured_s > 4.0, "measured {}", row.measured_s);
+    assert!(!row.interrupted);
+    assert_eq!(
+        row.git_commit.len(),
+        40,
+        "git commit recorded: {}",
+        row.git_commit
+    );
+    assert_eq!(row.node_hash.len(), 64);
+    assert_eq!(row.provider, "local");
+
+    let timeseries: Vec<xtask::results::TimeseriesRow> = read_rows(&run.join("timeseries.csv"));
+    assert!(timeseries.len() >= 4 * 6, "{} scrapes", timeseries.len());
+    assert!(timeseries.iter().any(|r| r.phase == "warmup"));
+    assert!(timeseries
+        .iter()
+        .any(|r| r.phase == "measure" && r.throughput_tps > 0.0));
+    let point = run.join("n4-f0-load2000-r0");
+    assert!(point.join("committee.json").is_file());
+    assert!(point.join("parameters.json").is_file());
+    for i in 0..4 {
+        let log = point.join(format!("logs/validator-{i}.log"));
+        assert!(log.is_file(), "{}", log.display());
+    }
+    assert!(
+        std::fs::read_dir(&point)
+            .expect("point dir")
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().contains("private")),
+        "private keys must not be kept with the results"
+    );
+    let runs: Vec<SummaryRow> = read_rows(&dir.path().join("runs.csv"));
+    assert_eq!(runs, rows);
+    assert!(
+        node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}
+
+#[test]
+fn local_bench_commits_with_crashed_and_recovering_validators() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let args = bench_args(&[
+        "--committee",
+        "4",
+        "--faults",
+        "1",
+        "--loads",
+        "1000",
+        "--run-id",
+        "faults",
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a crashed validator");
+    assert_eq!(rows[0].validators_observed, 3);
+    assert!(
+        rows[0].throughput_tps > 500.0,
+        "throughput {}",
+        rows[0].throughput_tps
+    );
+    assert_eq!(rows[0].fault_mode, "permanent");
+
+    let args = bench_args(&[
+        "--committee",
+        "4",
+        "--faults",
+        "1",
+        "--crash-recovery",
+        "--crash-interval",
+        "3",
+        "--loads",
+        "1000",
+        "--run-id",
+        "recovery",
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("bench with crash-recovery");
+    assert!(
+        rows[0].throughput_tps > 500.0,
+        "throughput {}",
+        rows[0].throughput_tps
+    );
+    let faults: Vec<xtask::results::FaultRow> = read_rows(&dir.path().join("recovery/faults.csv"));
+    let applied: Vec<&str> = faults
+        .iter()
+        .filter(|f| f.applied_at_s.is_some())
+        .map(|f| f.event.as_str())
+        .collect();
+    assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    assert!(
+        node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}
+
+#[test]
+fn bad_inputs_fail_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let err =
+        xtask::benchmark::run(&settings, &bench_args(&["--loads", "0"])).expect_err("zero load");
+    assert!(err.to_string().contains("load of 0"), "{err}");
+    let err = xtask::benchmark::run(
+        &settings,
+        &bench_args(&["--committee", "3", "--faults", "1"]),
+    )
+    .expect_err("committee too small");
+    assert!(err.to_string().contains("3f+1"), "{err}");
+    // A port of the range in use.
+    let holder = TcpListener::bind(("127.0.0.1", settings.settings.base_port + 1)).expect("bind");
+    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
+        .expect_err("port in use");
+    assert!(
+        format!("{err:#}").contains(&format!("port {}", settings.settings.base_port + 1)),
+        "{err:#}"
+    );
+    drop(holder);
+    assert!(
+        !dir.path().join("runs.csv").exists(),
+        "nothing measured, nothing written"
+    );
+}
