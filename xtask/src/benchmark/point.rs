@@ -92,7 +92,8 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     let stopped = executor.stop_all();
     let collected = executor.collect_logs(&logs);
     progress.finish_and_clear();
-    let recording = outcome?;
+    let recording =
+        outcome.with_context(|| format!("point {name} failed (logs in {})", logs.display()))?;
     stopped.context("cannot stop every validator")?;
     collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
 
