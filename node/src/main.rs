@@ -1,4 +1,208 @@
+//! The `node` command line: `genesis` and `run`.
+
+use std::{net::IpAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use node::{
+    committee::Committee,
+    crypto,
+    genesis::{self, GenesisConfig},
+    network::LatencyMatrix,
+    parameters::Parameters,
+    transactions::MIN_TRANSACTION_SIZE,
+    validator::{Validator, ValidatorConfig},
+};
+
+#[derive(Parser)]
+#[command(name = "node", about = "A BFT consensus validator (uncertified DAG, Mysticeti-C commit rule)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes committee.json, parameters.json and private-{i}.key for a new network.
+    Genesis(GenesisArgs),
+    /// Runs one validator.
+    Run(RunArgs),
+}
+
+#[derive(Parser)]
+struct GenesisArgs {
+    /// One IP per validator.
+    #[arg(long, num_args = 1.., required = true)]
+    ips: Vec<IpAddr>,
+    /// Where to write the files.
+    #[arg(long)]
+    working_directory: PathBuf,
+    /// Consensus port of validator 0; validator i uses base + i.
+    #[arg(long, default_value_t = 26000)]
+    base_port: u16,
+    /// Metrics port of validator 0; validator i uses base + i.
+    #[arg(long, default_value_t = 27000)]
+    metrics_base_port: u16,
+    /// Region of each validator (for --latency-matrix).
+    #[arg(long, num_args = 1..)]
+    regions: Option<Vec<String>>,
+    /// Wave length (3 = Mysticeti-C; 4 or 5 = Mahi-Mahi variant).
+    #[arg(long, default_value_t = 3)]
+    wave_length: u64,
+    /// Leaders per round.
+    #[arg(long, default_value_t = 1)]
+    leaders: usize,
+    /// Do not wait for the previous round's leaders before proposing.
+    #[arg(long)]
+    no_leader_wait: bool,
+    /// Leader timeout in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    leader_timeout_ms: u64,
+    /// Minimum delay between own proposals (default from parameters).
+    #[arg(long)]
+    min_round_delay_ms: Option<u64>,
+    /// Cap on a block's transaction payload in bytes.
+    #[arg(long)]
+    max_block_bytes: Option<usize>,
+    /// Rounds kept below the last committed round.
+    #[arg(long)]
+    retention_rounds: Option<u64>,
+}
+
+#[derive(Parser)]
+struct RunArgs {
+    /// This validator's index in the committee.
+    #[arg(long)]
+    authority: u32,
+    /// committee.json
+    #[arg(long)]
+    committee: PathBuf,
+    /// parameters.json
+    #[arg(long)]
+    parameters: PathBuf,
+    /// private-{i}.key
+    #[arg(long)]
+    private: PathBuf,
+    /// Storage directory (WAL).
+    #[arg(long)]
+    storage: PathBuf,
+    /// Load generator rate in transactions per second (0 = none).
+    #[arg(long, default_value_t = 0)]
+    load: u64,
+    /// Transaction size in bytes.
+    #[arg(long, default_value_t = 512)]
+    transaction_size: usize,
+    /// CSV of one-way delays between regions (geo emulation).
+    #[arg(long)]
+    latency_matrix: Option<PathBuf>,
+}
+
+fn genesis(args: GenesisArgs) -> Result<()> {
+    let mut parameters = Parameters {
+        wave_length: args.wave_length,
+        leaders_per_round: args.leaders,
+        leader_wait: !args.no_leader_wait,
+        leader_timeout_ms: args.leader_timeout_ms,
+        ..Parameters::default()
+    };
+    if let Some(d) = args.min_round_delay_ms {
+        parameters.min_round_delay_ms = d;
+    }
+    if let Some(b) = args.max_block_bytes {
+        parameters.max_block_bytes = b;
+        parameters.max_pending_bytes = parameters.max_pending_bytes.max(b * 4);
+    }
+    if let Some(r) = args.retention_rounds {
+        parameters.retention_rounds = r;
+    }
+    genesis::generate(
+        &args.working_directory,
+        &GenesisConfig {
+            ips: &args.ips,
+            base_port: args.base_port,
+            metrics_base_port: args.metrics_base_port,
+            regions: args.regions.as_deref(),
+            parameters: &parameters,
+        },
+    )?;
+    println!(
+        "wrote genesis for {} validators to {}",
+        args.ips.len(),
+        args.working_directory.display()
+    );
+    Ok(())
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    if args.transaction_size < MIN_TRANSACTION_SIZE {
+        bail!("--transaction-size must be at least {MIN_TRANSACTION_SIZE} bytes");
+    }
+    let committee = Arc::new(Committee::load(&args.committee)?);
+    let parameters = Parameters::load(&args.parameters)?;
+    let key = crypto::read_private_key(&args.private)?;
+    let delays = match &args.latency_matrix {
+        Some(path) => Some(
+            LatencyMatrix::load(path)?
+                .delays_from(&committee, args.authority)
+                .with_context(|| format!("latency matrix {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let config = ValidatorConfig {
+        authority: args.authority,
+        committee,
+        parameters,
+        key,
+        storage: args.storage,
+        load: args.load,
+        transaction_size: args.transaction_size,
+        delays,
+        serve_metrics: true,
+        record_commits: false,
+    };
+    config.validate().with_context(|| {
+        format!(
+            "{} / {} do not fit together",
+            args.committee.display(),
+            args.private.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let mut validator = Validator::start(config).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install the SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            r = validator.wait() => {
+                r?;
+                bail!("the core stopped unexpectedly");
+            }
+        }
+        validator.shutdown().await
+    })
+}
+
 fn main() {
-    eprintln!("node: not built yet");
-    std::process::exit(1);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Genesis(args) => genesis(args),
+        Command::Run(args) => run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -1,0 +1,359 @@
+//! The Mysticeti-C commit rule: direct and indirect decisions over leader slots.
+//!
+//! Every round is a leader round with `L` leaders. For a leader at round r the voting
+//! round is r+w-2 and the decision round r+w-1.
+
+mod linearizer;
+#[cfg(test)]
+mod tests;
+
+pub use linearizer::linearize;
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    sync::Arc,
+};
+
+use crate::{
+    block::{BlockPtr, BlockRef, Round},
+    committee::{AuthorityIndex, Committee, StakeAggregator},
+    dag::DagStore,
+};
+
+/// A leader position: round and leader index within the round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot {
+    /// Leader round.
+    pub round: Round,
+    /// Which of the round's leaders.
+    pub index: usize,
+}
+
+/// How a leader slot was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionKind {
+    /// Certified by a quorum at the decision round.
+    DirectCommit,
+    /// Certified in the causal history of a later committed anchor.
+    IndirectCommit,
+    /// A quorum at the voting round did not vote for it.
+    DirectSkip,
+    /// No certificate in the causal history of a later committed anchor.
+    IndirectSkip,
+}
+
+impl DecisionKind {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DirectCommit => "direct-commit",
+            Self::IndirectCommit => "indirect-commit",
+            Self::DirectSkip => "direct-skip",
+            Self::IndirectSkip => "indirect-skip",
+        }
+    }
+
+    /// Stable code for the WAL.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Inverse of [`DecisionKind::code`].
+    pub fn from_code(code: u8) -> Option<Self> {
+        [
+            Self::DirectCommit,
+            Self::IndirectCommit,
+            Self::DirectSkip,
+            Self::IndirectSkip,
+        ]
+        .get(code as usize)
+        .copied()
+    }
+}
+
+/// The outcome for one leader slot.
+#[derive(Clone)]
+pub struct LeaderDecision {
+    /// The slot.
+    pub slot: Slot,
+    /// Elected author of the slot.
+    pub authority: AuthorityIndex,
+    /// How it was decided.
+    pub kind: DecisionKind,
+    /// The committed block (None when skipped).
+    pub block: Option<BlockPtr>,
+}
+
+impl fmt::Debug for LeaderDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?}:{}:{:?}:{:?}",
+            self.slot,
+            self.authority,
+            self.kind,
+            self.block.as_ref().map(|b| b.reference())
+        )
+    }
+}
+
+enum Status {
+    Commit(BlockPtr, bool),
+    Skip(bool),
+    Undecided,
+}
+
+/// Decides leader slots in order.
+pub struct Committer {
+    committee: Arc<Committee>,
+    wave_length: u64,
+    leaders: usize,
+    last_decided: Slot,
+    votes: HashMap<(BlockRef, Round, AuthorityIndex), Option<BlockRef>>,
+}
+
+impl Committer {
+    /// A committer with wave length `wave_length` (>= 3) and `leaders` leaders per round.
+    pub fn new(committee: Arc<Committee>, wave_length: u64, leaders: usize) -> Self {
+        assert!(wave_length >= 3 && leaders >= 1);
+        Self {
+            committee,
+            wave_length,
+            leaders,
+            last_decided: Slot {
+                round: 0,
+                index: leaders - 1,
+            },
+            votes: HashMap::new(),
+        }
+    }
+
+    /// The last slot decided (round 0 = none yet).
+    pub fn last_decided(&self) -> Slot {
+        self.last_decided
+    }
+
+    /// Restores progress (after WAL replay).
+    pub fn set_last_decided(&mut self, slot: Slot) {
+        self.last_decided = slot;
+    }
+
+    fn next_slot(&self, s: Slot) -> Slot {
+        if s.index + 1 < self.leaders {
+            Slot {
+                round: s.round,
+                index: s.index + 1,
+            }
+        } else {
+            Slot {
+                round: s.round + 1,
+                index: 0,
+            }
+        }
+    }
+
+    /// Decides as many slots after the last decided one as the DAG allows, in order.
+    pub fn try_decide(&mut self, dag: &DagStore) -> Vec<LeaderDecision> {
+        let first = self.next_slot(self.last_decided);
+        let highest = dag.highest_round();
+        if highest < first.round + self.wave_length - 2 {
+            return Vec::new();
+        }
+        let mut statuses: Vec<(Slot, Status)> = Vec::new();
+        for round in (first.round..=highest).rev() {
+            for index in (0..self.leaders).rev() {
+                let slot = Slot { round, index };
+                if slot < first {
+                    continue;
+                }
+                let mut status = self.decide_direct(dag, slot);
+                if matches!(status, Status::Undecided) {
+                    status = self.decide_indirect(dag, slot, &statuses);
+                }
+                statuses.push((slot, status));
+            }
+        }
+        let mut decisions = Vec::new();
+        for (slot, status) in statuses.into_iter().rev() {
+            let authority = self.committee.leader(slot.round, slot.index);
+            let (kind, block) = match status {
+                Status::Undecided => break,
+                Status::Commit(b, true) => (DecisionKind::DirectCommit, Some(b)),
+                Status::Commit(b, false) => (DecisionKind::IndirectCommit, Some(b)),
+                Status::Skip(true) => (DecisionKind::DirectSkip, None),
+                Status::Skip(false) => (DecisionKind::IndirectSkip, None),
+            };
+            self.last_decided = slot;
+            decisions.push(LeaderDecision {
+                slot,
+                authority,
+                kind,
+                block,
+            });
+        }
+        if !decisions.is_empty() {
+            let floor = self.last_decided.round;
+            self.votes.retain(|(v, _, _), _| v.round >= floor);
+        }
+        decisions
+    }
+
+    fn decide_direct(&mut self, dag: &DagStore, slot: Slot) -> Status {
+        let author = self.committee.leader(slot.round, slot.index);
+        let voting = slot.round + self.wave_length - 2;
+        let quorum = self.committee.quorum_threshold();
+        let mut skip = StakeAggregator::default();
+        for v in dag.blocks_at(voting) {
+            if self.supported(dag, v, slot.round, author).is_none() {
+                skip.add(v.author(), &self.committee);
+            }
+        }
+        if skip.stake() >= quorum {
+            return Status::Skip(true);
+        }
+        let deciding: Vec<BlockPtr> = dag.blocks_at(voting + 1).to_vec();
+        let mut certified = Vec::new();
+        for leader in dag.slot_blocks(slot.round, author) {
+            let mut stake = StakeAggregator::default();
+            for c in &deciding {
+                if self.certifies(dag, c, &leader) {
+                    stake.add(c.author(), &self.committee);
+                }
+            }
+            if stake.stake() >= quorum {
+                certified.push(leader);
+            }
+        }
+        match Self::unique(slot, certified) {
+            Some(b) => Status::Commit(b, true),
+            None => Status::Undecided,
+        }
+    }
+
+    fn decide_indirect(&mut self, dag: &DagStore, slot: Slot, later: &[(Slot, Status)]) -> Status {
+        let anchor_round = slot.round + self.wave_length;
+        let mut anchor = None;
+        for (s, status) in later.iter().rev() {
+            if s.round < anchor_round {
+                continue;
+            }
+            match status {
+                Status::Skip(_) => continue,
+                Status::Undecided => return Status::Undecided,
+                Status::Commit(b, _) => {
+                    anchor = Some(b.clone());
+                    break;
+                }
+            }
+        }
+        let Some(anchor) = anchor else {
+            return Status::Undecided;
+        };
+        let author = self.committee.leader(slot.round, slot.index);
+        let decision_round = slot.round + self.wave_length - 1;
+        let certificates = history_at_round(dag, &anchor, decision_round);
+        let mut certified = Vec::new();
+        for leader in dag.slot_blocks(slot.round, author) {
+            if certificates.iter().any(|c| self.certifies(dag, c, &leader)) {
+                certified.push(leader);
+            }
+        }
+        match Self::unique(slot, certified) {
+            Some(b) => Status::Commit(b, false),
+            None => Status::Skip(false),
+        }
+    }
+
+    fn unique(slot: Slot, mut certified: Vec<BlockPtr>) -> Option<BlockPtr> {
+        if certified.len() > 1 {
+            let refs: Vec<_> = certified.iter().map(|b| b.reference()).collect();
+            tracing::error!(?slot, ?refs, "two certified blocks in one slot: safety is broken");
+            panic!("safety violation: two certified blocks {refs:?} in slot {slot:?}");
+        }
+        certified.pop()
+    }
+
+    /// Whether `c` certifies `leader`: its references at the voting round that vote for
+    /// `leader` hold a quorum.
+    fn certifies(&mut self, dag: &DagStore, c: &BlockPtr, leader: &BlockPtr) -> bool {
+        let voting = leader.round() + self.wave_length - 2;
+        let mut stake = StakeAggregator::default();
+        for r in c.includes() {
+            if r.round != voting {
+                continue;
+            }
+            let Some(v) = dag.get(r) else { continue };
+            if self.supported(dag, v, leader.round(), leader.author())
+                == Some(leader.reference())
+            {
+                stake.add(v.author(), &self.committee);
+            }
+        }
+        stake.stake() >= self.committee.quorum_threshold()
+    }
+
+    /// The block of slot (`author`, `round`) first met by a depth-first walk from `from`.
+    fn supported(
+        &mut self,
+        dag: &DagStore,
+        from: &BlockPtr,
+        round: Round,
+        author: AuthorityIndex,
+    ) -> Option<BlockRef> {
+        let key = (from.reference(), round, author);
+        if let Some(v) = self.votes.get(&key) {
+            return *v;
+        }
+        let result = first_in_slot(dag, from, round, author);
+        self.votes.insert(key, result);
+        result
+    }
+}
+
+fn first_in_slot(
+    dag: &DagStore,
+    from: &BlockPtr,
+    round: Round,
+    author: AuthorityIndex,
+) -> Option<BlockRef> {
+    let mut visited = HashSet::new();
+    let mut stack: Vec<BlockRef> = from.includes().iter().rev().copied().collect();
+    while let Some(r) = stack.pop() {
+        if r.round < round || !visited.insert(r) {
+            continue;
+        }
+        if r.round == round {
+            if r.author == author {
+                return Some(r);
+            }
+            continue;
+        }
+        if let Some(b) = dag.get(&r) {
+            stack.extend(b.includes().iter().rev().copied());
+        }
+    }
+    None
+}
+
+/// Blocks at `round` in the causal history of `from`.
+fn history_at_round(dag: &DagStore, from: &BlockPtr, round: Round) -> Vec<BlockPtr> {
+    let mut visited = HashSet::new();
+    let mut out = Vec::new();
+    let mut stack = vec![from.clone()];
+    while let Some(b) = stack.pop() {
+        for r in b.includes() {
+            if r.round < round || !visited.insert(*r) {
+                continue;
+            }
+            if let Some(ib) = dag.get(r) {
+                if r.round == round {
+                    out.push(ib.clone());
+                } else {
+                    stack.push(ib.clone());
+                }
+            }
+        }
+    }
+    out
+}

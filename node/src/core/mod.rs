@@ -1,0 +1,376 @@
+//! The consensus core: owns the DAG, the commit rule, the proposer and the WAL. It is a
+//! synchronous state machine; [`run`] drives it from channels.
+
+mod proposer;
+mod recovery;
+mod task;
+
+pub use task::run;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use anyhow::Result;
+use ed25519_dalek::SigningKey;
+use tokio::time::Instant;
+
+use crate::{
+    block::{BlockPtr, BlockRef, Round},
+    committee::{AuthorityIndex, Committee, StakeAggregator},
+    committer::{linearize, Committer},
+    dag::{Accepted, CausalBuffer, DagStore},
+    metrics::Metrics,
+    parameters::{Parameters, WalSync},
+    pool::TransactionPool,
+    wal::{Record, Wal},
+};
+
+/// Most suspended blocks kept in the causal buffer.
+const BUFFER_CAPACITY: usize = 20_000;
+
+/// A committed leader with its sub-DAG, in commit order.
+#[derive(Debug, Clone)]
+pub struct CommittedSubDag {
+    /// The committed leader.
+    pub leader: BlockRef,
+    /// Newly committed blocks, sorted by (round, author, digest); includes the leader.
+    pub blocks: Vec<BlockPtr>,
+}
+
+/// What the core asks its driver to do.
+#[derive(Default)]
+pub struct Effects {
+    /// Own blocks to broadcast (already durable).
+    pub broadcast: Vec<BlockPtr>,
+    /// Blocks to send to one peer.
+    pub replies: Vec<(AuthorityIndex, Vec<BlockPtr>)>,
+    /// References to request from one peer.
+    pub requests: Vec<(AuthorityIndex, Vec<BlockRef>)>,
+    /// New commits, in order.
+    pub commits: Vec<CommittedSubDag>,
+}
+
+/// Everything the core needs at start.
+pub struct CoreConfig {
+    /// This validator.
+    pub authority: AuthorityIndex,
+    /// The committee.
+    pub committee: Arc<Committee>,
+    /// Parameters.
+    pub parameters: Parameters,
+    /// Signing key.
+    pub key: SigningKey,
+    /// Pending transactions.
+    pub pool: Arc<TransactionPool>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Highest stored round per author, read by the peer connections to subscribe.
+    pub peer_rounds: Arc<Vec<AtomicU64>>,
+}
+
+/// The consensus state of one validator.
+pub struct Core {
+    authority: AuthorityIndex,
+    committee: Arc<Committee>,
+    params: Parameters,
+    key: SigningKey,
+    pool: Arc<TransactionPool>,
+    metrics: Arc<Metrics>,
+    peer_rounds: Arc<Vec<AtomicU64>>,
+    wal: Wal,
+    dag: DagStore,
+    buffer: CausalBuffer,
+    committer: Committer,
+    /// Threshold clock: the round we may propose at.
+    clock_round: Round,
+    round_stake: BTreeMap<Round, StakeAggregator>,
+    round_started: Instant,
+    last_own: Option<BlockRef>,
+    last_own_round: Round,
+    last_proposal: Option<Instant>,
+    /// Stored blocks no own block references yet.
+    pending_refs: BTreeSet<BlockRef>,
+    last_committed_round: Round,
+    requested: HashMap<BlockRef, Instant>,
+    last_retry: Instant,
+}
+
+impl Core {
+    /// Builds the core and replays the WAL `records`.
+    pub fn new(config: CoreConfig, wal: Wal, records: Vec<Record>) -> Result<Self> {
+        let committee = config.committee;
+        let params = config.parameters;
+        let now = Instant::now();
+        let mut core = Self {
+            authority: config.authority,
+            dag: DagStore::new(&committee),
+            buffer: CausalBuffer::new(BUFFER_CAPACITY),
+            committer: Committer::new(
+                committee.clone(),
+                params.wave_length,
+                params.leaders_per_round,
+            ),
+            committee,
+            params,
+            key: config.key,
+            pool: config.pool,
+            metrics: config.metrics,
+            peer_rounds: config.peer_rounds,
+            wal,
+            clock_round: 1,
+            round_stake: BTreeMap::new(),
+            round_started: now,
+            last_own: None,
+            last_own_round: 0,
+            last_proposal: None,
+            pending_refs: BTreeSet::new(),
+            last_committed_round: 0,
+            requested: HashMap::new(),
+            last_retry: now,
+        };
+        core.recover(records)?;
+        Ok(core)
+    }
+
+    /// The threshold-clock round.
+    pub fn clock_round(&self) -> Round {
+        self.clock_round
+    }
+
+    /// Highest round this validator signed.
+    pub fn last_own_round(&self) -> Round {
+        self.last_own_round
+    }
+
+    /// Round of the last committed leader.
+    pub fn last_committed_round(&self) -> Round {
+        self.last_committed_round
+    }
+
+    /// Handles a verified block from `from`.
+    pub fn add_peer_block(&mut self, from: AuthorityIndex, block: BlockPtr, fx: &mut Effects) -> Result<()> {
+        let r = block.reference();
+        if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
+            return Ok(());
+        }
+        let bytes = self.wal.append(&Record::Block(block.clone()))?;
+        self.metrics.wal_bytes.inc_by(bytes as u64);
+        self.metrics.blocks_received.inc();
+        if self.params.wal_sync == WalSync::Always {
+            self.wal.sync()?;
+        }
+        let mut accepted = Accepted::default();
+        self.buffer.add(&mut self.dag, block, &mut accepted);
+        self.on_accepted(accepted, Some(from), fx);
+        Ok(())
+    }
+
+    /// Bookkeeping for newly stored blocks; requests what is missing from `from`.
+    fn on_accepted(&mut self, accepted: Accepted, from: Option<AuthorityIndex>, fx: &mut Effects) {
+        let now = Instant::now();
+        let quorum = self.committee.quorum_threshold();
+        for b in &accepted.blocks {
+            let r = b.reference();
+            self.requested.remove(&r);
+            if r.author == self.authority {
+                self.last_own_round = self.last_own_round.max(r.round);
+            } else {
+                self.pending_refs.insert(r);
+            }
+            if let Some(a) = self.peer_rounds.get(r.author as usize) {
+                a.fetch_max(r.round, Ordering::Relaxed);
+            }
+            let stake = self
+                .round_stake
+                .entry(r.round)
+                .or_default()
+                .add(r.author, &self.committee);
+            if stake >= quorum && r.round + 1 > self.clock_round {
+                self.clock_round = r.round + 1;
+                self.round_started = now;
+                self.metrics.current_round.set(self.clock_round as i64);
+            }
+        }
+        if !accepted.missing.is_empty() {
+            let mut wanted = Vec::new();
+            for r in accepted.missing {
+                if r.author == self.authority && from.is_none() {
+                    continue;
+                }
+                self.requested.insert(r, now);
+                wanted.push(r);
+            }
+            if let Some(peer) = from {
+                self.request(peer, wanted, fx);
+            }
+        }
+        self.metrics.suspended_blocks.set(self.buffer.len() as i64);
+    }
+
+    fn request(&mut self, peer: AuthorityIndex, refs: Vec<BlockRef>, fx: &mut Effects) {
+        for chunk in refs.chunks(self.params.missing_request_batch) {
+            self.metrics.missing_block_requests.inc_by(chunk.len() as u64);
+            fx.requests.push((peer, chunk.to_vec()));
+        }
+    }
+
+    /// A peer subscribed to our blocks above `after`.
+    pub fn subscribe(&mut self, from: AuthorityIndex, after: Round, fx: &mut Effects) {
+        let blocks = self.dag.blocks_of_after(self.authority, after);
+        if !blocks.is_empty() {
+            fx.replies.push((from, blocks));
+        }
+    }
+
+    /// A peer asked for blocks.
+    pub fn answer_request(&mut self, from: AuthorityIndex, refs: &[BlockRef], fx: &mut Effects) {
+        let blocks: Vec<BlockPtr> = refs
+            .iter()
+            .take(self.params.missing_request_batch * 4)
+            .filter_map(|r| self.dag.get(r).cloned())
+            .filter(|b| b.round() > 0)
+            .collect();
+        if !blocks.is_empty() {
+            fx.replies.push((from, blocks));
+        }
+    }
+
+    /// Re-requests blocks still missing after the retry interval, from their authors.
+    fn retry_missing(&mut self, now: Instant, fx: &mut Effects) {
+        let retry = std::time::Duration::from_millis(self.params.missing_retry_ms);
+        if now.duration_since(self.last_retry) < retry {
+            return;
+        }
+        self.last_retry = now;
+        let mut per_peer: BTreeMap<AuthorityIndex, Vec<BlockRef>> = BTreeMap::new();
+        let n = self.committee.size() as u64;
+        for r in self.buffer.missing() {
+            let last = self.requested.get(&r).copied();
+            if last.is_some_and(|t| now.duration_since(t) < retry) {
+                continue;
+            }
+            // Ask the author first, then rotate through the others on later retries.
+            let attempt = if last.is_some() { rand::random::<u64>() } else { 0 };
+            let mut peer = ((r.author as u64 + attempt) % n) as AuthorityIndex;
+            if peer == self.authority {
+                peer = ((peer as u64 + 1) % n) as AuthorityIndex;
+            }
+            self.requested.insert(r, now);
+            per_peer.entry(peer).or_default().push(r);
+        }
+        for (peer, refs) in per_peer {
+            self.request(peer, refs, fx);
+        }
+        let gc = self.dag.gc_round();
+        self.requested.retain(|r, _| r.round >= gc);
+    }
+
+    /// Runs the commit rule and emits committed sub-DAGs.
+    fn try_commit(&mut self, fx: &mut Effects) -> Result<()> {
+        let decisions = self.committer.try_decide(&self.dag);
+        if decisions.is_empty() {
+            return Ok(());
+        }
+        for d in decisions {
+            self.metrics
+                .committed_leaders
+                .with_label_values(&[d.kind.label()])
+                .inc();
+            let mut committed = Vec::new();
+            if let Some(leader) = &d.block {
+                let cutoff = self.gc_round_for(self.last_committed_round);
+                let blocks = linearize(&mut self.dag, leader, cutoff);
+                committed = blocks.iter().map(|b| b.reference()).collect();
+                self.last_committed_round = leader.round();
+                fx.commits.push(CommittedSubDag {
+                    leader: leader.reference(),
+                    blocks,
+                });
+            }
+            let bytes = self.wal.append(&Record::Decision {
+                slot: d.slot,
+                kind: d.kind,
+                leader: d.block.as_ref().map(|b| b.reference()),
+                committed,
+            })?;
+            self.metrics.wal_bytes.inc_by(bytes as u64);
+        }
+        self.metrics
+            .last_committed_round
+            .set(self.last_committed_round as i64);
+        self.prune(fx);
+        Ok(())
+    }
+
+    fn gc_round_for(&self, committed_round: Round) -> Round {
+        committed_round.saturating_sub(self.params.retention_rounds)
+    }
+
+    fn prune(&mut self, fx: &mut Effects) {
+        let gc = self.gc_round_for(self.last_committed_round);
+        if gc <= self.dag.gc_round() {
+            return;
+        }
+        self.dag.prune(gc);
+        let mut accepted = Accepted::default();
+        self.buffer.on_prune(&mut self.dag, &mut accepted);
+        self.on_accepted(accepted, None, fx);
+        self.pending_refs = self.pending_refs.split_off(&BlockRef {
+            round: gc,
+            author: 0,
+            digest: [0; 32],
+        });
+        self.round_stake = self.round_stake.split_off(&gc);
+    }
+
+    /// Periodic work: propose, commit, retry requests, rotate the WAL.
+    pub fn tick(&mut self, fx: &mut Effects) -> Result<()> {
+        let now = Instant::now();
+        self.try_commit(fx)?;
+        self.try_propose(now, fx)?;
+        self.try_commit(fx)?;
+        self.retry_missing(now, fx);
+        if self.wal.should_rotate() {
+            let checkpoint = Record::Checkpoint {
+                last_decided: self.committer.last_decided(),
+                last_committed_round: self.last_committed_round,
+                last_own_round: self.last_own_round,
+                committed: self.dag.committed_refs(),
+            };
+            self.wal.rotate(&checkpoint, self.dag.gc_round())?;
+        }
+        Ok(())
+    }
+
+    /// Hands buffered WAL records to the OS.
+    pub fn flush_wal(&mut self) -> Result<()> {
+        self.wal.flush()
+    }
+
+    /// Flushes and fsyncs the WAL (clean shutdown).
+    pub fn sync_wal(&mut self) -> Result<()> {
+        self.wal.sync()
+    }
+
+    /// When the core should run [`Core::tick`] next without new input.
+    pub fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut wake = now + std::time::Duration::from_millis(self.params.missing_retry_ms.min(200));
+        if self.clock_round > self.last_own_round {
+            let earliest = self
+                .last_proposal
+                .map_or(now, |t| t + self.params.min_round_delay());
+            let ready = if self.leaders_ready(self.clock_round) {
+                earliest
+            } else {
+                earliest.max(self.round_started + self.params.leader_timeout())
+            };
+            wake = wake.min(ready);
+        }
+        wake
+    }
+}

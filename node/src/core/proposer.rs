@@ -1,0 +1,104 @@
+//! Proposing own blocks: when, what they reference, and their payload.
+
+use std::{sync::Arc, time::SystemTime};
+
+use anyhow::Result;
+use tokio::time::Instant;
+
+use super::{Core, Effects};
+use crate::{
+    block::{Block, BlockRef, Round},
+    dag::Accepted,
+    parameters::WalSync,
+    transactions,
+    wal::Record,
+};
+
+/// Most references in one own block (the rest go in the next one).
+const MAX_OWN_INCLUDES: usize = 1000;
+
+impl Core {
+    /// Whether every leader of `round - 1` has a block stored (or waiting is off).
+    pub(super) fn leaders_ready(&self, round: Round) -> bool {
+        if !self.params.leader_wait || round <= 1 {
+            return true;
+        }
+        let prev = round - 1;
+        (0..self.params.leaders_per_round).all(|k| {
+            let leader = self.committee.leader(prev, k);
+            !self.dag.slot_blocks(prev, leader).is_empty()
+        })
+    }
+
+    /// Proposes at the clock round if the proposal rules allow it.
+    pub(super) fn try_propose(&mut self, now: Instant, fx: &mut Effects) -> Result<()> {
+        let round = self.clock_round;
+        if round <= self.last_own_round {
+            return Ok(());
+        }
+        if self
+            .last_proposal
+            .is_some_and(|t| now < t + self.params.min_round_delay())
+        {
+            return Ok(());
+        }
+        if !self.leaders_ready(round) {
+            if now < self.round_started + self.params.leader_timeout() {
+                return Ok(());
+            }
+            self.metrics.leader_timeouts.inc();
+        }
+        let includes = self.select_includes(round);
+        let (batches, _count) = self.pool.take(self.params.max_block_bytes);
+        let payload = transactions::concat(batches);
+        self.metrics.pending_transactions.set(self.pool.len() as i64);
+        let timestamp_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let block = Arc::new(Block::new_signed(
+            self.authority,
+            round,
+            timestamp_ms,
+            includes,
+            payload,
+            &self.key,
+        ));
+        // Durable before anyone can see it: a restart never signs this round again.
+        let bytes = self.wal.append(&Record::OwnBlock(block.clone()))?;
+        self.metrics.wal_bytes.inc_by(bytes as u64);
+        if matches!(self.params.wal_sync, WalSync::OwnBlocks | WalSync::Always) {
+            self.wal.sync()?;
+        }
+        for r in block.includes() {
+            self.pending_refs.remove(r);
+        }
+        self.last_own = Some(block.reference());
+        self.last_own_round = round;
+        self.last_proposal = Some(now);
+        let mut accepted = Accepted::default();
+        self.buffer.add(&mut self.dag, block.clone(), &mut accepted);
+        self.on_accepted(accepted, None, fx);
+        self.metrics.blocks_proposed.inc();
+        tracing::debug!(round, "proposed {:?}", block.reference());
+        fx.broadcast.push(block);
+        Ok(())
+    }
+
+    /// Own previous block first, then unreferenced blocks, newest rounds first.
+    fn select_includes(&self, round: Round) -> Vec<BlockRef> {
+        let mut includes = Vec::new();
+        if let Some(own) = self.last_own.filter(|r| self.dag.contains(r)) {
+            includes.push(own);
+        }
+        for r in self.pending_refs.iter().rev() {
+            if r.round >= round {
+                continue;
+            }
+            if includes.len() >= MAX_OWN_INCLUDES && r.round + 1 < round {
+                break;
+            }
+            includes.push(*r);
+        }
+        includes
+    }
+}

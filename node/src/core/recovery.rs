@@ -1,0 +1,79 @@
+//! Rebuilding the core from the WAL.
+
+use anyhow::Result;
+
+use super::{Core, Effects};
+use crate::{dag::Accepted, wal::Record};
+
+impl Core {
+    /// Replays WAL records: blocks back into the DAG, decisions and checkpoints into the
+    /// commit state. The next own block will be above every round signed before.
+    pub(super) fn recover(&mut self, records: Vec<Record>) -> Result<()> {
+        let count = records.len();
+        let mut fx = Effects::default();
+        for record in records {
+            match record {
+                Record::OwnBlock(b) => {
+                    self.last_own_round = self.last_own_round.max(b.round());
+                    if self.last_own.is_none_or(|r| r.round < b.round()) {
+                        self.last_own = Some(b.reference());
+                    }
+                    for r in b.includes() {
+                        self.pending_refs.remove(r);
+                    }
+                    let mut accepted = Accepted::default();
+                    self.buffer.add(&mut self.dag, b, &mut accepted);
+                    self.on_accepted(accepted, None, &mut fx);
+                }
+                Record::Block(b) => {
+                    let mut accepted = Accepted::default();
+                    self.buffer.add(&mut self.dag, b, &mut accepted);
+                    self.on_accepted(accepted, None, &mut fx);
+                }
+                Record::Decision {
+                    slot,
+                    leader,
+                    committed,
+                    ..
+                } => {
+                    self.committer.set_last_decided(slot);
+                    for r in &committed {
+                        self.dag.set_committed(r);
+                    }
+                    if let Some(l) = leader {
+                        self.last_committed_round = l.round;
+                    }
+                    self.prune(&mut fx);
+                }
+                Record::Checkpoint {
+                    last_decided,
+                    last_committed_round,
+                    last_own_round,
+                    committed,
+                } => {
+                    self.committer.set_last_decided(last_decided);
+                    self.last_committed_round = self.last_committed_round.max(last_committed_round);
+                    self.last_own_round = self.last_own_round.max(last_own_round);
+                    for r in &committed {
+                        self.dag.set_committed(r);
+                    }
+                    self.prune(&mut fx);
+                }
+            }
+        }
+        // Proposals made after a restart must still respect the round delay and leader wait.
+        self.metrics.last_committed_round.set(self.last_committed_round as i64);
+        self.metrics.current_round.set(self.clock_round as i64);
+        if count > 0 {
+            tracing::info!(
+                records = count,
+                last_own_round = self.last_own_round,
+                last_committed_round = self.last_committed_round,
+                clock_round = self.clock_round,
+                stored_blocks = self.dag.len(),
+                "recovered from the WAL"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! The local DAG: stored blocks and the causal buffer for blocks with missing ancestors.
+
+mod buffer;
+mod store;
+
+pub use buffer::{Accepted, CausalBuffer};
+pub use store::DagStore;

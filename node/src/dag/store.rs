@@ -1,0 +1,167 @@
+//! Blocks indexed by reference and round, with commit marks and pruning.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::{
+    block::{Block, BlockPtr, BlockRef, Round},
+    committee::{AuthorityIndex, Committee},
+};
+
+struct Entry {
+    block: BlockPtr,
+    committed: bool,
+}
+
+/// Every block this validator holds whose causal history is complete (down to the gc round).
+pub struct DagStore {
+    blocks: HashMap<BlockRef, Entry>,
+    rounds: BTreeMap<Round, Vec<BlockPtr>>,
+    gc_round: Round,
+    highest_round: Round,
+    last_round_per_author: Vec<Round>,
+    committed_ahead: HashSet<BlockRef>,
+}
+
+impl DagStore {
+    /// A store holding the genesis blocks of `committee`.
+    pub fn new(committee: &Committee) -> Self {
+        let mut store = Self {
+            blocks: HashMap::new(),
+            rounds: BTreeMap::new(),
+            gc_round: 0,
+            highest_round: 0,
+            last_round_per_author: vec![0; committee.size()],
+            committed_ahead: HashSet::new(),
+        };
+        for (a, _) in committee.authorities() {
+            store.insert(std::sync::Arc::new(Block::genesis(a)));
+        }
+        store
+    }
+
+    /// Whether the block is stored.
+    pub fn contains(&self, r: &BlockRef) -> bool {
+        self.blocks.contains_key(r)
+    }
+
+    /// Whether a reference counts as present: stored, or below the gc round.
+    pub fn is_available(&self, r: &BlockRef) -> bool {
+        r.round < self.gc_round || self.blocks.contains_key(r)
+    }
+
+    /// The stored block, if any.
+    pub fn get(&self, r: &BlockRef) -> Option<&BlockPtr> {
+        self.blocks.get(r).map(|e| &e.block)
+    }
+
+    /// Stores a block; returns false if it was already there or is below the gc round.
+    pub fn insert(&mut self, block: BlockPtr) -> bool {
+        let r = block.reference();
+        if r.round < self.gc_round || self.blocks.contains_key(&r) {
+            return false;
+        }
+        let committed = self.committed_ahead.remove(&r);
+        self.rounds.entry(r.round).or_default().push(block.clone());
+        self.blocks.insert(r, Entry { block, committed });
+        self.highest_round = self.highest_round.max(r.round);
+        if let Some(last) = self.last_round_per_author.get_mut(r.author as usize) {
+            *last = (*last).max(r.round);
+        }
+        true
+    }
+
+    /// Blocks at `round`.
+    pub fn blocks_at(&self, round: Round) -> &[BlockPtr] {
+        self.rounds.get(&round).map_or(&[], Vec::as_slice)
+    }
+
+    /// Blocks of one slot (several if the author equivocated).
+    pub fn slot_blocks(&self, round: Round, author: AuthorityIndex) -> Vec<BlockPtr> {
+        self.blocks_at(round)
+            .iter()
+            .filter(|b| b.author() == author)
+            .cloned()
+            .collect()
+    }
+
+    /// Blocks of `author` with round > `after`, in round order.
+    pub fn blocks_of_after(&self, author: AuthorityIndex, after: Round) -> Vec<BlockPtr> {
+        self.rounds
+            .range(after + 1..)
+            .flat_map(|(_, bs)| bs.iter().filter(|b| b.author() == author).cloned())
+            .collect()
+    }
+
+    /// Highest round of any stored block.
+    pub fn highest_round(&self) -> Round {
+        self.highest_round
+    }
+
+    /// Highest stored round of `author`.
+    pub fn last_round_of(&self, author: AuthorityIndex) -> Round {
+        self.last_round_per_author
+            .get(author as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Rounds below this are pruned.
+    pub fn gc_round(&self) -> Round {
+        self.gc_round
+    }
+
+    /// Whether a stored block is already part of a committed sub-DAG.
+    pub fn is_committed(&self, r: &BlockRef) -> bool {
+        self.blocks.get(r).is_some_and(|e| e.committed)
+    }
+
+    /// Marks a block as committed (remembered if it is not stored yet, e.g. during replay).
+    pub fn set_committed(&mut self, r: &BlockRef) {
+        match self.blocks.get_mut(r) {
+            Some(e) => e.committed = true,
+            None if r.round >= self.gc_round => {
+                self.committed_ahead.insert(*r);
+            }
+            None => {}
+        }
+    }
+
+    /// Committed references at or above the gc round (for WAL checkpoints).
+    pub fn committed_refs(&self) -> Vec<BlockRef> {
+        let mut refs: Vec<_> = self
+            .blocks
+            .iter()
+            .filter(|(_, e)| e.committed)
+            .map(|(r, _)| *r)
+            .chain(self.committed_ahead.iter().copied())
+            .collect();
+        refs.sort();
+        refs
+    }
+
+    /// Drops every block below `gc_round`.
+    pub fn prune(&mut self, gc_round: Round) {
+        if gc_round <= self.gc_round {
+            return;
+        }
+        self.gc_round = gc_round;
+        let keep = self.rounds.split_off(&gc_round);
+        let old = std::mem::replace(&mut self.rounds, keep);
+        for (_, blocks) in old {
+            for b in blocks {
+                self.blocks.remove(&b.reference());
+            }
+        }
+        self.committed_ahead.retain(|r| r.round >= gc_round);
+    }
+
+    /// Number of stored blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether nothing is stored (never true: genesis is stored).
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}

@@ -1,0 +1,21 @@
+//! A BFT consensus validator: uncertified DAG with the Mysticeti-C commit rule.
+//!
+//! [`validator::Validator`] runs one validator as a set of tokio tasks; the `node` binary
+//! wraps it with a command line (`genesis`, `run`).
+
+pub mod block;
+pub mod committee;
+pub mod committer;
+pub mod core;
+pub mod crypto;
+pub mod dag;
+pub mod genesis;
+pub mod loadgen;
+pub mod metrics;
+pub mod network;
+pub mod observer;
+pub mod parameters;
+pub mod pool;
+pub mod transactions;
+pub mod validator;
+pub mod wal;

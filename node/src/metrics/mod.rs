@@ -1,0 +1,186 @@
+//! Prometheus metrics of one validator (own registry, so several can share a process).
+
+mod server;
+
+pub use server::{bind, serve};
+
+use anyhow::Result;
+use prometheus::{
+    Counter, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Latency buckets (seconds): fine enough for p50/p90/p99 between 10 ms and 30 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225,
+    0.25, 0.275, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5,
+    3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
+];
+
+/// Every metric the validator exports.
+pub struct Metrics {
+    /// The registry served on `/metrics`.
+    pub registry: Registry,
+    /// Transactions in committed sub-DAGs.
+    pub committed_transactions: IntCounter,
+    /// Bytes of committed transactions.
+    pub committed_bytes: IntCounter,
+    /// Submit-to-commit latency.
+    pub transaction_latency: Histogram,
+    /// Decided leader slots by decision.
+    pub committed_leaders: IntCounterVec,
+    /// Threshold-clock round.
+    pub current_round: IntGauge,
+    /// Round of the last committed leader.
+    pub last_committed_round: IntGauge,
+    /// Own blocks proposed.
+    pub blocks_proposed: IntCounter,
+    /// Valid blocks received from peers.
+    pub blocks_received: IntCounter,
+    /// Blocks from peers that failed verification.
+    pub invalid_blocks: IntCounter,
+    /// Block references requested from peers.
+    pub missing_block_requests: IntCounter,
+    /// Proposals made after the leader timeout fired.
+    pub leader_timeouts: IntCounter,
+    /// Seconds since the validator started.
+    pub benchmark_duration: Counter,
+    /// Transactions accepted from the load generator.
+    pub submitted_transactions: IntCounter,
+    /// Transactions the load generator could not submit (backpressure).
+    pub rejected_transactions: IntCounter,
+    /// Transactions waiting to be proposed.
+    pub pending_transactions: IntGauge,
+    /// Bytes appended to the WAL.
+    pub wal_bytes: IntCounter,
+    /// Messages dropped because a peer's send queue was full.
+    pub dropped_messages: IntCounter,
+    /// Blocks waiting for missing ancestors.
+    pub suspended_blocks: IntGauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+impl Metrics {
+    /// Creates and registers every metric, plus the process collector (CPU, memory).
+    pub fn new() -> Result<Self> {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let transaction_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "node_transaction_latency_seconds",
+                "Submit-to-commit latency of transactions",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(transaction_latency.clone()))?;
+        let committed_leaders = IntCounterVec::new(
+            Opts::new(
+                "node_committed_leaders_total",
+                "Decided leader slots by decision",
+            ),
+            &["decision"],
+        )?;
+        registry.register(Box::new(committed_leaders.clone()))?;
+        for label in ["direct-commit", "indirect-commit", "direct-skip", "indirect-skip"] {
+            committed_leaders.with_label_values(&[label]);
+        }
+        let benchmark_duration = Counter::new(
+            "node_benchmark_duration_seconds",
+            "Seconds since the validator started",
+        )?;
+        registry.register(Box::new(benchmark_duration.clone()))?;
+        let r = &registry;
+        Ok(Self {
+            committed_transactions: counter(
+                r,
+                "node_committed_transactions_total",
+                "Transactions in committed sub-DAGs",
+            )?,
+            committed_bytes: counter(
+                r,
+                "node_committed_bytes_total",
+                "Bytes of committed transactions",
+            )?,
+            transaction_latency,
+            committed_leaders,
+            current_round: gauge(r, "node_current_round", "Current round")?,
+            last_committed_round: gauge(
+                r,
+                "node_last_committed_round",
+                "Round of the last committed leader",
+            )?,
+            blocks_proposed: counter(r, "node_blocks_proposed_total", "Own blocks proposed")?,
+            blocks_received: counter(
+                r,
+                "node_blocks_received_total",
+                "Valid blocks received from peers",
+            )?,
+            invalid_blocks: counter(
+                r,
+                "node_invalid_blocks_total",
+                "Blocks from peers that failed verification",
+            )?,
+            missing_block_requests: counter(
+                r,
+                "node_missing_block_requests_total",
+                "Block references requested from peers",
+            )?,
+            leader_timeouts: counter(
+                r,
+                "node_leader_timeouts_total",
+                "Proposals made after the leader timeout",
+            )?,
+            benchmark_duration,
+            submitted_transactions: counter(
+                r,
+                "node_submitted_transactions_total",
+                "Transactions accepted from the load generator",
+            )?,
+            rejected_transactions: counter(
+                r,
+                "node_rejected_transactions_total",
+                "Transactions not submitted because of backpressure",
+            )?,
+            pending_transactions: gauge(
+                r,
+                "node_pending_transactions",
+                "Transactions waiting to be proposed",
+            )?,
+            wal_bytes: counter(r, "node_wal_bytes_total", "Bytes appended to the WAL")?,
+            dropped_messages: counter(
+                r,
+                "node_dropped_messages_total",
+                "Messages dropped because a peer's send queue was full",
+            )?,
+            suspended_blocks: gauge(
+                r,
+                "node_suspended_blocks",
+                "Blocks waiting for missing ancestors",
+            )?,
+            registry,
+        })
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!("cannot encode metrics: {e}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}

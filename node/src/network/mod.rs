@@ -1,0 +1,50 @@
+//! TCP transport: one outbound connection per peer for sending, inbound connections for
+//! receiving; length-prefixed frames with a size cap.
+
+mod latency;
+mod message;
+mod peer;
+mod server;
+
+pub use latency::LatencyMatrix;
+pub use message::{Message, MessageError};
+pub use peer::{run_peer, Outgoing};
+pub use server::{bind, listen, CoreMessage};
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::{block::BlockPtr, committee::AuthorityIndex, metrics::Metrics};
+
+/// Per-peer bounded send queues, used by the core.
+#[derive(Clone)]
+pub struct Network {
+    peers: Vec<Option<mpsc::Sender<Outgoing>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Network {
+    /// Wraps the queues (None for self).
+    pub fn new(peers: Vec<Option<mpsc::Sender<Outgoing>>>, metrics: Arc<Metrics>) -> Self {
+        Self { peers, metrics }
+    }
+
+    /// Queues a message for `peer`; a full queue drops it (catch-up recovers).
+    pub fn send(&self, peer: AuthorityIndex, message: Message) {
+        if let Some(Some(tx)) = self.peers.get(peer as usize) {
+            if tx.try_send(Outgoing::new(message)).is_err() {
+                self.metrics.dropped_messages.inc();
+            }
+        }
+    }
+
+    /// Queues a block for every peer.
+    pub fn broadcast_block(&self, block: &BlockPtr) {
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.is_some() {
+                self.send(i as AuthorityIndex, Message::Block(block.serialized().clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Wires one validator together: WAL, core, network, load generator, metrics.
+
+use std::{
+    path::PathBuf,
+    sync::{atomic::AtomicU64, Arc},
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    committee::{AuthorityIndex, Committee},
+    core::{self, Core, CoreConfig},
+    loadgen::{self, LoadConfig},
+    metrics::{self, Metrics},
+    network::{self, Network},
+    observer::{self, CommitLog, CommitSummary},
+    parameters::Parameters,
+    pool::TransactionPool,
+    wal::Wal,
+};
+
+/// How to run one validator.
+#[derive(Clone)]
+pub struct ValidatorConfig {
+    /// Index in the committee.
+    pub authority: AuthorityIndex,
+    /// The committee.
+    pub committee: Arc<Committee>,
+    /// Parameters.
+    pub parameters: Parameters,
+    /// Secret key (must match the committee's public key).
+    pub key: SigningKey,
+    /// WAL directory.
+    pub storage: PathBuf,
+    /// Load generator rate (tx/s, 0 = none).
+    pub load: u64,
+    /// Load generator transaction size.
+    pub transaction_size: usize,
+    /// Emulated one-way delay to each authority (None = no emulation).
+    pub delays: Option<Vec<Duration>>,
+    /// Serve `/metrics` on the committee's metrics address.
+    pub serve_metrics: bool,
+    /// Keep every commit in memory (tests).
+    pub record_commits: bool,
+}
+
+/// A running validator.
+pub struct Validator {
+    core: JoinHandle<Result<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    commits: Option<CommitLog>,
+}
+
+impl ValidatorConfig {
+    /// Checks the index and that the key belongs to it.
+    pub fn validate(&self) -> Result<()> {
+        let Some(me) = self.committee.authority(self.authority) else {
+            bail!(
+                "authority index {} is out of range: the committee has {} members",
+                self.authority,
+                self.committee.size()
+            );
+        };
+        if me.public_key != self.key.verifying_key() {
+            bail!(
+                "the private key does not match the committee's public key of authority {}",
+                self.authority
+            );
+        }
+        if let Some(d) = &self.delays {
+            if d.len() != self.committee.size() {
+                bail!("latency emulation needs one delay per authority");
+            }
+        }
+        self.parameters.validate()
+    }
+}
+
+impl Validator {
+    /// Replays the WAL, binds the ports and starts every task.
+    pub async fn start(config: ValidatorConfig) -> Result<Self> {
+        config.validate()?;
+        let me = config.authority;
+        let committee = config.committee.clone();
+        let params = config.parameters.clone();
+        let metrics = Arc::new(Metrics::new()?);
+        let pool = Arc::new(TransactionPool::new(params.max_pending_bytes));
+        let peer_rounds: Arc<Vec<AtomicU64>> =
+            Arc::new((0..committee.size()).map(|_| AtomicU64::new(0)).collect());
+
+        let (wal, records) = Wal::open(&config.storage, params.wal_segment_bytes)
+            .with_context(|| format!("cannot open the WAL in {}", config.storage.display()))?;
+        let core = Core::new(
+            CoreConfig {
+                authority: me,
+                committee: committee.clone(),
+                parameters: params.clone(),
+                key: config.key.clone(),
+                pool: pool.clone(),
+                metrics: metrics.clone(),
+                peer_rounds: peer_rounds.clone(),
+            },
+            wal,
+            records,
+        )?;
+
+        let mut tasks = Vec::new();
+        let address = committee
+            .authority(me)
+            .context("authority out of range")?
+            .address;
+        let listener = network::bind(address).await?;
+        if config.serve_metrics {
+            let metrics_address = committee
+                .authority(me)
+                .context("authority out of range")?
+                .metrics_address;
+            let metrics_listener = metrics::bind(metrics_address).await?;
+            tasks.push(tokio::spawn(metrics::serve(metrics_listener, metrics.clone())));
+        }
+        let (core_tx, core_rx) = mpsc::channel(4096);
+        tasks.push(tokio::spawn(network::listen(
+            listener,
+            me,
+            committee.clone(),
+            params.max_frame_bytes(),
+            core_tx,
+            metrics.clone(),
+        )));
+        let mut queues = Vec::new();
+        for (peer, authority) in committee.authorities() {
+            if peer == me {
+                queues.push(None);
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(params.peer_queue_capacity);
+            queues.push(Some(tx));
+            let delay = config
+                .delays
+                .as_ref()
+                .and_then(|d| d.get(peer as usize).copied())
+                .unwrap_or_default();
+            tasks.push(tokio::spawn(network::run_peer(
+                me,
+                peer,
+                authority.address,
+                rx,
+                delay,
+                peer_rounds.clone(),
+            )));
+        }
+        let net = Network::new(queues, metrics.clone());
+
+        let commits = config
+            .record_commits
+            .then(|| CommitLog::new(Default::default()));
+        let (commit_tx, commit_rx) = mpsc::channel(1024);
+        tasks.push(tokio::spawn(observer::run(
+            commit_rx,
+            metrics.clone(),
+            commits.clone(),
+        )));
+        if config.load > 0 {
+            tasks.push(tokio::spawn(loadgen::run(
+                LoadConfig {
+                    rate: config.load,
+                    transaction_size: config.transaction_size,
+                    interval: Duration::from_millis(params.load_interval_ms),
+                    max_batch_bytes: (params.max_block_bytes / 4).max(1024),
+                    authority: me,
+                },
+                pool,
+                metrics.clone(),
+            )));
+        }
+        let m = metrics.clone();
+        tasks.push(tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let mut reported = 0.0;
+            let mut ticker = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                ticker.tick().await;
+                let now = start.elapsed().as_secs_f64();
+                m.benchmark_duration.inc_by(now - reported);
+                reported = now;
+            }
+        }));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let core = tokio::spawn(core::run(core, core_rx, net, commit_tx, shutdown_rx));
+        tracing::info!(authority = me, %address, "validator started");
+        Ok(Self {
+            core,
+            tasks,
+            shutdown,
+            metrics,
+            commits,
+        })
+    }
+
+    /// The validator's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Commits so far (empty unless `record_commits`).
+    pub fn commits(&self) -> Vec<CommitSummary> {
+        self.commits.as_ref().map_or_else(Vec::new, |c| {
+            c.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        })
+    }
+
+    /// Waits until the core stops on its own (an error, or its input closed).
+    pub async fn wait(&mut self) -> Result<()> {
+        (&mut self.core).await.context("core task failed")?
+    }
+
+    /// Clean stop: the core syncs its WAL, then every task ends.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.core.await;
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        result.context("core task failed")?
+    }
+
+    /// Crash: every task is dropped at once, unflushed WAL data is lost.
+    pub async fn kill(self) {
+        self.core.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.core.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
