@@ -133,6 +133,14 @@ impl Core {
             requested: HashMap::new(),
             last_retry: now,
         };
+        for (a, _) in core.committee.clone().authorities() {
+            let genesis = crate::block::Block::genesis(a).reference();
+            if a == core.authority {
+                core.last_own = Some(genesis);
+            } else {
+                core.pending_refs.insert(genesis);
+            }
+        }
         core.recover(records)?;
         Ok(core)
     }
@@ -360,11 +368,13 @@ impl Core {
     /// When the core should run [`Core::tick`] next without new input.
     pub fn next_wakeup(&self, now: Instant) -> Instant {
         let mut wake = now + std::time::Duration::from_millis(self.params.missing_retry_ms.min(200));
-        if self.clock_round > self.last_own_round {
-            let earliest = self
-                .last_proposal
-                .map_or(now, |t| t + self.params.min_round_delay());
-            let ready = if self.leaders_ready(self.clock_round) {
+        let round = self.proposal_round();
+        if round > self.last_own_round {
+            let earliest = match self.last_proposal {
+                Some(t) if !self.is_leader(round) => t + self.params.min_round_delay(),
+                _ => now,
+            };
+            let ready = if self.leaders_ready(round) {
                 earliest
             } else {
                 earliest.max(self.round_started + self.params.leader_timeout())

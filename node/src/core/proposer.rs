@@ -30,15 +30,33 @@ impl Core {
         })
     }
 
+    /// Whether this validator is one of the leaders of `round`.
+    pub(super) fn is_leader(&self, round: Round) -> bool {
+        (0..self.params.leaders_per_round).any(|k| self.committee.leader(round, k) == self.authority)
+    }
+
+    /// The clock round, or the one just below it if we lead that round and have not
+    /// proposed there yet (the clock can jump past it while we wait).
+    pub(super) fn proposal_round(&self) -> Round {
+        let below = self.clock_round - 1;
+        if below > self.last_own_round && below >= 1 && self.is_leader(below) {
+            below
+        } else {
+            self.clock_round
+        }
+    }
+
     /// Proposes at the clock round if the proposal rules allow it.
     pub(super) fn try_propose(&mut self, now: Instant, fx: &mut Effects) -> Result<()> {
-        let round = self.clock_round;
+        let round = self.proposal_round();
         if round <= self.last_own_round {
             return Ok(());
         }
-        if self
-            .last_proposal
-            .is_some_and(|t| now < t + self.params.min_round_delay())
+        // The round delay never holds back a leader: a late leader would be skipped.
+        if !self.is_leader(round)
+            && self
+                .last_proposal
+                .is_some_and(|t| now < t + self.params.min_round_delay())
         {
             return Ok(());
         }
