@@ -330,7 +330,14 @@ mod tests {
     #[test]
     fn tampered_payload_is_rejected() {
         let (c, keys) = committee(4);
-        let b = Block::new_signed(1, 1, 7, genesis_refs(4), Bytes::from_static(b"xyz"), &keys[1]);
+        let b = Block::new_signed(
+            1,
+            1,
+            7,
+            genesis_refs(4),
+            Bytes::from_static(b"xyz"),
+            &keys[1],
+        );
         let mut raw = b.serialized().to_vec();
         let i = raw.len() - SIGNATURE_LENGTH - 1;
         raw[i] ^= 1;
@@ -358,7 +365,14 @@ mod tests {
     #[test]
     fn truncated_bytes_are_malformed_not_a_panic() {
         let (c, keys) = committee(4);
-        let b = Block::new_signed(1, 1, 7, genesis_refs(4), Bytes::from_static(b"abc"), &keys[1]);
+        let b = Block::new_signed(
+            1,
+            1,
+            7,
+            genesis_refs(4),
+            Bytes::from_static(b"abc"),
+            &keys[1],
+        );
         for cut in 0..b.serialized().len() {
             let r = Block::parse_and_verify(b.serialized().slice(..cut), &c);
             assert!(r.is_err(), "cut at {cut} accepted");

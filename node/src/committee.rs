@@ -70,9 +70,8 @@ impl Committee {
         }
         let mut authorities = Vec::with_capacity(config.authorities.len());
         for (i, a) in config.authorities.iter().enumerate() {
-            let bytes = hex::decode(a.public_key.trim()).with_context(|| {
-                format!("{source}: authorities[{i}].public_key is not hex")
-            })?;
+            let bytes = hex::decode(a.public_key.trim())
+                .with_context(|| format!("{source}: authorities[{i}].public_key is not hex"))?;
             let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
                 anyhow::anyhow!("{source}: authorities[{i}].public_key must be 32 bytes")
             })?;
@@ -199,7 +198,10 @@ pub(crate) mod tests {
                 })
                 .collect(),
         };
-        (Committee::from_config(&config, "test").expect("committee"), keys)
+        (
+            Committee::from_config(&config, "test").expect("committee"),
+            keys,
+        )
     }
 
     #[test]

@@ -63,7 +63,10 @@ pub fn generate(dir: &Path, config: &GenesisConfig<'_>) -> Result<()> {
             public_key: hex::encode(key.verifying_key().as_bytes()),
             stake: 1,
             address: (*ip, port(config.base_port, i, "--base-port")?).into(),
-            metrics_address: (*ip, port(config.metrics_base_port, i, "--metrics-base-port")?)
+            metrics_address: (
+                *ip,
+                port(config.metrics_base_port, i, "--metrics-base-port")?,
+            )
                 .into(),
             region: config.regions.map(|r| r[i].clone()),
         });

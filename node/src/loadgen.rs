@@ -38,7 +38,9 @@ pub async fn run(config: LoadConfig, pool: Arc<TransactionPool>, metrics: Arc<Me
     if config.rate == 0 {
         return;
     }
-    let size = config.transaction_size.max(transactions::MIN_TRANSACTION_SIZE);
+    let size = config
+        .transaction_size
+        .max(transactions::MIN_TRANSACTION_SIZE);
     let encoded = transactions::encoded_size(size);
     let per_batch = (config.max_batch_bytes / encoded).max(1);
     let mut ticker = interval(config.interval);

@@ -15,7 +15,10 @@ use node::{
 };
 
 #[derive(Parser)]
-#[command(name = "node", about = "A BFT consensus validator (uncertified DAG, Mysticeti-C commit rule)")]
+#[command(
+    name = "node",
+    about = "A BFT consensus validator (uncertified DAG, Mysticeti-C commit rule)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -35,6 +35,8 @@ pub struct Parameters {
     pub max_pending_bytes: usize,
     /// Rounds kept below the last committed leader round before pruning.
     pub retention_rounds: u64,
+    /// Rounds of WAL kept on disk below the last committed round, to serve lagging peers.
+    pub wal_retention_rounds: u64,
     /// WAL fsync policy.
     pub wal_sync: WalSync,
     /// Size at which the WAL starts a new segment file.
@@ -60,8 +62,9 @@ impl Default for Parameters {
             max_block_bytes: 2 * 1024 * 1024,
             max_pending_bytes: 32 * 1024 * 1024,
             retention_rounds: 50,
+            wal_retention_rounds: 3000,
             wal_sync: WalSync::OwnBlocks,
-            wal_segment_bytes: 128 * 1024 * 1024,
+            wal_segment_bytes: 64 * 1024 * 1024,
             peer_queue_capacity: 2048,
             missing_request_batch: 64,
             missing_retry_ms: 500,
@@ -143,6 +146,10 @@ mod tests {
             wave_length: 2,
             ..Parameters::default()
         };
-        assert!(p.validate().unwrap_err().to_string().contains("wave_length"));
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("wave_length"));
     }
 }

@@ -44,8 +44,8 @@ impl<'a> Iterator for Transactions<'a> {
         if self.rest.len() < 4 {
             return None;
         }
-        let len = u32::from_le_bytes([self.rest[0], self.rest[1], self.rest[2], self.rest[3]])
-            as usize;
+        let len =
+            u32::from_le_bytes([self.rest[0], self.rest[1], self.rest[2], self.rest[3]]) as usize;
         if self.rest.len() < 4 + len {
             self.rest = &[];
             return None;

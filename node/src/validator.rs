@@ -124,7 +124,10 @@ impl Validator {
                 .context("authority out of range")?
                 .metrics_address;
             let metrics_listener = metrics::bind(metrics_address).await?;
-            tasks.push(tokio::spawn(metrics::serve(metrics_listener, metrics.clone())));
+            tasks.push(tokio::spawn(metrics::serve(
+                metrics_listener,
+                metrics.clone(),
+            )));
         }
         let (core_tx, core_rx) = mpsc::channel(4096);
         tasks.push(tokio::spawn(network::listen(

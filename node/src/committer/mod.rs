@@ -268,7 +268,11 @@ impl Committer {
     fn unique(slot: Slot, mut certified: Vec<BlockPtr>) -> Option<BlockPtr> {
         if certified.len() > 1 {
             let refs: Vec<_> = certified.iter().map(|b| b.reference()).collect();
-            tracing::error!(?slot, ?refs, "two certified blocks in one slot: safety is broken");
+            tracing::error!(
+                ?slot,
+                ?refs,
+                "two certified blocks in one slot: safety is broken"
+            );
             panic!("safety violation: two certified blocks {refs:?} in slot {slot:?}");
         }
         certified.pop()
@@ -284,9 +288,7 @@ impl Committer {
                 continue;
             }
             let Some(v) = dag.get(r) else { continue };
-            if self.supported(dag, v, leader.round(), leader.author())
-                == Some(leader.reference())
-            {
+            if self.supported(dag, v, leader.round(), leader.author()) == Some(leader.reference()) {
                 stake.add(v.author(), &self.committee);
             }
         }

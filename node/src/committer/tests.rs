@@ -25,7 +25,9 @@ impl Dag {
     fn new(n: usize) -> Self {
         let (c, keys) = committee(n);
         let store = DagStore::new(&c);
-        let genesis = (0..n as u32).map(|a| Block::genesis(a).reference()).collect();
+        let genesis = (0..n as u32)
+            .map(|a| Block::genesis(a).reference())
+            .collect();
         Self {
             committee: Arc::new(c),
             keys,
@@ -192,9 +194,7 @@ fn indirect_skip_without_a_certificate() {
     let d = c.try_decide(&dag.store);
     assert_eq!(summary(&d)[0], (1, 0, DecisionKind::IndirectSkip));
     assert_eq!(d.len(), 4);
-    assert!(d[1..]
-        .iter()
-        .all(|x| x.kind == DecisionKind::DirectCommit));
+    assert!(d[1..].iter().all(|x| x.kind == DecisionKind::DirectCommit));
 }
 
 #[test]

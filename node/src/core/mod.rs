@@ -31,7 +31,10 @@ use crate::{
 };
 
 /// Most suspended blocks kept in the causal buffer.
-const BUFFER_CAPACITY: usize = 20_000;
+const BUFFER_CAPACITY: usize = 5_000;
+
+/// Most own blocks sent in answer to one subscription (the rest arrive by request).
+const MAX_SUBSCRIBE_REPLY: usize = 256;
 
 /// A committed leader with its sub-DAG, in commit order.
 #[derive(Debug, Clone)]
@@ -161,7 +164,12 @@ impl Core {
     }
 
     /// Handles a verified block from `from`.
-    pub fn add_peer_block(&mut self, from: AuthorityIndex, block: BlockPtr, fx: &mut Effects) -> Result<()> {
+    pub fn add_peer_block(
+        &mut self,
+        from: AuthorityIndex,
+        block: BlockPtr,
+        fx: &mut Effects,
+    ) -> Result<()> {
         let r = block.reference();
         if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
             return Ok(());
@@ -222,27 +230,64 @@ impl Core {
 
     fn request(&mut self, peer: AuthorityIndex, refs: Vec<BlockRef>, fx: &mut Effects) {
         for chunk in refs.chunks(self.params.missing_request_batch) {
-            self.metrics.missing_block_requests.inc_by(chunk.len() as u64);
+            self.metrics
+                .missing_block_requests
+                .inc_by(chunk.len() as u64);
             fx.requests.push((peer, chunk.to_vec()));
         }
     }
 
     /// A peer subscribed to our blocks above `after`.
     pub fn subscribe(&mut self, from: AuthorityIndex, after: Round, fx: &mut Effects) {
-        let blocks = self.dag.blocks_of_after(self.authority, after);
+        let mut blocks = Vec::new();
+        if after + 1 < self.dag.gc_round() {
+            for r in self.wal.blocks_of_after(self.authority, after) {
+                if r.round >= self.dag.gc_round() || blocks.len() >= MAX_SUBSCRIBE_REPLY {
+                    break;
+                }
+                if let Some(b) = self.logged_block(&r) {
+                    blocks.push(b);
+                }
+            }
+        }
+        let room = MAX_SUBSCRIBE_REPLY.saturating_sub(blocks.len());
+        blocks.extend(
+            self.dag
+                .blocks_of_after(self.authority, after)
+                .into_iter()
+                .take(room),
+        );
         if !blocks.is_empty() {
             fx.replies.push((from, blocks));
         }
     }
 
+    /// A block from the WAL (pruned from memory), if it is still on disk.
+    fn logged_block(&mut self, r: &BlockRef) -> Option<BlockPtr> {
+        match self.wal.read_block(r) {
+            Ok(Some(bytes)) => match crate::block::Block::parse(bytes) {
+                Ok(b) if b.reference() == *r => Some(Arc::new(b)),
+                _ => None,
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("cannot read {r:?} from the WAL: {e:#}");
+                None
+            }
+        }
+    }
+
     /// A peer asked for blocks.
     pub fn answer_request(&mut self, from: AuthorityIndex, refs: &[BlockRef], fx: &mut Effects) {
-        let blocks: Vec<BlockPtr> = refs
-            .iter()
-            .take(self.params.missing_request_batch * 4)
-            .filter_map(|r| self.dag.get(r).cloned())
-            .filter(|b| b.round() > 0)
-            .collect();
+        let mut blocks = Vec::new();
+        for r in refs.iter().take(self.params.missing_request_batch * 4) {
+            if r.round == 0 {
+                continue;
+            }
+            if let Some(b) = self.dag.get(r).cloned().or_else(|| self.logged_block(r)) {
+                blocks.push(b);
+            }
+        }
         if !blocks.is_empty() {
             fx.replies.push((from, blocks));
         }
@@ -263,7 +308,11 @@ impl Core {
                 continue;
             }
             // Ask the author first, then rotate through the others on later retries.
-            let attempt = if last.is_some() { rand::random::<u64>() } else { 0 };
+            let attempt = if last.is_some() {
+                rand::random::<u64>()
+            } else {
+                0
+            };
             let mut peer = ((r.author as u64 + attempt) % n) as AuthorityIndex;
             if peer == self.authority {
                 peer = ((peer as u64 + 1) % n) as AuthorityIndex;
@@ -350,7 +399,11 @@ impl Core {
                 last_own_round: self.last_own_round,
                 committed: self.dag.committed_refs(),
             };
-            self.wal.rotate(&checkpoint, self.dag.gc_round())?;
+            let keep = self
+                .dag
+                .gc_round()
+                .saturating_sub(self.params.wal_retention_rounds);
+            self.wal.rotate(&checkpoint, keep)?;
         }
         Ok(())
     }
@@ -367,7 +420,8 @@ impl Core {
 
     /// When the core should run [`Core::tick`] next without new input.
     pub fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut wake = now + std::time::Duration::from_millis(self.params.missing_retry_ms.min(200));
+        let mut wake =
+            now + std::time::Duration::from_millis(self.params.missing_retry_ms.min(200));
         let round = self.proposal_round();
         if round > self.last_own_round {
             let earliest = match self.last_proposal {

@@ -32,7 +32,8 @@ impl Core {
 
     /// Whether this validator is one of the leaders of `round`.
     pub(super) fn is_leader(&self, round: Round) -> bool {
-        (0..self.params.leaders_per_round).any(|k| self.committee.leader(round, k) == self.authority)
+        (0..self.params.leaders_per_round)
+            .any(|k| self.committee.leader(round, k) == self.authority)
     }
 
     /// The clock round, or the one just below it if we lead that round and have not
@@ -69,7 +70,9 @@ impl Core {
         let includes = self.select_includes(round);
         let (batches, _count) = self.pool.take(self.params.max_block_bytes);
         let payload = transactions::concat(batches);
-        self.metrics.pending_transactions.set(self.pool.len() as i64);
+        self.metrics
+            .pending_transactions
+            .set(self.pool.len() as i64);
         let timestamp_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

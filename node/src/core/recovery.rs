@@ -62,7 +62,9 @@ impl Core {
             }
         }
         // Proposals made after a restart must still respect the round delay and leader wait.
-        self.metrics.last_committed_round.set(self.last_committed_round as i64);
+        self.metrics
+            .last_committed_round
+            .set(self.last_committed_round as i64);
         self.metrics.current_round.set(self.clock_round as i64);
         if count > 0 {
             tracing::info!(

@@ -171,7 +171,14 @@ mod tests {
             })
             .collect();
         let refs1: Vec<_> = b1.iter().map(|b| b.reference()).collect();
-        let b2 = Arc::new(Block::new_signed(0, 2, 0, refs1.clone(), Bytes::new(), &keys[0]));
+        let b2 = Arc::new(Block::new_signed(
+            0,
+            2,
+            0,
+            refs1.clone(),
+            Bytes::new(),
+            &keys[0],
+        ));
         let mut buffer = CausalBuffer::new(100);
         let mut out = Accepted::default();
         buffer.add(&mut store, b2.clone(), &mut out);
@@ -184,7 +191,10 @@ mod tests {
         }
         assert!(out.missing.is_empty());
         assert_eq!(out.blocks.len(), 5);
-        assert_eq!(out.blocks.last().map(|b| b.reference()), Some(b2.reference()));
+        assert_eq!(
+            out.blocks.last().map(|b| b.reference()),
+            Some(b2.reference())
+        );
         assert!(buffer.is_empty());
         assert!(buffer.missing().is_empty());
     }

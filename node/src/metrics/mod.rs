@@ -94,7 +94,12 @@ impl Metrics {
             &["decision"],
         )?;
         registry.register(Box::new(committed_leaders.clone()))?;
-        for label in ["direct-commit", "indirect-commit", "direct-skip", "indirect-skip"] {
+        for label in [
+            "direct-commit",
+            "indirect-commit",
+            "direct-skip",
+            "indirect-skip",
+        ] {
             committed_leaders.with_label_values(&[label]);
         }
         let benchmark_duration = Counter::new(

@@ -23,7 +23,11 @@ impl LatencyMatrix {
         let header = lines
             .next()
             .with_context(|| format!("{source}: empty latency matrix"))?;
-        let columns: Vec<String> = header.split(',').skip(1).map(|s| s.trim().to_string()).collect();
+        let columns: Vec<String> = header
+            .split(',')
+            .skip(1)
+            .map(|s| s.trim().to_string())
+            .collect();
         if columns.is_empty() {
             bail!("{source}: header row has no regions");
         }

@@ -43,7 +43,10 @@ impl Network {
     pub fn broadcast_block(&self, block: &BlockPtr) {
         for (i, p) in self.peers.iter().enumerate() {
             if p.is_some() {
-                self.send(i as AuthorityIndex, Message::Block(block.serialized().clone()));
+                self.send(
+                    i as AuthorityIndex,
+                    Message::Block(block.serialized().clone()),
+                );
             }
         }
     }

@@ -40,12 +40,10 @@ impl Outgoing {
     }
 }
 
-async fn write_message(
-    w: &mut BufWriter<TcpStream>,
-    message: Message,
-) -> std::io::Result<()> {
+async fn write_message(w: &mut BufWriter<TcpStream>, message: Message) -> std::io::Result<()> {
     let (tag, body) = message.into_parts();
-    w.write_all(&((body.len() + 1) as u32).to_le_bytes()).await?;
+    w.write_all(&((body.len() + 1) as u32).to_le_bytes())
+        .await?;
     w.write_all(&[tag]).await?;
     w.write_all(&body).await
 }

@@ -32,8 +32,8 @@ pub fn decode_frames(data: &[u8]) -> (Vec<(usize, &[u8])>, usize, Option<FrameEr
         if data.len() - pos < FRAME_HEADER {
             return (out, pos, Some(FrameError::Torn));
         }
-        let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
-            as usize;
+        let len =
+            u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
         let crc = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
         let start = pos + FRAME_HEADER;
         if data.len() - start < len {

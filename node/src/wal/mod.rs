@@ -15,7 +15,12 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use crate::block::Round;
+use bytes::Bytes;
+
+use crate::block::{BlockRef, Round};
+
+/// Where a block's bytes live: segment, offset, length.
+type Location = (u64, u64, u32);
 
 const BUFFER_FLUSH_BYTES: usize = 1 << 20;
 
@@ -28,6 +33,7 @@ pub struct Wal {
     segment_limit: u64,
     buffer: Vec<u8>,
     max_round: BTreeMap<u64, Round>,
+    index: std::collections::HashMap<BlockRef, Location>,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -60,6 +66,7 @@ impl Wal {
         let ids = list_segments(dir)?;
         let mut records = Vec::new();
         let mut max_round = BTreeMap::new();
+        let mut index = std::collections::HashMap::new();
         for id in &ids {
             let path = segment_path(dir, *id);
             let data =
@@ -71,6 +78,10 @@ impl Wal {
                 match Record::decode(payload) {
                     Ok(r) => {
                         highest = highest.max(r.block_round().unwrap_or(0));
+                        if let Some(b) = r.block() {
+                            let at = (offset + frame::FRAME_HEADER + 1) as u64;
+                            index.insert(b.reference(), (*id, at, b.serialized().len() as u32));
+                        }
                         records.push(r);
                     }
                     Err(e) => {
@@ -112,6 +123,7 @@ impl Wal {
                 segment_limit,
                 buffer: Vec::with_capacity(BUFFER_FLUSH_BYTES * 2),
                 max_round,
+                index,
             },
             records,
         ))
@@ -120,6 +132,13 @@ impl Wal {
     /// Appends a record (buffered); returns the bytes it takes on disk.
     pub fn append(&mut self, record: &Record) -> Result<usize> {
         let before = self.buffer.len();
+        if let Some(b) = record.block() {
+            let at = self.segment_size + (frame::FRAME_HEADER + 1) as u64;
+            self.index.insert(
+                b.reference(),
+                (self.segment, at, b.serialized().len() as u32),
+            );
+        }
         record.encode_framed(&mut self.buffer);
         let written = self.buffer.len() - before;
         self.segment_size += written as u64;
@@ -156,8 +175,9 @@ impl Wal {
     }
 
     /// Starts a new segment beginning with `checkpoint` and deletes old segments holding
-    /// only blocks below `gc_round`.
-    pub fn rotate(&mut self, checkpoint: &Record, gc_round: Round) -> Result<()> {
+    /// only blocks below `keep_round`.
+    pub fn rotate(&mut self, checkpoint: &Record, keep_round: Round) -> Result<()> {
+        let gc_round = keep_round;
         self.sync()?;
         self.segment += 1;
         let path = segment_path(&self.dir, self.segment);
@@ -178,8 +198,36 @@ impl Wal {
             std::fs::remove_file(&old)
                 .with_context(|| format!("cannot delete old WAL segment {}", old.display()))?;
             self.max_round.remove(&id);
+            self.index.retain(|_, loc| loc.0 != id);
         }
         Ok(())
+    }
+
+    /// Reads a logged block back from disk (to serve peers that lag behind the DAG window).
+    pub fn read_block(&mut self, r: &BlockRef) -> Result<Option<Bytes>> {
+        use std::os::unix::fs::FileExt;
+        let Some(&(segment, offset, len)) = self.index.get(r) else {
+            return Ok(None);
+        };
+        self.flush()?;
+        let path = segment_path(&self.dir, segment);
+        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset)
+            .with_context(|| format!("cannot read a block from {}", path.display()))?;
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// Logged blocks of `author` above round `after`, in round order.
+    pub fn blocks_of_after(&self, author: u32, after: Round) -> Vec<BlockRef> {
+        let mut refs: Vec<_> = self
+            .index
+            .keys()
+            .filter(|r| r.author == author && r.round > after)
+            .copied()
+            .collect();
+        refs.sort();
+        refs
     }
 }
 

@@ -85,6 +85,14 @@ impl Record {
         }
     }
 
+    /// The block it carries, if any.
+    pub fn block(&self) -> Option<&BlockPtr> {
+        match self {
+            Self::OwnBlock(b) | Self::Block(b) => Some(b),
+            _ => None,
+        }
+    }
+
     /// Appends the record as one checksummed frame.
     pub fn encode_framed(&self, out: &mut Vec<u8>) {
         let header_at = out.len();

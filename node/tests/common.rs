@@ -1,0 +1,93 @@
+//! Helpers: in-process validators on 127.0.0.1 with free ports.
+
+#![allow(dead_code)]
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use ed25519_dalek::SigningKey;
+use node::{
+    committee::{AuthorityConfig, Committee, CommitteeConfig},
+    observer::CommitSummary,
+    parameters::Parameters,
+    validator::{Validator, ValidatorConfig},
+};
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// Parameters that make tests quick.
+pub fn test_parameters() -> Parameters {
+    Parameters {
+        leader_timeout_ms: 300,
+        min_round_delay_ms: 20,
+        missing_retry_ms: 200,
+        ..Parameters::default()
+    }
+}
+
+/// Configs for an `n`-validator committee with storage under `dir`.
+pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorConfig> {
+    let keys: Vec<SigningKey> = (0..n)
+        .map(|i| SigningKey::from_bytes(&[i as u8 + 11; 32]))
+        .collect();
+    let config = CommitteeConfig {
+        authorities: keys
+            .iter()
+            .map(|k| AuthorityConfig {
+                public_key: hex::encode(k.verifying_key().as_bytes()),
+                stake: 1,
+                address: format!("127.0.0.1:{}", free_port())
+                    .parse()
+                    .expect("address"),
+                metrics_address: format!("127.0.0.1:{}", free_port())
+                    .parse()
+                    .expect("address"),
+                region: None,
+            })
+            .collect(),
+    };
+    let committee = Arc::new(Committee::from_config(&config, "test").expect("committee"));
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, key)| ValidatorConfig {
+            authority: i as u32,
+            committee: committee.clone(),
+            parameters: parameters.clone(),
+            key,
+            storage: dir.join(format!("storage-{i}")),
+            load: 200,
+            transaction_size: 128,
+            delays: None,
+            serve_metrics: false,
+            record_commits: true,
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `done` holds for the validators, polling every 50 ms.
+pub async fn wait_until(
+    validators: &[&Validator],
+    limit: Duration,
+    done: impl Fn(&[Vec<CommitSummary>]) -> bool,
+) -> Vec<Vec<CommitSummary>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let logs: Vec<_> = validators.iter().map(|v| v.commits()).collect();
+        if done(&logs) || tokio::time::Instant::now() > deadline {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts that `a` and `b` agree on their common prefix; returns its length.
+pub fn assert_prefix(a: &[CommitSummary], b: &[CommitSummary]) -> usize {
+    let n = a.len().min(b.len());
+    for i in 0..n {
+        assert_eq!(a[i], b[i], "commit {i} differs");
+    }
+    n
+}
