@@ -88,7 +88,9 @@ impl Message {
                 Ok(Self::Subscribe(u64::from_le_bytes(r)))
             }
             REQUEST => {
-                if body.len() % REF_LENGTH != 0 || body.len() / REF_LENGTH > MAX_REQUEST_REFS {
+                if !body.len().is_multiple_of(REF_LENGTH)
+                    || body.len() / REF_LENGTH > MAX_REQUEST_REFS
+                {
                     return Err(MessageError::BadLength(tag));
                 }
                 let refs = body

@@ -23,9 +23,12 @@ pub fn encode_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Payloads (with the offset of their frame) of the intact prefix of `data`, the length of
-/// that prefix, and why decoding stopped early, if it did.
-pub fn decode_frames(data: &[u8]) -> (Vec<(usize, &[u8])>, usize, Option<FrameError>) {
+/// Frame payloads with the offset of their frame.
+pub type Frames<'a> = Vec<(usize, &'a [u8])>;
+
+/// Payloads of the intact prefix of `data`, the length of that prefix, and why decoding
+/// stopped early, if it did.
+pub fn decode_frames(data: &[u8]) -> (Frames<'_>, usize, Option<FrameError>) {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
