@@ -13,6 +13,13 @@ use xtask::{
     settings::Settings,
 };
 
+/// Benchmarks measure this machine: two at once would distort each other's figures.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A base port with `count` free ports above it (validator and metrics ranges).
 fn free_port_block(count: u16) -> u16 {
     for _ in 0..200 {
@@ -73,6 +80,7 @@ fn node_binary() -> PathBuf {
 
 #[test]
 fn local_bench_writes_plausible_results_and_leaves_no_process() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tmp");
     let settings = settings_with_results(dir.path());
     let args = bench_args(&["--committee", "4", "--loads", "2000", "--run-id", "e2e"]);
@@ -136,6 +144,7 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
 
 #[test]
 fn local_bench_commits_with_crashed_and_recovering_validators() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tmp");
     let settings = settings_with_results(dir.path());
     let args = bench_args(&[
@@ -191,6 +200,7 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
 
 #[test]
 fn bad_inputs_fail_before_anything_starts() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tmp");
     let settings = settings_with_results(dir.path());
     let err =

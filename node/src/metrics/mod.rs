@@ -1,5 +1,6 @@
 //! Prometheus metrics of one validator (own registry, so several can share a process).
 
+mod process;
 mod server;
 
 pub use server::{bind, serve};
@@ -74,10 +75,7 @@ impl Metrics {
     /// Creates and registers every metric, plus the process collector (CPU, memory).
     pub fn new() -> Result<Self> {
         let registry = Registry::new();
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(process::ProcessMetrics::new()?))?;
         let transaction_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "node_transaction_latency_seconds",
