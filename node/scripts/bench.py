@@ -18,6 +18,10 @@ def scrape(port):
         out[name] = float(value)
     return out
 
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def buckets(m):
     b = []
     for k, v in m.items():
@@ -65,16 +69,18 @@ def main():
                 "--storage", f"{work}/storage-{i}", "--load", str(a.load)], stderr=log, stdout=log))
         time.sleep(a.warmup)
         start = [scrape(mport + i) for i in range(a.nodes)]
+        cpu0 = [cpu_seconds(pr.pid) for pr in procs]
         t0 = time.time()
         time.sleep(a.duration)
         end = [scrape(mport + i) for i in range(a.nodes)]
         dt = time.time() - t0
+        cpu1 = [cpu_seconds(pr.pid) for pr in procs]
         tps = max((e["node_committed_transactions_total"] - s["node_committed_transactions_total"]) / dt for s, e in zip(start, end))
         merged = None
         for s, e in zip(start, end):
             d = [(le, ce - cs) for (le, cs), (_, ce) in zip(buckets(s), buckets(e))]
             merged = d if merged is None else [(le, c + c2) for (le, c), (_, c2) in zip(merged, d)]
-        cpu = [(e["process_cpu_seconds_total"] - s["process_cpu_seconds_total"]) / dt for s, e in zip(start, end)]
+        cpu = [(c1 - c0) / dt for c0, c1 in zip(cpu0, cpu1)]
         rss = [e["process_resident_memory_bytes"] / 2**20 for e in end]
         rej = sum(e["node_rejected_transactions_total"] - s["node_rejected_transactions_total"] for s, e in zip(start, end)) / dt
         rounds = (end[0]["node_current_round"] - start[0]["node_current_round"]) / dt
