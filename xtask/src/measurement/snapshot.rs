@@ -141,18 +141,19 @@ mod tests {
     #[test]
     fn parses_a_recorded_scrape() {
         let s = Snapshot::parse(RECORDED).expect("parse");
-        assert_eq!(s.committed_transactions, 482_304.0);
-        assert_eq!(s.committed_bytes, 246_939_648.0);
-        assert_eq!(s.current_round, 1391.0);
-        assert_eq!(s.leaders("direct-commit"), 1380.0);
-        assert_eq!(s.leaders("direct-skip"), 3.0);
-        assert_eq!(s.latency.count, 482_304.0);
-        assert_eq!(s.latency.buckets.last().map(|b| b.1), Some(482_304.0));
+        assert_eq!(s.committed_transactions, 79_401.0);
+        assert_eq!(s.committed_bytes, 40_653_312.0);
+        assert_eq!(s.current_round, 433.0);
+        assert_eq!(s.leaders("direct-commit"), 430.0);
+        assert_eq!(s.leaders("direct-skip"), 0.0);
+        assert_eq!(s.submitted, 20_039.0);
+        assert_eq!(s.latency.count, 79_401.0);
+        assert_eq!(s.latency.buckets.last().map(|b| b.1), Some(79_401.0));
         assert!(s.latency.buckets.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(s.rejected, 0.0);
         assert!(s.resident_memory_bytes > 0.0 && s.cpu_seconds > 0.0);
         let p50 = s.latency.quantile(0.5).expect("p50");
-        assert!(p50 > 0.1 && p50 < 0.2, "{p50}");
+        assert!(p50 > 0.02 && p50 < 0.2, "{p50}");
     }
 
     #[test]

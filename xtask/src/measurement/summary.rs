@@ -180,8 +180,8 @@ mod tests {
     #[test]
     fn throughput_is_the_maximum_over_validators_not_the_sum() {
         let s = summarize(&[observation(0, 1.0, 60.0), observation(1, 0.5, 60.0)]);
-        assert!((s.throughput_tps - 482_304.0 / 60.0).abs() < 1e-6);
-        assert!((s.throughput_bytes_per_second - 482_304.0 * 512.0 / 60.0).abs() < 1e-3);
+        assert!((s.throughput_tps - 79_401.0 / 60.0).abs() < 1e-6);
+        assert!((s.throughput_bytes_per_second - 79_401.0 * 512.0 / 60.0).abs() < 1e-3);
         assert_eq!(s.validators_observed, 2);
     }
 
@@ -197,15 +197,15 @@ mod tests {
             two.latency_p99.unwrap(),
         );
         assert!(p50 < p90 && p90 < p99, "{p50} {p90} {p99}");
-        assert!((two.latency_avg.unwrap() - 0.141).abs() < 1e-3);
+        assert!((two.latency_avg.unwrap() - 5858.1865 / 79_401.0).abs() < 1e-6);
     }
 
     #[test]
     fn resources_and_rounds_are_per_validator() {
         let s = summarize(&[observation(0, 1.0, 10.0)]);
-        assert!((s.cpu_cores_mean - 2.137).abs() < 1e-9);
-        assert!((s.rounds_per_second - 100.0).abs() < 1e-9);
-        assert!((s.memory_mib_max - 87.01).abs() < 0.01);
+        assert!((s.cpu_cores_mean - 0.0218169).abs() < 1e-9);
+        assert!((s.rounds_per_second - 4.2).abs() < 1e-9);
+        assert!((s.memory_mib_max - 13.906).abs() < 0.001);
     }
 
     #[test]
