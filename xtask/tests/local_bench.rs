@@ -226,3 +226,37 @@ fn bad_inputs_fail_before_anything_starts() {
         "nothing measured, nothing written"
     );
 }
+
+#[test]
+fn latency_matrix_delays_commits_by_the_emulated_distance() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    // Two regions 150 ms apart (one way); validators alternate between them, so every quorum
+    // spans both and a commit needs several crossings.
+    let matrix = dir.path().join("two-regions.csv");
+    std::fs::write(&matrix, "region,near,far\nnear,1,150\nfar,150,1\n").expect("matrix");
+    let args = bench_args(&[
+        "--loads",
+        "1000",
+        "--run-id",
+        "geo",
+        "--latency-matrix",
+        matrix.to_str().expect("utf-8 path"),
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a latency matrix");
+    let row = &rows[0];
+    assert!(
+        row.throughput_tps > 500.0,
+        "throughput {}",
+        row.throughput_tps
+    );
+    let p50 = row.latency_p50_s.expect("p50");
+    assert!(p50 > 0.3, "p50 {p50} s: the 150 ms links are not emulated");
+    assert_eq!(row.latency_matrix, "two-regions");
+    assert_eq!(row.regions, "near;far");
+    let committee =
+        std::fs::read_to_string(dir.path().join("geo/n4-f0-load1000-r0/committee.json"))
+            .expect("committee");
+    assert!(committee.contains("\"far\""), "{committee}");
+}
