@@ -16,6 +16,16 @@ pub enum FaultKind {
     Recover,
 }
 
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::CrashedFromStart => "crashed-from-start",
+            Self::Crash => "crash",
+            Self::Recover => "recover",
+        })
+    }
+}
+
 /// One scheduled event, `at_s` seconds after the validators started.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FaultEvent {

@@ -199,10 +199,7 @@ fn write_details(
             point: name.to_string(),
             at_s: event.at_s,
             validator: event.validator,
-            event: serde_json::to_value(event.event)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            event: event.event.to_string(),
             applied_at_s: *applied,
         })
         .collect();
@@ -223,13 +220,7 @@ fn summary_row(
     let p = &context.provenance;
     let fault_schedule = schedule
         .iter()
-        .map(|e| {
-            let kind = serde_json::to_value(e.event)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            format!("{kind}@{}s:{}", e.at_s, e.validator)
-        })
+        .map(|e| format!("{}@{}s:{}", e.event, e.at_s, e.validator))
         .collect::<Vec<_>>()
         .join(";");
     SummaryRow {

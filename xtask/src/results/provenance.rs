@@ -32,17 +32,20 @@ pub struct Provenance {
 /// The commit checked out in `workspace` and whether the tree is dirty (`unknown`, false
 /// outside a git checkout).
 pub fn git_state(workspace: &Path) -> (String, bool) {
-    let commit = duct::cmd!("git", "rev-parse", "HEAD")
-        .dir(workspace)
-        .stdout_capture()
-        .stderr_null()
-        .unchecked()
-        .run()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    let commit = git_output(workspace, &["rev-parse", "HEAD"])
+        .map(|out| out.trim().to_string())
         .unwrap_or_else(|| "unknown".into());
-    let dirty = duct::cmd!("git", "status", "--porcelain", "--untracked-files=no")
+    let dirty = git_output(
+        workspace,
+        &["status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_some_and(|out| !out.is_empty());
+    (commit, dirty)
+}
+
+/// What a successful git command printed, `None` if it failed or git is missing.
+fn git_output(workspace: &Path, args: &[&str]) -> Option<String> {
+    duct::cmd("git", args)
         .dir(workspace)
         .stdout_capture()
         .stderr_null()
@@ -50,8 +53,7 @@ pub fn git_state(workspace: &Path) -> (String, bool) {
         .run()
         .ok()
         .filter(|o| o.status.success())
-        .is_some_and(|o| !o.stdout.is_empty());
-    (commit, dirty)
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// First 16 hex digits of the SHA-256 of a serialisable value.
