@@ -8,5 +8,6 @@ pub mod commands;
 pub mod measurement;
 pub mod results;
 pub mod settings;
+pub mod ssh;
 pub mod testbed;
 pub mod workspace;
