@@ -34,12 +34,7 @@ where
     });
     slots
         .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(&on_panic)
-        })
+        .map(|slot| slot.into_inner().ok().flatten().unwrap_or_else(&on_panic))
         .collect()
 }
 

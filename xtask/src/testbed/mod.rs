@@ -5,6 +5,7 @@
 
 pub mod local;
 pub mod static_hosts;
+pub mod user_data;
 
 use std::fmt;
 
