@@ -6,6 +6,7 @@
 //! committee, parameters and logs. Every summary row is also appended to `results/runs.csv`.
 
 pub mod csv_file;
+pub mod logs;
 pub mod provenance;
 pub mod rows;
 pub mod table;
