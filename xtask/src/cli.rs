@@ -62,9 +62,20 @@ pub enum TestbedCommand {
         /// Do not ask for confirmation before creating instances.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Do not set up the new instances over SSH once they run (`testbed setup` does it
+        /// later).
+        #[arg(long)]
+        skip_setup: bool,
+        /// Minutes to wait for new instances to run before giving up (they are left in the
+        /// testbed: `testbed status` shows them, `testbed destroy` deletes them).
+        #[arg(long, default_value_t = 15, value_name = "MINUTES")]
+        wait_timeout: u64,
     },
     /// Show the testbed's instances per region: id, IP, state.
     Status,
+    /// Set up the running instances over SSH: tools the benchmark uses (installed only if
+    /// missing), firewall openings, open-files limit, clock synchronisation check.
+    Setup,
     /// Start stopped instances of the testbed.
     Start {
         /// Start at most N instances per region. Default: all of them.

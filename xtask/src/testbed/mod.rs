@@ -4,8 +4,10 @@
 //! user's SSH hosts; `local` is this machine. The benchmark logic only sees [`Instance`]s.
 
 pub mod local;
+pub mod setup;
 pub mod static_hosts;
 pub mod user_data;
+pub mod vultr;
 
 use std::fmt;
 
@@ -116,7 +118,8 @@ pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
         CloudProvider::Static => Ok(Box::new(static_hosts::StaticProvider::new(
             &settings.settings,
         ))),
-        CloudProvider::Aws | CloudProvider::Vultr => Err(crate::commands::not_available(&format!(
+        CloudProvider::Vultr => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
+        CloudProvider::Aws => Err(crate::commands::not_available(&format!(
             "cloud_provider \"{}\"",
             settings.settings.cloud_provider
         ))),

@@ -1,0 +1,52 @@
+//! `testbed setup`, and the set-up step of `testbed deploy`.
+
+use anyhow::{bail, Result};
+
+use crate::{
+    settings::LoadedSettings,
+    ssh::{SshClient, SshOptions},
+    testbed::{self, setup, Instance, Provider},
+};
+
+/// Sets up every running instance of the testbed.
+pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<setup::Summary> {
+    let running: Vec<Instance> = provider
+        .list_instances()?
+        .into_iter()
+        .filter(Instance::is_running)
+        .collect();
+    if running.is_empty() {
+        bail!("the testbed has no running instance to set up (`testbed status` shows it)");
+    }
+    set_up(settings, &running)
+}
+
+/// Sets up `hosts` over SSH in parallel, prints one line per host and a warning per host
+/// needing attention; fails naming every host whose set-up failed.
+pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<setup::Summary> {
+    let mut options = SshOptions::from_settings(&settings.settings)?;
+    // Fresh instances may need a while before their sshd answers.
+    options.connect_attempts = options.connect_attempts.max(10);
+    let ssh = SshClient::new(options)?;
+    let setup_options = setup::SetupOptions::new(testbed::user_data::benchmark_port_ranges(
+        &settings.settings,
+    ));
+    let results = setup::run(&ssh, hosts, &setup_options);
+    ssh.disconnect_all(hosts);
+    let summary = setup::summarize(&results);
+    for line in &summary.lines {
+        println!("{line}");
+    }
+    for warning in &summary.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !summary.failures.is_empty() {
+        bail!(
+            "set-up failed on {} of {} hosts (re-run `cargo xtask testbed setup` once fixed):\n  {}",
+            summary.failures.len(),
+            hosts.len(),
+            summary.failures.join("\n  ")
+        );
+    }
+    Ok(summary)
+}

@@ -1,0 +1,264 @@
+//! The Vultr provider (API v2, blocking): instances tagged with the testbed id, one SSH key
+//! and one firewall group per testbed, Ubuntu 24.04 with the shared boot script.
+//!
+//! Halted Vultr instances are still billed: only `testbed destroy` (which deletes them) ends the
+//! charges. The boot script's shutdown timer halts forgotten instances.
+
+pub mod client;
+pub mod preflight;
+pub mod resources;
+pub mod types;
+
+use std::{collections::HashSet, path::PathBuf, sync::Mutex};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use serde_json::json;
+
+use super::{user_data, Instance, Provider};
+use crate::settings::LoadedSettings;
+use client::{ApiError, Client};
+use resources::Resources;
+use types::{CreateInstance, InstanceEnvelope, Plan, VultrInstance, UBUNTU_24_04_OS_ID};
+
+/// A testbed on Vultr.
+#[derive(Debug)]
+pub struct VultrProvider {
+    client: Client,
+    testbed_id: String,
+    plan: String,
+    ssh_user: String,
+    public_key_file: PathBuf,
+    port_ranges: Vec<(u16, u16)>,
+    plans: Mutex<Option<Vec<Plan>>>,
+    resources: Mutex<Option<Resources>>,
+}
+
+impl VultrProvider {
+    /// The provider for `settings` (`cloud_provider: "vultr"`), on `api_endpoint` if set.
+    pub fn new(settings: &LoadedSettings) -> Result<Self> {
+        let s = &settings.settings;
+        let token = settings
+            .token
+            .clone()
+            .context("settings `token_file`: the Vultr API key is not loaded")?;
+        let endpoint = s
+            .api_endpoint
+            .clone()
+            .unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string());
+        let plan = s
+            .specs
+            .clone()
+            .context("settings `specs`: a Vultr plan (e.g. vc2-4c-8gb) is required")?;
+        let public_key_file = s
+            .public_key_path()
+            .context("settings `ssh_private_key_file` or `ssh_public_key_file` is required")?;
+        Ok(Self {
+            client: Client::new(&endpoint, token),
+            testbed_id: s.testbed_id.clone(),
+            plan,
+            ssh_user: s.ssh_user(),
+            public_key_file,
+            port_ranges: user_data::benchmark_port_ranges(s),
+            plans: Mutex::new(None),
+            resources: Mutex::new(None),
+        })
+    }
+
+    /// Replaces the API client's retry policy.
+    pub fn with_retry(mut self, retry: client::RetryPolicy) -> Self {
+        self.client = self.client.with_retry(retry);
+        self
+    }
+
+    /// Every plan Vultr sells (read once).
+    fn plans(&self) -> Result<Vec<Plan>> {
+        let mut cache = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(plans) = cache.as_ref() {
+            return Ok(plans.clone());
+        }
+        let plans: Vec<Plan> = self
+            .client
+            .list("/plans", &[("type", "all")], "plans")
+            .context("cannot list Vultr plans")?;
+        *cache = Some(plans.clone());
+        Ok(plans)
+    }
+
+    /// The SSH key and firewall group of the testbed, found or created (once).
+    fn resources(&self) -> Result<Resources> {
+        let mut cache = self.resources.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(resources) = cache.as_ref() {
+            return Ok(resources.clone());
+        }
+        let public_key = preflight::read_public_key(&self.public_key_file)?;
+        let name = resources::ssh_key_name(&self.testbed_id, &public_key);
+        let ssh_key_id = resources::ensure_ssh_key(&self.client, &name, &public_key)?;
+        let firewall_group_id = resources::ensure_firewall(
+            &self.client,
+            &resources::firewall_description(&self.testbed_id),
+            &resources::firewall_rules(&self.port_ranges),
+        )?;
+        let found = Resources {
+            ssh_key_id,
+            firewall_group_id,
+        };
+        *cache = Some(found.clone());
+        Ok(found)
+    }
+
+    /// The testbed's instances as Vultr describes them, optionally in one region. Only
+    /// instances carrying the testbed's tag exactly.
+    fn vultr_instances(&self, region: Option<&str>) -> Result<Vec<VultrInstance>> {
+        let mut query = vec![("tag", self.testbed_id.as_str())];
+        if let Some(region) = region {
+            query.push(("region", region));
+        }
+        let instances: Vec<VultrInstance> = self
+            .client
+            .list("/instances", &query, "instances")
+            .with_context(|| format!("cannot list the instances of testbed {}", self.testbed_id))?;
+        Ok(instances
+            .into_iter()
+            .filter(|i| i.tags.iter().any(|t| t == &self.testbed_id))
+            .filter(|i| region.is_none_or(|r| i.region == r))
+            .collect())
+    }
+
+    /// Runs `action` on every instance; one error naming each instance that failed.
+    fn for_each_instance(
+        &self,
+        instances: &[Instance],
+        what: &str,
+        action: impl Fn(&Instance) -> Result<(), ApiError>,
+    ) -> Result<()> {
+        let failures: Vec<String> = instances
+            .iter()
+            .filter_map(|i| {
+                action(i)
+                    .err()
+                    .map(|e| format!("instance {} ({}): {e}", i.id, i.region))
+            })
+            .collect();
+        if !failures.is_empty() {
+            bail!(
+                "cannot {what} {} of {} instances:\n  {}",
+                failures.len(),
+                instances.len(),
+                failures.join("\n  ")
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Provider for VultrProvider {
+    fn name(&self) -> &'static str {
+        "vultr"
+    }
+
+    fn preflight(&self, regions: &[String]) -> Result<()> {
+        preflight::read_public_key(&self.public_key_file)?;
+        preflight::check_api_key(&self.client)?;
+        preflight::check_regions(&self.client, regions)?;
+        let plans = self.plans()?;
+        preflight::check_plan(&self.client, &plans, &self.plan, regions)?;
+        Ok(())
+    }
+
+    fn price_per_hour(&self, _region: &str) -> Result<Option<f64>> {
+        Ok(self
+            .plans()?
+            .iter()
+            .find(|p| p.id == self.plan)
+            .and_then(Plan::hourly_cost))
+    }
+
+    fn list_instances(&self) -> Result<Vec<Instance>> {
+        Ok(self
+            .vultr_instances(None)?
+            .iter()
+            .map(|i| i.to_instance(&self.ssh_user))
+            .collect())
+    }
+
+    fn create_instances(
+        &self,
+        region: &str,
+        count: usize,
+        ttl_hours: u32,
+    ) -> Result<Vec<Instance>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let resources = self.resources()?;
+        let mut labels: HashSet<String> = self
+            .vultr_instances(Some(region))?
+            .into_iter()
+            .map(|i| i.label)
+            .collect();
+        let script = user_data::script(&self.testbed_id, ttl_hours, &self.port_ranges);
+        let user_data = base64::engine::general_purpose::STANDARD.encode(script);
+        let mut created = Vec::with_capacity(count);
+        let mut next = 0usize;
+        for _ in 0..count {
+            let label = loop {
+                let label = format!("{}-{region}-{next}", self.testbed_id);
+                next += 1;
+                if labels.insert(label.clone()) {
+                    break label;
+                }
+            };
+            let body = CreateInstance {
+                region: region.to_string(),
+                plan: self.plan.clone(),
+                os_id: UBUNTU_24_04_OS_ID,
+                hostname: label.clone(),
+                label,
+                tags: vec![self.testbed_id.clone()],
+                sshkey_id: vec![resources.ssh_key_id.clone()],
+                user_data: user_data.clone(),
+                firewall_group_id: resources.firewall_group_id.clone(),
+                enable_ipv6: false,
+                backups: "disabled",
+                activation_email: false,
+            };
+            match self.client.post::<InstanceEnvelope>("/instances", &body) {
+                Ok(answer) => created.push(answer.instance.to_instance(&self.ssh_user)),
+                Err(error) => {
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "cannot create instance {} of {count} in region {region} ({} created \
+                         there by this call; they belong to the testbed and `testbed destroy` \
+                         deletes them)",
+                        created.len() + 1,
+                        created.len()
+                    )))
+                }
+            }
+        }
+        Ok(created)
+    }
+
+    fn start_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.for_each_instance(instances, "start", |i| {
+            self.client
+                .post_no_content(&format!("/instances/{}/start", i.id), &json!({}))
+        })
+    }
+
+    fn stop_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.for_each_instance(instances, "stop", |i| {
+            self.client
+                .post_no_content(&format!("/instances/{}/halt", i.id), &json!({}))
+        })
+    }
+
+    fn delete_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.for_each_instance(instances, "delete", |i| {
+            match self.client.delete(&format!("/instances/{}", i.id)) {
+                Err(e) if e.status() == Some(404) => Ok(()),
+                other => other,
+            }
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! The parts of Vultr's API objects the provider uses.
+
+use serde::{Deserialize, Serialize};
+
+use crate::testbed::{Instance, InstanceState};
+
+/// Ubuntu 24.04 x64.
+pub const UBUNTU_24_04_OS_ID: u32 = 2284;
+
+/// Hours Vultr bills a month at most: the hourly price is `monthly_cost / 672`.
+pub const BILLED_HOURS_PER_MONTH: f64 = 672.0;
+
+/// An instance as `GET /instances` describes it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VultrInstance {
+    pub id: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub plan: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub main_ip: String,
+    /// `pending`, `active`, `suspended`, `resizing`.
+    #[serde(default)]
+    pub status: String,
+    /// `running` or `stopped`.
+    #[serde(default)]
+    pub power_status: String,
+    /// `none`, `locked`, `installingbooting`, `ok`.
+    #[serde(default)]
+    pub server_status: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl VultrInstance {
+    /// The state in the provider-neutral terms: running only once active, powered on and
+    /// `server_status` ok (an address alone does not make an instance usable).
+    pub fn state(&self) -> InstanceState {
+        match (
+            self.status.as_str(),
+            self.power_status.as_str(),
+            self.server_status.as_str(),
+        ) {
+            ("pending", _, _) => InstanceState::Pending,
+            ("active", "stopped", _) => InstanceState::Stopped,
+            ("active", "running", "ok") => InstanceState::Running,
+            ("active", "running", _) => InstanceState::Pending,
+            (status, power, _) => InstanceState::Other(format!("{status}/{power}")),
+        }
+    }
+
+    /// The public address, once assigned (Vultr shows `0.0.0.0` before).
+    pub fn public_ip(&self) -> Option<String> {
+        match self.main_ip.as_str() {
+            "" | "0.0.0.0" => None,
+            ip => Some(ip.to_string()),
+        }
+    }
+
+    /// The provider-neutral view. Validators reach each other on the public addresses (a
+    /// Vultr private network does not span regions).
+    pub fn to_instance(&self, ssh_user: &str) -> Instance {
+        Instance {
+            id: self.id.clone(),
+            region: self.region.clone(),
+            public_ip: self.public_ip(),
+            private_ip: None,
+            specs: self.plan.clone(),
+            state: self.state(),
+            ssh_port: 22,
+            ssh_user: ssh_user.to_string(),
+        }
+    }
+}
+
+/// `POST /instances` body.
+#[derive(Clone, Debug, Serialize)]
+pub struct CreateInstance {
+    pub region: String,
+    pub plan: String,
+    pub os_id: u32,
+    pub label: String,
+    pub hostname: String,
+    pub tags: Vec<String>,
+    pub sshkey_id: Vec<String>,
+    /// Base64 of the boot script.
+    pub user_data: String,
+    pub firewall_group_id: String,
+    pub enable_ipv6: bool,
+    pub backups: &'static str,
+    pub activation_email: bool,
+}
+
+/// `{"instance": {...}}`.
+#[derive(Debug, Deserialize)]
+pub struct InstanceEnvelope {
+    pub instance: VultrInstance,
+}
+
+/// A region (`GET /regions`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Region {
+    pub id: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub country: String,
+}
+
+/// A plan (`GET /plans`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    #[serde(default)]
+    pub monthly_cost: Option<f64>,
+    /// Regions the plan is sold in.
+    #[serde(default)]
+    pub locations: Vec<String>,
+}
+
+impl Plan {
+    /// Price per hour in USD.
+    pub fn hourly_cost(&self) -> Option<f64> {
+        self.monthly_cost.map(|m| m / BILLED_HOURS_PER_MONTH)
+    }
+}
+
+/// `GET /regions/{id}/availability`.
+#[derive(Debug, Deserialize)]
+pub struct Availability {
+    #[serde(default)]
+    pub available_plans: Vec<String>,
+}
+
+/// A registered SSH key.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SshKey {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `{"ssh_key": {...}}`.
+#[derive(Debug, Deserialize)]
+pub struct SshKeyEnvelope {
+    pub ssh_key: SshKey,
+}
+
+/// A firewall group.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FirewallGroup {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `{"firewall_group": {...}}`.
+#[derive(Debug, Deserialize)]
+pub struct FirewallGroupEnvelope {
+    pub firewall_group: FirewallGroup,
+}
+
+/// A firewall rule, as listed and as created.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FirewallRule {
+    pub ip_type: String,
+    pub protocol: String,
+    pub subnet: String,
+    pub subnet_size: u8,
+    /// One port (`22`) or a range (`26000:26999`).
+    pub port: String,
+}
+
+impl FirewallRule {
+    /// A rule letting TCP in from anywhere (IPv4) on `port`.
+    pub fn tcp_from_anywhere(port: String) -> Self {
+        Self {
+            ip_type: "v4".into(),
+            protocol: "tcp".into(),
+            subnet: "0.0.0.0".into(),
+            subnet_size: 0,
+            port,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(status: &str, power: &str, server: &str) -> VultrInstance {
+        VultrInstance {
+            id: "i".into(),
+            region: "ewr".into(),
+            plan: "vc2-1c-1gb".into(),
+            label: String::new(),
+            main_ip: "0.0.0.0".into(),
+            status: status.into(),
+            power_status: power.into(),
+            server_status: server.into(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn running_means_active_powered_and_ok() {
+        assert_eq!(
+            instance("pending", "running", "none").state(),
+            InstanceState::Pending
+        );
+        assert_eq!(
+            instance("active", "running", "installingbooting").state(),
+            InstanceState::Pending
+        );
+        assert_eq!(
+            instance("active", "running", "ok").state(),
+            InstanceState::Running
+        );
+        assert_eq!(
+            instance("active", "stopped", "ok").state(),
+            InstanceState::Stopped
+        );
+        assert_eq!(
+            instance("suspended", "stopped", "ok").state(),
+            InstanceState::Other("suspended/stopped".into())
+        );
+        assert_eq!(instance("pending", "running", "none").public_ip(), None);
+    }
+
+    #[test]
+    fn hourly_price_is_the_monthly_over_672() {
+        let plan = Plan {
+            id: "p".into(),
+            monthly_cost: Some(67.2),
+            locations: vec![],
+        };
+        assert!((plan.hourly_cost().unwrap_or_default() - 0.1).abs() < 1e-12);
+    }
+}
