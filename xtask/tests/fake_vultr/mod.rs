@@ -1,0 +1,209 @@
+//! A fake of the Vultr v2 API on 127.0.0.1, in the test process, following the documented
+//! behaviour: Bearer authentication (401 otherwise), 202 on create and 204 on actions,
+//! cursor pagination (pages of at most `page_size` items, so listings span several pages),
+//! instances pending until polled a few times, then active with `server_status: ok`, and
+//! injectable error answers (429, 5xx). Every request is recorded.
+#![allow(dead_code)]
+
+mod state;
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+pub use state::State;
+use xtask::settings::{LoadedSettings, Settings};
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// Path without the `/v2` prefix.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: String,
+    pub authorization: Option<String>,
+}
+
+impl Recorded {
+    /// Whether this request changes something (creates, acts on or deletes).
+    pub fn mutates(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+/// The running fake.
+pub struct FakeVultr {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeVultr {
+    /// Starts the fake, accepting `token` only.
+    pub fn start(token: &str) -> Self {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind the fake Vultr API");
+        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let state = Arc::new(Mutex::new(State::new(token)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match server.recv_timeout(Duration::from_millis(50)) {
+                        Ok(Some(request)) => serve(&state, request),
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Self {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The base URL for `api_endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v2", self.port)
+    }
+
+    /// The fake's state, to seed or inspect.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state().log.clone()
+    }
+
+    /// Requests that changed something.
+    pub fn mutations(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(Recorded::mutates)
+            .collect()
+    }
+
+    /// Requests of `method` on exactly `path`.
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_log(&self) {
+        self.state().log.clear();
+    }
+}
+
+impl Drop for FakeVultr {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
+    let url = url::Url::parse(&format!("http://fake{}", request.url())).expect("request URL");
+    let path = url
+        .path()
+        .strip_prefix("/v2")
+        .unwrap_or(url.path())
+        .to_string();
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut body = String::new();
+    let _ = request.as_reader().read_to_string(&mut body);
+    let authorization = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Authorization"))
+        .map(|h| h.value.as_str().to_string());
+    let recorded = Recorded {
+        method: request.method().as_str().to_string(),
+        path,
+        query,
+        body,
+        authorization,
+    };
+    let (status, answer) = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .handle(recorded);
+    let response = match answer {
+        Some(json) => tiny_http::Response::from_string(json.to_string())
+            .with_status_code(status)
+            .with_header(
+                tiny_http::Header::from_bytes("Content-Type", "application/json").expect("header"),
+            )
+            .boxed(),
+        None => tiny_http::Response::empty(status).boxed(),
+    };
+    let _ = request.respond(response);
+}
+
+/// Files and settings of a Vultr testbed on the fake: a token file holding `token`, an SSH key
+/// pair, `regions` and plan `specs`.
+pub fn settings(
+    dir: &Path,
+    endpoint: &str,
+    token: &str,
+    testbed_id: &str,
+    regions: &[&str],
+    specs: &str,
+) -> LoadedSettings {
+    let token_file = dir.join("vultr-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+    let key = dir.join("id_ed25519");
+    if !key.exists() {
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "bench@test", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen");
+        assert!(status.success(), "ssh-keygen failed");
+    }
+    settings_json(dir, endpoint, testbed_id, regions, specs, &token_file)
+        .validate()
+        .expect("valid settings")
+}
+
+/// The settings as a struct, for tests that break them.
+pub fn settings_json(
+    dir: &Path,
+    endpoint: &str,
+    testbed_id: &str,
+    regions: &[&str],
+    specs: &str,
+    token_file: &Path,
+) -> Settings {
+    let json = serde_json::json!({
+        "testbed_id": testbed_id,
+        "cloud_provider": "vultr",
+        "token_file": token_file,
+        "ssh_private_key_file": dir.join("id_ed25519"),
+        "regions": regions,
+        "specs": specs,
+        "api_endpoint": endpoint,
+    });
+    Settings::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
+}
