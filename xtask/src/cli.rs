@@ -31,7 +31,7 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Manage the testbed's instances: deploy, status, start, stop, destroy.
+    /// Manage the testbed's instances: deploy, status, setup, start, stop, destroy.
     #[command(subcommand)]
     Testbed(TestbedCommand),
     /// Run a benchmark: build, deploy the node, start validators and load, measure, write results.

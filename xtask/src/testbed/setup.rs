@@ -12,7 +12,10 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Instance;
-use crate::ssh::{self, process, shell, SshClient};
+use crate::{
+    benchmark::interrupt,
+    ssh::{self, process, shell, SshClient},
+};
 
 /// The file, in the host's state directory, that a validator's shell sources first.
 pub const SESSION_FILE: &str = "session.sh";
@@ -251,7 +254,14 @@ pub fn run(
             .progress_chars("=> "),
     );
     let results = ssh.for_each(hosts, |host| {
-        let result = configure_host(ssh, host, options);
+        let result = if interrupt::requested() {
+            Err(anyhow::anyhow!(
+                "{}: not set up (interrupted)",
+                ssh::describe(host)
+            ))
+        } else {
+            configure_host(ssh, host, options)
+        };
         bar.inc(1);
         bar.set_message(host.id.clone());
         result

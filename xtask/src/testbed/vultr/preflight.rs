@@ -37,14 +37,14 @@ pub fn check_api_key(client: &Client) -> Result<()> {
     client
         .list::<SshKey>("/ssh-keys", &[], "ssh_keys")
         .map(drop)
-        .context("pre-flight: the Vultr API key does not work")
+        .context("the Vultr API key does not work")
 }
 
 /// Every name of `regions` is a Vultr region.
 pub fn check_regions(client: &Client, regions: &[String]) -> Result<()> {
     let known: Vec<Region> = client
         .list("/regions", &[], "regions")
-        .context("pre-flight: cannot list Vultr regions")?;
+        .context("cannot list Vultr regions")?;
     let unknown: Vec<&str> = regions
         .iter()
         .filter(|r| !known.iter().any(|k| &k.id == *r))
@@ -103,7 +103,7 @@ pub fn check_plan(client: &Client, plans: &[Plan], plan: &str, regions: &[String
     for region in regions {
         let availability: Availability = client
             .get(&format!("/regions/{region}/availability"), &[])
-            .with_context(|| format!("pre-flight: cannot read the plans available in {region}"))?;
+            .with_context(|| format!("cannot read the plans available in {region}"))?;
         if !availability.available_plans.iter().any(|p| p == plan) {
             full.push(region.as_str());
         }
