@@ -20,6 +20,9 @@ use crate::{
 /// The file, in the host's state directory, that a validator's shell sources first.
 pub const SESSION_FILE: &str = "session.sh";
 
+/// The host's state directory, relative to the login directory.
+pub const DEFAULT_STATE_DIR: &str = "consensus-bench";
+
 /// A command the orchestrator runs on hosts and the Debian package providing it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tool {
@@ -73,7 +76,7 @@ impl SetupOptions {
         Self {
             tools: default_tools(),
             install_missing: true,
-            state_dir: "consensus-bench".into(),
+            state_dir: DEFAULT_STATE_DIR.into(),
             open_files: 65_536,
             port_ranges,
             timeout: Duration::from_secs(900),

@@ -60,6 +60,9 @@ pub fn deploy(
     options: &DeployOptions,
     console: Console,
 ) -> Result<DeployReport> {
+    if options.instances == 0 {
+        bail!("--instances must be at least 1 (`testbed destroy` deletes instances)");
+    }
     let regions = target_regions(settings, options.region.as_deref())?;
     provider
         .preflight(&regions)
