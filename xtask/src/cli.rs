@@ -38,6 +38,30 @@ pub enum Command {
     Bench(BenchArgs),
     /// Build the node binary for the testbed's hosts (the first step of `bench`).
     Build(BuildArgs),
+    /// Draw a run's results: latency vs throughput, throughput vs offered load, time series.
+    Plot(PlotArgs),
+    /// Compare two result sets point by point; fail on a regression (a pre-merge check).
+    ///
+    /// Points match on committee size, faults, offered load, transaction size and protocol
+    /// parameters; points only one side measured are listed and not compared. Each side's
+    /// figure is the median of its repeats (interrupted rows left out). A point regresses when
+    /// throughput drops by more than --max-throughput-drop, or p50 or p99 latency rises by more
+    /// than --max-latency-rise, relative to the base median, AND the change is larger than the
+    /// repeat-to-repeat spread (max - min) seen on either side; with one repeat per side the
+    /// threshold alone decides. Run each side with `bench --repeat 3` or more to let the spread
+    /// absorb machine noise.
+    ///
+    /// Exits with status 1 when a point regresses, when a file is not a result file of this
+    /// version (the missing columns are named), or when no point is common to both sides.
+    Compare(CompareArgs),
+    /// Summarise the validator logs of a run: errors, warnings, panics per validator and host.
+    ///
+    /// Reads the run directory only (and `logs_directory/<run id>` when the settings keep logs
+    /// elsewhere): local validators write their logs there, and remote benchmarks download
+    /// each point's logs there when the point ends, so nothing is fetched from the hosts.
+    Logs(LogsArgs),
+    /// Write a Prometheus config scraping every validator and a Grafana dashboard.
+    Monitoring(MonitoringArgs),
 }
 
 /// `cargo xtask testbed ...`
@@ -169,6 +193,66 @@ pub struct BuildArgs {
     pub target: Option<String>,
 }
 
+/// `cargo xtask plot ...`
+#[derive(Debug, Clone, Args)]
+pub struct PlotArgs {
+    /// Run directories, or run ids under the results directory. Default: the last run.
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// Where the SVG and PNG files go. Default: `plots/` inside the first run directory.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+}
+
+/// `cargo xtask compare BASE HEAD`
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The reference: a run directory or a summary CSV (`summary.csv`, `runs.csv`).
+    #[arg(value_name = "BASE")]
+    pub base: PathBuf,
+    /// The candidate: a run directory or a summary CSV.
+    #[arg(value_name = "HEAD")]
+    pub head: PathBuf,
+    /// Largest accepted throughput drop, as `5%` or `0.05`.
+    #[arg(long, default_value = "5%", value_name = "FRACTION", value_parser = parse_fraction)]
+    pub max_throughput_drop: f64,
+    /// Largest accepted rise of p50 or p99 latency, as `10%` or `0.1`.
+    #[arg(long, default_value = "10%", value_name = "FRACTION", value_parser = parse_fraction)]
+    pub max_latency_rise: f64,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    crate::results::compare::parse_fraction(text).map_err(|e| e.to_string())
+}
+
+/// `cargo xtask logs [RUN]`
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// A run directory, or a run id under the results directory. Default: the last run.
+    #[arg(value_name = "RUN")]
+    pub run: Option<PathBuf>,
+    /// Error and panic lines to show per log file.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub lines: usize,
+}
+
+/// `cargo xtask monitoring ...`
+#[derive(Debug, Clone, Args)]
+pub struct MonitoringArgs {
+    /// Local testbed: number of validators to scrape (ports from `metrics_base_port`).
+    /// Other testbeds scrape every running instance.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub committee: usize,
+    /// Where `prometheus.yml` and the Grafana provisioning files go.
+    /// Default: `monitoring/` in the results directory.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Cloud or static testbed: upload the config and dashboard to this instance (id or IP)
+    /// over SSH, install Prometheus and Grafana there if missing, and (re)start them.
+    #[arg(long, value_name = "INSTANCE")]
+    pub install: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +277,39 @@ mod tests {
     fn deploy_requires_instances() {
         assert!(Cli::try_parse_from(["xtask", "testbed", "deploy"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "testbed", "deploy", "--instances", "2"]).is_ok());
+    }
+
+    #[test]
+    fn compare_thresholds_accept_percent_or_fraction() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "compare",
+            "a",
+            "b",
+            "--max-throughput-drop",
+            "0.02",
+            "--max-latency-rise",
+            "15%",
+        ])
+        .expect("parse");
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        assert_eq!(
+            (args.max_throughput_drop, args.max_latency_rise),
+            (0.02, 0.15)
+        );
+        let cli = Cli::try_parse_from(["xtask", "compare", "a", "b"]).expect("defaults");
+        let Command::Compare(args) = cli.command else {
+            panic!("not compare")
+        };
+        assert_eq!(
+            (args.max_throughput_drop, args.max_latency_rise),
+            (0.05, 0.10)
+        );
+        assert!(
+            Cli::try_parse_from(["xtask", "compare", "a", "b", "--max-latency-rise", "10"])
+                .is_err()
+        );
     }
 }

@@ -2,6 +2,10 @@
 
 pub mod bench;
 pub mod build;
+pub mod compare;
+pub mod logs;
+pub mod monitoring;
+pub mod plot;
 pub mod testbed;
 
 use anyhow::Result;
@@ -15,6 +19,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Testbed(command) => testbed::run(&settings, command),
         Command::Bench(args) => bench::run(&settings, args),
         Command::Build(args) => build::run(&settings, args),
+        Command::Plot(args) => plot::run(&settings, args),
+        Command::Compare(args) => compare::run(args),
+        Command::Logs(args) => logs::run(&settings, args),
+        Command::Monitoring(args) => monitoring::run(&settings, args),
     }
 }
 

@@ -5,10 +5,13 @@
 //! (per validator figures of each window), `faults.csv` (the fault schedule), and per point the
 //! committee, parameters and logs. Every summary row is also appended to `results/runs.csv`.
 
+pub mod compare;
 pub mod csv_file;
+pub mod log_report;
 pub mod logs;
 pub mod provenance;
 pub mod rows;
+pub mod run_dir;
 pub mod table;
 
 pub use csv_file::append_rows;

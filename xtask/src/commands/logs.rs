@@ -1,0 +1,26 @@
+//! `cargo xtask logs [RUN]`: errors, warnings and panics in a run's validator logs.
+
+use anyhow::{Context, Result};
+
+use crate::{
+    cli::LogsArgs,
+    results::{log_report, run_dir},
+    settings::LoadedSettings,
+    workspace,
+};
+
+/// Runs `logs`.
+pub fn run(settings: &LoadedSettings, args: LogsArgs) -> Result<()> {
+    let results = workspace::results_directory(&settings.settings);
+    let run = run_dir::resolve(&results, args.run.as_deref())?;
+    let logs_root = settings
+        .settings
+        .logs_directory
+        .as_deref()
+        .map(workspace::resolve);
+    let logs = log_report::collect(&run, logs_root.as_deref())
+        .with_context(|| format!("run {}", run.display()))?;
+    println!("run: {}", run.display());
+    println!("{}", log_report::render(&logs, args.lines));
+    Ok(())
+}
