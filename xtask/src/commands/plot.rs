@@ -1,10 +1,30 @@
-//! `cargo xtask plot [RUNS...]`.
+//! `cargo xtask plot [RUNS...]`: SVG and PNG figures of one or more runs.
 
 use anyhow::Result;
 
-use crate::{cli::PlotArgs, settings::LoadedSettings};
+use crate::{
+    cli::PlotArgs,
+    results::{plot, run_dir},
+    settings::LoadedSettings,
+    workspace,
+};
 
 /// Runs `plot`.
-pub fn run(_settings: &LoadedSettings, _args: PlotArgs) -> Result<()> {
-    Err(super::not_available("plot"))
+pub fn run(settings: &LoadedSettings, args: PlotArgs) -> Result<()> {
+    let results = workspace::results_directory(&settings.settings);
+    let runs = if args.runs.is_empty() {
+        vec![run_dir::latest(&results)?]
+    } else {
+        args.runs
+            .iter()
+            .map(|run| run_dir::resolve(&results, Some(run)))
+            .collect::<Result<_>>()?
+    };
+    let output = args.output.unwrap_or_else(|| runs[0].join("plots"));
+    let files = plot::plot(&runs, &output)?;
+    for file in &files {
+        println!("{}", file.display());
+    }
+    println!("{} figure(s) in {}", files.len() / 2, output.display());
+    Ok(())
 }

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod csv_file;
 pub mod log_report;
 pub mod logs;
+pub mod plot;
 pub mod provenance;
 pub mod rows;
 pub mod run_dir;

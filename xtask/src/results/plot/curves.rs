@@ -1,0 +1,134 @@
+//! The L-graph (latency vs committed throughput) and committed vs offered load.
+
+use plotters::{coord::Shift, prelude::*};
+
+use super::{
+    canvas::{color, human, DrawResult, Figure, FAMILY},
+    legend::{self, Swatch},
+    series::Curve,
+};
+
+fn max_of(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, f64::max)
+}
+
+/// A chart pane and its legend pane.
+type Panes<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
+
+/// The chart pane and the legend pane of a figure, under its title.
+fn panes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<Panes<DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let area = area.titled(title, (FAMILY, 24))?;
+    let width = area.dim_in_pixel().0;
+    Ok(area.split_horizontally(width.saturating_sub(legend::WIDTH)))
+}
+
+/// Latency against committed throughput: one line per curve (p50) with a band up to p99.
+pub struct LatencyThroughput<'a> {
+    pub curves: &'a [Curve],
+    pub title: String,
+}
+
+impl Figure for LatencyThroughput<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let (plot, key) = panes(area, &self.title)?;
+        let points = || self.curves.iter().flat_map(|c| c.points.iter());
+        let x_max = max_of(points().map(|p| p.throughput)).max(1.0) * 1.08;
+        let y_max = max_of(points().filter_map(|p| p.p99_ms.or(p.p50_ms))).max(1.0) * 1.1;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("committed throughput (tx/s)")
+            .y_desc("latency (ms)")
+            .x_label_formatter(&|v| human(*v))
+            .y_label_formatter(&|v| human(*v))
+            .axis_desc_style((FAMILY, 18))
+            .label_style((FAMILY, 15))
+            .light_line_style(WHITE)
+            .draw()?;
+        let mut entries = Vec::new();
+        for (i, curve) in self.curves.iter().enumerate() {
+            let c = color(i);
+            let at = |f: fn(&super::series::CurvePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+                curve
+                    .points
+                    .iter()
+                    .filter_map(|p| Some((p.throughput, f(p)?)))
+                    .collect()
+            };
+            let p50 = at(|p| p.p50_ms);
+            let p99 = at(|p| p.p99_ms);
+            let band: Vec<(f64, f64)> = p50.iter().chain(p99.iter().rev()).copied().collect();
+            if band.len() > 2 {
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
+            }
+            chart.draw_series(DashedLineSeries::new(p99, 6, 4, c.mix(0.7).stroke_width(1)))?;
+            chart.draw_series(LineSeries::new(p50.clone(), c.stroke_width(2)))?;
+            chart.draw_series(p50.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
+            entries.push((curve.label.clone(), Swatch::Line(c)));
+        }
+        entries.push(("line: p50 latency".into(), Swatch::Line(BLACK.mix(0.6))));
+        entries.push((
+            "band up to dashes: p99".into(),
+            Swatch::Band(BLACK.mix(0.15)),
+        ));
+        legend::draw(&key, Some("medians of repeats"), &entries)
+    }
+}
+
+/// Committed throughput against offered load, with the ideal `committed = offered` line.
+pub struct ThroughputLoad<'a> {
+    pub curves: &'a [Curve],
+    pub title: String,
+}
+
+impl Figure for ThroughputLoad<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let (plot, key) = panes(area, &self.title)?;
+        let points = || self.curves.iter().flat_map(|c| c.points.iter());
+        let x_max = max_of(points().map(|p| p.load as f64)).max(1.0) * 1.08;
+        let y_max = max_of(points().map(|p| p.throughput)).max(x_max / 1.08) * 1.08;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("offered load (tx/s)")
+            .y_desc("committed throughput (tx/s)")
+            .x_label_formatter(&|v| human(*v))
+            .y_label_formatter(&|v| human(*v))
+            .axis_desc_style((FAMILY, 18))
+            .label_style((FAMILY, 15))
+            .light_line_style(WHITE)
+            .draw()?;
+        let grey = BLACK.mix(0.45);
+        chart.draw_series(DashedLineSeries::new(
+            vec![(0.0, 0.0), (x_max, x_max)],
+            8,
+            6,
+            grey.stroke_width(1),
+        ))?;
+        let mut entries = Vec::new();
+        for (i, curve) in self.curves.iter().enumerate() {
+            let c = color(i);
+            let line: Vec<(f64, f64)> = curve
+                .points
+                .iter()
+                .map(|p| (p.load as f64, p.throughput))
+                .collect();
+            chart.draw_series(LineSeries::new(line.clone(), c.stroke_width(2)))?;
+            chart.draw_series(line.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
+            entries.push((curve.label.clone(), Swatch::Line(c)));
+        }
+        entries.push(("committed = offered".into(), Swatch::Dashed(grey)));
+        legend::draw(&key, Some("medians of repeats"), &entries)
+    }
+}
