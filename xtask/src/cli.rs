@@ -60,7 +60,14 @@ pub enum Command {
     /// elsewhere): local validators write their logs there, and remote benchmarks download
     /// each point's logs there when the point ends, so nothing is fetched from the hosts.
     Logs(LogsArgs),
-    /// Write a Prometheus config scraping every validator and a Grafana dashboard.
+    /// Write a Prometheus config scraping every validator and host, and a Grafana dashboard.
+    ///
+    /// Writes `prometheus.yml` with its target files (`targets/*.json`, re-read by Prometheus
+    /// when they change) and Grafana provisioning with the dashboard of
+    /// `assets/dashboards/consensus-bench.json`: throughput, latency p50/p99, rounds, leader
+    /// slots by decision, rejected load, CPU and memory. On cloud and static testbeds hosts
+    /// are scraped through prometheus-node-exporter on the last port of the metrics range
+    /// (`metrics_base_port + 999`), which the testbed's firewall already opens.
     Monitoring(MonitoringArgs),
 }
 
@@ -239,10 +246,11 @@ pub struct LogsArgs {
 /// `cargo xtask monitoring ...`
 #[derive(Debug, Clone, Args)]
 pub struct MonitoringArgs {
-    /// Local testbed: number of validators to scrape (ports from `metrics_base_port`).
-    /// Other testbeds scrape every running instance.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub committee: usize,
+    /// Validators to scrape: validator i on instance i mod (instances), metrics port
+    /// `metrics_base_port + i`, as the benchmark places them. Default: 4 on the local testbed,
+    /// one per running instance elsewhere.
+    #[arg(long, value_name = "N")]
+    pub committee: Option<usize>,
     /// Where `prometheus.yml` and the Grafana provisioning files go.
     /// Default: `monitoring/` in the results directory.
     #[arg(long, value_name = "DIR")]

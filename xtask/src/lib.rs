@@ -6,6 +6,7 @@ pub mod builder;
 pub mod cli;
 pub mod commands;
 pub mod measurement;
+pub mod monitoring;
 pub mod results;
 pub mod settings;
 pub mod ssh;

@@ -1,10 +1,18 @@
-//! `cargo xtask monitoring`.
+//! `cargo xtask monitoring`: Prometheus and Grafana files for the testbed, optionally installed.
 
 use anyhow::Result;
 
-use crate::{cli::MonitoringArgs, settings::LoadedSettings};
+use crate::{cli::MonitoringArgs, monitoring::setup, settings::LoadedSettings, workspace};
 
 /// Runs `monitoring`.
-pub fn run(_settings: &LoadedSettings, _args: MonitoringArgs) -> Result<()> {
-    Err(super::not_available("monitoring"))
+pub fn run(settings: &LoadedSettings, args: MonitoringArgs) -> Result<()> {
+    let output = args
+        .output
+        .unwrap_or_else(|| workspace::results_directory(&settings.settings).join("monitoring"));
+    let request = setup::Request {
+        committee: args.committee,
+        output,
+        install: args.install,
+    };
+    setup::run(settings, &request).map(|_| ())
 }

@@ -1,0 +1,149 @@
+//! `cargo xtask monitoring`: the testbed's targets written out, and optionally installed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{files, host_targets, install, targets::node_exporter_port, validator_targets};
+use crate::{
+    settings::{CloudProvider, LoadedSettings},
+    ssh::{self, SshClient, SshOptions},
+    testbed::{self, Instance},
+};
+
+/// Prometheus on the monitoring instance itself (Grafana and Prometheus share it).
+const PROMETHEUS_URL: &str = "http://localhost:9090";
+
+/// What `monitoring` is asked to do.
+pub struct Request {
+    /// Validators to scrape (default: 4 on the local testbed, one per instance elsewhere).
+    pub committee: Option<usize>,
+    /// Where the files go.
+    pub output: PathBuf,
+    /// The instance (id or IP) to install Prometheus and Grafana on.
+    pub install: Option<String>,
+}
+
+/// Writes the monitoring files for the testbed of `settings`; with `install`, sets them up on
+/// that instance and node exporters on every host. Returns the files written.
+pub fn run(settings: &LoadedSettings, request: &Request) -> Result<Vec<PathBuf>> {
+    let s = &settings.settings;
+    let provider = testbed::provider(settings)?;
+    let instances: Vec<Instance> = provider
+        .list_instances()?
+        .into_iter()
+        .filter(Instance::is_running)
+        .collect();
+    if instances.is_empty() {
+        bail!(
+            "the {} testbed \"{}\" has no running instance to monitor",
+            provider.name(),
+            s.testbed_id
+        );
+    }
+    let local = s.cloud_provider == CloudProvider::Local;
+    let committee = request
+        .committee
+        .unwrap_or(if local { 4 } else { instances.len() });
+    let validators = validator_targets(s, &instances, committee);
+    let hosts = if local {
+        Vec::new()
+    } else {
+        host_targets(s, &instances)
+    };
+    let dashboards = request.install.as_ref().map(|_| install::REMOTE_DASHBOARDS);
+    let written = files::write(
+        &request.output,
+        &s.testbed_id,
+        &validators,
+        &hosts,
+        PROMETHEUS_URL,
+        dashboards,
+    )?;
+    println!(
+        "scraping {} validator(s) and {} host(s): {}",
+        written.validators,
+        written.hosts,
+        request.output.join(files::PROMETHEUS_FILE).display()
+    );
+    if let Some(name) = &request.install {
+        if local {
+            bail!(
+                "--install needs a cloud or static testbed; on the local testbed run Prometheus \
+                 here: prometheus --config.file={}",
+                request.output.join(files::PROMETHEUS_FILE).display()
+            );
+        }
+        let host = find(&instances, name)?;
+        install_on(settings, &instances, host, &request.output)?;
+        println!(
+            "Prometheus and Grafana run on {}; reach Grafana with\n  ssh -L 3000:localhost:3000 {}@{}\nthen open http://localhost:3000 (dashboard \"consensus-bench\")",
+            host.id,
+            host.ssh_user,
+            host.public_ip.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(written.files)
+}
+
+/// The running instance named by id or address.
+fn find<'a>(instances: &'a [Instance], name: &str) -> Result<&'a Instance> {
+    instances
+        .iter()
+        .find(|i| i.id == name || i.public_ip.as_deref() == Some(name))
+        .with_context(|| {
+            let known: Vec<String> = instances
+                .iter()
+                .map(|i| format!("{} ({})", i.id, i.public_ip.as_deref().unwrap_or("-")))
+                .collect();
+            format!(
+                "--install {name}: no running instance has this id or address (running: {})",
+                known.join(", ")
+            )
+        })
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message(message.to_string());
+    bar
+}
+
+fn install_on(
+    settings: &LoadedSettings,
+    instances: &[Instance],
+    host: &Instance,
+    local: &Path,
+) -> Result<()> {
+    let ssh = SshClient::new(SshOptions::from_settings(&settings.settings)?)?;
+    let result = (|| {
+        ssh.connect_all(instances)?;
+        let bar = spinner(&format!("uploading to {}", ssh::describe(host)));
+        install::upload(&ssh, host, local, install::STAGING)?;
+        bar.set_message(format!(
+            "installing Prometheus and Grafana on {} (packages only if missing)",
+            ssh::describe(host)
+        ));
+        install::run_script(&ssh, host, &install::monitoring_script(install::STAGING))?;
+        bar.set_message("installing prometheus-node-exporter on every host".to_string());
+        let script = install::node_exporter_script(node_exporter_port(&settings.settings));
+        let failures: Vec<String> = ssh
+            .for_each(instances, |h| install::run_script(&ssh, h, &script))
+            .into_iter()
+            .filter_map(|(h, r)| r.err().map(|e| format!("{}: {e:#}", h.id)))
+            .collect();
+        bar.finish_and_clear();
+        if !failures.is_empty() {
+            bail!("node exporter set-up failed on {}", failures.join("; "));
+        }
+        Ok(())
+    })();
+    ssh.disconnect_all(instances);
+    result
+}

@@ -1,0 +1,118 @@
+//! What Prometheus scrapes: each validator's `/metrics` and each host's node exporter.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{settings::Settings, testbed::user_data::PORT_RANGE_LEN, testbed::Instance};
+
+/// One scrape target in Prometheus' file discovery format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// `address:port`.
+    pub targets: Vec<String>,
+    /// Labels attached to every series of the target.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The port prometheus-node-exporter listens on: the last port of the metrics range, which
+/// the testbeds' firewalls already open.
+pub fn node_exporter_port(settings: &Settings) -> u16 {
+    settings
+        .metrics_base_port
+        .saturating_add(PORT_RANGE_LEN - 1)
+}
+
+/// The validators of a committee of `committee`, spread round-robin over `instances` as the
+/// benchmark places them; validator `i` serves metrics on `metrics_base_port + i`. Instances
+/// without an address are skipped.
+pub fn validator_targets(
+    settings: &Settings,
+    instances: &[Instance],
+    committee: usize,
+) -> Vec<Target> {
+    if instances.is_empty() {
+        return Vec::new();
+    }
+    (0..committee)
+        .filter_map(|i| {
+            let host = &instances[i % instances.len()];
+            let address = host.public_ip.as_deref()?;
+            let port = u16::try_from(i)
+                .ok()
+                .and_then(|i| settings.metrics_base_port.checked_add(i))?;
+            Some(Target {
+                targets: vec![format!("{address}:{port}")],
+                labels: BTreeMap::from([
+                    ("validator".to_string(), i.to_string()),
+                    ("host".to_string(), host.id.clone()),
+                    ("region".to_string(), host.region.clone()),
+                ]),
+            })
+        })
+        .collect()
+}
+
+/// The node exporter of every host with an address.
+pub fn host_targets(settings: &Settings, instances: &[Instance]) -> Vec<Target> {
+    let port = node_exporter_port(settings);
+    instances
+        .iter()
+        .filter_map(|host| {
+            let address = host.public_ip.as_deref()?;
+            Some(Target {
+                targets: vec![format!("{address}:{port}")],
+                labels: BTreeMap::from([
+                    ("host".to_string(), host.id.clone()),
+                    ("region".to_string(), host.region.clone()),
+                ]),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testbed::InstanceState;
+
+    fn instance(id: &str, ip: Option<&str>) -> Instance {
+        Instance {
+            id: id.into(),
+            region: "eu-west-1".into(),
+            public_ip: ip.map(str::to_string),
+            private_ip: None,
+            specs: "m5.large".into(),
+            state: InstanceState::Running,
+            ssh_port: 22,
+            ssh_user: "ubuntu".into(),
+        }
+    }
+
+    #[test]
+    fn validators_go_round_robin_with_their_own_metrics_port() {
+        let settings = Settings::local_default();
+        let hosts = [
+            instance("a", Some("10.0.0.1")),
+            instance("b", Some("10.0.0.2")),
+        ];
+        let targets = validator_targets(&settings, &hosts, 3);
+        let addresses: Vec<&str> = targets.iter().map(|t| t.targets[0].as_str()).collect();
+        assert_eq!(
+            addresses,
+            vec!["10.0.0.1:27000", "10.0.0.2:27001", "10.0.0.1:27002"]
+        );
+        assert_eq!(targets[1].labels["validator"], "1");
+        assert_eq!(targets[1].labels["host"], "b");
+        assert!(validator_targets(&settings, &[], 4).is_empty());
+    }
+
+    #[test]
+    fn hosts_are_scraped_on_the_last_metrics_port() {
+        let settings = Settings::local_default();
+        let hosts = [instance("a", Some("10.0.0.1")), instance("pending", None)];
+        let targets = host_targets(&settings, &hosts);
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].targets, vec!["10.0.0.1:27999"]);
+    }
+}

@@ -1,0 +1,153 @@
+//! `cargo xtask monitoring` on a static testbed of real sshd hosts on loopback: the targets
+//! of every validator and host, and the upload to the monitoring instance. (Installing
+//! Prometheus and Grafana would install packages on this machine: not done in tests.)
+
+mod common;
+
+use std::path::Path;
+
+use xtask::{
+    monitoring::{files, install, setup},
+    settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
+    ssh::{SshClient, SshOptions},
+    testbed::{self, Instance},
+};
+
+fn static_settings(results: &Path) -> LoadedSettings {
+    let hosts = common::hosts();
+    let mut settings = Settings::local_default();
+    settings.testbed_id = common::unique_testbed("monitoring");
+    settings.cloud_provider = CloudProvider::Static;
+    settings.ssh_private_key_file = Some(common::client_key());
+    settings.results_directory = Some(results.to_path_buf());
+    settings.hosts = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| StaticHost {
+            address: h.address.clone(),
+            port: h.port,
+            user: Some(h.user.clone()),
+            region: format!("region-{i}"),
+            private_address: None,
+        })
+        .collect();
+    settings.validate().expect("valid static settings")
+}
+
+fn read_targets(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("targets JSON")
+}
+
+#[test]
+fn every_validator_and_host_of_a_static_testbed_is_scraped_and_the_files_upload() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = static_settings(dir.path());
+    let hosts = common::hosts();
+    let output = dir.path().join("monitoring");
+    let committee = hosts.len() + 2;
+    let files_written = setup::run(
+        &settings,
+        &setup::Request {
+            committee: Some(committee),
+            output: output.clone(),
+            install: None,
+        },
+    )
+    .expect("monitoring files");
+    assert_eq!(files_written.len(), install::FILES.len());
+
+    let validators = read_targets(&output.join(files::VALIDATORS_TARGETS));
+    assert_eq!(validators.len(), committee);
+    for (i, target) in validators.iter().enumerate() {
+        let host = &hosts[i % hosts.len()];
+        let expected = format!("{}:{}", host.address, 27000 + i);
+        assert_eq!(target["targets"][0], expected.as_str(), "validator {i}");
+        assert_eq!(target["labels"]["validator"], i.to_string().as_str());
+        assert_eq!(
+            target["labels"]["host"],
+            format!("{}:{}", host.address, host.port).as_str()
+        );
+    }
+    let host_targets = read_targets(&output.join(files::HOSTS_TARGETS));
+    let addresses: Vec<String> = host_targets
+        .iter()
+        .map(|t| t["targets"][0].as_str().expect("address").to_string())
+        .collect();
+    let expected: Vec<String> = hosts
+        .iter()
+        .map(|h| format!("{}:27999", h.address))
+        .collect();
+    assert_eq!(addresses, expected);
+    let config = std::fs::read_to_string(output.join(files::PROMETHEUS_FILE)).expect("config");
+    assert!(config.contains("job_name: hosts"), "{config}");
+
+    // The upload to the monitoring instance: every file arrives unchanged.
+    let instances: Vec<Instance> = testbed::provider(&settings)
+        .expect("provider")
+        .list_instances()
+        .expect("instances");
+    let monitor = &instances[0];
+    let state = tempfile::tempdir().expect("state");
+    let options = SshOptions::new(
+        Some(common::client_key()),
+        state.path(),
+        "monitoring-upload",
+    );
+    let ssh = SshClient::new(options).expect("ssh client");
+    let staging = dir.path().join("remote-staging");
+    let staging = staging.to_str().expect("utf-8 path");
+    install::upload(&ssh, monitor, &output, staging).expect("upload");
+    for file in install::FILES {
+        let remote = ssh
+            .run(monitor, &format!("cat {staging}/{file}"))
+            .expect("read back");
+        let local = std::fs::read_to_string(output.join(file)).expect("local");
+        assert_eq!(remote.stdout, local, "{file}");
+    }
+    ssh.disconnect_all(&instances);
+}
+
+#[test]
+fn install_names_an_unknown_instance_and_refuses_the_local_testbed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = static_settings(dir.path());
+    let err = setup::run(
+        &settings,
+        &setup::Request {
+            committee: None,
+            output: dir.path().join("m"),
+            install: Some("no-such-host".into()),
+        },
+    )
+    .expect_err("unknown instance");
+    let message = format!("{err:#}");
+    assert!(message.contains("--install no-such-host"), "{message}");
+    assert!(message.contains(&common::hosts()[0].address), "{message}");
+
+    let mut local = Settings::local_default();
+    local.results_directory = Some(dir.path().to_path_buf());
+    let local = local.validate().expect("local");
+    let err = setup::run(
+        &local,
+        &setup::Request {
+            committee: Some(3),
+            output: dir.path().join("local"),
+            install: Some("localhost".into()),
+        },
+    )
+    .expect_err("local install");
+    assert!(
+        format!("{err:#}").contains("cloud or static testbed"),
+        "{err:#}"
+    );
+    let targets = read_targets(&dir.path().join("local").join(files::VALIDATORS_TARGETS));
+    let addresses: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t["targets"][0].as_str())
+        .collect();
+    assert_eq!(
+        addresses,
+        vec!["127.0.0.1:27000", "127.0.0.1:27001", "127.0.0.1:27002"]
+    );
+}
