@@ -214,10 +214,11 @@ pub struct PlotArgs {
 /// `cargo xtask compare BASE HEAD`
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// The reference: a run directory or a summary CSV (`summary.csv`, `runs.csv`).
+    /// The reference: a run directory, a run id under the results directory, or a summary CSV
+    /// (`summary.csv`, `runs.csv`).
     #[arg(value_name = "BASE")]
     pub base: PathBuf,
-    /// The candidate: a run directory or a summary CSV.
+    /// The candidate: a run directory, a run id, or a summary CSV.
     #[arg(value_name = "HEAD")]
     pub head: PathBuf,
     /// Largest accepted throughput drop, as `5%` or `0.05`.

@@ -78,12 +78,51 @@ fn node_binary() -> PathBuf {
         .path
 }
 
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Every provenance column of a row of a local run with `bench_args` (warm-up 2 s, 6 s
+/// measured), started at `started`, is filled with what really ran.
+fn assert_provenance(row: &SummaryRow, started: chrono::DateTime<chrono::Utc>) {
+    assert_eq!(row.run_id, "e2e");
+    let date = chrono::DateTime::parse_from_rfc3339(&row.date).expect("RFC 3339 date");
+    let seconds = (date.with_timezone(&chrono::Utc) - started).num_seconds();
+    assert!(
+        (0..120).contains(&seconds),
+        "date {} vs start {started}",
+        row.date
+    );
+    let root = xtask::workspace::root();
+    let (commit, dirty) = xtask::results::provenance::git_state(&root);
+    assert!(is_hex(&row.git_commit, 40), "git commit {}", row.git_commit);
+    assert_eq!(
+        (row.git_commit.as_str(), row.git_dirty),
+        (commit.as_str(), dirty)
+    );
+    let binary = xtask::builder::file_sha256(&node_binary()).expect("hash the node");
+    assert_eq!(row.node_hash, binary, "the hash of the binary that ran");
+    assert!(is_hex(&row.settings_hash, 16), "{}", row.settings_hash);
+    assert!(is_hex(&row.parameters_hash, 16), "{}", row.parameters_hash);
+    assert_eq!(row.provider, "local");
+    assert_eq!(row.regions, "local");
+    assert_eq!(row.instance_type, "local");
+    assert_eq!((row.committee, row.faults, row.load), (4, 0, 2000));
+    assert_eq!(row.transaction_size, 512);
+    assert_eq!((row.warmup_s, row.duration_s), (2, 6));
+    assert_eq!(
+        (row.wave_length, row.leaders, row.leader_wait),
+        (3, 1, true)
+    );
+}
+
 #[test]
 fn local_bench_writes_plausible_results_and_leaves_no_process() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tmp");
     let settings = settings_with_results(dir.path());
     let args = bench_args(&["--committee", "4", "--loads", "2000", "--run-id", "e2e"]);
+    let started = chrono::Utc::now();
     let rows = xtask::benchmark::run(&settings, &args).expect("bench runs");
     assert_eq!(rows.len(), 1);
 
@@ -105,14 +144,20 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     assert!(row.rounds_per_s > 0.0 && row.direct_commits > 0.0);
     assert!(row.measured_s > 4.0, "measured {}", row.measured_s);
     assert!(!row.interrupted);
+    assert_provenance(row, started);
+    assert_eq!(row.fault_mode, "none");
+    assert_eq!(row.fault_schedule, "");
+    // The real run reads back through the schema check `compare` and `plot` use, and plots.
     assert_eq!(
-        row.git_commit.len(),
-        40,
-        "git commit recorded: {}",
-        row.git_commit
+        xtask::results::run_dir::summary_rows(&run).expect("schema check"),
+        rows
     );
-    assert_eq!(row.node_hash.len(), 64);
-    assert_eq!(row.provider, "local");
+    let figures =
+        xtask::results::plot::plot(std::slice::from_ref(&run), &run.join("plots")).expect("plot");
+    assert_eq!(figures.len(), 6, "{figures:?}");
+    assert!(figures.iter().all(|f| std::fs::metadata(f)
+        .map(|m| m.len() > 5_000)
+        .unwrap_or(false)));
 
     let timeseries: Vec<xtask::results::TimeseriesRow> = read_rows(&run.join("timeseries.csv"));
     assert!(timeseries.len() >= 4 * 6, "{} scrapes", timeseries.len());
@@ -192,6 +237,12 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         .map(|f| f.event.as_str())
         .collect();
     assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    let schedule: Vec<String> = faults
+        .iter()
+        .map(|f| format!("{}@{}s:{}", f.event, f.at_s, f.validator))
+        .collect();
+    assert_eq!(rows[0].fault_schedule, schedule.join(";"));
+    assert_eq!(rows[0].fault_mode, "crash-recovery");
     assert!(
         node_processes(&node_binary()).is_empty(),
         "node processes left behind"

@@ -20,7 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&settings, args),
         Command::Build(args) => build::run(&settings, args),
         Command::Plot(args) => plot::run(&settings, args),
-        Command::Compare(args) => compare::run(args),
+        Command::Compare(args) => compare::run(&settings, args),
         Command::Logs(args) => logs::run(&settings, args),
         Command::Monitoring(args) => monitoring::run(&settings, args),
     }

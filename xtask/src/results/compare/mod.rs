@@ -188,6 +188,52 @@ pub struct Comparison {
     pub only_in_head: Vec<PointKey>,
     /// Interrupted rows left out (base, head).
     pub interrupted: (usize, usize),
+    /// Where each side comes from (base, head).
+    pub origins: (Origin, Origin),
+}
+
+/// Where a result set comes from: its runs, code and testbed, each listed once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origin {
+    pub runs: Vec<String>,
+    /// Short commits, `-dirty` when the tree had changes.
+    pub commits: Vec<String>,
+    /// `provider/instance type`.
+    pub testbeds: Vec<String>,
+}
+
+impl Origin {
+    fn of(rows: &[SummaryRow]) -> Self {
+        let mut origin = Self::default();
+        let add = |list: &mut Vec<String>, value: String| {
+            if !list.contains(&value) {
+                list.push(value);
+            }
+        };
+        for row in rows {
+            add(&mut origin.runs, row.run_id.clone());
+            let short: String = row.git_commit.chars().take(10).collect();
+            let dirty = if row.git_dirty { "-dirty" } else { "" };
+            add(&mut origin.commits, format!("{short}{dirty}"));
+            add(
+                &mut origin.testbeds,
+                format!("{}/{}", row.provider, row.instance_type),
+            );
+        }
+        origin
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {}; commit {}; testbed {}",
+            self.runs.join(", "),
+            self.commits.join(", "),
+            self.testbeds.join(", ")
+        )
+    }
 }
 
 impl Comparison {
@@ -257,6 +303,7 @@ pub fn compare(base: &[SummaryRow], head: &[SummaryRow], thresholds: Thresholds)
         only_in_base,
         only_in_head,
         interrupted: (base_interrupted, head_interrupted),
+        origins: (Origin::of(base), Origin::of(head)),
     }
 }
 

@@ -83,6 +83,11 @@ fn table(comparison: &Comparison) -> Table {
 /// The comparison as printed by `cargo xtask compare`.
 pub fn render(comparison: &Comparison) -> String {
     let mut out = String::new();
+    let (base, head) = &comparison.origins;
+    let _ = writeln!(out, "base: {base}\nhead: {head}");
+    if base.testbeds != head.testbeds {
+        let _ = writeln!(out, "warning: the two sides ran on different testbeds");
+    }
     let t = &comparison.thresholds;
     let _ = writeln!(
         out,

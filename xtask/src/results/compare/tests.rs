@@ -58,6 +58,16 @@ fn a_throughput_drop_beyond_the_threshold_is_a_regression() {
     assert!(text.contains("REGRESSION: throughput"), "{text}");
     assert!(text.contains("-15.0%"), "{text}");
     assert!(text.contains("1 of 3 common point(s) regressed"), "{text}");
+    let mut commit: String = base[0].git_commit.chars().take(10).collect();
+    if base[0].git_dirty {
+        commit.push_str("-dirty");
+    }
+    assert!(
+        text.contains(&format!(
+            "base: run sweep-n4; commit {commit}; testbed local/local"
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod timeline;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{csv_file, run_dir, FaultRow, SummaryRow, TimeseriesRow, FAULTS_FILE, TIMESERIES_FILE};
 pub use series::{curves, point_series, Curve, CurvePoint, PointSeries};
@@ -67,10 +68,22 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("cannot create {}", output.display()))?;
     let rows: Vec<SummaryRow> = runs.iter().flat_map(|r| r.summary.clone()).collect();
     let lines = curves(&rows);
+    let timelines: Vec<(&Run, Vec<PointSeries>)> = runs
+        .iter()
+        .map(|run| (run, point_series(&run.timeseries, &run.faults)))
+        .collect();
+    let figures = 2 + timelines.iter().map(|(_, s)| s.len()).sum::<usize>();
+    let progress = ProgressBar::new(figures as u64);
+    progress.set_style(
+        ProgressStyle::with_template("drawing [{bar:30}] {pos}/{len} figures: {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     let name = match runs.as_slice() {
         [one] => format!("run {}", one.id),
         many => format!("{} runs", many.len()),
     };
+    progress.set_message("latency-throughput");
     let mut written = canvas::write(
         &curves::LatencyThroughput {
             curves: &lines,
@@ -80,6 +93,8 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
         "latency-throughput",
         SIZE,
     )?;
+    progress.inc(1);
+    progress.set_message("throughput-load");
     written.extend(canvas::write(
         &curves::ThroughputLoad {
             curves: &lines,
@@ -89,15 +104,17 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
         "throughput-load",
         SIZE,
     )?);
-    for run in &runs {
-        for series in point_series(&run.timeseries, &run.faults) {
+    progress.inc(1);
+    for (run, all) in &timelines {
+        for series in all {
+            progress.set_message(series.point.clone());
             let stem = match runs.len() {
                 1 => format!("timeseries-{}", series.point),
                 _ => format!("timeseries-{}-{}", run.id, series.point),
             };
             written.extend(canvas::write(
                 &timeline::Timeline {
-                    series: &series,
+                    series,
                     title: format!(
                         "{} / {}: committed throughput and latency",
                         run.id, series.point
@@ -107,8 +124,10 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
                 &stem,
                 TIMELINE_SIZE,
             )?);
+            progress.inc(1);
         }
     }
+    progress.finish_and_clear();
     Ok(written)
 }
 
