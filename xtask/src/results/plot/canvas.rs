@@ -62,7 +62,7 @@ pub fn write(
 
 /// The colour of series `i`.
 pub fn color(i: usize) -> RGBAColor {
-    const COLORS: [RGBColor; 8] = [
+    const COLORS: [RGBColor; 12] = [
         RGBColor(31, 119, 180),
         RGBColor(214, 39, 40),
         RGBColor(44, 160, 44),
@@ -71,6 +71,10 @@ pub fn color(i: usize) -> RGBAColor {
         RGBColor(140, 86, 75),
         RGBColor(227, 119, 194),
         RGBColor(23, 190, 207),
+        RGBColor(188, 189, 34),
+        RGBColor(0, 0, 128),
+        RGBColor(127, 127, 127),
+        RGBColor(0, 128, 128),
     ];
     COLORS[i % COLORS.len()].to_rgba()
 }

@@ -28,11 +28,14 @@ const CRASH: RGBColor = RGBColor(200, 0, 0);
 const RECOVER: RGBColor = RGBColor(0, 150, 60);
 const WARMUP: RGBAColor = RGBAColor(0, 0, 0, 0.08);
 
-/// Validators and latency lines avoid the fault markers' red and green.
+/// Validator lines avoid the fault markers' red and green.
 fn series_color(i: usize) -> RGBAColor {
-    const SKIP_RED_GREEN: [usize; 6] = [0, 3, 4, 5, 6, 7];
+    const SKIP_RED_GREEN: [usize; 10] = [0, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     color(SKIP_RED_GREEN[i % SKIP_RED_GREEN.len()])
 }
+
+/// Above this many validators, they share one colour and one legend entry.
+const MAX_NAMED_VALIDATORS: usize = 10;
 
 impl Timeline<'_> {
     fn x_max(&self) -> f64 {
@@ -116,12 +119,23 @@ impl Figure for Timeline<'_> {
         let y_max = max_of(s.throughput.values().flatten().flatten().map(|p| p.1)).max(1.0) * 1.15;
         let mut chart = Self::panel(&top, x_max, y_max, "committed (tx/s)")?;
         self.marks(&mut chart, x_max, y_max, true)?;
+        let named = s.throughput.len() <= MAX_NAMED_VALIDATORS;
         for (i, (validator, segments)) in s.throughput.iter().enumerate() {
-            let c = series_color(i);
+            let c = if named {
+                series_color(i)
+            } else {
+                series_color(0).mix(0.5)
+            };
             for segment in segments {
                 chart.draw_series(LineSeries::new(segment.clone(), c.stroke_width(2)))?;
             }
-            entries.push((format!("validator {validator} (tx/s)"), Swatch::Line(c)));
+            if named {
+                entries.push((format!("validator {validator} (tx/s)"), Swatch::Line(c)));
+            }
+        }
+        if !named {
+            let label = format!("{} validators, one line each (tx/s)", s.throughput.len());
+            entries.push((label, Swatch::Line(series_color(0))));
         }
 
         let y_max = max_of(s.p99_ms.iter().chain(&s.p50_ms).map(|p| p.1)).max(1.0) * 1.15;
