@@ -98,6 +98,11 @@ struct RunArgs {
     /// CSV of one-way delays between regions (geo emulation).
     #[arg(long)]
     latency_matrix: Option<PathBuf>,
+    /// Listen on every interface (0.0.0.0 or ::) at this validator's committee ports instead
+    /// of on its committee addresses: needed on clouds, where the public address peers use is
+    /// not on the instance's own interface.
+    #[arg(long)]
+    bind_all: bool,
 }
 
 fn genesis(args: GenesisArgs) -> Result<()> {
@@ -161,6 +166,7 @@ fn run(args: RunArgs) -> Result<()> {
         transaction_size: args.transaction_size,
         delays,
         serve_metrics: true,
+        bind_all: args.bind_all,
         record_commits: false,
     };
     config.validate().with_context(|| {

@@ -1,6 +1,7 @@
 //! Wires one validator together: WAL, core, network, load generator, metrics.
 
 use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::PathBuf,
     sync::{atomic::AtomicU64, Arc},
     time::Duration,
@@ -46,6 +47,9 @@ pub struct ValidatorConfig {
     pub delays: Option<Vec<Duration>>,
     /// Serve `/metrics` on the committee's metrics address.
     pub serve_metrics: bool,
+    /// Listen on every interface at the committee's ports instead of on the committee's
+    /// addresses (on clouds the public address is not on the instance's interface).
+    pub bind_all: bool,
     /// Keep every commit in memory (tests).
     pub record_commits: bool,
 }
@@ -82,6 +86,19 @@ impl ValidatorConfig {
         }
         self.parameters.validate()
     }
+
+    /// Where to listen for a committee address: itself, or the same port on every interface
+    /// with `bind_all`.
+    pub fn listen_address(&self, address: SocketAddr) -> SocketAddr {
+        if !self.bind_all {
+            return address;
+        }
+        let any = match address.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        SocketAddr::new(any, address.port())
+    }
 }
 
 impl Validator {
@@ -117,13 +134,13 @@ impl Validator {
             .authority(me)
             .context("authority out of range")?
             .address;
-        let listener = network::bind(address).await?;
+        let listener = network::bind(config.listen_address(address)).await?;
         if config.serve_metrics {
             let metrics_address = committee
                 .authority(me)
                 .context("authority out of range")?
                 .metrics_address;
-            let metrics_listener = metrics::bind(metrics_address).await?;
+            let metrics_listener = metrics::bind(config.listen_address(metrics_address)).await?;
             tasks.push(tokio::spawn(metrics::serve(
                 metrics_listener,
                 metrics.clone(),

@@ -62,6 +62,7 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
             transaction_size: 128,
             delays: None,
             serve_metrics: false,
+            bind_all: false,
             record_commits: true,
         })
         .collect()
