@@ -111,6 +111,11 @@ pub struct StaticHost {
     /// Address the validators use to reach this host. Default: `address`.
     #[serde(default)]
     pub private_address: Option<String>,
+    /// Directory on the host for the node binary, genesis files, storage and logs (relative:
+    /// from the login directory). Default: `consensus-bench`. Hosts that are one machine
+    /// seen through several addresses need one directory each.
+    #[serde(default)]
+    pub working_directory: Option<String>,
 }
 
 fn default_ssh_port() -> u16 {
@@ -185,6 +190,11 @@ pub struct Settings {
     /// provider's public endpoint.
     #[serde(default)]
     pub api_endpoint: Option<String>,
+    /// Remote testbeds: always scrape metrics through SSH port forwarding, even when the
+    /// metrics ports are reachable directly. Default: false (forward only the hosts whose
+    /// metrics port does not answer from here).
+    #[serde(default)]
+    pub scrape_through_ssh: bool,
 }
 
 fn default_base_port() -> u16 {
@@ -289,6 +299,7 @@ impl Settings {
             disk_size_gb: default_disk_size_gb(),
             ttl_hours: default_ttl_hours(),
             api_endpoint: None,
+            scrape_through_ssh: false,
         }
     }
 
@@ -388,6 +399,19 @@ impl Settings {
             }
             let mut addresses = HashSet::new();
             for host in &self.hosts {
+                if host
+                    .working_directory
+                    .as_deref()
+                    .is_some_and(|d| d.trim().is_empty())
+                {
+                    return Err(SettingsError::Invalid {
+                        field: "hosts.working_directory",
+                        reason: format!(
+                            "host {}:{} has an empty working directory",
+                            host.address, host.port
+                        ),
+                    });
+                }
                 if !addresses.insert((host.address.as_str(), host.port)) {
                     return Err(SettingsError::Invalid {
                         field: "hosts",
