@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::builder::NodeBinary;
+use crate::builder::{Build, NodeBinary};
 
 /// Files of one run's genesis, as written by `node genesis` on this machine.
 pub const COMMITTEE_FILE: &str = "committee.json";
@@ -88,4 +88,22 @@ pub trait Executor {
 
     /// Copies the validators' logs into `destination`.
     fn collect_logs(&mut self, destination: &Path) -> Result<()>;
+}
+
+/// A testbed made ready for a run: its hosts reached and set up, the node installed. Makes one
+/// [`Executor`] per point; validator `i` runs on host `i % hosts`.
+pub trait Deployment {
+    /// The Rust target the hosts need (`None`: this machine's).
+    fn target(&self) -> Result<Option<String>>;
+
+    /// Makes the built node available on every host before the first point (or, when the
+    /// run reuses what the hosts have, checks that they have exactly this binary).
+    fn install(&mut self, build: &Build) -> Result<()>;
+
+    /// An executor for the point named `point`, collecting its logs into `logs`.
+    fn executor<'a>(&'a self, point: &str, logs: &Path) -> Result<Box<dyn Executor + 'a>>;
+
+    /// Stops whatever the run left on the hosts, records what was measured about them in
+    /// `run_dir` (when it exists) and releases them. Safe to call more than once.
+    fn finish(&mut self, run_dir: &Path) -> Result<()>;
 }

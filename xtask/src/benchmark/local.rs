@@ -12,8 +12,41 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{log_file, Executor, Launch};
-use crate::builder::NodeBinary;
+use super::executor::{log_file, Deployment, Executor, Launch};
+use crate::builder::{Build, NodeBinary};
+
+/// The local testbed: nothing to install, one [`LocalExecutor`] per point.
+pub struct LocalDeployment {
+    metrics_ports: Vec<u16>,
+}
+
+impl LocalDeployment {
+    /// Validators serve metrics on `metrics_ports[i]`.
+    pub fn new(metrics_ports: Vec<u16>) -> Self {
+        Self { metrics_ports }
+    }
+}
+
+impl Deployment for LocalDeployment {
+    fn target(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn install(&mut self, _build: &Build) -> Result<()> {
+        Ok(())
+    }
+
+    fn executor<'a>(&'a self, _point: &str, logs: &Path) -> Result<Box<dyn Executor + 'a>> {
+        Ok(Box::new(LocalExecutor::new(
+            logs,
+            self.metrics_ports.clone(),
+        )?))
+    }
+
+    fn finish(&mut self, _run_dir: &Path) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Runs validators as processes here. Each gets its own process group (so a Ctrl-C reaches
 /// only the orchestrator, which then stops them in order) and dies with the orchestrator.

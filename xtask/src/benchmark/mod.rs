@@ -10,6 +10,7 @@ pub mod local;
 pub mod monitor;
 pub mod plan;
 pub mod point;
+pub mod remote;
 
 use std::path::{Path, PathBuf};
 
@@ -21,10 +22,11 @@ use crate::{
     cli::BenchArgs,
     results::{self, provenance, Provenance, SummaryRow},
     settings::{CloudProvider, LoadedSettings, Settings},
+    ssh,
     testbed::{self, Instance},
     workspace,
 };
-use executor::Executor;
+use executor::{Deployment, Executor};
 use genesis::Ports;
 use plan::Plan;
 
@@ -33,7 +35,12 @@ pub struct RunContext {
     pub settings: LoadedSettings,
     pub plan: Plan,
     pub instances: Vec<Instance>,
+    /// The binary the validators run.
     pub node: NodeBinary,
+    /// A node binary that runs on this machine (genesis); `node` unless cross-compiled.
+    pub local_tool: NodeBinary,
+    /// The hosts, ready for the run.
+    pub deployment: Box<dyn Deployment>,
     pub run_id: String,
     pub run_dir: PathBuf,
     pub provenance: Provenance,
@@ -67,17 +74,54 @@ impl RunContext {
         }
     }
 
+    /// The address validator `i`'s peers reach it at: the host's private address when every
+    /// host is in one region (or the user gave it for a static host), its public one across
+    /// regions (private cloud addresses do not route between regions).
+    pub fn peer_address(&self, validator: usize) -> Result<String> {
+        let host = self.host_of(validator);
+        let one_region = self
+            .instances
+            .iter()
+            .all(|i| i.region == self.instances[0].region);
+        let address = match self.settings.settings.cloud_provider {
+            CloudProvider::Local | CloudProvider::Static => host.peer_address(),
+            _ if one_region => host.peer_address(),
+            _ => host.public_ip.as_deref(),
+        };
+        address
+            .map(str::to_string)
+            .with_context(|| format!("instance {} has no IP address", host.id))
+    }
+
     /// An executor for one point on this testbed.
-    pub fn executor(&self, logs: &Path) -> Result<Box<dyn Executor>> {
-        match self.settings.settings.cloud_provider {
-            CloudProvider::Local => Ok(Box::new(local::LocalExecutor::new(
-                logs,
-                self.ports.metrics(self.plan.committee),
-            )?)),
-            other => Err(crate::commands::not_available(&format!(
-                "benchmarks on cloud_provider \"{other}\""
-            ))),
-        }
+    pub fn executor(&self, point: &str, logs: &Path) -> Result<Box<dyn Executor + '_>> {
+        self.deployment.executor(point, logs)
+    }
+}
+
+/// The testbed's hosts made ready: validators as local processes, or over SSH.
+fn deployment(
+    settings: &LoadedSettings,
+    instances: &[Instance],
+    args: &BenchArgs,
+    run_id: &str,
+    ports: &Ports,
+    committee: usize,
+) -> Result<Box<dyn Deployment>> {
+    match settings.settings.cloud_provider {
+        CloudProvider::Local => Ok(Box::new(local::LocalDeployment::new(
+            ports.metrics(committee),
+        ))),
+        _ => Ok(Box::new(remote::RemoteDeployment::prepare(
+            &settings.settings,
+            instances,
+            remote::Options {
+                run_id: run_id.to_string(),
+                metrics_ports: ports.metrics(committee),
+                skip_update: args.skip_update,
+                skip_configure: args.skip_configure,
+            },
+        )?)),
     }
 }
 
@@ -113,9 +157,6 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
             settings.settings.testbed_id
         );
     }
-    eprintln!("building the node (release)...");
-    let node = builder::build_node(&root, None)?;
-
     let run_id = args
         .run_id
         .clone()
@@ -128,13 +169,25 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
             run_dir.display()
         );
     }
+    let ports = Ports {
+        base: settings.settings.base_port,
+        metrics_base: settings.settings.metrics_base_port,
+    };
+    let mut deployment = deployment(settings, &instances, args, &run_id, &ports, plan.committee)?;
+    let build = match prepare_build(settings, &root, deployment.as_mut()) {
+        Ok(build) => build,
+        Err(e) => {
+            deployment.finish(&run_dir).ok();
+            return Err(e);
+        }
+    };
+
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let recorded = recorded_settings(&settings.settings);
     write_json(&run_dir.join("settings.json"), &recorded)?;
     write_json(&run_dir.join("protocol.json"), &plan.protocol)?;
 
-    let (git_commit, git_dirty) = provenance::git_state(&root);
     let regions: Vec<String> = match (&plan.latency_matrix, settings.settings.cloud_provider) {
         (Some(m), CloudProvider::Local) => m.regions.clone(),
         _ => {
@@ -143,47 +196,94 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
             r
         }
     };
-    let context = RunContext {
+    let mut context = RunContext {
         provenance: Provenance {
             run_id: run_id.clone(),
             date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            git_commit,
-            git_dirty,
-            node_hash: node.hash.clone(),
+            git_commit: build.source.commit.clone(),
+            git_dirty: build.source.dirty,
+            node_hash: build.node.hash.clone(),
             settings_hash: provenance::short_hash(&recorded)?,
             provider: provider.name().into(),
             regions: regions.join(";"),
             instance_type: instances[0].specs.clone(),
         },
         parameters_hash: provenance::short_hash(&plan.protocol)?,
-        ports: Ports {
-            base: settings.settings.base_port,
-            metrics_base: settings.settings.metrics_base_port,
-        },
+        ports,
         settings: settings.clone(),
         plan,
         instances,
-        node,
+        node: build.node,
+        local_tool: build.local_tool,
+        deployment,
         run_id,
         run_dir,
     };
 
     let points = context.plan.points();
     let mut rows = Vec::new();
+    let mut failure = None;
     for (index, point) in points.iter().enumerate() {
         if interrupt::requested() {
             break;
         }
         let label = format!("[{}/{}] load {} tx/s", index + 1, points.len(), point.load);
-        let row = point::run(&context, point, &label)?;
+        let row = match point::run(&context, point, &label) {
+            Ok(row) => row,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
         results::append_rows(&context.run_dir.join(results::SUMMARY_FILE), &[&row])?;
         results::append_rows(&results_dir.join(results::RUNS_FILE), &[&row])?;
         rows.push(row);
     }
+    let finished = context.deployment.finish(&context.run_dir);
+    if let Some(e) = failure {
+        if let Err(cleanup) = finished {
+            eprintln!("warning: {cleanup:#}");
+        }
+        return Err(e);
+    }
+    finished?;
     println!("{}", results::table::render(&rows));
     println!("results: {}", context.run_dir.display());
     if interrupt::requested() {
         bail!("interrupted: the results above cover what was measured");
     }
     Ok(rows)
+}
+
+/// Builds the settings' code for the hosts and installs it there.
+fn prepare_build(
+    settings: &LoadedSettings,
+    root: &Path,
+    deployment: &mut dyn Deployment,
+) -> Result<builder::Build> {
+    let target = deployment.target()?;
+    let source = builder::source::resolve(
+        root,
+        settings.settings.repository.as_ref(),
+        &ssh::cache_dir(),
+    )?;
+    eprintln!(
+        "building the node (release{}) at {}{}...",
+        target
+            .as_deref()
+            .map(|t| format!(", {t}"))
+            .unwrap_or_default(),
+        &source.commit[..12.min(source.commit.len())],
+        if source.dirty {
+            " with local changes"
+        } else {
+            ""
+        }
+    );
+    let build = builder::build(&source, target.as_deref())?;
+    if interrupt::requested() {
+        bail!("interrupted before anything was started on the hosts");
+    }
+    deployment.install(&build)?;
+    Ok(build)
 }

@@ -41,15 +41,10 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         .tempdir()
         .context("cannot create a genesis directory")?;
     let ips: Vec<String> = (0..plan.committee)
-        .map(|i| {
-            let host = context.host_of(i);
-            host.peer_address()
-                .map(str::to_string)
-                .with_context(|| format!("instance {} has no IP address", host.id))
-        })
+        .map(|i| context.peer_address(i))
         .collect::<Result<_>>()?;
     genesis::generate(
-        &context.node,
+        &context.local_tool,
         plan,
         &ips,
         &context.ports,
@@ -79,7 +74,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         })
         .collect();
 
-    let mut executor = context.executor(&logs)?;
+    let mut executor = context.executor(&name, &logs)?;
     let progress = progress_bar(plan.run_seconds(), label);
     let outcome = drive(
         executor.as_mut(),
