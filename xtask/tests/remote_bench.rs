@@ -1,0 +1,281 @@
+//! End-to-end: benchmarks on a `static` testbed of real sshd hosts on loopback (started by
+//! `scripts/test`), checked through the files they write, what they leave on the hosts, and
+//! the processes still running (none).
+
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+};
+
+use clap::Parser;
+use xtask::{
+    benchmark::remote::records::HostRow,
+    cli::{BenchArgs, Cli, Command},
+    results::{FaultRow, TimeseriesRow},
+    settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
+};
+
+/// A base port with `count` free ports above it (validator and metrics ranges).
+fn free_port_block(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base: u16 = rand::random::<u16>() % 20_000 + 30_000;
+        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free block of {count} ports found");
+}
+
+fn bench_args(extra: &[&str]) -> BenchArgs {
+    let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "5"];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("bench arguments").command {
+        Command::Bench(args) => args,
+        _ => unreachable!(),
+    }
+}
+
+/// A static testbed: `hosts` with a working directory each under `root`, results in
+/// `root/results`.
+fn static_settings(root: &Path, hosts: &[StaticHost]) -> LoadedSettings {
+    let mut settings = Settings::local_default();
+    settings.testbed_id = common::unique_testbed("remote");
+    settings.cloud_provider = CloudProvider::Static;
+    settings.ssh_private_key_file = Some(common::client_key());
+    settings.hosts = hosts.to_vec();
+    settings.results_directory = Some(root.join("results"));
+    let base = free_port_block(2000);
+    settings.base_port = base;
+    settings.metrics_base_port = base + 1000;
+    settings.validate().expect("valid static settings")
+}
+
+fn static_hosts(root: &Path) -> Vec<StaticHost> {
+    common::hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| StaticHost {
+            address: h.address.clone(),
+            port: h.port,
+            user: Some(h.user.clone()),
+            region: format!("region-{}", i % 2),
+            private_address: None,
+            working_directory: Some(root.join(format!("host{i}")).display().to_string()),
+        })
+        .collect()
+}
+
+fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Processes running any binary under the hosts' working directories.
+fn left_running(hosts: &[StaticHost]) -> Vec<(u32, PathBuf)> {
+    hosts
+        .iter()
+        .filter_map(|h| h.working_directory.as_deref())
+        .flat_map(|dir| common::processes_under(Path::new(dir)))
+        .collect()
+}
+
+/// Removes the testbed's pinned host keys (the test hosts get new keys every time).
+fn forget_testbed(settings: &LoadedSettings) {
+    let _ = std::fs::remove_dir_all(xtask::ssh::testbed_state_dir(&settings.settings.testbed_id));
+}
+
+#[test]
+fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
+    let root = tempfile::tempdir().expect("tmp");
+    let hosts = static_hosts(root.path());
+    let mut settings = static_settings(root.path(), &hosts);
+    let results = root.path().join("results");
+
+    // First run: the binary goes to every host; one validator crashes and recovers.
+    let args = bench_args(&[
+        "--committee",
+        "4",
+        "--loads",
+        "1000",
+        "--faults",
+        "1",
+        "--crash-recovery",
+        "--crash-interval",
+        "3",
+        "--run-id",
+        "first",
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("remote bench runs");
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.provider, "static");
+    assert!(row.regions.contains("region-0") && row.regions.contains("region-1"));
+    assert!(
+        row.throughput_tps > 500.0,
+        "throughput {} tx/s for 1000 offered",
+        row.throughput_tps
+    );
+    assert!(row.latency_p50_s.is_some_and(|p| p > 0.0 && p < 10.0));
+    assert!(!row.interrupted);
+    assert!(
+        left_running(&hosts).is_empty(),
+        "validators left: {:?}",
+        left_running(&hosts)
+    );
+
+    let run = results.join("first");
+    let host_rows: Vec<HostRow> = read_rows(&run.join("hosts.csv"));
+    assert_eq!(host_rows.len(), hosts.len());
+    let binary_size = host_rows[0].binary_bytes_sent;
+    assert!(
+        binary_size > 100_000,
+        "compressed binary of {binary_size} bytes"
+    );
+    for (h, host) in host_rows.iter().zip(&hosts) {
+        assert_eq!(h.host, host.address);
+        assert_eq!(
+            &h.working_directory,
+            host.working_directory.as_ref().expect("dir")
+        );
+        assert_eq!(h.binary_bytes_sent, binary_size, "{h:?}");
+        assert_eq!(h.node_hash, row.node_hash);
+        assert_eq!(
+            h.metrics_route, "direct",
+            "loopback metrics answer directly"
+        );
+        assert!(h.config_bytes_sent > 0 && h.log_bytes_received > 0, "{h:?}");
+        let offset = h.clock_offset_ms.expect("clock measured");
+        assert!(offset.abs() < 1000.0, "same machine, offset {offset} ms");
+        assert_eq!(h.log_panics, 0, "{h:?}");
+        // The binary is installed under its hash.
+        let installed = Path::new(&h.working_directory)
+            .join("bin")
+            .join(format!("node-{}", &row.node_hash[..16]));
+        assert_eq!(
+            xtask::builder::file_sha256(&installed).expect("installed binary"),
+            row.node_hash
+        );
+    }
+    // Validators 0 and 3 on the first host, 3 crashing and coming back: 3 starts there.
+    assert_eq!(
+        host_rows
+            .iter()
+            .map(|h| h.validator_starts)
+            .collect::<Vec<_>>(),
+        vec![3, 1, 1]
+    );
+    let faults: Vec<FaultRow> = read_rows(&run.join("faults.csv"));
+    let applied: Vec<&str> = faults
+        .iter()
+        .filter(|f| f.applied_at_s.is_some())
+        .map(|f| f.event.as_str())
+        .collect();
+    assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    let point = run.join("n4-f1-load1000-r0");
+    for i in 0..4 {
+        let log = std::fs::read_to_string(point.join(format!("logs/validator-{i}.log")))
+            .unwrap_or_else(|e| panic!("log of validator {i}: {e}"));
+        assert!(log.contains("validator started"), "validator {i}: {log}");
+    }
+    let recovered = std::fs::read_to_string(point.join("logs/validator-3.log")).expect("log");
+    assert_eq!(
+        recovered.matches("validator started").count(),
+        2,
+        "validator 3 started twice: {recovered}"
+    );
+    let timeseries: Vec<TimeseriesRow> = read_rows(&run.join("timeseries.csv"));
+    assert!(timeseries
+        .iter()
+        .any(|r| r.host == hosts[1].address && r.region == "region-1" && r.throughput_tps > 0.0));
+    for host in &hosts {
+        let runs = Path::new(host.working_directory.as_ref().expect("dir")).join("runs/first");
+        let left: Vec<_> = std::fs::read_dir(&runs)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "point files left on the host: {left:?}");
+    }
+
+    // Second run, same binary, metrics through SSH, hosts not set up again: nothing is sent.
+    settings.settings.scrape_through_ssh = true;
+    let args = bench_args(&[
+        "--committee",
+        "3",
+        "--loads",
+        "600",
+        "--skip-configure",
+        "--run-id",
+        "second",
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("second remote bench");
+    assert!(rows[0].throughput_tps > 300.0, "{}", rows[0].throughput_tps);
+    let host_rows: Vec<HostRow> = read_rows(&results.join("second/hosts.csv"));
+    for h in &host_rows {
+        assert_eq!(h.binary_bytes_sent, 0, "{h:?}");
+        assert_eq!(h.metrics_route, "ssh", "{h:?}");
+    }
+    assert!(left_running(&hosts).is_empty());
+
+    // --skip-update on a host that lost the binary stops before starting anything.
+    let lost = Path::new(&host_rows[1].working_directory)
+        .join("bin")
+        .join(format!("node-{}", &rows[0].node_hash[..16]));
+    std::fs::remove_file(&lost).expect("remove the binary of host 1");
+    let err = xtask::benchmark::run(
+        &settings,
+        &bench_args(&["--skip-update", "--run-id", "third"]),
+    )
+    .expect_err("host 1 has no binary");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(&format!("{}:{}", hosts[1].address, hosts[1].port))
+            && message.contains("--skip-update"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&format!("@{}:", hosts[0].address)),
+        "{message}"
+    );
+    assert!(left_running(&hosts).is_empty());
+    forget_testbed(&settings);
+}
+
+#[test]
+fn an_unreachable_host_is_named_and_nothing_is_left_running() {
+    let root = tempfile::tempdir().expect("tmp");
+    let mut hosts = static_hosts(root.path());
+    // A loopback address and port where no sshd listens.
+    let down = TcpListener::bind(("127.0.0.250", 0)).expect("bind");
+    let down_port = down.local_addr().expect("addr").port();
+    drop(down);
+    hosts.push(StaticHost {
+        address: "127.0.0.250".into(),
+        port: down_port,
+        user: hosts[0].user.clone(),
+        region: "region-down".into(),
+        private_address: None,
+        working_directory: Some(root.path().join("down").display().to_string()),
+    });
+    let settings = static_settings(root.path(), &hosts);
+    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "down"]))
+        .expect_err("one host is down");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(&format!("127.0.0.250:{down_port}")),
+        "{message}"
+    );
+    assert!(message.contains("1 of 4 hosts unreachable"), "{message}");
+    assert!(message.contains("before anything was started"), "{message}");
+    // The reachable hosts were not touched: no directory, no binary, no process.
+    for host in &hosts {
+        let dir = Path::new(host.working_directory.as_ref().expect("dir"));
+        assert!(!dir.exists(), "{} was changed", dir.display());
+    }
+    assert!(left_running(&hosts).is_empty());
+    assert!(!root.path().join("results/down").exists());
+    forget_testbed(&settings);
+}
