@@ -183,10 +183,12 @@ pub struct BenchArgs {
     /// Name of the run directory under the results directory. Default: date and time.
     #[arg(long, value_name = "NAME")]
     pub run_id: Option<String>,
-    /// Remote testbeds: do not upload the node binary (reuse the one already on the hosts).
+    /// Remote testbeds: send nothing; check (by hash) that every host already has the binary
+    /// built from the settings' code, and stop if one lacks it.
     #[arg(long)]
     pub skip_update: bool,
-    /// Remote testbeds: do not re-run host set-up.
+    /// Remote testbeds: skip the host set-up (check of the commands the run uses, removal of
+    /// validators and files left by earlier runs in the working directory).
     #[arg(long)]
     pub skip_configure: bool,
 }
@@ -194,8 +196,10 @@ pub struct BenchArgs {
 /// `cargo xtask build ...`
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
-    /// Rust target triple to build for. Default: this machine's target for the local testbed,
-    /// `x86_64-unknown-linux-gnu` for remote hosts.
+    /// Rust target triple to build for. Default: this machine's for the local testbed; for
+    /// remote hosts their architecture (`uname -m` on static hosts, the instance type on
+    /// clouds) as `<arch>-unknown-linux-musl` when that target is installed (a static binary),
+    /// else `<arch>-unknown-linux-gnu` (then the hosts need the glibc version printed).
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 }

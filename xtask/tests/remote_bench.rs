@@ -116,8 +116,8 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     assert_eq!(row.provider, "static");
     assert!(row.regions.contains("region-0") && row.regions.contains("region-1"));
     assert!(
-        row.throughput_tps > 500.0,
-        "throughput {} tx/s for 1000 offered",
+        row.throughput_tps > 400.0,
+        "throughput {} tx/s for 1000 offered (750 while one validator is down)",
         row.throughput_tps
     );
     assert!(row.latency_p50_s.is_some_and(|p| p > 0.0 && p < 10.0));
@@ -277,5 +277,23 @@ fn an_unreachable_host_is_named_and_nothing_is_left_running() {
     }
     assert!(left_running(&hosts).is_empty());
     assert!(!root.path().join("results/down").exists());
+    forget_testbed(&settings);
+}
+
+#[test]
+fn the_build_target_is_asked_from_the_hosts() {
+    let root = tempfile::tempdir().expect("tmp");
+    let hosts = static_hosts(root.path());
+    let settings = static_settings(root.path(), &hosts);
+    let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
+    let native = xtask::builder::target::native().expect("native");
+    let arch = native.split('-').next().expect("arch");
+    // Musl when this toolchain has it, else glibc.
+    let expected = if xtask::builder::target::is_installed(&format!("{arch}-unknown-linux-musl")) {
+        format!("{arch}-unknown-linux-musl")
+    } else {
+        format!("{arch}-unknown-linux-gnu")
+    };
+    assert_eq!(target, Some(expected));
     forget_testbed(&settings);
 }
