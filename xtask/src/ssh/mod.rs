@@ -197,6 +197,14 @@ impl SshClient {
         Ok(format!("{}@{address}:", host.ssh_user))
     }
 
+    /// The `ssh` arguments that run `command` on `host` over its multiplexed connection, for
+    /// callers that talk to the command while it runs.
+    pub fn command_args(&self, host: &Instance, command: &str) -> Result<Vec<String>> {
+        let mut args = self.ssh_args(host)?;
+        args.extend(["--".into(), command.to_string()]);
+        Ok(args)
+    }
+
     /// Runs `command` on `host` and returns its output whatever the exit code; an error only
     /// when ssh cannot be run or the command overruns `timeout`.
     pub fn exec(

@@ -2,7 +2,13 @@
 //! written by the submitting validator to the commit seen by another, so the hosts' clocks
 //! must agree to better than the latencies reported.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::process::CommandExt,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -13,7 +19,10 @@ use crate::{ssh::SshClient, testbed::Instance};
 pub const WARN_MS: f64 = 10.0;
 
 /// Samples taken per host; the one with the shortest round trip is kept.
-const SAMPLES: usize = 3;
+const SAMPLES: usize = 8;
+
+/// Longest wait for one answer of the host.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A host's clock compared with this machine's.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -40,15 +49,51 @@ pub fn from_sample(before_s: f64, remote_s: f64, after_s: f64) -> Offset {
     }
 }
 
-/// Measures `host`'s clock offset over its (open) SSH connection with `date +%s.%N`.
+/// Measures `host`'s clock offset over its (open) SSH connection: one remote shell answers
+/// each line sent with `date +%s.%N`, so the samples do not include starting a session.
 pub fn measure(ssh: &SshClient, host: &Instance) -> Result<Offset> {
+    let args = ssh.command_args(host, "while read -r _; do date +%s.%N; done")?;
+    let mut child = Command::new("ssh")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start ssh")?;
+    let result = ping_pong(&mut child);
+    drop(child.stdin.take());
+    // The remote loop ends with its input; make sure the local client goes too.
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn ping_pong(child: &mut Child) -> Result<Offset> {
+    let stdout = child.stdout.take().context("no output pipe")?;
+    let (sender, answers) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stdin = child.stdin.as_mut().context("no input pipe")?;
     let mut best: Option<Offset> = None;
     for _ in 0..SAMPLES {
         let started = Instant::now();
         let before = now_s();
-        let output = ssh.run(host, "date +%s.%N")?;
+        stdin
+            .write_all(b"t\n")
+            .and_then(|()| stdin.flush())
+            .context("the clock probe's session closed")?;
+        let line = answers
+            .recv_timeout(ANSWER_TIMEOUT)
+            .context("the host did not answer the clock probe")?
+            .context("cannot read the clock probe's answer")?;
         let after = before + started.elapsed().as_secs_f64();
-        let text = output.stdout.trim();
+        let text = line.trim();
         let remote: f64 = text.parse().with_context(|| {
             format!("the host's `date +%s.%N` printed {text:?}, not seconds with a fraction")
         })?;

@@ -380,10 +380,21 @@ impl RemoteDeployment {
                 .iter()
                 .find(|h| h.instance.id == instance.id)
                 .context("internal error: unknown host")?;
+            // The run's directory goes too when its points left nothing (a failed point's
+            // files stay for inspection).
+            let run_dir = format!(
+                "{}/runs/{}",
+                host.dir,
+                ssh::shell::path_component(&self.options.run_id)
+            );
             self.ssh
                 .run(
                     instance,
-                    &processes::kill_matching(&processes::any_validator_pattern(&host.dir)),
+                    &format!(
+                        "rmdir {} 2>/dev/null; {}",
+                        quote(&run_dir),
+                        processes::kill_matching(&processes::any_validator_pattern(&host.dir))
+                    ),
                 )
                 .map(|_| ())
         });
