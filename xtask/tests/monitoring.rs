@@ -29,6 +29,7 @@ fn static_settings(results: &Path) -> LoadedSettings {
             user: Some(h.user.clone()),
             region: format!("region-{i}"),
             private_address: None,
+            working_directory: None,
         })
         .collect();
     settings.validate().expect("valid static settings")

@@ -15,7 +15,7 @@ use super::{all_ok, logs, processes, Host, RemoteDeployment};
 use crate::{
     benchmark::executor::{log_file, Executor, Launch},
     builder::NodeBinary,
-    ssh,
+    results, ssh,
     testbed::Instance,
 };
 
@@ -363,7 +363,7 @@ impl Executor for RemoteExecutor<'_> {
         std::fs::create_dir_all(destination)
             .with_context(|| format!("cannot create {}", destination.display()))?;
         let placement = self.placement(self.started.iter().copied());
-        let counted = self.on_hosts("downloading the logs", &placement, |host, validators| {
+        let received = self.on_hosts("downloading the logs", &placement, |host, validators| {
             let dir = self.point_dir(host);
             let files: Vec<String> = validators.iter().map(|&v| log_file(v)).collect();
             let archive = tempfile::Builder::new()
@@ -380,33 +380,35 @@ impl Executor for RemoteExecutor<'_> {
                 .map(|m| m.len())
                 .unwrap_or_default();
             logs::unpack(archive.path(), destination)?;
-            let mut counts = Vec::new();
-            for &v in validators {
-                let path = destination.join(log_file(v));
-                counts.push((v, logs::count_file(&path)?));
-            }
             // The point is over and its logs are here: its files leave the host.
             self.deployment.ssh.run(
                 &host.instance,
                 &format!("rm -rf {}", ssh::shell::quote(&dir)),
             )?;
-            Ok((bytes, counts))
+            Ok(bytes)
         })?;
-        for (index, (bytes, counts)) in counted {
-            let host = &self.deployment.hosts[index];
+        for (index, bytes) in received {
+            self.deployment.hosts[index].stats().log_bytes_received += bytes;
+        }
+        let summaries = results::logs::summarise(destination)
+            .with_context(|| format!("cannot read the logs in {}", destination.display()))?;
+        for summary in summaries {
+            let Some(v) = summary.validator.filter(|v| self.started.contains(v)) else {
+                continue;
+            };
+            let host = self.deployment.host_of(v).1;
             let mut stats = host.stats();
-            stats.log_bytes_received += bytes;
-            for (v, c) in counts {
-                stats.logs += c;
-                if c.panics > 0 || c.errors > 0 {
-                    eprintln!(
-                        "warning: validator {v} on {} logged {} error(s) and {} panic(s): see {}",
-                        ssh::describe(&host.instance),
-                        c.errors,
-                        c.panics,
-                        destination.join(log_file(v)).display()
-                    );
-                }
+            stats.log_errors += summary.errors as u64;
+            stats.log_warnings += summary.warnings as u64;
+            stats.log_panics += summary.panics as u64;
+            if summary.has_problems() {
+                eprintln!(
+                    "warning: validator {v} on {} logged {} error(s) and {} panic(s): see {}",
+                    ssh::describe(&host.instance),
+                    summary.errors,
+                    summary.panics,
+                    summary.file.display()
+                );
             }
         }
         Ok(())

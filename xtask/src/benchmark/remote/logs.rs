@@ -1,61 +1,10 @@
-//! Validator logs from the hosts: fetched as one gzip-compressed tar stream per host,
-//! unpacked next to the results, and counted (errors, warnings, panics).
+//! Validator logs from the hosts: fetched as one gzip-compressed tar stream per host and
+//! unpacked next to the results (where [`crate::results::logs`] counts their errors,
+//! warnings and panics).
 
-use std::{
-    io::BufRead,
-    path::{Component, Path, PathBuf},
-};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
-
-/// What a validator log reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct LogCounts {
-    /// Lines logged at ERROR level.
-    pub errors: u64,
-    /// Lines logged at WARN level.
-    pub warnings: u64,
-    /// Rust panics (`panicked at`).
-    pub panics: u64,
-}
-
-impl std::ops::AddAssign for LogCounts {
-    fn add_assign(&mut self, other: Self) {
-        self.errors += other.errors;
-        self.warnings += other.warnings;
-        self.panics += other.panics;
-    }
-}
-
-/// Counts the levels of a node log (tracing's format: `<time>  LEVEL target: message`).
-pub fn count(log: impl BufRead) -> LogCounts {
-    let mut counts = LogCounts::default();
-    for line in log.lines().map_while(Result::ok) {
-        let mut words = line.split_whitespace();
-        let timestamp = words.next().unwrap_or_default();
-        let level = match timestamp.starts_with(|c: char| c.is_ascii_digit()) {
-            true => words.next().unwrap_or_default(),
-            false => "",
-        };
-        match level {
-            "ERROR" => counts.errors += 1,
-            "WARN" => counts.warnings += 1,
-            _ => {}
-        }
-        if line.contains("panicked at") {
-            counts.panics += 1;
-        }
-    }
-    counts
-}
-
-/// Counts a log file.
-pub fn count_file(path: &Path) -> Result<LogCounts> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(count(std::io::BufReader::new(file)))
-}
 
 /// The shell command that writes the point's logs in `dir` as a gzip-compressed tar stream.
 pub fn archive_command(dir: &str, files: &[String]) -> String {
@@ -103,23 +52,6 @@ pub fn unpack(archive: &Path, destination: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_levels_and_panics() {
-        let log = "2025-01-01T00:00:00.000001Z  INFO node::validator: validator started\n\
-                   2025-01-01T00:00:01.000001Z  WARN node::network: peer 2 unreachable\n\
-                   2025-01-01T00:00:02.000001Z ERROR node::core: cannot write the WAL\n\
-                   thread 'tokio-runtime-worker' panicked at node/src/core/mod.rs:10:5:\n\
-                   an ERROR inside a message is not a level\n";
-        assert_eq!(
-            count(log.as_bytes()),
-            LogCounts {
-                errors: 1,
-                warnings: 1,
-                panics: 1
-            }
-        );
-    }
 
     #[test]
     fn unpacks_what_the_host_archives_and_refuses_paths() {

@@ -69,7 +69,9 @@ struct HostStats {
     config_bytes_sent: u64,
     log_bytes_received: u64,
     validator_starts: u64,
-    logs: logs::LogCounts,
+    log_errors: u64,
+    log_warnings: u64,
+    log_panics: u64,
     route: Option<Route>,
 }
 
@@ -439,9 +441,9 @@ impl RemoteDeployment {
                     log_bytes_received: stats.log_bytes_received,
                     metrics_route: stats.route.map(|r| r.to_string()).unwrap_or_default(),
                     validator_starts: stats.validator_starts,
-                    log_errors: stats.logs.errors,
-                    log_warnings: stats.logs.warnings,
-                    log_panics: stats.logs.panics,
+                    log_errors: stats.log_errors,
+                    log_warnings: stats.log_warnings,
+                    log_panics: stats.log_panics,
                 }
             })
             .collect()
