@@ -152,6 +152,8 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         let offset = h.clock_offset_ms.expect("clock measured");
         assert!(offset.abs() < 1000.0, "same machine, offset {offset} ms");
         assert_eq!(h.log_panics, 0, "{h:?}");
+        // The testbed set-up ran there (its session file raises the validators' limits).
+        assert!(Path::new(&h.working_directory).join("session.sh").is_file());
         // The binary is installed under its hash.
         let installed = Path::new(&h.working_directory)
             .join("bin")

@@ -16,7 +16,7 @@ use crate::{
     benchmark::executor::{log_file, Executor, Launch},
     builder::NodeBinary,
     results, ssh,
-    testbed::Instance,
+    testbed::{setup, Instance},
 };
 
 /// How long a liveness answer is reused (the measurement loop asks once per validator).
@@ -262,6 +262,7 @@ impl Executor for RemoteExecutor<'_> {
                     i,
                     &log_file(i),
                     &filter,
+                    &format!("{}/{}", host.dir, setup::SESSION_FILE),
                 ),
             )
             .with_context(|| format!("cannot start validator {i}"))?;

@@ -40,7 +40,7 @@ use crate::{
     results,
     settings::Settings,
     ssh::{self, shell::quote, SshClient, SshOptions},
-    testbed::Instance,
+    testbed::{setup, user_data, Instance},
 };
 use records::HostRow;
 use route::Route;
@@ -88,6 +88,8 @@ pub struct Host {
     pub glibc: Option<GlibcVersion>,
     /// Clock offset measured before the run.
     pub clock: Option<clock::Offset>,
+    /// What the set-up found (`None` with `--skip-configure`).
+    pub setup: Option<setup::HostReport>,
     stats: Mutex<HostStats>,
 }
 
@@ -177,15 +179,25 @@ fn phase_bar(phase: &str, hosts: usize) -> ProgressBar {
     bar
 }
 
-/// Set-up run on every host unless `--skip-configure`: the tools the run uses are there, and
-/// nothing of an earlier run (validators, point directories) is left in the working
-/// directory.
-fn configure_command(dir: &str) -> String {
+/// The testbed set-up run on every host unless `--skip-configure` ([`setup`]: missing tools
+/// installed, ufw opened, open-files limit in `<working dir>/session.sh`, clock sync checked),
+/// with the commands the validators' start and stop need on top.
+fn setup_options(settings: &Settings, working_directory: &str) -> setup::SetupOptions {
+    let mut options = setup::SetupOptions::new(user_data::benchmark_port_ranges(settings));
+    options.state_dir = working_directory.to_string();
+    options.tools.extend([
+        setup::Tool::new("setsid", "util-linux"),
+        setup::Tool::new("nohup", "coreutils"),
+        setup::Tool::new("pgrep", "procps"),
+    ]);
+    options
+}
+
+/// Removes what earlier runs left in the working directory `dir`: validators still running
+/// and point directories.
+fn cleanup_command(dir: &str) -> String {
     format!(
-        "missing=''; for t in sh setsid nohup gzip gunzip tar sha256sum pkill pgrep sed cut \
-           readlink; do command -v $t >/dev/null 2>&1 || missing=\"$missing $t\"; done; \
-         if [ -n \"$missing\" ]; then echo \"missing commands:$missing\" >&2; exit 3; fi; \
-         {kill} >/dev/null || exit 5; rm -rf {runs}",
+        "{kill} || exit 5; rm -rf {runs} && mkdir -p {runs}",
         kill = processes::kill_matching(&processes::any_validator_pattern(dir)),
         runs = quote(&format!("{dir}/runs")),
     )
@@ -246,10 +258,15 @@ impl RemoteDeployment {
             if !absolute.starts_with('/') {
                 bail!("working directory {dir} resolved to {absolute:?}, not an absolute path");
             }
-            if !options.skip_configure {
-                ssh.run(instance, &configure_command(absolute))
-                    .with_context(|| format!("cannot set up {absolute}"))?;
-            }
+            let report = if options.skip_configure {
+                None
+            } else {
+                let report =
+                    setup::configure_host(ssh, instance, &setup_options(settings, absolute))?;
+                ssh.run(instance, &cleanup_command(absolute))
+                    .with_context(|| format!("cannot clean {absolute}"))?;
+                Some(report)
+            };
             let clock = clock::measure(ssh, instance).context("cannot read the host's clock")?;
             bar.inc(1);
             Ok(Host {
@@ -258,12 +275,20 @@ impl RemoteDeployment {
                 arch: target::normalise_arch(arch)?.to_string(),
                 glibc: GlibcVersion::parse(glibc),
                 clock: Some(clock),
+                setup: report,
                 stats: Mutex::new(HostStats::default()),
             })
         });
         bar.finish_and_clear();
         let results: Vec<Result<Host>> = results.into_iter().map(|(_, r)| r).collect();
         let hosts = all_ok("preparing the hosts", instances, results)?;
+        let reports: Vec<(Instance, Result<setup::HostReport>)> = hosts
+            .iter()
+            .filter_map(|h| Some((h.instance.clone(), Ok(h.setup.clone()?))))
+            .collect();
+        for warning in setup::summarize(&reports).warnings {
+            eprintln!("warning: {warning}");
+        }
         let offsets: Vec<(String, clock::Offset)> = hosts
             .iter()
             .filter_map(|h| h.clock.map(|c| (ssh::describe(&h.instance), c)))

@@ -38,7 +38,8 @@ fn live_function(binary: &str) -> String {
 }
 
 /// Starts validator `validator` detached in `dir`: `binary args...`, with `RUST_LOG` set to
-/// `log_filter`, appending to `log`. Prints the pid once the pid file is written.
+/// `log_filter`, appending to `log`, in a shell that first sources `session` when it exists
+/// (the testbed set-up's limits). Prints the pid once the pid file is written.
 pub fn start(
     dir: &str,
     binary: &str,
@@ -46,12 +47,14 @@ pub fn start(
     validator: usize,
     log: &str,
     log_filter: &str,
+    session: &str,
 ) -> String {
     let pid = pid_file(validator);
     let mut command = vec![binary.to_string()];
     command.extend(args.iter().cloned());
     format!(
-        "cd {dir} && rm -f {pid} && \
+        "if [ -r {session} ]; then . {session} || exit 1; fi; \
+         cd {dir} && rm -f {pid} && \
          (RUST_LOG={filter} nohup setsid sh -c 'echo $$ > {pid} && exec \"$0\" \"$@\"' {command} \
             >> {log} 2>&1 < /dev/null &) && \
          n=0; while [ ! -s {pid} ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done; \
@@ -61,6 +64,7 @@ pub fn start(
         filter = quote(log_filter),
         command = join(&command),
         log = quote(log),
+        session = quote(session),
     )
 }
 
@@ -227,6 +231,9 @@ mod tests {
         let point = root.path().join("runs/r1/p1");
         std::fs::create_dir_all(&point).expect("point");
         let dir = point.display().to_string();
+        // The set-up's session file applies to the validator.
+        let session = root.path().join("session.sh");
+        std::fs::write(&session, "ulimit -n 777\n").expect("session");
 
         let (code, pid, err) = sh(&start(
             &dir,
@@ -235,11 +242,19 @@ mod tests {
             2,
             "validator-2.log",
             "info",
+            &session.display().to_string(),
         ));
         assert_eq!(code, 0, "{err}");
         let pid: u32 = pid.trim().parse().expect("a pid is printed");
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("running");
         assert_eq!(exe.display().to_string(), binary);
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        assert!(
+            limits
+                .lines()
+                .any(|l| l.starts_with("Max open files") && l.contains(" 777 ")),
+            "{limits}"
+        );
         // Its own session: not in the group of the shell that started it.
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
         let fields: Vec<&str> = stat
@@ -284,6 +299,7 @@ mod tests {
             0,
             "validator-0.log",
             "info",
+            "/nonexistent/session.sh",
         ));
         let pid: u32 = pid.trim().parse().expect("pid");
         let (code, _, err) = sh(&kill(&dir, &binary, &[0]));
@@ -298,6 +314,7 @@ mod tests {
             1,
             "validator-1.log",
             "info",
+            "/nonexistent/session.sh",
         ));
         std::fs::remove_file(point.join("validator-1.pid")).expect("lose the pid file");
         let pattern = any_validator_pattern(&root.path().display().to_string());
