@@ -5,6 +5,11 @@
 //! `TEST_SSH_HOSTS` at them. Each trial makes a binary no host has (the release node with a
 //! random trailer), compresses it, and installs it on the first N hosts; the figures are the
 //! median of the trials.
+//!
+//! The emulated hosts share this machine's cores, so their side of the work (sshd, sftp,
+//! unpacking, hashing) competes with the orchestrator's. Both are measured in CPU seconds:
+//! "local" is this process, its ssh/scp children and the SSH control masters; "hosts" is
+//! every process of the sshd servers.
 
 use std::{path::Path, time::Instant};
 
@@ -25,6 +30,75 @@ struct TestHost {
     address: String,
     port: u16,
     user: String,
+}
+
+/// CPU seconds of process `pid` and its reaped children (`/proc/<pid>/stat`).
+fn process_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(fields) = stat.rsplit_once(") ").map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    // After the command: state, ppid, ... utime is the 12th, then stime, cutime, cstime.
+    let ticks: f64 = fields
+        .split(' ')
+        .skip(11)
+        .take(4)
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Every process: (pid, parent pid, command line).
+fn processes() -> Vec<(u32, u32, String)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse().ok())
+            .unwrap_or(0);
+        let cmdline = std::fs::read_to_string(entry.path().join("cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        all.push((pid, ppid, cmdline));
+    }
+    all
+}
+
+/// CPU seconds of the processes descending from `roots` (the roots included): every CPU
+/// second is counted once, in a live process or in the parent that reaped it.
+fn tree_cpu(roots: &[u32], all: &[(u32, u32, String)]) -> f64 {
+    let mut members: Vec<u32> = roots.to_vec();
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (pid, ppid, _) in all {
+            if members.contains(ppid) && !members.contains(pid) {
+                members.push(*pid);
+                grew = true;
+            }
+        }
+    }
+    members.into_iter().map(process_cpu).sum()
+}
+
+/// CPU seconds so far of this side (this process, its children, the control masters) and of
+/// the hosts (the sshd servers whose pids are in `sshd_pids`).
+fn cpu_split(control_dir: &str, sshd_pids: &[u32]) -> (f64, f64) {
+    let all = processes();
+    let masters: Vec<u32> = all
+        .iter()
+        .filter(|(_, _, cmd)| cmd.starts_with("ssh: ") && cmd.contains(control_dir))
+        .map(|(pid, _, _)| *pid)
+        .collect();
+    let local = process_cpu(std::process::id()) + tree_cpu(&masters, &all);
+    (local, tree_cpu(sshd_pids, &all))
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -69,6 +143,18 @@ fn main() -> Result<()> {
     if let Some(&n) = counts.iter().find(|&&n| n > hosts.len()) {
         bail!("{n} hosts wanted, {} started", hosts.len());
     }
+    let host_dirs = Path::new(&hosts_file)
+        .parent()
+        .context("hosts.json has no directory")?;
+    let sshd_pids: Vec<u32> = (1..=hosts.len())
+        .filter_map(|i| {
+            std::fs::read_to_string(host_dirs.join(format!("host{i}/sshd.pid")))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .collect();
 
     let root = xtask::workspace::root();
     let node = builder::build_node(&root, None)?;
@@ -80,7 +166,8 @@ fn main() -> Result<()> {
         std::fs::metadata(&node.path)?.len()
     );
     println!(
-        "hosts  compress_s  transfer_s  update_s (median, min-max)  bytes/host  second_run_bytes"
+        "hosts  compress_s  transfer_s  update_s (median, min-max)  cpu_local_s  cpu_hosts_s  \
+         bytes/host  second_run_bytes"
     );
     let mut baseline = None;
     for &n in &counts {
@@ -119,7 +206,12 @@ fn main() -> Result<()> {
                 skip_configure: true,
             },
         )?;
+        let control_dir = xtask::ssh::SshOptions::from_settings(&loaded.settings)?
+            .control_dir
+            .display()
+            .to_string();
         let (mut compress, mut transfer, mut total, mut second) = (vec![], vec![], vec![], 0);
+        let (mut cpu_local, mut cpu_hosts) = (vec![], vec![]);
         let mut per_host = 0;
         for _ in 0..trials {
             let binary = fresh_binary(&node, scratch.path())?;
@@ -134,11 +226,15 @@ fn main() -> Result<()> {
                 .iter()
                 .map(|r| r.binary_bytes_sent)
                 .sum();
+            let (local_before, hosts_before) = cpu_split(&control_dir, &sshd_pids);
             let started = Instant::now();
             let archive = upload::compressed(&binary, &cache)?;
             let compressed = started.elapsed().as_secs_f64();
             deployment.install(&build)?;
             let done = started.elapsed().as_secs_f64();
+            let (local_after, hosts_after) = cpu_split(&control_dir, &sshd_pids);
+            cpu_local.push(local_after - local_before);
+            cpu_hosts.push(hosts_after - hosts_before);
             compress.push(compressed);
             transfer.push(done - compressed);
             total.push(done);
@@ -173,9 +269,12 @@ fn main() -> Result<()> {
             Some(b) => format!("  ({:.2}x the first)", update / b),
         };
         println!(
-            "{n:>5}  {:>10.3}  {:>10.3}  {update:>8.3} ({low:.3}-{high:.3}){ratio}  {per_host:>10}  {second:>16}",
+            "{n:>5}  {:>10.3}  {:>10.3}  {update:>8.3} ({low:.3}-{high:.3}){ratio}  {:>11.2}  \
+             {:>11.2}  {per_host:>10}  {second:>16}",
             median(&mut compress),
             median(&mut transfer),
+            median(&mut cpu_local),
+            median(&mut cpu_hosts),
         );
     }
     Ok(())
