@@ -13,7 +13,7 @@ use clap::Parser;
 use xtask::{
     benchmark::remote::records::HostRow,
     cli::{BenchArgs, Cli, Command},
-    results::{FaultRow, TimeseriesRow},
+    results::{FaultRow, TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
@@ -190,6 +190,11 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         2,
         "validator 3 started twice: {recovered}"
     );
+    let validators: Vec<ValidatorRow> = read_rows(&run.join("validators.csv"));
+    assert!(validators.iter().any(|r| r.validator == 1
+        && r.host == hosts[1].address
+        && r.region == "region-1"
+        && r.instance_type == "static"));
     let timeseries: Vec<TimeseriesRow> = read_rows(&run.join("timeseries.csv"));
     assert!(timeseries
         .iter()

@@ -173,6 +173,7 @@ fn write_details(
                 validator: o.validator,
                 host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
                 region: context.region_of(o.validator),
+                instance_type: host.specs.clone(),
                 faulty: plan.is_faulty(o.validator) && plan.faults > 0,
                 throughput_tps: o.throughput(),
                 latency_p50_s: latency.quantile(0.5),

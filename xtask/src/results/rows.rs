@@ -99,6 +99,7 @@ pub struct ValidatorRow {
     pub validator: usize,
     pub host: String,
     pub region: String,
+    pub instance_type: String,
     pub faulty: bool,
     pub throughput_tps: f64,
     pub latency_p50_s: Option<f64>,
