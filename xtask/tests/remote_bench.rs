@@ -17,15 +17,20 @@ use xtask::{
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
-/// A base port with `count` free ports above it (validator and metrics ranges).
-fn free_port_block(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base: u16 = rand::random::<u16>() % 20_000 + 30_000;
-        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+/// A base port below the ephemeral range (where the many SSH connections take their local
+/// ports) with the validator and metrics ports of up to 8 validators free.
+fn free_base_port() -> u16 {
+    for _ in 0..500 {
+        let base: u16 = rand::random::<u16>() % 10_000 + 20_000;
+        let wanted = (0..8).flat_map(|i| [base + i, base + 1000 + i]);
+        if wanted
+            .into_iter()
+            .all(|p| TcpListener::bind(("0.0.0.0", p)).is_ok())
+        {
             return base;
         }
     }
-    panic!("no free block of {count} ports found");
+    panic!("no free base port found");
 }
 
 fn bench_args(extra: &[&str]) -> BenchArgs {
@@ -46,7 +51,7 @@ fn static_settings(root: &Path, hosts: &[StaticHost]) -> LoadedSettings {
     settings.ssh_private_key_file = Some(common::client_key());
     settings.hosts = hosts.to_vec();
     settings.results_directory = Some(root.join("results"));
-    let base = free_port_block(2000);
+    let base = free_base_port();
     settings.base_port = base;
     settings.metrics_base_port = base + 1000;
     settings.validate().expect("valid static settings")
@@ -84,9 +89,18 @@ fn left_running(hosts: &[StaticHost]) -> Vec<(u32, PathBuf)> {
         .collect()
 }
 
-/// Removes the testbed's pinned host keys (the test hosts get new keys every time).
-fn forget_testbed(settings: &LoadedSettings) {
-    let _ = std::fs::remove_dir_all(xtask::ssh::testbed_state_dir(&settings.settings.testbed_id));
+/// Removes the testbed's pinned host keys when dropped (the test hosts get new keys every
+/// time), also when the test fails.
+struct ForgetTestbed(String);
+
+impl Drop for ForgetTestbed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(xtask::ssh::testbed_state_dir(&self.0));
+    }
+}
+
+fn forget_on_exit(settings: &LoadedSettings) -> ForgetTestbed {
+    ForgetTestbed(settings.settings.testbed_id.clone())
 }
 
 #[test]
@@ -94,6 +108,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     let root = tempfile::tempdir().expect("tmp");
     let hosts = static_hosts(root.path());
     let mut settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
     let results = root.path().join("results");
 
     // First run: the binary goes to every host; one validator crashes and recovers.
@@ -248,7 +263,6 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         "{message}"
     );
     assert!(left_running(&hosts).is_empty());
-    forget_testbed(&settings);
 }
 
 #[test]
@@ -268,6 +282,7 @@ fn an_unreachable_host_is_named_and_nothing_is_left_running() {
         working_directory: Some(root.path().join("down").display().to_string()),
     });
     let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
     let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "down"]))
         .expect_err("one host is down");
     let message = format!("{err:#}");
@@ -284,7 +299,6 @@ fn an_unreachable_host_is_named_and_nothing_is_left_running() {
     }
     assert!(left_running(&hosts).is_empty());
     assert!(!root.path().join("results/down").exists());
-    forget_testbed(&settings);
 }
 
 #[test]
@@ -292,6 +306,7 @@ fn the_build_target_is_asked_from_the_hosts() {
     let root = tempfile::tempdir().expect("tmp");
     let hosts = static_hosts(root.path());
     let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
     let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
     let native = xtask::builder::target::native().expect("native");
     let arch = native.split('-').next().expect("arch");
@@ -302,5 +317,133 @@ fn the_build_target_is_asked_from_the_hosts() {
         format!("{arch}-unknown-linux-gnu")
     };
     assert_eq!(target, Some(expected));
-    forget_testbed(&settings);
+}
+
+/// Processes descending from `root` (itself included).
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if let Some(ppid) = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok())
+        {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (pid, ppid) in &parents {
+            if tree.contains(ppid) && !tree.contains(pid) {
+                tree.push(*pid);
+                grew = true;
+            }
+        }
+    }
+    tree
+}
+
+#[test]
+fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
+    let root = tempfile::tempdir().expect("tmp");
+    let mut hosts = static_hosts(root.path());
+    // One more host with its own sshd, to be lost mid-run: the machine "dies" (its sshd and
+    // its validators are killed).
+    let sshd_dir = root.path().join("doomed-sshd");
+    let port = {
+        let probe = TcpListener::bind(("127.0.0.2", 0)).expect("bind");
+        probe.local_addr().expect("addr").port()
+    };
+    let script = xtask::workspace::root().join("scripts/sshd-hosts");
+    let status = std::process::Command::new(&script)
+        .env("SSHD_PORT", port.to_string())
+        .arg("start")
+        .arg(&sshd_dir)
+        .arg("1")
+        .status()
+        .expect("sshd-hosts");
+    assert!(status.success(), "a dedicated sshd starts");
+    // It accepts the key the other hosts accept.
+    let public = std::fs::read_to_string(common::client_key().with_extension("pub"))
+        .expect("client public key");
+    let mut authorized = std::fs::OpenOptions::new()
+        .append(true)
+        .open(sshd_dir.join("authorized_keys"))
+        .expect("authorized_keys");
+    std::io::Write::write_all(&mut authorized, public.as_bytes()).expect("authorize");
+    let doomed_dir = root.path().join("doomed");
+    hosts.push(StaticHost {
+        address: "127.0.0.2".into(),
+        port,
+        user: hosts[0].user.clone(),
+        region: "region-doomed".into(),
+        private_address: None,
+        working_directory: Some(doomed_dir.display().to_string()),
+    });
+    let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
+    let committee = hosts.len();
+
+    let killer = std::thread::spawn({
+        let sshd_pid: u32 = std::fs::read_to_string(sshd_dir.join("host1/sshd.pid"))
+            .expect("sshd pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        let hosts = hosts.clone();
+        let doomed_dir = doomed_dir.clone();
+        move || {
+            // Once every validator runs (bounded wait), the host goes away.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while left_running(&hosts).len() < committee && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let mut victims = process_tree(sshd_pid);
+            victims.extend(
+                common::processes_under(&doomed_dir)
+                    .into_iter()
+                    .map(|(pid, _)| pid),
+            );
+            for pid in victims {
+                // SAFETY: kill(2) on processes this test started (the sshd and the lost
+                // host's validators).
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    });
+    let err = xtask::benchmark::run(
+        &settings,
+        &bench_args(&[
+            "--committee",
+            &committee.to_string(),
+            "--loads",
+            "800",
+            "--run-id",
+            "lost",
+        ]),
+    )
+    .expect_err("a host was lost");
+    killer.join().expect("killer thread");
+    let message = format!("{err:#}");
+    assert!(message.contains(&format!("127.0.0.2:{port}")), "{message}");
+    // The reachable hosts are left with nothing running, and the run's records exist.
+    assert!(
+        left_running(&hosts).is_empty(),
+        "left: {:?}",
+        left_running(&hosts)
+    );
+    let host_rows: Vec<HostRow> = read_rows(&root.path().join("results/lost/hosts.csv"));
+    assert_eq!(host_rows.len(), hosts.len());
+    let _ = std::process::Command::new(&script)
+        .arg("stop")
+        .arg(&sshd_dir)
+        .status();
 }

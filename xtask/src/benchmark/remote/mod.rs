@@ -153,7 +153,16 @@ fn all_ok<T>(what: &str, hosts: &[Instance], results: Vec<Result<T>>) -> Result<
     for (host, result) in hosts.iter().zip(results) {
         match result {
             Ok(v) => values.push(v),
-            Err(e) => failures.push(format!("{}: {e:#}", ssh::describe(host))),
+            Err(e) => {
+                // Errors from the SSH layer already start with the host.
+                let name = ssh::describe(host);
+                let text = format!("{e:#}");
+                failures.push(if text.starts_with(&name) {
+                    text
+                } else {
+                    format!("{name}: {text}")
+                });
+            }
         }
     }
     if !failures.is_empty() {
