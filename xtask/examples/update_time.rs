@@ -201,6 +201,7 @@ fn main() -> Result<()> {
             &instances,
             Options {
                 run_id: "update-bench".into(),
+                consensus_ports: Vec::new(),
                 metrics_ports: Vec::new(),
                 skip_update: false,
                 skip_configure: true,

@@ -447,3 +447,30 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
         .arg(&sshd_dir)
         .status();
 }
+
+#[test]
+fn a_busy_port_is_named_with_its_host_and_nothing_starts() {
+    let root = tempfile::tempdir().expect("tmp");
+    let hosts = static_hosts(root.path());
+    let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
+    // Validator 1 runs on the second host: something already holds its metrics port there.
+    let port = settings.settings.metrics_base_port + 1;
+    let holder = TcpListener::bind((hosts[1].address.as_str(), port)).expect("hold the port");
+    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
+        .expect_err("port in use");
+    drop(holder);
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(&format!(
+            "@{}:{} has port(s) {port} in use",
+            hosts[1].address, hosts[1].port
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&format!("@{}:", hosts[0].address)),
+        "{message}"
+    );
+    assert!(left_running(&hosts).is_empty());
+}

@@ -117,6 +117,9 @@ fn deployment(
             instances,
             remote::Options {
                 run_id: run_id.to_string(),
+                consensus_ports: (0..committee)
+                    .map(|i| ports.base.wrapping_add(i as u16))
+                    .collect(),
                 metrics_ports: ports.metrics(committee),
                 skip_update: args.skip_update,
                 skip_configure: args.skip_configure,

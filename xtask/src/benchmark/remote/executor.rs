@@ -201,18 +201,24 @@ impl Executor for RemoteExecutor<'_> {
     }
 
     fn check_ports(&mut self, ports: &[u16]) -> Result<()> {
-        let all: BTreeMap<usize, Vec<usize>> = (0..self.deployment.hosts.len())
-            .map(|i| (i, Vec::new()))
-            .collect();
-        let busy = self.on_hosts("checking the ports", &all, |host, _| {
+        // Each host is checked for the ports of its own validators.
+        let options = &self.deployment.options;
+        let placement = self.placement(0..options.metrics_ports.len());
+        let busy = self.on_hosts("checking the ports", &placement, |host, validators| {
+            let wanted: Vec<u16> = validators
+                .iter()
+                .flat_map(|&v| [options.consensus_ports.get(v), options.metrics_ports.get(v)])
+                .flatten()
+                .copied()
+                .filter(|p| ports.contains(p))
+                .collect();
             let output = self
                 .deployment
                 .ssh
                 .run(&host.instance, processes::SOCKET_TABLES)?;
             let listening = processes::listening_ports(&output.stdout);
-            Ok(ports
-                .iter()
-                .copied()
+            Ok(wanted
+                .into_iter()
                 .filter(|p| listening.contains(p))
                 .collect::<Vec<u16>>())
         })?;

@@ -53,6 +53,8 @@ pub const DEFAULT_WORKING_DIRECTORY: &str = "consensus-bench";
 pub struct Options {
     /// The run's identifier: its files live in `runs/<run_id>` on each host.
     pub run_id: String,
+    /// The consensus port of each validator.
+    pub consensus_ports: Vec<u16>,
     /// The metrics port of each validator.
     pub metrics_ports: Vec<u16>,
     /// Do not send the binary; check the hosts have it.
