@@ -251,7 +251,7 @@ impl RemoteDeployment {
         instances: &[Instance],
         options: &Options,
     ) -> Result<Vec<Host>> {
-        let bar = phase_bar("connecting", instances.len());
+        let bar = phase_bar("preparing", instances.len());
         let results = ssh.for_each(instances, |instance| {
             let dir = working_directory(settings, instance);
             let output = ssh.run(
@@ -308,16 +308,6 @@ impl RemoteDeployment {
             eprintln!("warning: {warning}");
         }
         Ok(hosts)
-    }
-
-    /// The hosts, in instance order (validator `i` runs on host `i % len`).
-    pub fn hosts(&self) -> &[Host] {
-        &self.hosts
-    }
-
-    /// The SSH client of the testbed.
-    pub fn ssh(&self) -> &SshClient {
-        &self.ssh
     }
 
     fn instances(&self) -> Vec<Instance> {
