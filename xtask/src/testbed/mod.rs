@@ -3,6 +3,7 @@
 //! Cloud providers (AWS, Vultr) create and bill instances; `static` is a fixed list of the
 //! user's SSH hosts; `local` is this machine. The benchmark logic only sees [`Instance`]s.
 
+pub mod aws;
 pub mod local;
 pub mod setup;
 pub mod static_hosts;
@@ -119,9 +120,6 @@ pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
             &settings.settings,
         ))),
         CloudProvider::Vultr => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
-        CloudProvider::Aws => Err(crate::commands::not_available(&format!(
-            "cloud_provider \"{}\"",
-            settings.settings.cloud_provider
-        ))),
+        CloudProvider::Aws => Ok(Box::new(aws::AwsProvider::new(settings)?)),
     }
 }

@@ -1,0 +1,139 @@
+//! EC2 errors as the user sees them: the region, what was being done, AWS's own code and
+//! message, and what to do about it (a quota is not a capacity shortage, and neither is
+//! transient).
+
+use std::fmt::Debug;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use thiserror::Error;
+
+/// An error answered by EC2.
+#[derive(Debug, Error)]
+#[error("{action} in AWS region {region} failed: {code}: {message}{}", advice(.code))]
+pub struct Ec2Error {
+    /// Region the call went to.
+    pub region: String,
+    /// What was being done (`creating 4 instances`, ...).
+    pub action: String,
+    /// AWS's error code (`VcpuLimitExceeded`, ...).
+    pub code: String,
+    /// AWS's error message.
+    pub message: String,
+}
+
+/// Codes of account quotas: waiting does not help.
+const QUOTA_CODES: &[&str] = &[
+    "VcpuLimitExceeded",
+    "InstanceLimitExceeded",
+    "MaxSpotInstanceCountExceeded",
+    "VolumeLimitExceeded",
+    "SecurityGroupLimitExceeded",
+    "RulesPerSecurityGroupLimitExceeded",
+    "ResourceLimitExceeded",
+];
+
+/// Codes of a capacity shortage at AWS: another region, type or time may work.
+const CAPACITY_CODES: &[&str] = &[
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "InsufficientHostCapacity",
+    "InsufficientReservedInstanceCapacity",
+];
+
+/// Codes of rejected credentials or permissions.
+const CREDENTIAL_CODES: &[&str] = &[
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "RequestExpired",
+];
+
+/// Codes of throttling: the SDK already retried these with backoff.
+const THROTTLING_CODES: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException"];
+
+/// Whether `code` is an account quota.
+pub fn is_quota(code: &str) -> bool {
+    QUOTA_CODES.contains(&code)
+}
+
+/// Whether `code` is a capacity shortage.
+pub fn is_capacity(code: &str) -> bool {
+    CAPACITY_CODES.contains(&code)
+}
+
+fn advice(code: &str) -> &'static str {
+    if is_quota(code) {
+        " (an account quota in this region, not a transient error: ask AWS for more in the \
+         Service Quotas console, or deploy fewer or smaller instances)"
+    } else if is_capacity(code) {
+        " (AWS has no free capacity for this instance type there now: retry later, or use \
+         another region or instance type)"
+    } else if CREDENTIAL_CODES.contains(&code) {
+        " (check the AWS credentials in the settings' `token_file` and their IAM permissions)"
+    } else if THROTTLING_CODES.contains(&code) {
+        " (AWS kept throttling the requests through every retry: wait a little and run the \
+         command again)"
+    } else if code == "OptInRequired" {
+        " (the region is not enabled for this AWS account: enable it in the AWS console)"
+    } else if code == "VPCIdNotSpecified" {
+        " (the region has no default VPC: create one, e.g. `aws ec2 create-default-vpc`)"
+    } else {
+        ""
+    }
+}
+
+/// Turns an SDK error of a call to `region` while doing `action` into an error naming both,
+/// with AWS's code and message ([`Ec2Error`]) when EC2 answered one.
+pub fn api_error<E, R>(err: SdkError<E, R>, region: &str, action: &str) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    if let Some(code) = err.code() {
+        return Ec2Error {
+            region: region.to_string(),
+            action: action.to_string(),
+            code: code.to_string(),
+            message: err.message().unwrap_or("(no message)").to_string(),
+        }
+        .into();
+    }
+    anyhow::anyhow!(
+        "{action} in AWS region {region} failed: {}",
+        DisplayErrorContext(&err)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str) -> String {
+        Ec2Error {
+            region: "eu-west-3".into(),
+            action: "creating 2 instances".into(),
+            code: code.into(),
+            message: "AWS says no".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn quota_and_capacity_are_told_apart() {
+        let quota = error("VcpuLimitExceeded");
+        assert!(
+            quota.starts_with(
+                "creating 2 instances in AWS region eu-west-3 failed: VcpuLimitExceeded: AWS says no"
+            ),
+            "{quota}"
+        );
+        assert!(quota.contains("Service Quotas"), "{quota}");
+        let capacity = error("InsufficientInstanceCapacity");
+        assert!(capacity.contains("no free capacity"), "{capacity}");
+        assert!(!capacity.contains("Service Quotas"), "{capacity}");
+        assert!(error("AuthFailure").contains("token_file"));
+        assert!(error("SomethingElse").ends_with("AWS says no"));
+    }
+}

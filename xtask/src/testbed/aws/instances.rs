@@ -1,0 +1,336 @@
+//! EC2 instances of a testbed: created with RunInstances (with a client token, so a retried
+//! request does not create twice), found by tag, started, stopped and terminated.
+
+use anyhow::{bail, Result};
+use aws_sdk_ec2::{
+    error::ProvideErrorMetadata,
+    types::{
+        BlockDeviceMapping, EbsBlockDevice, Filter, InstanceStateName, InstanceType,
+        ResourceType, ShutdownBehavior, VolumeType,
+    },
+    Client,
+};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::{
+    errors::{api_error, Ec2Error},
+    tags,
+};
+use crate::testbed::{Instance, InstanceState};
+
+/// Most pages of DescribeInstances read for one region (a bound, far above any testbed).
+const MAX_PAGES: usize = 1000;
+/// Most instance ids per Start/Stop/TerminateInstances call.
+const IDS_PER_CALL: usize = 100;
+/// Client tokens tried before giving up (see [`launch`]).
+const TOKEN_GENERATIONS: u32 = 5;
+
+/// What every instance of a launch gets.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec<'a> {
+    /// The settings' `testbed_id` (tags, token).
+    pub testbed_id: &'a str,
+    /// Instance type (settings `specs`).
+    pub instance_type: &'a str,
+    /// AMI id.
+    pub image_id: &'a str,
+    /// Device name of the AMI's root volume (`/dev/sda1` on Ubuntu).
+    pub root_device_name: &'a str,
+    /// Key pair name.
+    pub key_name: &'a str,
+    /// Security group id.
+    pub security_group_id: &'a str,
+    /// Root volume size in GB (gp3).
+    pub disk_size_gb: u32,
+    /// The boot script (plain text; encoded here).
+    pub user_data: &'a str,
+    /// SSH login user of the image.
+    pub ssh_user: &'a str,
+}
+
+/// The RunInstances client token for the `generation`-th try at creating `count` instances
+/// in `region` where `existing` already run: the same request retried (by the SDK or by a
+/// re-run deploy that found the same state) carries the same token and creates nothing twice.
+pub fn client_token(
+    testbed_id: &str,
+    region: &str,
+    existing: usize,
+    count: usize,
+    generation: u32,
+) -> String {
+    let digest = Sha256::digest(
+        format!("consensus-bench/{testbed_id}/{region}/{existing}/{count}/{generation}")
+            .as_bytes(),
+    );
+    // At most 64 ASCII characters are accepted.
+    format!("cb-{}", &hex::encode(digest)[..40])
+}
+
+/// Creates `count` instances in `region`, where `existing` instances of the testbed are
+/// already running. A token whose earlier request's instances are all gone (AWS remembers
+/// tokens for a while after termination) or that was used with other parameters is replaced
+/// by the next generation's.
+pub async fn launch(
+    client: &Client,
+    region: &str,
+    spec: &LaunchSpec<'_>,
+    existing: usize,
+    count: usize,
+) -> Result<Vec<Instance>> {
+    let action = format!("creating {count} instance(s) of type {}", spec.instance_type);
+    let Ok(amount) = i32::try_from(count) else {
+        bail!("{action} in AWS region {region}: too many instances for one request");
+    };
+    let user_data = base64::engine::general_purpose::STANDARD.encode(spec.user_data);
+    let name = format!("consensus-bench-{}", spec.testbed_id);
+    let instance_tags = [
+        tags::testbed(spec.testbed_id),
+        tags::tag(tags::ROLE, tags::ROLE_NODE),
+        tags::tag("Name", &name),
+    ];
+    let volume_tags = [tags::testbed(spec.testbed_id), tags::tag("Name", &name)];
+    let root_volume = BlockDeviceMapping::builder()
+        .device_name(spec.root_device_name)
+        .ebs(
+            EbsBlockDevice::builder()
+                .volume_type(VolumeType::Gp3)
+                .volume_size(i32::try_from(spec.disk_size_gb).unwrap_or(i32::MAX))
+                .delete_on_termination(true)
+                .build(),
+        )
+        .build();
+    for generation in 0..TOKEN_GENERATIONS {
+        let token = client_token(spec.testbed_id, region, existing, count, generation);
+        let answer = client
+            .run_instances()
+            .image_id(spec.image_id)
+            .instance_type(InstanceType::from(spec.instance_type))
+            .min_count(amount)
+            .max_count(amount)
+            .key_name(spec.key_name)
+            .security_group_ids(spec.security_group_id)
+            .block_device_mappings(root_volume.clone())
+            .tag_specifications(tags::specification(ResourceType::Instance, &instance_tags))
+            .tag_specifications(tags::specification(ResourceType::Volume, &volume_tags))
+            .user_data(&user_data)
+            .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            .client_token(token)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => {
+                let instances: Vec<Instance> = output
+                    .instances()
+                    .iter()
+                    .map(|i| to_instance(i, region, spec.ssh_user))
+                    .collect();
+                let replayed = !instances.is_empty()
+                    && instances.iter().all(|i| i.state == InstanceState::Terminated);
+                if !replayed {
+                    return Ok(instances);
+                }
+            }
+            Err(err) if err.code() == Some("IdempotentParameterMismatch") => {}
+            Err(err) => return Err(api_error(err, region, &action)),
+        }
+    }
+    bail!(
+        "{action} in AWS region {region}: AWS answered every client token tried with an \
+         earlier request's instances"
+    )
+}
+
+/// The testbed's instances in `region`, except terminated (and terminating) ones.
+pub async fn list(
+    client: &Client,
+    region: &str,
+    testbed_id: &str,
+    ssh_user: &str,
+) -> Result<Vec<Instance>> {
+    let live = ["pending", "running", "stopping", "stopped"];
+    let mut pages = client
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", tags::TESTBED))
+                .values(testbed_id)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .set_values(Some(live.iter().map(|s| s.to_string()).collect()))
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    let mut read = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            api_error(err, region, &format!("listing the instances of testbed {testbed_id}"))
+        })?;
+        found.extend(
+            page.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(|i| to_instance(i, region, ssh_user))
+                .filter(|i| i.state != InstanceState::Terminated),
+        );
+        read += 1;
+        if read >= MAX_PAGES {
+            bail!(
+                "listing the instances of testbed {testbed_id} in AWS region {region}: more \
+                 than {MAX_PAGES} pages"
+            );
+        }
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(found)
+}
+
+/// An EC2 instance as a testbed [`Instance`].
+pub fn to_instance(
+    instance: &aws_sdk_ec2::types::Instance,
+    region: &str,
+    ssh_user: &str,
+) -> Instance {
+    Instance {
+        id: instance.instance_id().unwrap_or_default().to_string(),
+        region: region.to_string(),
+        public_ip: instance.public_ip_address().map(str::to_string),
+        private_ip: instance.private_ip_address().map(str::to_string),
+        specs: instance
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        state: instance
+            .state()
+            .and_then(|s| s.name())
+            .map(state)
+            .unwrap_or_else(|| InstanceState::Other("unknown".into())),
+        ssh_port: 22,
+        ssh_user: ssh_user.to_string(),
+    }
+}
+
+/// EC2's instance state, normalised. `shutting-down` counts as terminated: it cannot come back.
+pub fn state(name: &InstanceStateName) -> InstanceState {
+    match name {
+        InstanceStateName::Pending => InstanceState::Pending,
+        InstanceStateName::Running => InstanceState::Running,
+        InstanceStateName::Stopping => InstanceState::Stopping,
+        InstanceStateName::Stopped => InstanceState::Stopped,
+        InstanceStateName::ShuttingDown | InstanceStateName::Terminated => {
+            InstanceState::Terminated
+        }
+        other => InstanceState::Other(other.as_str().to_string()),
+    }
+}
+
+/// What to do to instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// StartInstances.
+    Start,
+    /// StopInstances.
+    Stop,
+    /// TerminateInstances; ids that no longer exist are not an error.
+    Terminate,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Start => "starting",
+            Self::Stop => "stopping",
+            Self::Terminate => "terminating",
+        }
+    }
+}
+
+/// Applies `action` to the instances `ids` of `region`.
+pub async fn apply(client: &Client, region: &str, action: Action, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(IDS_PER_CALL) {
+        match call(client, region, action, chunk).await {
+            Ok(()) => {}
+            // One unknown id fails the whole call: terminate the others one by one.
+            Err(err) if action == Action::Terminate && is_not_found(&err) && chunk.len() > 1 => {
+                for id in chunk {
+                    match call(client, region, action, std::slice::from_ref(id)).await {
+                        Err(err) if !is_not_found(&err) => return Err(err),
+                        _ => {}
+                    }
+                }
+            }
+            Err(err) if action == Action::Terminate && is_not_found(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+fn is_not_found(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Ec2Error>()
+        .is_some_and(|e| e.code == "InvalidInstanceID.NotFound")
+}
+
+async fn call(client: &Client, region: &str, action: Action, ids: &[String]) -> Result<()> {
+    let what = format!("{} instance(s) {}", action.verb(), ids.join(", "));
+    let ids = Some(ids.to_vec());
+    match action {
+        Action::Start => client
+            .start_instances()
+            .set_instance_ids(ids)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| api_error(err, region, &what)),
+        Action::Stop => client
+            .stop_instances()
+            .set_instance_ids(ids)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| api_error(err, region, &what)),
+        Action::Terminate => client
+            .terminate_instances()
+            .set_instance_ids(ids)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| api_error(err, region, &what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_tokens_are_stable_and_distinct() {
+        let token = client_token("tb", "us-east-1", 0, 2, 0);
+        assert_eq!(token, client_token("tb", "us-east-1", 0, 2, 0));
+        assert!(token.len() <= 64 && token.is_ascii(), "{token}");
+        for other in [
+            client_token("tb2", "us-east-1", 0, 2, 0),
+            client_token("tb", "us-east-2", 0, 2, 0),
+            client_token("tb", "us-east-1", 1, 2, 0),
+            client_token("tb", "us-east-1", 0, 3, 0),
+            client_token("tb", "us-east-1", 0, 2, 1),
+        ] {
+            assert_ne!(token, other);
+        }
+    }
+
+    #[test]
+    fn states_are_normalised() {
+        assert_eq!(state(&InstanceStateName::Running), InstanceState::Running);
+        assert_eq!(state(&InstanceStateName::Pending), InstanceState::Pending);
+        assert_eq!(state(&InstanceStateName::Stopped), InstanceState::Stopped);
+        assert_eq!(state(&InstanceStateName::Stopping), InstanceState::Stopping);
+        assert_eq!(state(&InstanceStateName::ShuttingDown), InstanceState::Terminated);
+        assert_eq!(state(&InstanceStateName::Terminated), InstanceState::Terminated);
+    }
+}

@@ -1,0 +1,374 @@
+//! The AWS EC2 provider: instances in several regions, found again by their testbed tag.
+//!
+//! Credentials come from the settings' `token_file` (AWS credentials format, no region);
+//! regions from `regions`; the instance type from `specs`. Every region gets the user's SSH
+//! key as a key pair and a security group opening SSH and the benchmark ports; instances run
+//! the newest Ubuntu 24.04 image of their architecture, with a gp3 root volume of
+//! `disk_size_gb` and a boot script that shuts them down (and so terminates them) after the
+//! time to live. The async SDK is driven from the blocking [`Provider`] calls through a
+//! runtime of the provider's own.
+
+pub mod client;
+pub mod credentials;
+pub mod errors;
+pub mod images;
+pub mod instances;
+pub mod network;
+pub mod prices;
+pub mod retry;
+pub mod tags;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_ec2::{
+    types::{Filter, LocationType},
+    Client,
+};
+use futures::future::join_all;
+
+use self::{
+    client::{Ec2Clients, CONTROL_REGION},
+    credentials::AwsCredentials,
+    errors::api_error,
+    images::MachineImage,
+    instances::{Action, LaunchSpec},
+    retry::RetryPolicy,
+};
+use super::{user_data, Instance, Provider};
+use crate::settings::{LoadedSettings, Settings};
+
+/// Testbeds on AWS EC2.
+pub struct AwsProvider {
+    runtime: tokio::runtime::Runtime,
+    clients: Ec2Clients,
+    testbed_id: String,
+    instance_type: String,
+    disk_size_gb: u32,
+    port_ranges: Vec<(u16, u16)>,
+    public_key_file: PathBuf,
+    ssh_user: String,
+    /// Images found by the pre-flight, per region.
+    images: Mutex<HashMap<String, MachineImage>>,
+}
+
+impl AwsProvider {
+    /// The provider of validated settings (`cloud_provider: "aws"`).
+    pub fn new(settings: &LoadedSettings) -> Result<Self> {
+        Self::with_retry(settings, RetryPolicy::default())
+    }
+
+    /// The provider with a given retry policy.
+    pub fn with_retry(settings: &LoadedSettings, retry: RetryPolicy) -> Result<Self> {
+        let settings = &settings.settings;
+        let token_file = settings
+            .token_file
+            .as_deref()
+            .ok_or_else(|| anyhow!("settings: `token_file` is required for cloud_provider \"aws\""))?;
+        let credentials = AwsCredentials::load(token_file)?;
+        let clients = Ec2Clients::new(
+            &credentials,
+            settings.api_endpoint.as_deref(),
+            &settings.regions,
+            &retry,
+        );
+        Self::with_clients(settings, clients)
+    }
+
+    /// The provider over existing clients (one per region of the settings).
+    pub fn with_clients(settings: &Settings, clients: Ec2Clients) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime of the AWS client")?;
+        let instance_type = settings
+            .specs
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| anyhow!("settings: `specs` (the EC2 instance type) is required"))?;
+        let public_key_file = settings
+            .public_key_path()
+            .ok_or_else(|| anyhow!("settings: `ssh_private_key_file` is required"))?;
+        Ok(Self {
+            runtime,
+            clients,
+            testbed_id: settings.testbed_id.clone(),
+            instance_type,
+            disk_size_gb: settings.disk_size_gb,
+            port_ranges: user_data::benchmark_port_ranges(settings),
+            public_key_file,
+            ssh_user: settings.ssh_user(),
+            images: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The image instances get in `region` (found by the pre-flight, else looked up now).
+    pub fn machine_image(&self, region: &str) -> Result<MachineImage> {
+        if let Some(image) = self.cached_image(region) {
+            return Ok(image);
+        }
+        let client = self.clients.region(region)?;
+        let image = self.block_on(async {
+            let arch =
+                images::instance_architecture(client, region, &self.instance_type).await?;
+            images::ubuntu_2404(client, region, arch).await
+        })?;
+        self.cache_image(region, &image);
+        Ok(image)
+    }
+
+    /// The name of the testbed's key pair (it follows the public key).
+    pub fn key_pair_name(&self) -> Result<String> {
+        Ok(network::key_pair_name(
+            &self.testbed_id,
+            &read_public_key(&self.public_key_file)?,
+        ))
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    fn cached_image(&self, region: &str) -> Option<MachineImage> {
+        self.images
+            .lock()
+            .ok()
+            .and_then(|images| images.get(region).cloned())
+    }
+
+    fn cache_image(&self, region: &str, image: &MachineImage) {
+        if let Ok(mut images) = self.images.lock() {
+            images.insert(region.to_string(), image.clone());
+        }
+    }
+
+    /// Checks one region: the instance type offered there and an image found.
+    async fn check_region(
+        &self,
+        client: &Client,
+        region: &str,
+        arch: images::Architecture,
+    ) -> Result<MachineImage> {
+        let offered = client
+            .describe_instance_type_offerings()
+            .location_type(LocationType::Region)
+            .filters(
+                Filter::builder()
+                    .name("instance-type")
+                    .values(&self.instance_type)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| {
+                api_error(
+                    err,
+                    region,
+                    &format!("checking that instance type {} is offered", self.instance_type),
+                )
+            })?;
+        if offered.instance_type_offerings().is_empty() {
+            bail!(
+                "instance type \"{}\" (settings `specs`) is not offered in AWS region {region}",
+                self.instance_type
+            );
+        }
+        images::ubuntu_2404(client, region, arch).await
+    }
+
+    /// Runs `f` on each region's instances, all regions at once.
+    fn per_region<'a, F, Fut>(&'a self, instances: &[Instance], f: F) -> Result<()>
+    where
+        F: Fn(&'a Client, String, Vec<String>) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for instance in instances {
+            by_region
+                .entry(instance.region.as_str())
+                .or_default()
+                .push(instance.id.clone());
+        }
+        let mut calls = Vec::new();
+        for (region, ids) in by_region {
+            calls.push(f(self.clients.region(region)?, region.to_string(), ids));
+        }
+        let failures: Vec<String> = self
+            .block_on(join_all(calls))
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .collect();
+        match failures.as_slice() {
+            [] => Ok(()),
+            [one] => bail!("{one}"),
+            many => bail!("{}", many.join("\n")),
+        }
+    }
+}
+
+/// The user's SSH public key (OpenSSH format).
+fn read_public_key(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "settings `ssh_public_key_file` = {}: cannot read it",
+            path.display()
+        )
+    })?;
+    let key = text.trim();
+    let known = ["ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"];
+    if !known.iter().any(|prefix| key.starts_with(prefix)) {
+        bail!(
+            "settings `ssh_public_key_file` = {}: not an OpenSSH public key (expected a line \
+             such as `ssh-ed25519 AAAA... comment`)",
+            path.display()
+        );
+    }
+    Ok(key.to_string())
+}
+
+/// Checks that every one of `regions` exists and is enabled for the account.
+async fn check_regions(control: &Client, regions: &[String]) -> Result<()> {
+    let answer = control
+        .describe_regions()
+        .all_regions(true)
+        .send()
+        .await
+        .map_err(|err| api_error(err, CONTROL_REGION, "listing the EC2 regions"))?;
+    let known: BTreeMap<&str, &str> = answer
+        .regions()
+        .iter()
+        .filter_map(|r| Some((r.region_name()?, r.opt_in_status().unwrap_or_default())))
+        .collect();
+    for region in regions {
+        match known.get(region.as_str()) {
+            None => bail!(
+                "AWS region \"{region}\" (settings `regions`) does not exist; EC2 regions are: {}",
+                known.keys().copied().collect::<Vec<_>>().join(", ")
+            ),
+            Some(&status) if status == "not-opted-in" => bail!(
+                "AWS region \"{region}\" (settings `regions`) is not enabled for this account \
+                 (opt-in status \"{status}\"): enable it in the AWS console or remove it"
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn preflight(&self, regions: &[String]) -> Result<()> {
+        read_public_key(&self.public_key_file)?;
+        let clients = regions
+            .iter()
+            .map(|r| Ok((r.as_str(), self.clients.region(r)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(&(first_region, first_client)) = clients.first() else {
+            return Ok(());
+        };
+        let images = self.block_on(async {
+            check_regions(self.clients.control(), regions).await?;
+            let arch =
+                images::instance_architecture(first_client, first_region, &self.instance_type)
+                    .await?;
+            let checks = clients
+                .iter()
+                .map(|&(region, client)| self.check_region(client, region, arch));
+            let results = join_all(checks).await;
+            let mut found = Vec::new();
+            let mut failures = Vec::new();
+            for (&(region, _), result) in clients.iter().zip(results) {
+                match result {
+                    Ok(image) => found.push((region, image)),
+                    Err(err) => failures.push(format!("{err:#}")),
+                }
+            }
+            if !failures.is_empty() {
+                bail!("{}", failures.join("\n"));
+            }
+            Ok(found)
+        })?;
+        for (region, image) in images {
+            self.cache_image(region, &image);
+        }
+        Ok(())
+    }
+
+    fn price_per_hour(&self, _region: &str) -> Result<Option<f64>> {
+        prices::hourly_usd(&self.instance_type)
+    }
+
+    fn list_instances(&self) -> Result<Vec<Instance>> {
+        let lists = self.block_on(join_all(self.clients.regions().map(|(region, client)| {
+            instances::list(client, region, &self.testbed_id, &self.ssh_user)
+        })));
+        let mut all = Vec::new();
+        for list in lists {
+            all.extend(list?);
+        }
+        Ok(all)
+    }
+
+    fn create_instances(
+        &self,
+        region: &str,
+        count: usize,
+        ttl_hours: u32,
+    ) -> Result<Vec<Instance>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let client = self.clients.region(region)?;
+        let public_key = read_public_key(&self.public_key_file)?;
+        let image = self.machine_image(region)?;
+        let key_name = network::key_pair_name(&self.testbed_id, &public_key);
+        let script = user_data::script(&self.testbed_id, ttl_hours, &self.port_ranges);
+        self.block_on(async {
+            network::import_key_pair(client, region, &self.testbed_id, &key_name, &public_key)
+                .await?;
+            let group =
+                network::ensure_security_group(client, region, &self.testbed_id, &self.port_ranges)
+                    .await?;
+            let existing =
+                instances::list(client, region, &self.testbed_id, &self.ssh_user).await?;
+            let spec = LaunchSpec {
+                testbed_id: &self.testbed_id,
+                instance_type: &self.instance_type,
+                image_id: &image.id,
+                root_device_name: &image.root_device_name,
+                key_name: &key_name,
+                security_group_id: &group,
+                disk_size_gb: self.disk_size_gb,
+                user_data: &script,
+                ssh_user: &self.ssh_user,
+            };
+            instances::launch(client, region, &spec, existing.len(), count).await
+        })
+    }
+
+    fn start_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.per_region(instances, |client, region, ids| async move {
+            instances::apply(client, &region, Action::Start, &ids).await
+        })
+    }
+
+    fn stop_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.per_region(instances, |client, region, ids| async move {
+            instances::apply(client, &region, Action::Stop, &ids).await
+        })
+    }
+
+    fn delete_instances(&self, instances: &[Instance]) -> Result<()> {
+        self.per_region(instances, |client, region, ids| async move {
+            instances::apply(client, &region, Action::Terminate, &ids).await
+        })
+    }
+}
