@@ -68,10 +68,11 @@ const SESSION_TOKEN: &str = "aws_session_token";
 impl AwsCredentials {
     /// Reads and checks the credentials file at `path`.
     pub fn load(path: &Path) -> Result<Self, CredentialsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CredentialsError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 
@@ -188,7 +189,10 @@ mod tests {
         .expect("valid");
         assert_eq!(creds.access_key_id, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(creds.secret_access_key.expose(), SECRET);
-        assert_eq!(creds.session_token.as_ref().map(Secret::expose), Some("tok3n"));
+        assert_eq!(
+            creds.session_token.as_ref().map(Secret::expose),
+            Some("tok3n")
+        );
         let sdk = creds.to_sdk();
         assert_eq!(sdk.access_key_id(), "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(sdk.secret_access_key(), SECRET);
@@ -219,14 +223,20 @@ mod tests {
         .map(|_| ())
         .expect_err("region refused");
         let text = err.to_string();
-        assert!(matches!(err, CredentialsError::Region { line: 4, .. }), "{text}");
+        assert!(
+            matches!(err, CredentialsError::Region { line: 4, .. }),
+            "{text}"
+        );
         assert!(text.contains("/creds, line 4"), "{text}");
         assert!(!text.contains(SECRET), "{text}");
         // In any section.
         let err = parse("[default]\naws_access_key_id=A\naws_secret_access_key=B\n[p]\nRegion=x\n")
             .map(|_| ())
             .expect_err("region refused");
-        assert!(matches!(err, CredentialsError::Region { line: 5, .. }), "{err}");
+        assert!(
+            matches!(err, CredentialsError::Region { line: 5, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -234,22 +244,34 @@ mod tests {
         let err = parse("[default]\naws_access_key_id = A\n")
             .map(|_| ())
             .expect_err("missing secret");
-        assert!(err.to_string().contains("lacks `aws_secret_access_key`"), "{err}");
+        assert!(
+            err.to_string().contains("lacks `aws_secret_access_key`"),
+            "{err}"
+        );
         let err = parse(&format!("[default]\naws_secret_access_key = {SECRET}\n"))
             .map(|_| ())
             .expect_err("missing id");
-        assert!(err.to_string().contains("lacks `aws_access_key_id`"), "{err}");
+        assert!(
+            err.to_string().contains("lacks `aws_access_key_id`"),
+            "{err}"
+        );
         let err = parse("[work]\naws_access_key_id = A\naws_secret_access_key = B\n")
             .map(|_| ())
             .expect_err("no default");
-        assert!(matches!(err, CredentialsError::NoDefaultSection { .. }), "{err}");
+        assert!(
+            matches!(err, CredentialsError::NoDefaultSection { .. }),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_bare_key_is_malformed_without_echoing_it() {
         let err = parse(SECRET).map(|_| ()).expect_err("not INI");
         let text = err.to_string();
-        assert!(matches!(err, CredentialsError::Malformed { line: 1, .. }), "{text}");
+        assert!(
+            matches!(err, CredentialsError::Malformed { line: 1, .. }),
+            "{text}"
+        );
         assert!(!text.contains(SECRET), "{text}");
     }
 }

@@ -2,9 +2,10 @@
 //! message, and what to do about it (a quota is not a capacity shortage, and neither is
 //! transient).
 
-use std::fmt::Debug;
-
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::{
+    config::http::HttpResponse,
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+};
 use thiserror::Error;
 
 /// An error answered by EC2.
@@ -86,10 +87,9 @@ fn advice(code: &str) -> &'static str {
 
 /// Turns an SDK error of a call to `region` while doing `action` into an error naming both,
 /// with AWS's code and message ([`Ec2Error`]) when EC2 answered one.
-pub fn api_error<E, R>(err: SdkError<E, R>, region: &str, action: &str) -> anyhow::Error
+pub fn api_error<E>(err: SdkError<E, HttpResponse>, region: &str, action: &str) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
 {
     if let Some(code) = err.code() {
         return Ec2Error {
@@ -100,40 +100,21 @@ where
         }
         .into();
     }
-    anyhow::anyhow!(
-        "{action} in AWS region {region} failed: {}",
-        DisplayErrorContext(&err)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error(code: &str) -> String {
-        Ec2Error {
-            region: "eu-west-3".into(),
-            action: "creating 2 instances".into(),
-            code: code.into(),
-            message: "AWS says no".into(),
-        }
-        .to_string()
-    }
-
-    #[test]
-    fn quota_and_capacity_are_told_apart() {
-        let quota = error("VcpuLimitExceeded");
-        assert!(
-            quota.starts_with(
-                "creating 2 instances in AWS region eu-west-3 failed: VcpuLimitExceeded: AWS says no"
-            ),
-            "{quota}"
-        );
-        assert!(quota.contains("Service Quotas"), "{quota}");
-        let capacity = error("InsufficientInstanceCapacity");
-        assert!(capacity.contains("no free capacity"), "{capacity}");
-        assert!(!capacity.contains("Service Quotas"), "{capacity}");
-        assert!(error("AuthFailure").contains("token_file"));
-        assert!(error("SomethingElse").ends_with("AWS says no"));
-    }
+    let reason = match &err {
+        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+            Some(connector) => format!("cannot reach EC2: {}", DisplayErrorContext(connector)),
+            None => "cannot reach EC2".to_string(),
+        },
+        SdkError::TimeoutError(_) => "no answer from EC2 in time".to_string(),
+        SdkError::ServiceError(service) => format!(
+            "unexpected answer from EC2 (HTTP {})",
+            service.raw().status().as_u16()
+        ),
+        SdkError::ResponseError(response) => format!(
+            "unreadable answer from EC2 (HTTP {})",
+            response.raw().status().as_u16()
+        ),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    anyhow::anyhow!("{action} in AWS region {region} failed: {reason}")
 }

@@ -90,7 +90,11 @@ pub async fn instance_architecture(
             err.message().unwrap_or("invalid instance type")
         ),
         other => other.map_err(|err| {
-            api_error(err, region, &format!("describing instance type {instance_type}"))
+            api_error(
+                err,
+                region,
+                &format!("describing instance type {instance_type}"),
+            )
         })?,
     };
     let Some(info) = answer.instance_types().first() else {
@@ -167,9 +171,21 @@ mod tests {
     #[test]
     fn newest_goes_by_creation_date_not_by_order_or_name() {
         let images = [
-            image("ami-1", "ubuntu-noble-24.04-amd64-server-20250301", "2024-05-01T00:00:00.000Z"),
-            image("ami-2", "ubuntu-noble-24.04-amd64-server-20240101", "2025-02-01T10:00:00.000Z"),
-            image("ami-3", "ubuntu-noble-24.04-amd64-server-20240601", "2024-06-01T00:00:00.000Z"),
+            image(
+                "ami-1",
+                "ubuntu-noble-24.04-amd64-server-20250301",
+                "2024-05-01T00:00:00.000Z",
+            ),
+            image(
+                "ami-2",
+                "ubuntu-noble-24.04-amd64-server-20240101",
+                "2025-02-01T10:00:00.000Z",
+            ),
+            image(
+                "ami-3",
+                "ubuntu-noble-24.04-amd64-server-20240601",
+                "2024-06-01T00:00:00.000Z",
+            ),
             image("ami-4", "no date", "not a date"),
         ];
         assert_eq!(newest(&images).and_then(Image::image_id), Some("ami-2"));
@@ -179,8 +195,16 @@ mod tests {
     #[test]
     fn equal_dates_fall_back_to_the_build_serial_in_the_name() {
         let images = [
-            image("ami-b", "ubuntu-noble-24.04-amd64-server-20250115", "2025-01-15T10:00:00.000Z"),
-            image("ami-a", "ubuntu-noble-24.04-amd64-server-20250116", "2025-01-15T10:00:00.000Z"),
+            image(
+                "ami-b",
+                "ubuntu-noble-24.04-amd64-server-20250115",
+                "2025-01-15T10:00:00.000Z",
+            ),
+            image(
+                "ami-a",
+                "ubuntu-noble-24.04-amd64-server-20250116",
+                "2025-01-15T10:00:00.000Z",
+            ),
         ];
         assert_eq!(newest(&images).and_then(Image::image_id), Some("ami-a"));
     }
@@ -188,7 +212,10 @@ mod tests {
     #[test]
     fn architecture_of_the_instance_type() {
         use ArchitectureType as A;
-        assert_eq!(Architecture::from_supported(&[A::Arm64]), Architecture::Arm64);
+        assert_eq!(
+            Architecture::from_supported(&[A::Arm64]),
+            Architecture::Arm64
+        );
         assert_eq!(
             Architecture::from_supported(&[A::I386, A::X8664]),
             Architecture::Amd64

@@ -5,8 +5,8 @@ use anyhow::{bail, Result};
 use aws_sdk_ec2::{
     error::ProvideErrorMetadata,
     types::{
-        BlockDeviceMapping, EbsBlockDevice, Filter, InstanceStateName, InstanceType,
-        ResourceType, ShutdownBehavior, VolumeType,
+        BlockDeviceMapping, EbsBlockDevice, Filter, InstanceStateName, InstanceType, ResourceType,
+        ShutdownBehavior, VolumeType,
     },
     Client,
 };
@@ -60,8 +60,7 @@ pub fn client_token(
     generation: u32,
 ) -> String {
     let digest = Sha256::digest(
-        format!("consensus-bench/{testbed_id}/{region}/{existing}/{count}/{generation}")
-            .as_bytes(),
+        format!("consensus-bench/{testbed_id}/{region}/{existing}/{count}/{generation}").as_bytes(),
     );
     // At most 64 ASCII characters are accepted.
     format!("cb-{}", &hex::encode(digest)[..40])
@@ -78,7 +77,10 @@ pub async fn launch(
     existing: usize,
     count: usize,
 ) -> Result<Vec<Instance>> {
-    let action = format!("creating {count} instance(s) of type {}", spec.instance_type);
+    let action = format!(
+        "creating {count} instance(s) of type {}",
+        spec.instance_type
+    );
     let Ok(amount) = i32::try_from(count) else {
         bail!("{action} in AWS region {region}: too many instances for one request");
     };
@@ -126,7 +128,9 @@ pub async fn launch(
                     .map(|i| to_instance(i, region, spec.ssh_user))
                     .collect();
                 let replayed = !instances.is_empty()
-                    && instances.iter().all(|i| i.state == InstanceState::Terminated);
+                    && instances
+                        .iter()
+                        .all(|i| i.state == InstanceState::Terminated);
                 if !replayed {
                     return Ok(instances);
                 }
@@ -169,7 +173,11 @@ pub async fn list(
     let mut read = 0;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| {
-            api_error(err, region, &format!("listing the instances of testbed {testbed_id}"))
+            api_error(
+                err,
+                region,
+                &format!("listing the instances of testbed {testbed_id}"),
+            )
         })?;
         found.extend(
             page.reservations()
@@ -330,7 +338,13 @@ mod tests {
         assert_eq!(state(&InstanceStateName::Pending), InstanceState::Pending);
         assert_eq!(state(&InstanceStateName::Stopped), InstanceState::Stopped);
         assert_eq!(state(&InstanceStateName::Stopping), InstanceState::Stopping);
-        assert_eq!(state(&InstanceStateName::ShuttingDown), InstanceState::Terminated);
-        assert_eq!(state(&InstanceStateName::Terminated), InstanceState::Terminated);
+        assert_eq!(
+            state(&InstanceStateName::ShuttingDown),
+            InstanceState::Terminated
+        );
+        assert_eq!(
+            state(&InstanceStateName::Terminated),
+            InstanceState::Terminated
+        );
     }
 }

@@ -66,10 +66,9 @@ impl AwsProvider {
     /// The provider with a given retry policy.
     pub fn with_retry(settings: &LoadedSettings, retry: RetryPolicy) -> Result<Self> {
         let settings = &settings.settings;
-        let token_file = settings
-            .token_file
-            .as_deref()
-            .ok_or_else(|| anyhow!("settings: `token_file` is required for cloud_provider \"aws\""))?;
+        let token_file = settings.token_file.as_deref().ok_or_else(|| {
+            anyhow!("settings: `token_file` is required for cloud_provider \"aws\"")
+        })?;
         let credentials = AwsCredentials::load(token_file)?;
         let clients = Ec2Clients::new(
             &credentials,
@@ -114,8 +113,7 @@ impl AwsProvider {
         }
         let client = self.clients.region(region)?;
         let image = self.block_on(async {
-            let arch =
-                images::instance_architecture(client, region, &self.instance_type).await?;
+            let arch = images::instance_architecture(client, region, &self.instance_type).await?;
             images::ubuntu_2404(client, region, arch).await
         })?;
         self.cache_image(region, &image);
@@ -169,7 +167,10 @@ impl AwsProvider {
                 api_error(
                     err,
                     region,
-                    &format!("checking that instance type {} is offered", self.instance_type),
+                    &format!(
+                        "checking that instance type {} is offered",
+                        self.instance_type
+                    ),
                 )
             })?;
         if offered.instance_type_offerings().is_empty() {

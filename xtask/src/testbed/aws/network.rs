@@ -43,7 +43,11 @@ pub async fn import_key_pair(
     match answer {
         Ok(_) => Ok(()),
         Err(err) if err.code() == Some("InvalidKeyPair.Duplicate") => Ok(()),
-        Err(err) => Err(api_error(err, region, &format!("importing SSH key pair {name}"))),
+        Err(err) => Err(api_error(
+            err,
+            region,
+            &format!("importing SSH key pair {name}"),
+        )),
     }
 }
 
@@ -86,8 +90,8 @@ pub async fn ensure_security_group(
             ))
         }
     };
-    let group_id = group_id
-        .ok_or_else(|| anyhow!("AWS region {region}: security group {name} has no id"))?;
+    let group_id =
+        group_id.ok_or_else(|| anyhow!("AWS region {region}: security group {name} has no id"))?;
     let mut ranges = vec![(22, 22)];
     ranges.extend_from_slice(port_ranges);
     // One rule per call: a call with a rule that already exists adds none of its rules.

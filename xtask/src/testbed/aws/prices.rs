@@ -19,7 +19,8 @@ pub fn hourly_usd(instance_type: &str) -> Result<Option<f64>> {
         .comment(Some(b'#'))
         .from_reader(TABLE.as_bytes());
     for row in reader.deserialize::<Row>() {
-        let row = row.context("the embedded AWS price table (assets/aws-prices.csv) is malformed")?;
+        let row =
+            row.context("the embedded AWS price table (assets/aws-prices.csv) is malformed")?;
         if row.instance_type == instance_type {
             return Ok(Some(row.usd_per_hour));
         }
@@ -48,6 +49,8 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("table parses");
         assert!(rows.len() > 50);
-        assert!(rows.iter().all(|r| r.usd_per_hour > 0.0 && r.usd_per_hour < 100.0));
+        assert!(rows
+            .iter()
+            .all(|r| r.usd_per_hour > 0.0 && r.usd_per_hour < 100.0));
     }
 }

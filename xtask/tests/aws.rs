@@ -1,0 +1,555 @@
+//! The AWS provider against a real EC2 emulator (moto) on loopback, started by `scripts/test`
+//! (which exports `MOTO_ENDPOINT` and seeds Ubuntu images from `scripts/moto-amis.json`).
+//! Tests run in parallel against one emulator: each uses its own testbed id.
+
+mod common;
+
+use std::{collections::BTreeMap, path::Path};
+
+use aws_sdk_ec2::{
+    config::{BehaviorVersion, Credentials, Region},
+    types::{Filter, InstanceAttributeName},
+    Client,
+};
+use base64::Engine;
+use tempfile::TempDir;
+use xtask::{
+    settings::{LoadedSettings, Settings},
+    testbed::{self, aws::AwsProvider, Instance, InstanceState, Provider},
+};
+
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKl6nYbVq2v1nHbuwJ1VvQxv3RPt0vBB9zOk9o/S7n8z bench@test";
+const TESTBED_TAG: &str = "consensus-bench:testbed";
+
+/// The emulator. Outside `scripts/test` the test fails: it has not run against EC2.
+fn moto() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests with scripts/test, which starts the EC2 emulator",
+    )
+}
+
+fn credentials_file() -> String {
+    format!(
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = {SECRET}\n"
+    )
+}
+
+/// A testbed of its own: settings in a temporary directory.
+struct Bed {
+    _dir: TempDir,
+    settings: LoadedSettings,
+}
+
+impl Bed {
+    fn new(regions: &[&str], specs: &str) -> Self {
+        Self::with_credentials(regions, specs, &credentials_file())
+    }
+
+    fn with_credentials(regions: &[&str], specs: &str, credentials: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = settings_in(dir.path(), regions, specs, credentials)
+            .validate()
+            .expect("valid settings");
+        Self {
+            _dir: dir,
+            settings,
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.settings.settings.testbed_id
+    }
+
+    fn provider(&self) -> AwsProvider {
+        AwsProvider::new(&self.settings).expect("provider")
+    }
+}
+
+fn settings_in(dir: &Path, regions: &[&str], specs: &str, credentials: &str) -> Settings {
+    let token = dir.join("credentials");
+    std::fs::write(&token, credentials).expect("write credentials");
+    let key = dir.join("id_ed25519");
+    std::fs::write(&key, "private key (unused here)\n").expect("write key");
+    std::fs::write(dir.join("id_ed25519.pub"), format!("{PUBLIC_KEY}\n")).expect("write key");
+    let json = serde_json::json!({
+        "testbed_id": common::unique_testbed("aws"),
+        "cloud_provider": "aws",
+        "token_file": token,
+        "ssh_private_key_file": key,
+        "regions": regions,
+        "specs": specs,
+        "disk_size_gb": 24,
+        "ttl_hours": 3,
+        "api_endpoint": moto(),
+    });
+    Settings::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
+}
+
+/// A client of the emulator, independent of the provider, to check what it did.
+fn ec2(region: &str) -> Client {
+    Client::from_conf(
+        aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(moto())
+            .credentials_provider(Credentials::new("AKIATEST", "test", None, None, "test"))
+            .build(),
+    )
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// What `testbed deploy --instances n` does with a provider: the testbed's instances count
+/// toward `n` in each region.
+fn deploy(provider: &dyn Provider, regions: &[&str], n: usize) -> usize {
+    let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+    provider.preflight(&regions).expect("preflight");
+    let existing = provider.list_instances().expect("list");
+    let mut created = 0;
+    for region in &regions {
+        let have = existing.iter().filter(|i| &i.region == region).count();
+        let made = provider
+            .create_instances(region, n.saturating_sub(have), 3)
+            .expect("create");
+        created += made.len();
+    }
+    created
+}
+
+fn per_region(instances: &[Instance]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for i in instances {
+        *counts.entry(i.region.clone()).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn preflight_finds_the_newest_ubuntu_2404_image_of_the_architecture() {
+    let bed = Bed::new(&["us-east-1", "eu-west-3"], "t3.micro");
+    let provider = bed.provider();
+    provider
+        .preflight(&["us-east-1".into(), "eu-west-3".into()])
+        .expect("preflight");
+    for region in ["us-east-1", "eu-west-3"] {
+        // Seeded: older 24.04 builds (one with a higher serial in its name), a newer 22.04, a
+        // newer image of another owner, a newer Pro image and newer arm64 ones.
+        let image = provider.machine_image(region).expect("image");
+        assert_eq!(image.id, "ami-0a2404a000000002", "{region}: {image:?}");
+        assert_eq!(
+            image.name,
+            "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250115"
+        );
+    }
+    let arm = Bed::new(&["eu-west-3"], "t4g.micro");
+    let image = arm
+        .provider()
+        .machine_image("eu-west-3")
+        .expect("arm image");
+    assert_eq!(image.id, "ami-0a2404b000000001", "{image:?}");
+}
+
+#[test]
+fn preflight_refuses_unknown_and_disabled_regions() {
+    let bed = Bed::new(&["us-east-1", "xx-nowhere-1", "ap-east-1"], "t3.micro");
+    let provider = bed.provider();
+    let err = provider
+        .preflight(&["us-east-1".into(), "xx-nowhere-1".into()])
+        .expect_err("unknown region");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"xx-nowhere-1\"") && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(
+        text.contains("eu-west-3"),
+        "the known regions are listed: {text}"
+    );
+    // moto reports ap-east-1 as an opt-in region this account has not enabled.
+    let err = provider
+        .preflight(&["ap-east-1".into()])
+        .expect_err("disabled region");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"ap-east-1\"") && text.contains("not enabled"),
+        "{text}"
+    );
+    // A region outside the settings is refused before any call.
+    let err = provider
+        .preflight(&["us-west-2".into()])
+        .expect_err("region not in the settings");
+    assert!(format!("{err:#}").contains("not among the settings' `regions`"));
+    let err = provider
+        .create_instances("us-west-2", 1, 1)
+        .expect_err("region not in the settings");
+    assert!(format!("{err:#}").contains("us-west-2"));
+}
+
+#[test]
+fn preflight_refuses_unknown_or_unoffered_instance_types() {
+    let bed = Bed::new(&["us-east-1"], "zz.huge");
+    let err = bed
+        .provider()
+        .preflight(&["us-east-1".into()])
+        .expect_err("unknown type");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"zz.huge\"") && text.contains("does not exist"),
+        "{text}"
+    );
+    // a1.large is offered in us-east-1, not in eu-west-3.
+    let bed = Bed::new(&["us-east-1", "eu-west-3"], "a1.large");
+    let err = bed
+        .provider()
+        .preflight(&["us-east-1".into(), "eu-west-3".into()])
+        .expect_err("not offered everywhere");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"a1.large\"") && text.contains("not offered in AWS region eu-west-3"),
+        "{text}"
+    );
+    assert!(!text.contains("region us-east-1"), "{text}");
+}
+
+#[test]
+fn credentials_with_a_region_or_missing_are_refused() {
+    let with_region = format!("{}region = us-east-1\n", credentials_file());
+    let bed = Bed::with_credentials(&["us-east-1"], "t3.micro", &with_region);
+    let err = AwsProvider::new(&bed.settings)
+        .map(|_| ())
+        .expect_err("region in the credentials");
+    let text = format!("{err:#}");
+    let path = bed
+        .settings
+        .settings
+        .token_file
+        .clone()
+        .expect("token file");
+    assert!(
+        text.contains(&format!("{}, line 4", path.display())),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET), "{text}");
+    let err = testbed::provider(&bed.settings)
+        .map(|_| ())
+        .expect_err("through the provider factory");
+    assert!(format!("{err:#}").contains("line 4"));
+
+    let bed = Bed::with_credentials(
+        &["us-east-1"],
+        "t3.micro",
+        "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+    );
+    let err = AwsProvider::new(&bed.settings)
+        .map(|_| ())
+        .expect_err("missing secret key");
+    assert!(format!("{err:#}").contains("aws_secret_access_key"));
+
+    // A missing token file is refused by the settings, naming the field and the path.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = settings_in(dir.path(), &["us-east-1"], "t3.micro", "");
+    settings.token_file = Some(dir.path().join("absent"));
+    let err = settings
+        .validate()
+        .map(|_| ())
+        .expect_err("missing token file");
+    let text = err.to_string();
+    assert!(
+        text.contains("token_file") && text.contains("absent"),
+        "{text}"
+    );
+    // The provider alone also names it (the file may vanish after validation).
+    let bed = Bed::new(&["us-east-1"], "t3.micro");
+    let mut settings = bed.settings.clone();
+    settings.settings.token_file = Some(dir.path().join("gone"));
+    let err = AwsProvider::new(&settings)
+        .map(|_| ())
+        .expect_err("missing token file");
+    assert!(format!("{err:#}").contains("gone"));
+}
+
+#[test]
+fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
+    let regions = ["us-east-1", "eu-west-3"];
+    let bed = Bed::new(&regions, "t3.micro");
+    let provider = testbed::provider(&bed.settings).expect("provider");
+    assert_eq!(provider.name(), "aws");
+    assert_eq!(deploy(provider.as_ref(), &regions, 2), 4);
+    // Another testbed in the same region is not listed.
+    let other = Bed::new(&["us-east-1"], "t3.micro");
+    assert_eq!(deploy(&other.provider(), &["us-east-1"], 1), 1);
+
+    let listed = provider.list_instances().expect("list");
+    assert_eq!(
+        per_region(&listed),
+        BTreeMap::from([("eu-west-3".to_string(), 2), ("us-east-1".to_string(), 2)])
+    );
+    for instance in &listed {
+        assert_eq!(instance.state, InstanceState::Running, "{instance:?}");
+        assert!(instance.is_running(), "{instance:?}");
+        assert!(instance.public_ip.is_some() && instance.private_ip.is_some());
+        assert_ne!(instance.public_ip, instance.private_ip);
+        assert_eq!(instance.specs, "t3.micro");
+        assert_eq!(
+            (instance.ssh_user.as_str(), instance.ssh_port),
+            ("ubuntu", 22)
+        );
+    }
+    let price = provider.price_per_hour("eu-west-3").expect("price");
+    assert_eq!(price, Some(0.0104));
+
+    // What EC2 holds, seen by an independent client.
+    for region in regions {
+        let client = ec2(region);
+        let answer = block_on(
+            client
+                .describe_instances()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{TESTBED_TAG}"))
+                        .values(bed.id())
+                        .build(),
+                )
+                .send(),
+        )
+        .expect("describe");
+        let found: Vec<_> = answer
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .collect();
+        assert_eq!(found.len(), 2, "{region}");
+        for instance in found {
+            let tags: BTreeMap<_, _> = instance
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+                .collect();
+            assert_eq!(tags.get(TESTBED_TAG), Some(&bed.id()), "{tags:?}");
+            assert_eq!(tags.get("consensus-bench:role"), Some(&"node"), "{tags:?}");
+            assert_eq!(
+                tags.get("Name").copied(),
+                Some(format!("consensus-bench-{}", bed.id()).as_str())
+            );
+            assert_eq!(instance.image_id(), Some("ami-0a2404a000000002"));
+            let key_name = bed.provider().key_pair_name().expect("key name");
+            assert_eq!(instance.key_name(), Some(key_name.as_str()));
+            let groups: Vec<_> = instance
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_name())
+                .collect();
+            assert_eq!(groups, [format!("consensus-bench-{}", bed.id())]);
+            let id = instance.instance_id().expect("id");
+            let shutdown = block_on(
+                client
+                    .describe_instance_attribute()
+                    .instance_id(id)
+                    .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+                    .send(),
+            )
+            .expect("shutdown behaviour");
+            assert_eq!(
+                shutdown
+                    .instance_initiated_shutdown_behavior()
+                    .and_then(|v| v.value()),
+                Some("terminate")
+            );
+            let user_data = block_on(
+                client
+                    .describe_instance_attribute()
+                    .instance_id(id)
+                    .attribute(InstanceAttributeName::UserData)
+                    .send(),
+            )
+            .expect("user data");
+            let encoded = user_data
+                .user_data()
+                .and_then(|v| v.value())
+                .expect("user data set");
+            let script = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64 user data");
+            let script = String::from_utf8(script).expect("utf-8 script");
+            assert!(script.contains("shutdown -h +180 "), "{script}");
+            assert!(script.contains("ufw allow 26000:26999/tcp"), "{script}");
+            // The root volume: gp3 of disk_size_gb, deleted with the instance.
+            let root = instance
+                .block_device_mappings()
+                .iter()
+                .find(|m| m.device_name() == Some("/dev/sda1"))
+                .and_then(|m| m.ebs())
+                .expect("root volume");
+            assert_eq!(root.delete_on_termination(), Some(true));
+            let volume_id = root.volume_id().expect("volume id");
+            let volumes =
+                block_on(client.describe_volumes().volume_ids(volume_id).send()).expect("volumes");
+            let volume = volumes.volumes().first().expect("volume");
+            assert_eq!(volume.size(), Some(24));
+            assert_eq!(volume.volume_type().map(|t| t.as_str()), Some("gp3"));
+            assert!(
+                volume
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(TESTBED_TAG) && t.value() == Some(bed.id())),
+                "{volume:?}"
+            );
+        }
+        // The security group opens SSH and both benchmark ranges.
+        let groups = block_on(
+            client
+                .describe_security_groups()
+                .group_names(format!("consensus-bench-{}", bed.id()))
+                .send(),
+        )
+        .expect("security group");
+        let group = groups.security_groups().first().expect("group");
+        let mut ports: Vec<_> = group
+            .ip_permissions()
+            .iter()
+            .map(|p| (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1)))
+            .collect();
+        ports.sort();
+        assert_eq!(ports, [(22, 22), (26000, 26999), (27000, 27999)]);
+    }
+    provider.delete_instances(&listed).expect("destroy");
+    other
+        .provider()
+        .delete_instances(&other.provider().list_instances().expect("list"))
+        .expect("destroy other");
+}
+
+#[test]
+fn deploy_is_idempotent_and_tolerates_existing_key_pair_and_security_group() {
+    let regions = ["us-east-2", "eu-north-1"];
+    let bed = Bed::new(&regions, "t3.micro");
+    let provider = bed.provider();
+    assert_eq!(deploy(&provider, &regions, 2), 4);
+    // Run again: the instances already there count toward N.
+    assert_eq!(deploy(&provider, &regions, 2), 0);
+    assert_eq!(
+        per_region(&provider.list_instances().expect("list")),
+        BTreeMap::from([("eu-north-1".to_string(), 2), ("us-east-2".to_string(), 2)])
+    );
+    // More instances reuse the key pair and security group already there.
+    assert_eq!(deploy(&provider, &regions, 3), 2);
+    let fresh = bed.provider();
+    let more = fresh.create_instances("us-east-2", 1, 3).expect("create");
+    assert_eq!(more.len(), 1);
+    let listed = fresh.list_instances().expect("list");
+    assert_eq!(
+        per_region(&listed),
+        BTreeMap::from([("eu-north-1".to_string(), 3), ("us-east-2".to_string(), 4)])
+    );
+    let client = ec2("us-east-2");
+    let key_name = provider.key_pair_name().expect("key name");
+    let keys = block_on(client.describe_key_pairs().key_names(&key_name).send()).expect("keys");
+    assert_eq!(keys.key_pairs().len(), 1);
+    let groups = block_on(
+        client
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values(format!("consensus-bench-{}", bed.id()))
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("groups");
+    assert_eq!(groups.security_groups().len(), 1);
+    provider.delete_instances(&listed).expect("destroy");
+    assert!(provider.list_instances().expect("list").is_empty());
+}
+
+#[test]
+fn stop_and_start() {
+    let bed = Bed::new(&["ca-central-1"], "t3.micro");
+    let provider = bed.provider();
+    assert_eq!(deploy(&provider, &["ca-central-1"], 2), 2);
+    let listed = provider.list_instances().expect("list");
+    provider.stop_instances(&listed).expect("stop");
+    let states: Vec<_> = provider
+        .list_instances()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.state)
+        .collect();
+    assert_eq!(states, [InstanceState::Stopped, InstanceState::Stopped]);
+    // Stopped instances are still part of the testbed (they still bill their volumes).
+    assert_eq!(deploy(&provider, &["ca-central-1"], 2), 0);
+    provider.start_instances(&listed).expect("start");
+    let after = provider.list_instances().expect("list");
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(Instance::is_running), "{after:?}");
+    provider.delete_instances(&after).expect("destroy");
+}
+
+#[test]
+fn destroy_finds_a_partial_deploy_and_is_safe_to_rerun() {
+    let regions = ["eu-west-2", "ap-south-1"];
+    let bed = Bed::new(&regions, "t3.micro");
+    let provider = bed.provider();
+    // An interrupted deploy: instances in the first region only, and in the second one an
+    // instance whose RunInstances went through but nothing after it (no key pair, no group).
+    provider
+        .preflight(&regions.map(String::from))
+        .expect("preflight");
+    assert_eq!(
+        provider
+            .create_instances("eu-west-2", 2, 3)
+            .expect("create")
+            .len(),
+        2
+    );
+    let stray = block_on(
+        ec2("ap-south-1")
+            .run_instances()
+            .image_id("ami-0a2404a000000002")
+            .instance_type("t3.micro".into())
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key(TESTBED_TAG)
+                            .value(bed.id())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("stray instance");
+    assert_eq!(stray.instances().len(), 1);
+
+    let found = provider.list_instances().expect("list");
+    assert_eq!(
+        per_region(&found),
+        BTreeMap::from([("ap-south-1".to_string(), 1), ("eu-west-2".to_string(), 2)])
+    );
+    provider.delete_instances(&found).expect("destroy");
+    assert!(provider.list_instances().expect("list").is_empty());
+    // Again, with the same (now terminated) instances and one EC2 never knew.
+    let mut again = found.clone();
+    let mut unknown = found[0].clone();
+    unknown.id = "i-0000000000000dead".into();
+    again.push(unknown);
+    provider.delete_instances(&again).expect("destroy re-run");
+    assert!(provider.list_instances().expect("list").is_empty());
+    // Terminated instances stay visible to EC2 for a while; the testbed no longer counts them.
+    assert_eq!(deploy(&provider, &["ap-south-1"], 1), 1);
+    let last = provider.list_instances().expect("list");
+    assert_eq!(last.len(), 1);
+    provider.delete_instances(&last).expect("destroy");
+}
