@@ -79,3 +79,36 @@ impl Ec2Clients {
         self.clients.iter().map(|(r, c)| (r.as_str(), c))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn clients_never_show_the_secret() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let credentials = AwsCredentials::parse(
+            &format!(
+                "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = {secret}\n\
+                 aws_session_token = session-secret\n"
+            ),
+            Path::new("/creds"),
+        )
+        .expect("credentials");
+        let clients = Ec2Clients::new(
+            &credentials,
+            Some("http://127.0.0.1:1"),
+            &["eu-west-1".into()],
+            &RetryPolicy::default(),
+        );
+        let shown = format!("{clients:?}");
+        assert!(shown.contains("eu-west-1"), "{shown}");
+        assert!(!shown.contains(secret) && !shown.contains("session-secret"));
+        let err = clients
+            .region("us-west-2")
+            .expect_err("not a settings region");
+        assert!(err.to_string().contains("eu-west-1"), "{err}");
+    }
+}
