@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::{collections::BTreeMap, path::Path};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use aws_sdk_ec2::{
     config::{BehaviorVersion, Credentials, Region},
@@ -14,6 +14,10 @@ use aws_sdk_ec2::{
 use base64::Engine;
 use tempfile::TempDir;
 use xtask::{
+    commands::testbed::{
+        deploy::{deploy, DeployOptions, DeployReport},
+        lifecycle, status, Console, WaitOptions,
+    },
     settings::{LoadedSettings, Settings},
     testbed::{self, aws::AwsProvider, Instance, InstanceState, Provider},
 };
@@ -107,21 +111,39 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// What `testbed deploy --instances n` does with a provider: the testbed's instances count
-/// toward `n` in each region.
-fn deploy(provider: &dyn Provider, regions: &[&str], n: usize) -> usize {
-    let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
-    provider.preflight(&regions).expect("preflight");
-    let existing = provider.list_instances().expect("list");
-    let mut created = 0;
-    for region in &regions {
-        let have = existing.iter().filter(|i| &i.region == region).count();
-        let made = provider
-            .create_instances(region, n.saturating_sub(have), 3)
-            .expect("create");
-        created += made.len();
+fn fast_wait() -> WaitOptions {
+    WaitOptions {
+        timeout: Duration::from_secs(60),
+        interval: Duration::from_millis(50),
     }
-    created
+}
+
+/// `testbed deploy --instances n --yes --skip-setup` on `regions` of the settings; returns
+/// how many instances it created.
+fn deploy_n(provider: &dyn Provider, settings: &LoadedSettings, n: usize) -> usize {
+    let report = try_deploy(provider, settings, n).expect("deploy");
+    assert!(
+        report.ready.iter().all(Instance::is_running),
+        "{:?}",
+        report.ready
+    );
+    report.created.len()
+}
+
+fn try_deploy(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    n: usize,
+) -> anyhow::Result<DeployReport> {
+    let options = DeployOptions {
+        instances: n,
+        region: None,
+        ttl_hours: None,
+        yes: true,
+        skip_setup: true,
+        wait: fast_wait(),
+    };
+    deploy(provider, settings, &options, Console::batch())
 }
 
 fn per_region(instances: &[Instance]) -> BTreeMap<String, usize> {
@@ -217,6 +239,16 @@ fn preflight_refuses_unknown_or_unoffered_instance_types() {
         "{text}"
     );
     assert!(!text.contains("region us-east-1"), "{text}");
+    // Through `testbed deploy`: nothing is created when the pre-flight fails.
+    let provider = bed.provider();
+    let err = try_deploy(&provider, &bed.settings, 1)
+        .map(drop)
+        .expect_err("pre-flight fails");
+    assert!(
+        format!("{err:#}").contains("nothing was created"),
+        "{err:#}"
+    );
+    assert!(provider.list_instances().expect("list").is_empty());
 }
 
 #[test]
@@ -282,10 +314,10 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
     let bed = Bed::new(&regions, "t3.micro");
     let provider = testbed::provider(&bed.settings).expect("provider");
     assert_eq!(provider.name(), "aws");
-    assert_eq!(deploy(provider.as_ref(), &regions, 2), 4);
+    assert_eq!(deploy_n(provider.as_ref(), &bed.settings, 2), 4);
     // Another testbed in the same region is not listed.
     let other = Bed::new(&["us-east-1"], "t3.micro");
-    assert_eq!(deploy(&other.provider(), &["us-east-1"], 1), 1);
+    assert_eq!(deploy_n(&other.provider(), &other.settings, 1), 1);
 
     let listed = provider.list_instances().expect("list");
     assert_eq!(
@@ -305,6 +337,13 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
     }
     let price = provider.price_per_hour("eu-west-3").expect("price");
     assert_eq!(price, Some(0.0104));
+    let shown = status::render(&listed, &bed.settings.settings.regions, false);
+    assert!(shown.contains("us-east-1: 2 running"), "{shown}");
+    assert!(shown.contains("eu-west-3: 2 running"), "{shown}");
+    for instance in &listed {
+        assert!(shown.contains(&instance.id), "{shown}");
+        assert!(shown.contains(instance.public_ip.as_deref().unwrap_or("?")));
+    }
 
     // What EC2 holds, seen by an independent client.
     for region in regions {
@@ -420,11 +459,11 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
         ports.sort();
         assert_eq!(ports, [(22, 22), (26000, 26999), (27000, 27999)]);
     }
-    provider.delete_instances(&listed).expect("destroy");
-    other
-        .provider()
-        .delete_instances(&other.provider().list_instances().expect("list"))
-        .expect("destroy other");
+    let destroyed = lifecycle::destroy(provider.as_ref(), true, Console::batch()).expect("destroy");
+    assert_eq!(destroyed.len(), 4);
+    assert!(provider.list_instances().expect("list").is_empty());
+    let destroyed = lifecycle::destroy(&other.provider(), true, Console::batch()).expect("destroy");
+    assert_eq!(destroyed.len(), 1);
 }
 
 #[test]
@@ -432,15 +471,15 @@ fn deploy_is_idempotent_and_tolerates_existing_key_pair_and_security_group() {
     let regions = ["us-east-2", "eu-north-1"];
     let bed = Bed::new(&regions, "t3.micro");
     let provider = bed.provider();
-    assert_eq!(deploy(&provider, &regions, 2), 4);
+    assert_eq!(deploy_n(&provider, &bed.settings, 2), 4);
     // Run again: the instances already there count toward N.
-    assert_eq!(deploy(&provider, &regions, 2), 0);
+    assert_eq!(deploy_n(&provider, &bed.settings, 2), 0);
     assert_eq!(
         per_region(&provider.list_instances().expect("list")),
         BTreeMap::from([("eu-north-1".to_string(), 2), ("us-east-2".to_string(), 2)])
     );
     // More instances reuse the key pair and security group already there.
-    assert_eq!(deploy(&provider, &regions, 3), 2);
+    assert_eq!(deploy_n(&provider, &bed.settings, 3), 2);
     let fresh = bed.provider();
     let more = fresh.create_instances("us-east-2", 1, 3).expect("create");
     assert_eq!(more.len(), 1);
@@ -466,7 +505,8 @@ fn deploy_is_idempotent_and_tolerates_existing_key_pair_and_security_group() {
     )
     .expect("groups");
     assert_eq!(groups.security_groups().len(), 1);
-    provider.delete_instances(&listed).expect("destroy");
+    let destroyed = lifecycle::destroy(&provider, true, Console::batch()).expect("destroy");
+    assert_eq!(destroyed.len(), listed.len());
     assert!(provider.list_instances().expect("list").is_empty());
 }
 
@@ -474,9 +514,8 @@ fn deploy_is_idempotent_and_tolerates_existing_key_pair_and_security_group() {
 fn stop_and_start() {
     let bed = Bed::new(&["ca-central-1"], "t3.micro");
     let provider = bed.provider();
-    assert_eq!(deploy(&provider, &["ca-central-1"], 2), 2);
-    let listed = provider.list_instances().expect("list");
-    provider.stop_instances(&listed).expect("stop");
+    assert_eq!(deploy_n(&provider, &bed.settings, 2), 2);
+    assert_eq!(lifecycle::stop(&provider).expect("stop").len(), 2);
     let states: Vec<_> = provider
         .list_instances()
         .expect("list")
@@ -485,12 +524,13 @@ fn stop_and_start() {
         .collect();
     assert_eq!(states, [InstanceState::Stopped, InstanceState::Stopped]);
     // Stopped instances are still part of the testbed (they still bill their volumes).
-    assert_eq!(deploy(&provider, &["ca-central-1"], 2), 0);
-    provider.start_instances(&listed).expect("start");
+    assert_eq!(deploy_n(&provider, &bed.settings, 2), 0);
+    let started = lifecycle::start(&provider, None, &fast_wait()).expect("start");
+    assert_eq!(started.len(), 2);
     let after = provider.list_instances().expect("list");
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(Instance::is_running), "{after:?}");
-    provider.delete_instances(&after).expect("destroy");
+    lifecycle::destroy(&provider, true, Console::batch()).expect("destroy");
 }
 
 #[test]
@@ -538,8 +578,11 @@ fn destroy_finds_a_partial_deploy_and_is_safe_to_rerun() {
         per_region(&found),
         BTreeMap::from([("ap-south-1".to_string(), 1), ("eu-west-2".to_string(), 2)])
     );
-    provider.delete_instances(&found).expect("destroy");
+    let destroyed = lifecycle::destroy(&provider, true, Console::batch()).expect("destroy");
+    assert_eq!(destroyed.len(), 3);
     assert!(provider.list_instances().expect("list").is_empty());
+    let destroyed = lifecycle::destroy(&provider, true, Console::batch()).expect("re-run");
+    assert!(destroyed.is_empty());
     // Again, with the same (now terminated) instances and one EC2 never knew.
     let mut again = found.clone();
     let mut unknown = found[0].clone();
@@ -548,8 +591,11 @@ fn destroy_finds_a_partial_deploy_and_is_safe_to_rerun() {
     provider.delete_instances(&again).expect("destroy re-run");
     assert!(provider.list_instances().expect("list").is_empty());
     // Terminated instances stay visible to EC2 for a while; the testbed no longer counts them.
-    assert_eq!(deploy(&provider, &["ap-south-1"], 1), 1);
-    let last = provider.list_instances().expect("list");
-    assert_eq!(last.len(), 1);
-    provider.delete_instances(&last).expect("destroy");
+    assert_eq!(deploy_n(&provider, &bed.settings, 1), 2);
+    assert_eq!(
+        lifecycle::destroy(&provider, true, Console::batch())
+            .expect("destroy")
+            .len(),
+        2
+    );
 }
