@@ -332,6 +332,134 @@ mod tests {
         }
     }
 
+    fn instance_xml(id: &str, state: (u8, &str), public_ip: &str) -> String {
+        format!(
+            "<item><instanceId>{id}</instanceId><instanceType>m5.large</instanceType>\
+             <instanceState><code>{}</code><name>{}</name></instanceState>\
+             <ipAddress>{public_ip}</ipAddress><privateIpAddress>10.0.0.9</privateIpAddress></item>",
+            state.0, state.1
+        )
+    }
+
+    fn page(instances: &[String], next: Option<&str>) -> String {
+        format!(
+            "<DescribeInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+             <requestId>req</requestId><reservationSet><item><reservationId>r-1</reservationId>\
+             <ownerId>1</ownerId><instancesSet>{}</instancesSet></item></reservationSet>{}\
+             </DescribeInstancesResponse>",
+            instances.concat(),
+            next.map(|t| format!("<nextToken>{t}</nextToken>"))
+                .unwrap_or_default()
+        )
+    }
+
+    #[test]
+    fn listing_reads_every_page_and_leaves_out_terminating_instances() {
+        use aws_smithy_http_client::test_util::StaticReplayClient;
+
+        use super::super::replay::{self, REGION};
+
+        let replay = StaticReplayClient::new(vec![
+            replay::answer(
+                200,
+                page(
+                    &[instance_xml("i-2", (16, "running"), "198.51.100.2")],
+                    Some("page-2"),
+                ),
+            ),
+            replay::answer(
+                200,
+                page(
+                    &[
+                        instance_xml("i-1", (80, "stopped"), "198.51.100.1"),
+                        instance_xml("i-3", (32, "shutting-down"), "198.51.100.3"),
+                    ],
+                    None,
+                ),
+            ),
+        ]);
+        let clients = replay::clients(&replay, 1);
+        let client = clients.region(REGION).expect("client");
+        let listed = replay::block_on(list(client, REGION, "tb", "ubuntu")).expect("list");
+        let summary: Vec<_> = listed
+            .iter()
+            .map(|i| (i.id.as_str(), i.state.clone(), i.public_ip.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("i-1", InstanceState::Stopped, Some("198.51.100.1")),
+                ("i-2", InstanceState::Running, Some("198.51.100.2")),
+            ]
+        );
+        assert_eq!(listed[0].private_ip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(listed[0].specs, "m5.large");
+        let requests: Vec<_> = replay.actual_requests().collect();
+        assert_eq!(requests.len(), 2);
+        assert_eq!(
+            replay::parameter(requests[0].body().bytes(), "NextToken"),
+            None
+        );
+        assert_eq!(
+            replay::parameter(requests[1].body().bytes(), "NextToken").as_deref(),
+            Some("page-2")
+        );
+        let filter = replay::parameter(requests[0].body().bytes(), "Filter.1.Name");
+        assert_eq!(filter.as_deref(), Some("tag%3Aconsensus-bench%3Atestbed"));
+    }
+
+    #[test]
+    fn a_token_answered_with_gone_instances_or_other_parameters_is_replaced() {
+        use aws_smithy_http_client::test_util::StaticReplayClient;
+
+        use super::super::replay::{self, REGION};
+
+        let launched = |id: &str, state: (u8, &str)| {
+            replay::answer(
+                200,
+                format!(
+                    "<RunInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                     <requestId>req</requestId><reservationId>r-1</reservationId>\
+                     <ownerId>1</ownerId><instancesSet>{}</instancesSet></RunInstancesResponse>",
+                    instance_xml(id, state, "198.51.100.7")
+                ),
+            )
+        };
+        let replay = StaticReplayClient::new(vec![
+            // The token of an earlier deploy whose instance has since been terminated.
+            launched("i-old", (48, "terminated")),
+            // A token once used with another instance type.
+            replay::error(400, "IdempotentParameterMismatch", "token reused"),
+            launched("i-new", (0, "pending")),
+        ]);
+        let clients = replay::clients(&replay, 1);
+        let client = clients.region(REGION).expect("client");
+        let spec = LaunchSpec {
+            testbed_id: "tb",
+            instance_type: "m5.large",
+            image_id: "ami-1",
+            root_device_name: "/dev/sda1",
+            key_name: "key",
+            security_group_id: "sg-1",
+            disk_size_gb: 20,
+            user_data: "#!/bin/bash\n",
+            ssh_user: "ubuntu",
+        };
+        let created = replay::block_on(launch(client, REGION, &spec, 2, 1)).expect("launched anew");
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].id, "i-new");
+        let tokens: Vec<_> = replay
+            .actual_requests()
+            .map(|r| replay::parameter(r.body().bytes(), "ClientToken").expect("token"))
+            .collect();
+        assert_eq!(
+            tokens,
+            (0..3)
+                .map(|g| client_token("tb", REGION, 2, 1, g))
+                .collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn states_are_normalised() {
         assert_eq!(state(&InstanceStateName::Running), InstanceState::Running);

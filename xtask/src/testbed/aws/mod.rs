@@ -15,6 +15,8 @@ pub mod images;
 pub mod instances;
 pub mod network;
 pub mod prices;
+#[cfg(test)]
+mod replay;
 pub mod retry;
 pub mod tags;
 

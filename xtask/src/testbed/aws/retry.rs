@@ -55,36 +55,20 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
-    use aws_config::{BehaviorVersion, SdkConfig};
-    use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
-    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
-    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_http_client::test_util::StaticReplayClient;
 
-    use super::*;
     use crate::testbed::{
         aws::{
             client::Ec2Clients,
             errors::Ec2Error,
             instances::{launch, LaunchSpec},
+            replay::{self, REGION},
         },
-        InstanceState,
+        Instance, InstanceState,
     };
 
-    const REGION: &str = "eu-west-1";
-
-    fn error(status: u16, code: &str, message: &str) -> ReplayEvent {
-        answer(
-            status,
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
-                 <Code>{code}</Code><Message>{message}</Message></Error></Errors>\
-                 <RequestID>req-1</RequestID></Response>"
-            ),
-        )
-    }
-
-    fn launched() -> ReplayEvent {
-        answer(
+    fn launched() -> aws_smithy_http_client::test_util::ReplayEvent {
+        replay::answer(
             200,
             "<RunInstancesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
              <requestId>req-2</requestId><reservationId>r-1</reservationId><ownerId>1</ownerId>\
@@ -92,42 +76,11 @@ mod tests {
              <instanceType>t3.micro</instanceType>\
              <instanceState><code>0</code><name>pending</name></instanceState>\
              <privateIpAddress>10.0.0.5</privateIpAddress></item></instancesSet>\
-             </RunInstancesResponse>"
-                .to_string(),
+             </RunInstancesResponse>",
         )
     }
 
-    fn answer(status: u16, body: String) -> ReplayEvent {
-        ReplayEvent::new(
-            http::Request::builder()
-                .uri(format!("https://ec2.{REGION}.amazonaws.com/"))
-                .body(SdkBody::empty())
-                .expect("request"),
-            http::Response::builder()
-                .status(status)
-                .body(SdkBody::from(body))
-                .expect("response"),
-        )
-    }
-
-    fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
-        let policy = RetryPolicy {
-            max_attempts,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
-            operation_timeout: Duration::from_secs(30),
-        };
-        let shared = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
-            .retry_config(policy.retry_config())
-            .timeout_config(policy.timeout_config())
-            .http_client(replay.clone())
-            .build();
-        Ec2Clients::from_shared(&shared, &[REGION.to_string()])
-    }
-
-    fn run(clients: &Ec2Clients) -> anyhow::Result<Vec<crate::testbed::Instance>> {
+    fn run(clients: &Ec2Clients) -> anyhow::Result<Vec<Instance>> {
         let spec = LaunchSpec {
             testbed_id: "tb",
             instance_type: "t3.micro",
@@ -139,52 +92,39 @@ mod tests {
             user_data: "#!/bin/bash\n",
             ssh_user: "ubuntu",
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
         let client = clients.region(REGION).expect("client");
-        runtime.block_on(launch(client, REGION, &spec, 0, 1))
-    }
-
-    fn client_token(body: Option<&[u8]>) -> String {
-        let body = std::str::from_utf8(body.expect("buffered body")).expect("utf-8 body");
-        body.split('&')
-            .find_map(|pair| pair.strip_prefix("ClientToken="))
-            .expect("a client token in the request")
-            .to_string()
+        replay::block_on(launch(client, REGION, &spec, 0, 1))
     }
 
     #[test]
     fn request_limit_exceeded_is_retried_with_the_same_client_token() {
         let replay = StaticReplayClient::new(vec![
-            error(503, "RequestLimitExceeded", "Request limit exceeded."),
+            replay::error(503, "RequestLimitExceeded", "Request limit exceeded."),
             launched(),
         ]);
-        let instances = run(&clients(&replay, 4)).expect("retried to success");
+        let instances = run(&replay::clients(&replay, 4)).expect("retried to success");
         assert_eq!(instances.len(), 1);
         assert_eq!(instances[0].id, "i-0123456789abcdef0");
         assert_eq!(instances[0].state, InstanceState::Pending);
         let requests: Vec<_> = replay.actual_requests().collect();
         assert_eq!(requests.len(), 2, "one throttled attempt, one retry");
-        assert_eq!(
-            client_token(requests[0].body().bytes()),
-            client_token(requests[1].body().bytes())
-        );
+        let token = |i: usize| replay::parameter(requests[i].body().bytes(), "ClientToken");
+        assert!(token(0).is_some());
+        assert_eq!(token(0), token(1));
     }
 
     #[test]
     fn throttling_gives_up_after_the_bounded_attempts() {
         let replay = StaticReplayClient::new(
             (0..3)
-                .map(|_| error(503, "RequestLimitExceeded", "Request limit exceeded."))
+                .map(|_| replay::error(503, "RequestLimitExceeded", "Request limit exceeded."))
                 .collect(),
         );
-        let err = run(&clients(&replay, 3)).expect_err("still throttled");
+        let err = run(&replay::clients(&replay, 3)).expect_err("still throttled");
         assert_eq!(replay.actual_requests().count(), 3);
         let ec2 = err.downcast_ref::<Ec2Error>().expect("an EC2 error");
         assert_eq!(ec2.code, "RequestLimitExceeded");
-        assert!(err.to_string().contains("eu-west-1"), "{err}");
+        assert!(err.to_string().contains(REGION), "{err}");
     }
 
     #[test]
@@ -199,11 +139,11 @@ mod tests {
                 "We currently do not have sufficient t3.micro capacity in the Availability Zone you requested",
             ),
         ] {
-            let replay = StaticReplayClient::new(vec![error(400, code, message), launched()]);
-            let err = run(&clients(&replay, 4)).expect_err("not retried");
+            let replay = StaticReplayClient::new(vec![replay::error(400, code, message), launched()]);
+            let err = run(&replay::clients(&replay, 4)).expect_err("not retried");
             assert_eq!(replay.actual_requests().count(), 1, "{code} retried");
             let text = err.to_string();
-            assert!(text.contains("AWS region eu-west-1"), "{text}");
+            assert!(text.contains(&format!("AWS region {REGION}")), "{text}");
             assert!(text.contains(code) && text.contains(message), "{text}");
         }
     }

@@ -1,0 +1,76 @@
+//! Test support: EC2 clients over the SDK's replay HTTP client, which answers canned EC2
+//! responses in order and records the requests (for what moto cannot do: throttling,
+//! quota and capacity errors, several pages).
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+
+use super::{client::Ec2Clients, retry::RetryPolicy};
+
+/// The region of the replayed clients.
+pub const REGION: &str = "eu-west-1";
+
+/// Clients answered by `replay`, retrying up to `max_attempts` with millisecond backoffs.
+pub fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
+    let policy = RetryPolicy {
+        max_attempts,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+        operation_timeout: Duration::from_secs(30),
+    };
+    let shared = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+        .retry_config(policy.retry_config())
+        .timeout_config(policy.timeout_config())
+        .http_client(replay.clone())
+        .build();
+    Ec2Clients::from_shared(&shared, &[REGION.to_string()])
+}
+
+/// An EC2 answer with `status` and an XML `body`.
+pub fn answer(status: u16, body: impl Into<String>) -> ReplayEvent {
+    ReplayEvent::new(
+        http::Request::builder()
+            .uri(format!("https://ec2.{REGION}.amazonaws.com/"))
+            .body(SdkBody::empty())
+            .expect("request"),
+        http::Response::builder()
+            .status(status)
+            .body(SdkBody::from(body.into()))
+            .expect("response"),
+    )
+}
+
+/// An EC2 error answer, as EC2 writes them.
+pub fn error(status: u16, code: &str, message: &str) -> ReplayEvent {
+    answer(
+        status,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error>\
+             <Code>{code}</Code><Message>{message}</Message></Error></Errors>\
+             <RequestID>req-1</RequestID></Response>"
+        ),
+    )
+}
+
+/// The value of `name` in a recorded (form-encoded) request body.
+pub fn parameter(body: Option<&[u8]>, name: &str) -> Option<String> {
+    let body = std::str::from_utf8(body?).ok()?;
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// Runs a future to completion on a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
