@@ -249,6 +249,19 @@ fn preflight_refuses_unknown_or_unoffered_instance_types() {
         "{err:#}"
     );
     assert!(provider.list_instances().expect("list").is_empty());
+    // A disk smaller than the image's root volume (moto's images have 15 GB).
+    let small = Bed::new(&["us-east-1"], "t3.micro");
+    let mut settings = small.settings.clone();
+    settings.settings.disk_size_gb = 10;
+    let err = AwsProvider::new(&settings)
+        .expect("provider")
+        .preflight(&["us-east-1".into()])
+        .expect_err("disk too small");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("`disk_size_gb` = 10") && text.contains("(15 GB)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub struct MachineImage {
     pub creation_date: String,
     /// Device name of its root volume (`/dev/sda1` on Ubuntu).
     pub root_device_name: String,
+    /// Size of its root volume's snapshot in GB: the smallest root disk it accepts.
+    pub root_volume_gb: Option<u32>,
 }
 
 /// The architecture of `instance_type` (settings `specs`); fails if EC2 does not know it.
@@ -130,11 +132,18 @@ pub async fn ubuntu_2404(
              {CANONICAL_OWNER} matches \"{pattern}\""
         );
     };
+    let root_device_name = image.root_device_name().unwrap_or("/dev/sda1");
     Ok(MachineImage {
         id: image.image_id().unwrap_or_default().to_string(),
         name: image.name().unwrap_or_default().to_string(),
         creation_date: image.creation_date().unwrap_or_default().to_string(),
-        root_device_name: image.root_device_name().unwrap_or("/dev/sda1").to_string(),
+        root_device_name: root_device_name.to_string(),
+        root_volume_gb: image
+            .block_device_mappings()
+            .iter()
+            .find(|m| m.device_name() == Some(root_device_name))
+            .and_then(|m| m.ebs()?.volume_size())
+            .and_then(|size| u32::try_from(size).ok()),
     })
 }
 

@@ -181,7 +181,16 @@ impl AwsProvider {
                 self.instance_type
             );
         }
-        images::ubuntu_2404(client, region, arch).await
+        let image = images::ubuntu_2404(client, region, arch).await?;
+        if let Some(minimum) = image.root_volume_gb.filter(|&gb| self.disk_size_gb < gb) {
+            bail!(
+                "settings `disk_size_gb` = {} is smaller than the root volume of image {} in \
+                 AWS region {region} ({minimum} GB)",
+                self.disk_size_gb,
+                image.id
+            );
+        }
+        Ok(image)
     }
 
     /// Runs `f` on each region's instances, all regions at once.
