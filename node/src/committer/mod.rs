@@ -3,6 +3,8 @@
 //! Every round is a leader round with `L` leaders. For a leader at round r the voting
 //! round is r+w-2 and the decision round r+w-1.
 
+#[cfg(test)]
+mod agreement_tests;
 mod linearizer;
 #[cfg(test)]
 mod tests;
