@@ -33,7 +33,9 @@ pub struct LoadConfig {
 }
 
 /// Submits transactions forever at the configured rate; what does not fit in the pool is
-/// counted as rejected, never created.
+/// counted as rejected, never created. Each transaction carries the wall-clock time it was
+/// due by the schedule, so a generator that runs late (a busy machine) does not hide the
+/// delay from the latency measured at commit.
 pub async fn run(config: LoadConfig, pool: Arc<TransactionPool>, metrics: Arc<Metrics>) {
     if config.rate == 0 {
         return;
@@ -42,39 +44,86 @@ pub async fn run(config: LoadConfig, pool: Arc<TransactionPool>, metrics: Arc<Me
         .transaction_size
         .max(transactions::MIN_TRANSACTION_SIZE);
     let encoded = transactions::encoded_size(size);
-    let per_batch = (config.max_batch_bytes / encoded).max(1);
+    let per_batch = (config.max_batch_bytes / encoded).max(1) as u64;
     let mut ticker = interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let start = Instant::now();
+    let start_micros = now_micros();
+    let due_micros =
+        |index: u64| start_micros + (index as u128 * 1_000_000 / config.rate as u128) as u64;
     let mut sent: u64 = 0;
     let mut counter: u64 = (config.authority as u64) << 40;
     loop {
         ticker.tick().await;
         let due = (start.elapsed().as_secs_f64() * config.rate as f64) as u64;
-        let mut wanted = due.saturating_sub(sent) as usize;
-        sent = due;
-        while wanted > 0 {
-            let n = wanted.min(per_batch);
-            wanted -= n;
-            let fit = (pool.free_bytes() / encoded).min(n);
+        while sent < due {
+            let n = (due - sent).min(per_batch);
+            let fit = (pool.free_bytes() / encoded).min(n as usize) as u64;
             if fit < n {
-                metrics.rejected_transactions.inc_by((n - fit) as u64);
+                metrics.rejected_transactions.inc_by(n - fit);
             }
-            if fit == 0 {
-                continue;
+            if fit > 0 {
+                let mut batch = BytesMut::with_capacity(fit as usize * encoded);
+                for index in sent..sent + fit {
+                    transactions::put_transaction(&mut batch, size, due_micros(index), counter);
+                    counter += 1;
+                }
+                if pool.try_push(batch.freeze(), fit as usize) {
+                    metrics.submitted_transactions.inc_by(fit);
+                } else {
+                    metrics.rejected_transactions.inc_by(fit);
+                }
             }
-            let mut batch = BytesMut::with_capacity(fit * encoded);
-            let now = now_micros();
-            for _ in 0..fit {
-                transactions::put_transaction(&mut batch, size, now, counter);
-                counter += 1;
-            }
-            if pool.try_push(batch.freeze(), fit) {
-                metrics.submitted_transactions.inc_by(fit as u64);
-            } else {
-                metrics.rejected_transactions.inc_by(fit as u64);
-            }
+            sent += n;
         }
         metrics.pending_transactions.set(pool.len() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transactions::{submit_micros, Transactions};
+
+    /// A generator held up for half a second (e.g. by a busy core) must stamp the
+    /// transactions it then catches up with at the times they were due, not at the time it
+    /// ran: otherwise the wait is missing from every latency it reports.
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_generator_stamps_transactions_when_they_were_due() {
+        let pool = Arc::new(TransactionPool::new(10 * 1024 * 1024));
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let config = LoadConfig {
+            rate: 1000,
+            transaction_size: 64,
+            interval: Duration::from_millis(10),
+            max_batch_bytes: 64 * 1024,
+            authority: 0,
+        };
+        let generator = tokio::spawn(run(config, pool.clone(), metrics.clone()));
+        tokio::task::yield_now().await;
+        // The generator cannot run while the clock jumps 500 ms ahead.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        tokio::task::yield_now().await;
+        generator.abort();
+        let (batches, count) = pool.take(usize::MAX);
+        assert_eq!(count, 500, "every transaction due in 500 ms at 1000 tx/s");
+        assert_eq!(metrics.rejected_transactions.get(), 0);
+        let stamps: Vec<u64> = batches
+            .iter()
+            .flat_map(|b| {
+                Transactions::new(b)
+                    .filter_map(submit_micros)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(stamps.len(), 500);
+        // One transaction per millisecond of the schedule, in order.
+        for pair in stamps.windows(2) {
+            assert_eq!(
+                pair[1] - pair[0],
+                1000,
+                "stamps {pair:?} are not 1 ms apart"
+            );
+        }
     }
 }
