@@ -178,7 +178,7 @@ impl Core {
         self.metrics.wal_bytes.inc_by(bytes as u64);
         self.metrics.blocks_received.inc();
         if self.params.wal_sync == WalSync::Always {
-            self.wal.sync()?;
+            self.sync_wal()?;
         }
         let mut accepted = Accepted::default();
         self.buffer.add(&mut self.dag, block, &mut accepted);
@@ -410,12 +410,23 @@ impl Core {
 
     /// Hands buffered WAL records to the OS.
     pub fn flush_wal(&mut self) -> Result<()> {
-        self.wal.flush()
+        let started = std::time::Instant::now();
+        self.wal.flush()?;
+        self.metrics
+            .wal_write_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
     }
 
-    /// Flushes and fsyncs the WAL (clean shutdown).
+    /// Flushes and fsyncs the WAL.
     pub fn sync_wal(&mut self) -> Result<()> {
-        self.wal.sync()
+        self.flush_wal()?;
+        let started = std::time::Instant::now();
+        self.wal.sync()?;
+        self.metrics
+            .wal_sync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
     }
 
     /// When the core should run [`Core::tick`] next without new input.

@@ -88,7 +88,7 @@ impl Core {
         let bytes = self.wal.append(&Record::OwnBlock(block.clone()))?;
         self.metrics.wal_bytes.inc_by(bytes as u64);
         if matches!(self.params.wal_sync, WalSync::OwnBlocks | WalSync::Always) {
-            self.wal.sync()?;
+            self.sync_wal()?;
         }
         for r in block.includes() {
             self.pending_refs.remove(r);

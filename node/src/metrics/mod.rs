@@ -57,12 +57,28 @@ pub struct Metrics {
     pub dropped_messages: IntCounter,
     /// Blocks waiting for missing ancestors.
     pub suspended_blocks: IntGauge,
+    /// Time the core spends handing WAL records to the OS (write calls).
+    pub wal_write_seconds: Histogram,
+    /// Time the core spends waiting for WAL fsyncs (before broadcasting own blocks).
+    pub wal_sync_seconds: Histogram,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter> {
     let c = IntCounter::new(name, help)?;
     registry.register(Box::new(c.clone()))?;
     Ok(c)
+}
+
+/// Buckets (seconds) for WAL write and fsync times: 10 us .. 5 s.
+const IO_BUCKETS: &[f64] = &[
+    0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+    2.0, 5.0,
+];
+
+fn io_histogram(registry: &Registry, name: &str, help: &str) -> Result<Histogram> {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(IO_BUCKETS.to_vec()))?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge> {
@@ -172,6 +188,16 @@ impl Metrics {
                 r,
                 "node_suspended_blocks",
                 "Blocks waiting for missing ancestors",
+            )?,
+            wal_write_seconds: io_histogram(
+                r,
+                "node_wal_write_seconds",
+                "Time spent handing WAL records to the OS",
+            )?,
+            wal_sync_seconds: io_histogram(
+                r,
+                "node_wal_sync_seconds",
+                "Time spent waiting for WAL fsyncs",
             )?,
             registry,
         })
