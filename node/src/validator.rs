@@ -3,7 +3,10 @@
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::PathBuf,
-    sync::{atomic::AtomicU64, Arc},
+    sync::{
+        atomic::{AtomicBool, AtomicU64},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -112,6 +115,11 @@ impl Validator {
         let pool = Arc::new(TransactionPool::new(params.max_pending_bytes));
         let peer_rounds: Arc<Vec<AtomicU64>> =
             Arc::new((0..committee.size()).map(|_| AtomicU64::new(0)).collect());
+        let connected: Arc<Vec<AtomicBool>> = Arc::new(
+            (0..committee.size())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        );
 
         let (wal, records) = Wal::open(&config.storage, params.wal_segment_bytes)
             .with_context(|| format!("cannot open the WAL in {}", config.storage.display()))?;
@@ -124,6 +132,7 @@ impl Validator {
                 pool: pool.clone(),
                 metrics: metrics.clone(),
                 peer_rounds: peer_rounds.clone(),
+                connected: connected.clone(),
             },
             wal,
             records,
@@ -175,6 +184,7 @@ impl Validator {
                 rx,
                 delay,
                 peer_rounds.clone(),
+                connected.clone(),
             )));
         }
         let net = Network::new(queues, metrics.clone());

@@ -4,13 +4,15 @@
 mod proposer;
 mod recovery;
 mod task;
+#[cfg(test)]
+mod tests;
 
 pub use task::run;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
 };
@@ -74,6 +76,8 @@ pub struct CoreConfig {
     pub metrics: Arc<Metrics>,
     /// Highest stored round per author, read by the peer connections to subscribe.
     pub peer_rounds: Arc<Vec<AtomicU64>>,
+    /// Per authority: whether our connection to it is up (set by the peer connections).
+    pub connected: Arc<Vec<AtomicBool>>,
 }
 
 /// The consensus state of one validator.
@@ -85,6 +89,7 @@ pub struct Core {
     pool: Arc<TransactionPool>,
     metrics: Arc<Metrics>,
     peer_rounds: Arc<Vec<AtomicU64>>,
+    connected: Arc<Vec<AtomicBool>>,
     wal: Wal,
     dag: DagStore,
     buffer: CausalBuffer,
@@ -124,6 +129,7 @@ impl Core {
             pool: config.pool,
             metrics: config.metrics,
             peer_rounds: config.peer_rounds,
+            connected: config.connected,
             wal,
             clock_round: 1,
             round_stake: BTreeMap::new(),

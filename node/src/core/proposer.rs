@@ -1,6 +1,9 @@
 //! Proposing own blocks: when, what they reference, and their payload.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::SystemTime,
+};
 
 use anyhow::Result;
 use tokio::time::Instant;
@@ -8,6 +11,7 @@ use tokio::time::Instant;
 use super::{Core, Effects};
 use crate::{
     block::{Block, BlockRef, Round},
+    committee::AuthorityIndex,
     dag::Accepted,
     parameters::WalSync,
     transactions,
@@ -18,7 +22,8 @@ use crate::{
 const MAX_OWN_INCLUDES: usize = 1000;
 
 impl Core {
-    /// Whether every leader of `round - 1` has a block stored (or waiting is off).
+    /// Whether every leader of `round - 1` has a block stored or is not connected (or
+    /// waiting is off): a leader we have no connection to is not waited for.
     pub(super) fn leaders_ready(&self, round: Round) -> bool {
         if !self.params.leader_wait || round <= 1 {
             return true;
@@ -26,8 +31,17 @@ impl Core {
         let prev = round - 1;
         (0..self.params.leaders_per_round).all(|k| {
             let leader = self.committee.leader(prev, k);
-            !self.dag.slot_blocks(prev, leader).is_empty()
+            !self.is_connected(leader) || !self.dag.slot_blocks(prev, leader).is_empty()
         })
+    }
+
+    /// Whether our connection to `authority` is up (always true for ourselves).
+    fn is_connected(&self, authority: AuthorityIndex) -> bool {
+        authority == self.authority
+            || self
+                .connected
+                .get(authority as usize)
+                .is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     /// Whether this validator is one of the leaders of `round`.

@@ -4,7 +4,7 @@
 use std::{
     net::SocketAddr,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -49,7 +49,8 @@ async fn write_message(w: &mut BufWriter<TcpStream>, message: Message) -> std::i
 }
 
 /// Keeps a connection to `peer` open and drains `queue` into it until the queue closes.
-/// After each (re)connection it says hello and subscribes from `subscribe_from[peer]`.
+/// After each (re)connection it says hello and subscribes from `subscribe_from[peer]`;
+/// `connected[peer]` tells whether the connection is up.
 pub async fn run_peer(
     me: AuthorityIndex,
     peer: AuthorityIndex,
@@ -57,7 +58,13 @@ pub async fn run_peer(
     mut queue: mpsc::Receiver<Outgoing>,
     delay: Duration,
     subscribe_from: Arc<Vec<AtomicU64>>,
+    connected: Arc<Vec<AtomicBool>>,
 ) {
+    let set_connected = |up: bool| {
+        if let Some(c) = connected.get(peer as usize) {
+            c.store(up, Ordering::Relaxed);
+        }
+    };
     let mut backoff = MIN_BACKOFF;
     loop {
         let stream = match TcpStream::connect(address).await {
@@ -86,9 +93,11 @@ pub async fn run_peer(
             continue;
         }
         tracing::info!(peer, %address, subscribe_from = from, "connected");
+        set_connected(true);
         backoff = MIN_BACKOFF;
         loop {
             let Some(first) = queue.recv().await else {
+                set_connected(false);
                 return;
             };
             let mut next = Some(first);
@@ -105,6 +114,7 @@ pub async fn run_peer(
             .await;
             if let Err(e) = result {
                 tracing::info!(peer, "connection lost: {e}");
+                set_connected(false);
                 break;
             }
         }
