@@ -37,6 +37,9 @@ pub struct Parameters {
     pub retention_rounds: u64,
     /// Rounds of WAL kept on disk below the last committed round, to serve lagging peers.
     pub wal_retention_rounds: u64,
+    /// Cap on the bytes of those older WAL segments (the oldest go first; segments that a
+    /// restart needs are always kept).
+    pub wal_retention_bytes: u64,
     /// WAL fsync policy.
     pub wal_sync: WalSync,
     /// Size at which the WAL starts a new segment file.
@@ -63,6 +66,7 @@ impl Default for Parameters {
             max_pending_bytes: 32 * 1024 * 1024,
             retention_rounds: 50,
             wal_retention_rounds: 3000,
+            wal_retention_bytes: 1024 * 1024 * 1024,
             wal_sync: WalSync::OwnBlocks,
             wal_segment_bytes: 64 * 1024 * 1024,
             peer_queue_capacity: 2048,

@@ -29,7 +29,7 @@ use crate::{
     metrics::Metrics,
     parameters::{Parameters, WalSync},
     pool::TransactionPool,
-    wal::{Record, Wal},
+    wal::{Record, Retention, Wal},
 };
 
 /// Most suspended blocks kept in the causal buffer.
@@ -405,11 +405,13 @@ impl Core {
                 last_own_round: self.last_own_round,
                 committed: self.dag.committed_refs(),
             };
-            let keep = self
-                .dag
-                .gc_round()
-                .saturating_sub(self.params.wal_retention_rounds);
-            self.wal.rotate(&checkpoint, keep)?;
+            let gc = self.dag.gc_round();
+            let retention = Retention {
+                keep_round: gc.saturating_sub(self.params.wal_retention_rounds),
+                max_bytes: self.params.wal_retention_bytes,
+                needed_round: gc,
+            };
+            self.wal.rotate(&checkpoint, retention)?;
         }
         Ok(())
     }

@@ -24,6 +24,26 @@ type Location = (u64, u64, u32);
 
 const BUFFER_FLUSH_BYTES: usize = 1 << 20;
 
+/// Which old segments [`Wal::rotate`] deletes.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Segments holding only blocks below this round are deleted.
+    pub keep_round: Round,
+    /// While the older segments take more bytes than this, the oldest one is deleted too...
+    pub max_bytes: u64,
+    /// ...provided it holds only blocks below this round (those replay does not need).
+    pub needed_round: Round,
+}
+
+/// An old or current segment file.
+#[derive(Clone, Copy, Debug, Default)]
+struct Segment {
+    /// Highest block round it holds.
+    max_round: Round,
+    /// Its size in bytes.
+    bytes: u64,
+}
+
 /// The WAL of one validator.
 pub struct Wal {
     dir: PathBuf,
@@ -32,7 +52,7 @@ pub struct Wal {
     segment_size: u64,
     segment_limit: u64,
     buffer: Vec<u8>,
-    max_round: BTreeMap<u64, Round>,
+    segments: BTreeMap<u64, Segment>,
     index: std::collections::HashMap<BlockRef, Location>,
 }
 
@@ -65,7 +85,7 @@ impl Wal {
             .with_context(|| format!("cannot create storage directory {}", dir.display()))?;
         let ids = list_segments(dir)?;
         let mut records = Vec::new();
-        let mut max_round = BTreeMap::new();
+        let mut segments = BTreeMap::new();
         let mut index = std::collections::HashMap::new();
         for id in &ids {
             let path = segment_path(dir, *id);
@@ -103,7 +123,13 @@ impl Wal {
                     .with_context(|| format!("cannot truncate {}", path.display()))?;
                 f.sync_all()?;
             }
-            max_round.insert(*id, highest);
+            segments.insert(
+                *id,
+                Segment {
+                    max_round: highest,
+                    bytes: good as u64,
+                },
+            );
         }
         let segment = ids.last().copied().unwrap_or(0);
         let path = segment_path(dir, segment);
@@ -113,7 +139,7 @@ impl Wal {
             .open(&path)
             .with_context(|| format!("cannot open WAL segment {}", path.display()))?;
         let segment_size = file.metadata()?.len();
-        max_round.entry(segment).or_insert(0);
+        segments.entry(segment).or_default();
         Ok((
             Self {
                 dir: dir.to_path_buf(),
@@ -122,7 +148,7 @@ impl Wal {
                 segment_size,
                 segment_limit,
                 buffer: Vec::with_capacity(BUFFER_FLUSH_BYTES * 2),
-                max_round,
+                segments,
                 index,
             },
             records,
@@ -142,9 +168,10 @@ impl Wal {
         record.encode_framed(&mut self.buffer);
         let written = self.buffer.len() - before;
         self.segment_size += written as u64;
+        let segment = self.segments.entry(self.segment).or_default();
+        segment.bytes = self.segment_size;
         if let Some(round) = record.block_round() {
-            let m = self.max_round.entry(self.segment).or_insert(0);
-            *m = (*m).max(round);
+            segment.max_round = segment.max_round.max(round);
         }
         if self.buffer.len() >= BUFFER_FLUSH_BYTES {
             self.flush()?;
@@ -174,10 +201,9 @@ impl Wal {
         self.segment_size >= self.segment_limit
     }
 
-    /// Starts a new segment beginning with `checkpoint` and deletes old segments holding
-    /// only blocks below `keep_round`.
-    pub fn rotate(&mut self, checkpoint: &Record, keep_round: Round) -> Result<()> {
-        let gc_round = keep_round;
+    /// Starts a new segment beginning with `checkpoint` and deletes the old segments that
+    /// `retention` lets go, oldest first.
+    pub fn rotate(&mut self, checkpoint: &Record, retention: Retention) -> Result<()> {
         self.sync()?;
         self.segment += 1;
         let path = segment_path(&self.dir, self.segment);
@@ -187,20 +213,32 @@ impl Wal {
             .open(&path)
             .with_context(|| format!("cannot create WAL segment {}", path.display()))?;
         self.segment_size = 0;
-        self.max_round.insert(self.segment, 0);
+        self.segments.insert(self.segment, Segment::default());
         self.append(checkpoint)?;
         self.sync()?;
-        while let Some((&id, &round)) = self.max_round.first_key_value() {
-            if id == self.segment || round >= gc_round {
+        while let Some((&id, &old)) = self.segments.first_key_value() {
+            let expired = old.max_round < retention.keep_round;
+            let over_cap = self.old_segment_bytes() > retention.max_bytes
+                && old.max_round < retention.needed_round;
+            if id == self.segment || !(expired || over_cap) {
                 break;
             }
-            let old = segment_path(&self.dir, id);
-            std::fs::remove_file(&old)
-                .with_context(|| format!("cannot delete old WAL segment {}", old.display()))?;
-            self.max_round.remove(&id);
+            let path = segment_path(&self.dir, id);
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot delete old WAL segment {}", path.display()))?;
+            self.segments.remove(&id);
             self.index.retain(|_, loc| loc.0 != id);
         }
         Ok(())
+    }
+
+    /// Bytes of every segment file but the current one.
+    pub fn old_segment_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter(|(id, _)| **id != self.segment)
+            .map(|(_, s)| s.bytes)
+            .sum()
     }
 
     /// Reads a logged block back from disk (to serve peers that lag behind the DAG window).
