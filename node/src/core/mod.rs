@@ -180,15 +180,25 @@ impl Core {
         if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
             return Ok(());
         }
-        let bytes = self.wal.append(&Record::Block(block.clone()))?;
-        self.metrics.wal_bytes.inc_by(bytes as u64);
         self.metrics.blocks_received.inc();
-        if self.params.wal_sync == WalSync::Always {
-            self.sync_wal()?;
-        }
         let mut accepted = Accepted::default();
         self.buffer.add(&mut self.dag, block, &mut accepted);
+        self.log_received(&accepted.blocks)?;
         self.on_accepted(accepted, Some(from), fx);
+        Ok(())
+    }
+
+    /// Logs blocks from peers as they join the DAG (in causal order), before anything acts
+    /// on them. Blocks still waiting for ancestors are not logged: a crash loses them and
+    /// they are fetched again.
+    fn log_received(&mut self, blocks: &[BlockPtr]) -> Result<()> {
+        for b in blocks {
+            let bytes = self.wal.append(&Record::Block(b.clone()))?;
+            self.metrics.wal_bytes.inc_by(bytes as u64);
+        }
+        if !blocks.is_empty() && self.params.wal_sync == WalSync::Always {
+            self.sync_wal()?;
+        }
         Ok(())
     }
 
@@ -246,7 +256,7 @@ impl Core {
     /// A peer subscribed to our blocks above `after`.
     pub fn subscribe(&mut self, from: AuthorityIndex, after: Round, fx: &mut Effects) {
         let mut blocks = Vec::new();
-        if after + 1 < self.dag.gc_round() {
+        if after.saturating_add(1) < self.dag.gc_round() {
             for r in self.wal.blocks_of_after(self.authority, after) {
                 if r.round >= self.dag.gc_round() || blocks.len() >= MAX_SUBSCRIBE_REPLY {
                     break;
@@ -319,7 +329,7 @@ impl Core {
             } else {
                 0
             };
-            let mut peer = ((r.author as u64 + attempt) % n) as AuthorityIndex;
+            let mut peer = ((r.author as u64).wrapping_add(attempt) % n) as AuthorityIndex;
             if peer == self.authority {
                 peer = ((peer as u64 + 1) % n) as AuthorityIndex;
             }
@@ -366,22 +376,26 @@ impl Core {
         self.metrics
             .last_committed_round
             .set(self.last_committed_round as i64);
-        self.prune(fx);
-        Ok(())
+        self.prune(fx, true)
     }
 
     fn gc_round_for(&self, committed_round: Round) -> Round {
         committed_round.saturating_sub(self.params.retention_rounds)
     }
 
-    fn prune(&mut self, fx: &mut Effects) {
+    /// Drops rounds below the gc round; blocks that were waiting only for those rounds join
+    /// the DAG (and are logged if `log`, i.e. unless they come from the WAL itself).
+    fn prune(&mut self, fx: &mut Effects, log: bool) -> Result<()> {
         let gc = self.gc_round_for(self.last_committed_round);
         if gc <= self.dag.gc_round() {
-            return;
+            return Ok(());
         }
         self.dag.prune(gc);
         let mut accepted = Accepted::default();
         self.buffer.on_prune(&mut self.dag, &mut accepted);
+        if log {
+            self.log_received(&accepted.blocks)?;
+        }
         self.on_accepted(accepted, None, fx);
         self.pending_refs = self.pending_refs.split_off(&BlockRef {
             round: gc,
@@ -389,6 +403,7 @@ impl Core {
             digest: [0; 32],
         });
         self.round_stake = self.round_stake.split_off(&gc);
+        Ok(())
     }
 
     /// Periodic work: propose, commit, retry requests, rotate the WAL.

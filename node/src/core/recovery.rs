@@ -43,7 +43,7 @@ impl Core {
                     if let Some(l) = leader {
                         self.last_committed_round = l.round;
                     }
-                    self.prune(&mut fx);
+                    self.prune(&mut fx, false)?;
                 }
                 Record::Checkpoint {
                     last_decided,
@@ -57,7 +57,7 @@ impl Core {
                     for r in &committed {
                         self.dag.set_committed(r);
                     }
-                    self.prune(&mut fx);
+                    self.prune(&mut fx, false)?;
                 }
             }
         }

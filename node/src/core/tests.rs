@@ -101,3 +101,91 @@ fn a_leader_that_is_not_connected_is_not_waited_for() {
     assert_eq!(s.metrics.leader_timeouts.get(), 0);
     assert_eq!(fx.broadcast.last().map(|b| b.round()), Some(2));
 }
+
+#[test]
+fn a_subscription_from_the_last_possible_round_is_answered_with_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    reach_round_two(&mut s, &[2, 3]);
+    // A peer chooses the round it subscribes from: the largest one must not overflow.
+    let mut fx = Effects::default();
+    s.core.subscribe(1, u64::MAX, &mut fx);
+    assert!(fx.replies.is_empty());
+    // An ordinary subscription gets our blocks above the round.
+    s.core.subscribe(1, 0, &mut fx);
+    let sent: Vec<_> = fx.replies.iter().flat_map(|(_, bs)| bs.iter()).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].author(), sent[0].round()), (0, 1));
+}
+
+fn logged_blocks(dir: &std::path::Path) -> Vec<crate::block::BlockRef> {
+    let (_, records) = Wal::open(dir, u64::MAX).expect("reopen");
+    records
+        .iter()
+        .filter_map(|r| match r {
+            crate::wal::Record::Block(b) => Some(b.reference()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A block is logged once it joins the DAG: a block whose ancestors never come (e.g. one
+/// from a far future round) never reaches the WAL, where its round would keep old
+/// segments from being deleted.
+#[test]
+fn received_blocks_are_logged_when_their_ancestors_are_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    let mut fx = Effects::default();
+    s.core.tick(&mut fx).expect("tick");
+    let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
+    let r1: Vec<_> = (1..4u32)
+        .map(|a| Block::new_signed(a, 1, 0, genesis.clone(), Bytes::new(), &s.keys[a as usize]))
+        .map(Arc::new)
+        .collect();
+    let parents: Vec<_> = r1.iter().map(|b| b.reference()).collect();
+    let child = Arc::new(Block::new_signed(
+        2,
+        2,
+        0,
+        parents,
+        Bytes::new(),
+        &s.keys[2],
+    ));
+    let far = Arc::new(Block::new_signed(
+        3,
+        1_000_000,
+        0,
+        (0..4)
+            .map(|a| crate::block::BlockRef {
+                round: 999_999,
+                author: a,
+                digest: [9; 32],
+            })
+            .collect(),
+        Bytes::new(),
+        &s.keys[3],
+    ));
+    for b in [child.clone(), far] {
+        s.core.add_peer_block(b.author(), b, &mut fx).expect("add");
+    }
+    s.core.flush_wal().expect("flush");
+    assert!(
+        logged_blocks(dir.path()).is_empty(),
+        "suspended blocks were logged"
+    );
+    for b in &r1 {
+        s.core
+            .add_peer_block(b.author(), b.clone(), &mut fx)
+            .expect("add");
+    }
+    s.core.flush_wal().expect("flush");
+    let logged = logged_blocks(dir.path());
+    assert_eq!(logged.len(), 4, "{logged:?}");
+    assert_eq!(
+        logged.last(),
+        Some(&child.reference()),
+        "the child after its parents"
+    );
+    assert!(logged.iter().all(|r| r.round < 3));
+}

@@ -1,6 +1,9 @@
 //! Blocks indexed by reference and round, with commit marks and pruning.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    ops::Bound,
+};
 
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
@@ -87,7 +90,7 @@ impl DagStore {
     /// Blocks of `author` with round > `after`, in round order.
     pub fn blocks_of_after(&self, author: AuthorityIndex, after: Round) -> Vec<BlockPtr> {
         self.rounds
-            .range(after + 1..)
+            .range((Bound::Excluded(after), Bound::Unbounded))
             .flat_map(|(_, bs)| bs.iter().filter(|b| b.author() == author).cloned())
             .collect()
     }

@@ -17,7 +17,7 @@ const CHECKPOINT: u8 = 4;
 pub enum Record {
     /// A block this validator signed (fsynced before broadcast).
     OwnBlock(BlockPtr),
-    /// A verified block received from a peer.
+    /// A verified block received from a peer, logged when it joined the DAG.
     Block(BlockPtr),
     /// A decided leader slot and the blocks its sub-DAG committed.
     Decision {
