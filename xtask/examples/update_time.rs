@@ -14,23 +14,19 @@
 use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use xtask::{
     benchmark::{
         executor::Deployment,
         remote::{upload, Options, RemoteDeployment},
     },
     builder::{self, Build, NodeBinary},
-    settings::{CloudProvider, Settings, StaticHost},
+    settings::{CloudProvider, Settings},
     ssh,
 };
 
-#[derive(Deserialize)]
-struct TestHost {
-    address: String,
-    port: u16,
-    user: String,
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::TestHost;
 
 /// CPU seconds of process `pid` and its reaped children (`/proc/<pid>/stat`).
 fn process_cpu(pid: u32) -> f64 {
@@ -178,19 +174,8 @@ fn main() -> Result<()> {
         settings.hosts = hosts[..n]
             .iter()
             .enumerate()
-            .map(|(i, h)| StaticHost {
-                address: h.address.clone(),
-                port: h.port,
-                user: Some(h.user.clone()),
-                region: "bench".into(),
-                private_address: None,
-                working_directory: Some(
-                    scratch
-                        .path()
-                        .join(format!("n{n}-host{i}"))
-                        .display()
-                        .to_string(),
-                ),
+            .map(|(i, h)| {
+                h.static_host("bench", Some(&scratch.path().join(format!("n{n}-host{i}"))))
             })
             .collect();
         let loaded = settings.validate()?;

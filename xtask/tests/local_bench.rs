@@ -1,6 +1,8 @@
 //! End-to-end: short benchmarks on the local testbed with the real node, checked through the
 //! files they write and the processes they leave (none).
 
+mod common;
+
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
@@ -20,17 +22,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A base port with `count` free ports above it (validator and metrics ranges).
-fn free_port_block(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base: u16 = rand::random::<u16>() % 20_000 + 30_000;
-        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free block of {count} ports found");
-}
-
 fn bench_args(extra: &[&str]) -> BenchArgs {
     let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "6"];
     argv.extend_from_slice(extra);
@@ -42,7 +33,7 @@ fn bench_args(extra: &[&str]) -> BenchArgs {
 
 fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
     let mut settings = Settings::local_default();
-    let base = free_port_block(2000);
+    let base = common::free_base_port(16);
     settings.base_port = base;
     settings.metrics_base_port = base + 1000;
     settings.results_directory = Some(results.to_path_buf());

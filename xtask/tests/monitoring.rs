@@ -8,7 +8,7 @@ use std::path::Path;
 
 use xtask::{
     monitoring::{files, install, setup},
-    settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
+    settings::{CloudProvider, LoadedSettings, Settings},
     ssh::{SshClient, SshOptions},
     testbed::{self, Instance},
 };
@@ -23,14 +23,7 @@ fn static_settings(results: &Path) -> LoadedSettings {
     settings.hosts = hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| StaticHost {
-            address: h.address.clone(),
-            port: h.port,
-            user: Some(h.user.clone()),
-            region: format!("region-{i}"),
-            private_address: None,
-            working_directory: None,
-        })
+        .map(|(i, h)| h.static_host(&format!("region-{i}"), None))
         .collect();
     settings.validate().expect("valid static settings")
 }

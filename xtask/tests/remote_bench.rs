@@ -17,22 +17,6 @@ use xtask::{
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
-/// A base port below the ephemeral range (where the many SSH connections take their local
-/// ports) with the validator and metrics ports of up to 8 validators free.
-fn free_base_port() -> u16 {
-    for _ in 0..500 {
-        let base: u16 = rand::random::<u16>() % 10_000 + 20_000;
-        let wanted = (0..8).flat_map(|i| [base + i, base + 1000 + i]);
-        if wanted
-            .into_iter()
-            .all(|p| TcpListener::bind(("0.0.0.0", p)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no free base port found");
-}
-
 fn bench_args(extra: &[&str]) -> BenchArgs {
     let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "5"];
     argv.extend_from_slice(extra);
@@ -51,7 +35,7 @@ fn static_settings(root: &Path, hosts: &[StaticHost]) -> LoadedSettings {
     settings.ssh_private_key_file = Some(common::client_key());
     settings.hosts = hosts.to_vec();
     settings.results_directory = Some(root.join("results"));
-    let base = free_base_port();
+    let base = common::free_base_port(8);
     settings.base_port = base;
     settings.metrics_base_port = base + 1000;
     settings.validate().expect("valid static settings")
@@ -61,13 +45,11 @@ fn static_hosts(root: &Path) -> Vec<StaticHost> {
     common::hosts()
         .iter()
         .enumerate()
-        .map(|(i, h)| StaticHost {
-            address: h.address.clone(),
-            port: h.port,
-            user: Some(h.user.clone()),
-            region: format!("region-{}", i % 2),
-            private_address: None,
-            working_directory: Some(root.join(format!("host{i}")).display().to_string()),
+        .map(|(i, h)| {
+            h.static_host(
+                &format!("region-{}", i % 2),
+                Some(&root.join(format!("host{i}"))),
+            )
         })
         .collect()
 }

@@ -147,19 +147,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     interrupt::install();
     let root = workspace::root();
     let plan = Plan::from_args(args, &root.join("assets"))?;
-    let provider = testbed::provider(settings)?;
-    let instances: Vec<Instance> = provider
-        .list_instances()?
-        .into_iter()
-        .filter(Instance::is_running)
-        .collect();
-    if instances.is_empty() {
-        bail!(
-            "the {} testbed \"{}\" has no running instance: run `cargo xtask testbed deploy` or `testbed start`",
-            provider.name(),
-            settings.settings.testbed_id
-        );
-    }
+    let (provider, instances) = testbed::running_instances(settings)?;
     let run_id = args
         .run_id
         .clone()

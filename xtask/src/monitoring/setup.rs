@@ -29,19 +29,7 @@ pub struct Request {
 /// that instance and node exporters on every host. Returns the files written.
 pub fn run(settings: &LoadedSettings, request: &Request) -> Result<Vec<PathBuf>> {
     let s = &settings.settings;
-    let provider = testbed::provider(settings)?;
-    let instances: Vec<Instance> = provider
-        .list_instances()?
-        .into_iter()
-        .filter(Instance::is_running)
-        .collect();
-    if instances.is_empty() {
-        bail!(
-            "the {} testbed \"{}\" has no running instance to monitor",
-            provider.name(),
-            s.testbed_id
-        );
-    }
+    let (_, instances) = testbed::running_instances(settings)?;
     let local = s.cloud_provider == CloudProvider::Local;
     let committee = request
         .committee

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod local;
+pub mod public_key;
 pub mod setup;
 pub mod static_hosts;
 pub mod user_data;
@@ -122,4 +123,24 @@ pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
         CloudProvider::Vultr => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
         CloudProvider::Aws => Ok(Box::new(aws::AwsProvider::new(settings)?)),
     }
+}
+
+/// The provider of `settings` and the testbed's running instances; an error naming the testbed
+/// when none runs.
+pub fn running_instances(settings: &LoadedSettings) -> Result<(Box<dyn Provider>, Vec<Instance>)> {
+    let provider = provider(settings)?;
+    let instances: Vec<Instance> = provider
+        .list_instances()?
+        .into_iter()
+        .filter(Instance::is_running)
+        .collect();
+    if instances.is_empty() {
+        anyhow::bail!(
+            "the {} testbed \"{}\" has no running instance: run `cargo xtask testbed deploy` or \
+             `testbed start`",
+            provider.name(),
+            settings.settings.testbed_id
+        );
+    }
+    Ok((provider, instances))
 }

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use xtask::testbed::{Instance, InstanceState};
+use xtask::{
+    settings::StaticHost,
+    testbed::{Instance, InstanceState},
+};
 
 /// One emulated host, as `scripts/sshd-hosts` describes it in `hosts.json`.
 #[derive(Clone, Debug, Deserialize)]
@@ -23,6 +26,38 @@ pub fn hosts() -> Vec<TestHost> {
     );
     let text = std::fs::read_to_string(&path).expect("hosts.json readable");
     serde_json::from_str(&text).expect("hosts.json well formed")
+}
+
+impl TestHost {
+    /// This host as a static testbed host in `region`, working in `directory` (`None`: the
+    /// default under the login's home, shared by every host of this machine).
+    pub fn static_host(&self, region: &str, directory: Option<&Path>) -> StaticHost {
+        StaticHost {
+            address: self.address.clone(),
+            port: self.port,
+            user: Some(self.user.clone()),
+            region: region.to_string(),
+            private_address: None,
+            working_directory: directory.map(|d| d.display().to_string()),
+        }
+    }
+}
+
+/// A base port, below the ephemeral range (where SSH connections take their local ports),
+/// with the validator ports `base + i` and metrics ports `base + 1000 + i` of `validators`
+/// validators free on every address.
+pub fn free_base_port(validators: u16) -> u16 {
+    for _ in 0..500 {
+        let base: u16 = rand::random::<u16>() % 10_000 + 20_000;
+        let wanted = (0..validators).flat_map(|i| [base + i, base + 1000 + i]);
+        if wanted
+            .into_iter()
+            .all(|p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no free base port found");
 }
 
 /// The client key authorized on every emulated host (next to hosts.json).

@@ -23,7 +23,7 @@ pub mod tags;
 use std::{
     collections::{BTreeMap, HashMap},
     future::Future,
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::Mutex,
 };
 
@@ -42,7 +42,7 @@ use self::{
     instances::{Action, LaunchSpec},
     retry::RetryPolicy,
 };
-use super::{user_data, Instance, Provider};
+use super::{public_key::read_public_key, user_data, Instance, Provider};
 use crate::settings::{LoadedSettings, Settings};
 
 /// Testbeds on AWS EC2.
@@ -221,26 +221,6 @@ impl AwsProvider {
             many => bail!("{}", many.join("\n")),
         }
     }
-}
-
-/// The user's SSH public key (OpenSSH format).
-fn read_public_key(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "settings `ssh_public_key_file` = {}: cannot read it",
-            path.display()
-        )
-    })?;
-    let key = text.trim();
-    let known = ["ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"];
-    if !known.iter().any(|prefix| key.starts_with(prefix)) {
-        bail!(
-            "settings `ssh_public_key_file` = {}: not an OpenSSH public key (expected a line \
-             such as `ssh-ed25519 AAAA... comment`)",
-            path.display()
-        );
-    }
-    Ok(key.to_string())
 }
 
 /// Checks that every one of `regions` exists and is enabled for the account.

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde_json::json;
 
-use super::{user_data, Instance, Provider};
+use super::{public_key::read_public_key, user_data, Instance, Provider};
 use crate::settings::LoadedSettings;
 use client::{ApiError, Client};
 use resources::Resources;
@@ -91,7 +91,7 @@ impl VultrProvider {
         if let Some(resources) = cache.as_ref() {
             return Ok(resources.clone());
         }
-        let public_key = preflight::read_public_key(&self.public_key_file)?;
+        let public_key = read_public_key(&self.public_key_file)?;
         let name = resources::ssh_key_name(&self.testbed_id, &public_key);
         let ssh_key_id = resources::ensure_ssh_key(&self.client, &name, &public_key)?;
         let firewall_group_id = resources::ensure_firewall(
@@ -158,7 +158,7 @@ impl Provider for VultrProvider {
     }
 
     fn preflight(&self, regions: &[String]) -> Result<()> {
-        preflight::read_public_key(&self.public_key_file)?;
+        read_public_key(&self.public_key_file)?;
         preflight::check_api_key(&self.client)?;
         preflight::check_regions(&self.client, regions)?;
         let plans = self.plans()?;

@@ -1,36 +1,12 @@
 //! Checks made before anything is created: the key file, the API key, the regions, the plan
 //! and its availability in each region. They only read.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
 
 use super::{
     client::Client,
     types::{Availability, Plan, Region, SshKey},
 };
-
-/// Reads the public key file (`ssh_public_key_file`, or the private key's `.pub`).
-pub fn read_public_key(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "settings `ssh_public_key_file` = {}: cannot read it",
-            path.display()
-        )
-    })?;
-    let key = text.trim();
-    let mut fields = key.split_whitespace();
-    match (fields.next(), fields.next()) {
-        (Some(kind), Some(_)) if kind.starts_with("ssh-") || kind.starts_with("ecdsa-") => {
-            Ok(key.to_string())
-        }
-        _ => bail!(
-            "settings `ssh_public_key_file` = {}: not an OpenSSH public key (expected a line \
-             such as `ssh-ed25519 AAAA... comment`)",
-            path.display()
-        ),
-    }
-}
 
 /// Proves the API key works (an authenticated listing).
 pub fn check_api_key(client: &Client) -> Result<()> {
@@ -124,30 +100,4 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("\"{n}\""))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn public_key_must_look_like_one() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let good = dir.path().join("good.pub");
-        std::fs::write(&good, "ssh-ed25519 AAAAC3NzaC1 me@host\n").expect("write");
-        assert_eq!(
-            read_public_key(&good).expect("good key"),
-            "ssh-ed25519 AAAAC3NzaC1 me@host"
-        );
-        let bad = dir.path().join("bad.pub");
-        std::fs::write(&bad, "-----BEGIN OPENSSH PRIVATE KEY-----\n").expect("write");
-        let err = format!("{:#}", read_public_key(&bad).expect_err("private key"));
-        assert!(
-            err.contains("ssh_public_key_file") && err.contains("bad.pub"),
-            "{err}"
-        );
-        let missing = dir.path().join("missing.pub");
-        let err = format!("{:#}", read_public_key(&missing).expect_err("missing"));
-        assert!(err.contains("missing.pub"), "{err}");
-    }
 }
