@@ -5,7 +5,6 @@ pub mod analysis;
 pub mod executor;
 pub mod faults;
 pub mod genesis;
-pub mod interrupt;
 pub mod local;
 pub mod monitor;
 pub mod plan;
@@ -20,6 +19,7 @@ use serde::Serialize;
 use crate::{
     builder::{self, NodeBinary},
     cli::BenchArgs,
+    interrupt,
     results::{self, provenance, Provenance, SummaryRow},
     settings::{CloudProvider, LoadedSettings, Settings},
     ssh,

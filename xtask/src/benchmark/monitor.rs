@@ -12,10 +12,12 @@ use indicatif::ProgressBar;
 use super::{
     executor::{log_file, Executor, Launch},
     faults::{FaultEvent, FaultKind},
-    interrupt,
     plan::Plan,
 };
-use crate::measurement::{scrape, Snapshot};
+use crate::{
+    interrupt,
+    measurement::{scrape, Snapshot},
+};
 
 /// How long validators may take to serve their metrics after starting.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);

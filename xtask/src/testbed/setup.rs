@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Instance;
 use crate::{
-    benchmark::interrupt,
+    interrupt,
     ssh::{self, process, shell, SshClient},
 };
 

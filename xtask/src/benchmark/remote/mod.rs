@@ -34,7 +34,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub use executor::RemoteExecutor;
 
-use super::{executor::Deployment, interrupt};
+use super::executor::Deployment;
+use crate::interrupt;
 use crate::{
     builder::{target, target::GlibcVersion, Build, NodeBinary},
     results,

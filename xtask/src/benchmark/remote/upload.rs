@@ -14,8 +14,8 @@ use indicatif::ProgressBar;
 
 use super::Host;
 use crate::{
-    benchmark::interrupt,
     builder::NodeBinary,
+    interrupt,
     ssh::{shell::quote, SshClient},
 };
 

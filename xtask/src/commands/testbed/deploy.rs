@@ -6,7 +6,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::{console::Console, wait, WaitOptions};
 use crate::{
-    benchmark::interrupt,
+    interrupt,
     settings::LoadedSettings,
     testbed::{setup::Summary, Instance, InstanceState, Provider},
 };

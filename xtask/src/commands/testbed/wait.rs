@@ -9,7 +9,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
-    benchmark::interrupt,
+    interrupt,
     testbed::{Instance, Provider},
 };
 

@@ -1,4 +1,7 @@
-//! Ctrl-C: the first one asks the benchmark to stop measuring, clean up and write what it has.
+//! Ctrl-C for long commands that install this handler: the first one asks the command to stop
+//! at its next safe point and clean up (a benchmark stops every validator it started and still
+//! writes what it measured; a deploy creates nothing more, and `testbed destroy` finds what it
+//! created). Long operations poll [`requested`].
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -13,9 +16,9 @@ pub fn install() {
     INSTALLED.get_or_init(|| {
         ctrlc::set_handler(|| {
             if REQUESTED.swap(true, Ordering::SeqCst) {
-                eprintln!("\nstill stopping the validators; please wait");
+                eprintln!("\nstill cleaning up; please wait");
             } else {
-                eprintln!("\ninterrupted: stopping every process and writing what was measured");
+                eprintln!("\ninterrupted: stopping what was started and keeping what is done");
             }
         })
         .is_ok()
