@@ -88,6 +88,19 @@ pub trait Executor {
 
     /// Copies the validators' logs into `destination`.
     fn collect_logs(&mut self, destination: &Path) -> Result<()>;
+
+    /// The last lines of a validator's log, to explain why it stopped (`None` when they
+    /// cannot be read).
+    fn log_tail(&mut self, validator: usize) -> Option<String>;
+}
+
+/// How many log lines an unexpected exit shows.
+pub const LOG_TAIL_LINES: usize = 5;
+
+/// The last `LOG_TAIL_LINES` non-empty lines of `text`.
+pub fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
 
 /// A testbed made ready for a run: its hosts reached and set up, the node installed. Makes one
@@ -106,4 +119,16 @@ pub trait Deployment {
     /// Stops whatever the run left on the hosts, records what was measured about them in
     /// `run_dir` (when it exists) and releases them. Safe to call more than once.
     fn finish(&mut self, run_dir: &Path) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_keeps_the_end_without_blank_lines() {
+        let text = "a\nb\n\nc\nd\ne\nf\n\n";
+        assert_eq!(last_lines(text), "b\nc\nd\ne\nf");
+        assert_eq!(last_lines(""), "");
+    }
 }

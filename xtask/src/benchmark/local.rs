@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{log_file, Deployment, Executor, Launch};
+use super::executor::{last_lines, log_file, Deployment, Executor, Launch};
 use crate::builder::{Build, NodeBinary};
 
 /// The local testbed: nothing to install, one [`LocalExecutor`] per point.
@@ -215,6 +215,11 @@ impl Executor for LocalExecutor {
     fn collect_logs(&mut self, _destination: &Path) -> Result<()> {
         // Local validators already write into the results directory.
         Ok(())
+    }
+
+    fn log_tail(&mut self, validator: usize) -> Option<String> {
+        let text = std::fs::read_to_string(self.logs.join(log_file(validator))).ok()?;
+        Some(last_lines(&text))
     }
 }
 

@@ -41,6 +41,15 @@ pub struct Recording {
     pub interrupted: bool,
 }
 
+/// ", whose last lines are:" and the end of validator `i`'s log, or nothing when it cannot be
+/// read.
+fn tail(executor: &mut dyn Executor, i: usize) -> String {
+    match executor.log_tail(i) {
+        Some(lines) if !lines.is_empty() => format!(", which ends with:\n{lines}"),
+        _ => String::new(),
+    }
+}
+
 /// Waits until every validator in `validators` serves its metrics.
 pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<()> {
     let agent = scrape::agent();
@@ -56,8 +65,9 @@ pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<(
             }
             if !executor.is_alive(i)? {
                 bail!(
-                    "validator {i} exited before serving its metrics at {url}: see {}",
-                    log_file(i)
+                    "validator {i} exited before serving its metrics at {url}: see {}{}",
+                    log_file(i),
+                    tail(executor, i)
                 );
             }
             if Instant::now() > deadline {
@@ -115,8 +125,9 @@ pub fn measure(
         for &i in &up {
             if !executor.is_alive(i)? {
                 bail!(
-                    "validator {i} died {elapsed:.1} s into the run (not a scheduled fault): see {}",
-                    log_file(i)
+                    "validator {i} died {elapsed:.1} s into the run (not a scheduled fault): see {}{}",
+                    log_file(i),
+                    tail(executor, i)
                 );
             }
         }
@@ -178,4 +189,54 @@ pub fn measure(
         }
     }
     Ok(recording)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::builder::NodeBinary;
+
+    /// A validator that never comes up, whose log says why.
+    struct DeadOnArrival;
+
+    impl Executor for DeadOnArrival {
+        fn stage(&mut self, _: &NodeBinary, _: &Path) -> Result<()> {
+            Ok(())
+        }
+        fn check_ports(&mut self, _: &[u16]) -> Result<()> {
+            Ok(())
+        }
+        fn start(&mut self, _: &Launch) -> Result<()> {
+            Ok(())
+        }
+        fn kill(&mut self, _: usize) -> Result<()> {
+            Ok(())
+        }
+        fn is_alive(&mut self, _: usize) -> Result<bool> {
+            Ok(false)
+        }
+        fn metrics_url(&mut self, _: usize) -> Result<String> {
+            // Nothing listens on port 9 of loopback (discard): the fetch fails at once.
+            Ok("http://127.0.0.1:9/metrics".into())
+        }
+        fn stop_all(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn collect_logs(&mut self, _: &Path) -> Result<()> {
+            Ok(())
+        }
+        fn log_tail(&mut self, _: usize) -> Option<String> {
+            Some("ERROR node: cannot write the WAL: No space left on device".into())
+        }
+    }
+
+    #[test]
+    fn a_validator_that_exits_is_reported_with_the_end_of_its_log() {
+        let err = wait_ready(&mut DeadOnArrival, &[2]).expect_err("never ready");
+        let message = format!("{err:#}");
+        assert!(message.contains("validator 2 exited"), "{message}");
+        assert!(message.contains("No space left on device"), "{message}");
+    }
 }

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{all_ok, logs, processes, Host, RemoteDeployment};
 use crate::{
-    benchmark::executor::{log_file, Executor, Launch},
+    benchmark::executor::{last_lines, log_file, Executor, Launch, LOG_TAIL_LINES},
     builder::NodeBinary,
     results, ssh,
     testbed::{setup, Instance},
@@ -421,6 +421,14 @@ impl Executor for RemoteExecutor<'_> {
             }
         }
         Ok(())
+    }
+
+    fn log_tail(&mut self, validator: usize) -> Option<String> {
+        let (_, host) = self.deployment.host_of(validator);
+        let path = format!("{}/{}", self.point_dir(host), log_file(validator));
+        let command = format!("tail -n {LOG_TAIL_LINES} {}", ssh::shell::quote(&path));
+        let output = self.deployment.ssh.run(&host.instance, &command).ok()?;
+        Some(last_lines(&output.stdout))
     }
 }
 
