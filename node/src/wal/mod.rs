@@ -50,6 +50,8 @@ pub struct Wal {
     file: File,
     segment: u64,
     segment_size: u64,
+    /// Bytes of the current segment below this were synced and dropped from the page cache.
+    uncached_from: u64,
     segment_limit: u64,
     buffer: Vec<u8>,
     segments: BTreeMap<u64, Segment>,
@@ -75,6 +77,34 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     }
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// The memory page size (4 KiB if the system does not say).
+fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
+    })
+}
+
+/// Asks the kernel to drop the cached pages of `file` in `from..to` (advice only: clean pages
+/// go, the data stays on disk).
+fn drop_from_cache(file: &File, from: u64, to: u64) {
+    use std::os::unix::io::AsRawFd;
+    if to <= from {
+        return;
+    }
+    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+        return;
+    };
+    // SAFETY: posix_fadvise only reads its arguments; the descriptor is open and ours.
+    let rc =
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        tracing::debug!("posix_fadvise on the WAL failed: error {rc}");
+    }
 }
 
 impl Wal {
@@ -146,6 +176,7 @@ impl Wal {
                 file,
                 segment,
                 segment_size,
+                uncached_from: 0,
                 segment_limit,
                 buffer: Vec::with_capacity(BUFFER_FLUSH_BYTES * 2),
                 segments,
@@ -190,10 +221,16 @@ impl Wal {
         Ok(())
     }
 
-    /// Flushes and fsyncs.
+    /// Flushes and fsyncs, then lets the page cache drop what is now durable: the WAL is
+    /// read back only on restart and for lagging peers, while every validator writes the
+    /// whole system's blocks, so cached WAL pages would grow memory at that rate.
     pub fn sync(&mut self) -> Result<()> {
         self.flush()?;
-        self.file.sync_data().context("cannot fsync the WAL")
+        self.file.sync_data().context("cannot fsync the WAL")?;
+        drop_from_cache(&self.file, self.uncached_from, self.segment_size);
+        // The last page may be partly written: it is dropped with the next range.
+        self.uncached_from = self.segment_size - self.segment_size % page_size();
+        Ok(())
     }
 
     /// Whether the current segment is over its size limit.
@@ -213,6 +250,7 @@ impl Wal {
             .open(&path)
             .with_context(|| format!("cannot create WAL segment {}", path.display()))?;
         self.segment_size = 0;
+        self.uncached_from = 0;
         self.segments.insert(self.segment, Segment::default());
         self.append(checkpoint)?;
         self.sync()?;
