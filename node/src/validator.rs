@@ -87,6 +87,21 @@ impl ValidatorConfig {
                 bail!("latency emulation needs one delay per authority");
             }
         }
+        if self.parameters.leaders_per_round > self.committee.size() {
+            bail!(
+                "leaders_per_round ({}) is larger than the committee ({} validators)",
+                self.parameters.leaders_per_round,
+                self.committee.size()
+            );
+        }
+        let encoded = crate::transactions::encoded_size(self.transaction_size);
+        if self.load > 0 && encoded > self.parameters.max_block_bytes {
+            bail!(
+                "a {}-byte transaction does not fit in a block (max_block_bytes = {})",
+                self.transaction_size,
+                self.parameters.max_block_bytes
+            );
+        }
         self.parameters.validate()
     }
 

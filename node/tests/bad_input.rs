@@ -153,4 +153,19 @@ async fn inconsistent_configuration_is_reported_clearly() {
         .err()
         .expect("must fail");
     assert!(format!("{err:#}").contains("out of range"), "{err:#}");
+    // More leaders per round than validators: one authority would lead two slots.
+    let mut too_many_leaders = configs[0].clone();
+    too_many_leaders.parameters.leaders_per_round = 5;
+    let err = Validator::start(too_many_leaders)
+        .await
+        .err()
+        .expect("must fail");
+    assert!(format!("{err:#}").contains("leaders_per_round"), "{err:#}");
+    // A transaction no block can carry would sit in the pool forever.
+    let oversized = ValidatorConfig {
+        transaction_size: configs[0].parameters.max_block_bytes,
+        ..configs[0].clone()
+    };
+    let err = Validator::start(oversized).await.err().expect("must fail");
+    assert!(format!("{err:#}").contains("max_block_bytes"), "{err:#}");
 }
