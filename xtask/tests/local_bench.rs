@@ -8,12 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use clap::Parser;
-use xtask::{
-    cli::{BenchArgs, Cli, Command},
-    results::SummaryRow,
-    settings::Settings,
-};
+use xtask::{cli::BenchArgs, results::SummaryRow, settings::Settings};
 
 /// Benchmarks measure this machine: two at once would distort each other's figures.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -23,12 +18,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn bench_args(extra: &[&str]) -> BenchArgs {
-    let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "6"];
-    argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).expect("bench arguments").command {
-        Command::Bench(args) => args,
-        _ => unreachable!(),
-    }
+    common::bench_args(6, extra)
 }
 
 fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {

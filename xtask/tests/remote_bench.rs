@@ -9,21 +9,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use clap::Parser;
 use xtask::{
     benchmark::remote::records::HostRow,
-    cli::{BenchArgs, Cli, Command},
+    cli::BenchArgs,
     results::{FaultRow, TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
 fn bench_args(extra: &[&str]) -> BenchArgs {
-    let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", "5"];
-    argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).expect("bench arguments").command {
-        Command::Bench(args) => args,
-        _ => unreachable!(),
-    }
+    common::bench_args(5, extra)
 }
 
 /// A static testbed: `hosts` with a working directory each under `root`, results in

@@ -100,3 +100,19 @@ pub fn processes_under(dir: &Path) -> Vec<(u32, PathBuf)> {
     }
     found
 }
+
+/// `cargo xtask bench` arguments for a short test run: 2 s of warm-up, `duration` seconds
+/// measured, then `extra`.
+pub fn bench_args(duration: u64, extra: &[&str]) -> xtask::cli::BenchArgs {
+    use clap::Parser;
+    let duration = duration.to_string();
+    let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", &duration];
+    argv.extend_from_slice(extra);
+    match xtask::cli::Cli::try_parse_from(argv)
+        .expect("bench arguments")
+        .command
+    {
+        xtask::cli::Command::Bench(args) => args,
+        _ => unreachable!("a bench command line parses as bench"),
+    }
+}

@@ -1,6 +1,9 @@
 //! The L-graph (latency vs committed throughput) and committed vs offered load.
 
-use plotters::{coord::Shift, prelude::*};
+use plotters::{
+    coord::{types::RangedCoordf64, Shift},
+    prelude::*,
+};
 
 use super::{
     canvas::{color, human, DrawResult, Figure, FAMILY},
@@ -25,6 +28,35 @@ fn panes<DB: DrawingBackend>(
     Ok(area.split_horizontally(width.saturating_sub(legend::WIDTH)))
 }
 
+/// A chart of two linear axes.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with both axes from 0, labelled `x_desc` and `y_desc`, numbers shortened.
+fn chart_with_axes<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x_max: f64,
+    y_max: f64,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<Chart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(plot)
+        .margin(16)
+        .x_label_area_size(56)
+        .y_label_area_size(72)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| human(*v))
+        .y_label_formatter(&|v| human(*v))
+        .axis_desc_style((FAMILY, 18))
+        .label_style((FAMILY, 15))
+        .light_line_style(WHITE)
+        .draw()?;
+    Ok(chart)
+}
+
 /// Latency against committed throughput: one line per curve (p50) with a band up to p99.
 pub struct LatencyThroughput<'a> {
     pub curves: &'a [Curve],
@@ -37,21 +69,13 @@ impl Figure for LatencyThroughput<'_> {
         let points = || self.curves.iter().flat_map(|c| c.points.iter());
         let x_max = max_of(points().map(|p| p.throughput)).max(1.0) * 1.08;
         let y_max = max_of(points().filter_map(|p| p.p99_ms.or(p.p50_ms))).max(1.0) * 1.1;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("committed throughput (tx/s)")
-            .y_desc("latency (ms)")
-            .x_label_formatter(&|v| human(*v))
-            .y_label_formatter(&|v| human(*v))
-            .axis_desc_style((FAMILY, 18))
-            .label_style((FAMILY, 15))
-            .light_line_style(WHITE)
-            .draw()?;
+        let mut chart = chart_with_axes(
+            &plot,
+            x_max,
+            y_max,
+            "committed throughput (tx/s)",
+            "latency (ms)",
+        )?;
         let mut entries = Vec::new();
         for (i, curve) in self.curves.iter().enumerate() {
             let c = color(i);
@@ -94,21 +118,13 @@ impl Figure for ThroughputLoad<'_> {
         let points = || self.curves.iter().flat_map(|c| c.points.iter());
         let x_max = max_of(points().map(|p| p.load as f64)).max(1.0) * 1.08;
         let y_max = max_of(points().map(|p| p.throughput)).max(x_max / 1.08) * 1.08;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc("offered load (tx/s)")
-            .y_desc("committed throughput (tx/s)")
-            .x_label_formatter(&|v| human(*v))
-            .y_label_formatter(&|v| human(*v))
-            .axis_desc_style((FAMILY, 18))
-            .label_style((FAMILY, 15))
-            .light_line_style(WHITE)
-            .draw()?;
+        let mut chart = chart_with_axes(
+            &plot,
+            x_max,
+            y_max,
+            "offered load (tx/s)",
+            "committed throughput (tx/s)",
+        )?;
         let grey = BLACK.mix(0.45);
         chart.draw_series(DashedLineSeries::new(
             vec![(0.0, 0.0), (x_max, x_max)],
