@@ -103,6 +103,14 @@ struct RunArgs {
     /// not on the instance's own interface.
     #[arg(long)]
     bind_all: bool,
+    /// Where to write the commit log: the commit index and chain hash every 10 commits and at
+    /// a clean stop (default: commits.csv in the storage directory).
+    #[arg(long, value_name = "FILE")]
+    commit_log: Option<PathBuf>,
+    /// Tests of the safety audit only: from this commit index on, commit every sub-DAG in
+    /// reverse order, so this validator's committed sequence forks from the others'.
+    #[arg(long, hide = true, value_name = "INDEX")]
+    plant_fork_at: Option<u64>,
 }
 
 fn genesis(args: GenesisArgs) -> Result<()> {
@@ -168,6 +176,8 @@ fn run(args: RunArgs) -> Result<()> {
         serve_metrics: true,
         bind_all: args.bind_all,
         record_commits: false,
+        commit_log: args.commit_log,
+        plant_fork_at: args.plant_fork_at,
     };
     config.validate().with_context(|| {
         format!(

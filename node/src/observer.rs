@@ -1,4 +1,5 @@
-//! Consumes committed sub-DAGs: counts transactions and records submit-to-commit latency.
+//! Consumes committed sub-DAGs: counts transactions, records submit-to-commit latency and
+//! samples the commit chain into the commit log.
 
 use std::sync::{Arc, Mutex};
 
@@ -6,6 +7,8 @@ use tokio::sync::mpsc;
 
 use crate::{
     block::BlockRef,
+    commit_log::CommitLog,
+    committer::CommitChain,
     core::CommittedSubDag,
     loadgen::now_micros,
     metrics::Metrics,
@@ -19,16 +22,20 @@ pub struct CommitSummary {
     pub leader: BlockRef,
     /// The committed blocks in order.
     pub blocks: Vec<BlockRef>,
+    /// The committed sequence up to and including this commit.
+    pub chain: CommitChain,
 }
 
 /// Shared log of commits, when recording is on.
-pub type CommitLog = Arc<Mutex<Vec<CommitSummary>>>;
+pub type CommitRecord = Arc<Mutex<Vec<CommitSummary>>>;
 
-/// Processes commits until the channel closes.
+/// Processes commits until the channel closes, then writes the last commit to the commit
+/// log. A commit log that cannot be written is reported once and given up.
 pub async fn run(
     mut commits: mpsc::Receiver<CommittedSubDag>,
     metrics: Arc<Metrics>,
-    log: Option<CommitLog>,
+    log: Option<CommitRecord>,
+    mut commit_log: Option<CommitLog>,
 ) {
     while let Some(sub) = commits.recv().await {
         let now = now_micros();
@@ -47,12 +54,24 @@ pub async fn run(
         latency.flush();
         metrics.committed_transactions.inc_by(count);
         metrics.committed_bytes.inc_by(bytes);
+        if let Some(file) = &mut commit_log {
+            if let Err(e) = file.record(&sub.leader, &sub.chain) {
+                tracing::warn!("{e:#}: the commit log stops here");
+                commit_log = None;
+            }
+        }
         if let Some(log) = &log {
             let summary = CommitSummary {
                 leader: sub.leader,
                 blocks: sub.blocks.iter().map(|b| b.reference()).collect(),
+                chain: sub.chain,
             };
             log.lock().unwrap_or_else(|p| p.into_inner()).push(summary);
+        }
+    }
+    if let Some(file) = &mut commit_log {
+        if let Err(e) = file.finish() {
+            tracing::warn!("{e:#}");
         }
     }
 }

@@ -18,12 +18,13 @@ use tokio::{
 };
 
 use crate::{
+    commit_log::CommitLog,
     committee::{AuthorityIndex, Committee},
     core::{self, Core, CoreConfig},
     loadgen::{self, LoadConfig},
     metrics::{self, Metrics},
     network::{self, Network},
-    observer::{self, CommitLog, CommitSummary},
+    observer::{self, CommitRecord, CommitSummary},
     parameters::Parameters,
     pool::TransactionPool,
     wal::Wal,
@@ -55,15 +56,23 @@ pub struct ValidatorConfig {
     pub bind_all: bool,
     /// Keep every commit in memory (tests).
     pub record_commits: bool,
+    /// The commit log file (see [`crate::commit_log`]); `None`: `commits.csv` in the storage
+    /// directory.
+    pub commit_log: Option<PathBuf>,
+    /// Tests of the safety audit only: from this commit index on, commit sub-DAGs in reverse
+    /// order (a fork of the committed sequence).
+    pub plant_fork_at: Option<u64>,
 }
 
 /// A running validator.
 pub struct Validator {
     core: JoinHandle<Result<()>>,
+    /// Ends after the core, once it has handled every commit.
+    observer: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     metrics: Arc<Metrics>,
-    commits: Option<CommitLog>,
+    commits: Option<CommitRecord>,
 }
 
 impl ValidatorConfig {
@@ -117,6 +126,13 @@ impl ValidatorConfig {
         };
         SocketAddr::new(any, address.port())
     }
+
+    /// Where the commit log goes.
+    pub fn commit_log_path(&self) -> PathBuf {
+        self.commit_log
+            .clone()
+            .unwrap_or_else(|| self.storage.join("commits.csv"))
+    }
 }
 
 impl Validator {
@@ -148,10 +164,12 @@ impl Validator {
                 metrics: metrics.clone(),
                 peer_rounds: peer_rounds.clone(),
                 connected: connected.clone(),
+                plant_fork_at: config.plant_fork_at,
             },
             wal,
             records,
         )?;
+        let commit_log = CommitLog::open(&config.commit_log_path())?;
 
         let mut tasks = Vec::new();
         let address = committee
@@ -206,13 +224,14 @@ impl Validator {
 
         let commits = config
             .record_commits
-            .then(|| CommitLog::new(Default::default()));
+            .then(|| CommitRecord::new(Default::default()));
         let (commit_tx, commit_rx) = mpsc::channel(1024);
-        tasks.push(tokio::spawn(observer::run(
+        let observer = tokio::spawn(observer::run(
             commit_rx,
             metrics.clone(),
             commits.clone(),
-        )));
+            Some(commit_log),
+        ));
         if config.load > 0 {
             tasks.push(tokio::spawn(loadgen::run(
                 LoadConfig {
@@ -243,6 +262,7 @@ impl Validator {
         tracing::info!(authority = me, %address, "validator started");
         Ok(Self {
             core,
+            observer,
             tasks,
             shutdown,
             metrics,
@@ -262,15 +282,24 @@ impl Validator {
         })
     }
 
+    /// The shared commit record (`None` unless `record_commits`): it stays readable after
+    /// the validator stops.
+    pub fn commit_record(&self) -> Option<CommitRecord> {
+        self.commits.clone()
+    }
+
     /// Waits until the core stops on its own (an error, or its input closed).
     pub async fn wait(&mut self) -> Result<()> {
         (&mut self.core).await.context("core task failed")?
     }
 
-    /// Clean stop: the core syncs its WAL, then every task ends.
+    /// Clean stop: the core syncs its WAL, the observer handles the last commits and writes
+    /// the last one to the commit log, then every task ends.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.shutdown.send(true);
         let result = self.core.await;
+        // The core dropped its commit sender: the observer drains the channel and ends.
+        let _ = self.observer.await;
         for t in &self.tasks {
             t.abort();
         }
@@ -283,10 +312,12 @@ impl Validator {
     /// Crash: every task is dropped at once, unflushed WAL data is lost.
     pub async fn kill(self) {
         self.core.abort();
+        self.observer.abort();
         for t in &self.tasks {
             t.abort();
         }
         let _ = self.core.await;
+        let _ = self.observer.await;
         for t in self.tasks {
             let _ = t.await;
         }

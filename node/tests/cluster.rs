@@ -36,9 +36,115 @@ async fn four_validators_commit_the_same_sequence() {
         assert!(v.metrics().transaction_latency.get_sample_count() > 0);
         assert_eq!(v.metrics().invalid_blocks.get(), 0);
     }
+    let records: Vec<_> = validators
+        .iter()
+        .map(|v| v.commit_record().expect("recording"))
+        .collect();
     for v in validators {
         v.shutdown().await.expect("clean shutdown");
     }
+    let finals: Vec<_> = records
+        .iter()
+        .map(|r| r.lock().expect("commit record").clone())
+        .collect();
+    // Each commit log holds the chain every 10 commits and the last commit at the stop, and
+    // agrees with the commits the validator handed out.
+    for (i, commits) in finals.iter().enumerate() {
+        let log = read_commit_log(&dir.path().join(format!("storage-{i}/commits.csv")));
+        let last = commits.last().expect("commits").chain;
+        let expected: Vec<(u64, String)> = commits
+            .iter()
+            .map(|c| c.chain)
+            .filter(|c| c.index.is_multiple_of(node::commit_log::SAMPLE_INTERVAL) || *c == last)
+            .map(|c| (c.index, c.hex()))
+            .collect();
+        assert_eq!(
+            log.into_iter().collect::<Vec<_>>(),
+            expected,
+            "validator {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_fork_changes_the_commit_chain_from_its_index_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut configs = configs(4, dir.path(), test_parameters());
+    configs[3].plant_fork_at = Some(5);
+    let mut validators = Vec::new();
+    for c in configs {
+        validators.push(Validator::start(c).await.expect("start"));
+    }
+    let refs: Vec<_> = validators.iter().collect();
+    let logs = wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 8)).await;
+    for v in validators {
+        v.shutdown().await.expect("clean shutdown");
+    }
+    let (honest, forked) = (&logs[0], &logs[3]);
+    assert!(forked.len() >= 8, "committed {}", forked.len());
+    // The same leaders, the same blocks before index 5; from there the sub-DAGs come in
+    // reverse order and the chains differ.
+    assert_prefix(&honest[..4], &forked[..4]);
+    for k in 4..8 {
+        assert_eq!(honest[k].leader, forked[k].leader);
+        let mut reversed = honest[k].blocks.clone();
+        reversed.reverse();
+        assert_eq!(forked[k].blocks, reversed, "commit {}", k + 1);
+        assert_eq!(forked[k].chain.index, honest[k].chain.index);
+        assert_ne!(forked[k].chain, honest[k].chain, "commit {}", k + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Small segments and no WAL kept below the gc round: the restart replays from a
+    // checkpoint, the commits before it are gone from the WAL.
+    let parameters = node::parameters::Parameters {
+        retention_rounds: 6,
+        wal_retention_rounds: 0,
+        wal_segment_bytes: 16 * 1024,
+        ..test_parameters()
+    };
+    let configs = configs(4, dir.path(), parameters);
+    let mut validators = Vec::new();
+    for c in configs.iter().cloned() {
+        validators.push(Validator::start(c).await.expect("start"));
+    }
+    let refs: Vec<_> = validators.iter().collect();
+    wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 40)).await;
+    let victim = validators.pop().expect("validator 3");
+    victim.kill().await;
+    let segments: Vec<String> = std::fs::read_dir(dir.path().join("storage-3"))
+        .expect("storage")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("wal-"))
+        .collect();
+    assert!(
+        !segments.iter().any(|n| n == "wal-00000000.log"),
+        "the first segment is still there: {segments:?}"
+    );
+
+    validators.push(Validator::start(configs[3].clone()).await.expect("restart"));
+    let refs: Vec<_> = validators.iter().collect();
+    let logs = wait_until(&refs, LIMIT, |logs| logs[3].len() >= 10).await;
+    for v in validators {
+        v.shutdown().await.expect("clean shutdown");
+    }
+    assert!(
+        logs[3].len() >= 10,
+        "restarted validator committed {}",
+        logs[3].len()
+    );
+    let first = &logs[3][0];
+    assert!(first.chain.index > 40, "index {}", first.chain.index);
+    let at = logs[0]
+        .iter()
+        .position(|c| c.leader == first.leader)
+        .expect("the restarted validator's first commit is in validator 0's sequence");
+    assert_eq!(logs[0][at].chain, first.chain);
+    assert_prefix(&logs[0][at..], &logs[3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,6 +64,8 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
             serve_metrics: false,
             bind_all: false,
             record_commits: true,
+            commit_log: None,
+            plant_fork_at: None,
         })
         .collect()
 }
@@ -91,4 +93,19 @@ pub fn assert_prefix(a: &[CommitSummary], b: &[CommitSummary]) -> usize {
         assert_eq!(a[i], b[i], "commit {i} differs");
     }
     n
+}
+
+/// A validator's commit log (`index,leader_round,leader_author,chain` lines): index -> chain.
+pub fn read_commit_log(path: &Path) -> std::collections::BTreeMap<u64, String> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(node::commit_log::HEADER));
+    lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), 4, "{line}");
+            (fields[0].parse().expect("index"), fields[3].to_string())
+        })
+        .collect()
 }

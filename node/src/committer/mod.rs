@@ -5,10 +5,12 @@
 
 #[cfg(test)]
 mod agreement_tests;
+mod chain;
 mod linearizer;
 #[cfg(test)]
 mod tests;
 
+pub use chain::CommitChain;
 pub use linearizer::linearize;
 
 use std::{

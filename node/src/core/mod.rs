@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::{
     block::{BlockPtr, BlockRef, Round},
     committee::{AuthorityIndex, Committee, StakeAggregator},
-    committer::{linearize, Committer},
+    committer::{linearize, CommitChain, Committer},
     dag::{Accepted, CausalBuffer, DagStore},
     metrics::Metrics,
     parameters::{Parameters, WalSync},
@@ -45,6 +45,8 @@ pub struct CommittedSubDag {
     pub leader: BlockRef,
     /// Newly committed blocks, sorted by (round, author, digest); includes the leader.
     pub blocks: Vec<BlockPtr>,
+    /// The committed sequence up to and including this commit.
+    pub chain: CommitChain,
 }
 
 /// What the core asks its driver to do.
@@ -78,6 +80,9 @@ pub struct CoreConfig {
     pub peer_rounds: Arc<Vec<AtomicU64>>,
     /// Per authority: whether our connection to it is up (set by the peer connections).
     pub connected: Arc<Vec<AtomicBool>>,
+    /// Tests of the safety audit only: from this commit index on, hand out every committed
+    /// sub-DAG in reverse order, so this validator's committed sequence forks from the others'.
+    pub plant_fork_at: Option<u64>,
 }
 
 /// The consensus state of one validator.
@@ -104,6 +109,9 @@ pub struct Core {
     /// Stored blocks no own block references yet.
     pending_refs: BTreeSet<BlockRef>,
     last_committed_round: Round,
+    /// The committed sequence so far (restored from the WAL after a restart).
+    chain: CommitChain,
+    plant_fork_at: Option<u64>,
     requested: HashMap<BlockRef, Instant>,
     last_retry: Instant,
 }
@@ -139,6 +147,8 @@ impl Core {
             last_proposal: None,
             pending_refs: BTreeSet::new(),
             last_committed_round: 0,
+            chain: CommitChain::default(),
+            plant_fork_at: config.plant_fork_at,
             requested: HashMap::new(),
             last_retry: now,
         };
@@ -167,6 +177,11 @@ impl Core {
     /// Round of the last committed leader.
     pub fn last_committed_round(&self) -> Round {
         self.last_committed_round
+    }
+
+    /// The committed sequence so far.
+    pub fn commit_chain(&self) -> CommitChain {
+        self.chain
     }
 
     /// Handles a verified block from `from`.
@@ -357,12 +372,20 @@ impl Core {
             let mut committed = Vec::new();
             if let Some(leader) = &d.block {
                 let cutoff = self.gc_round_for(self.last_committed_round);
-                let blocks = linearize(&mut self.dag, leader, cutoff);
+                let mut blocks = linearize(&mut self.dag, leader, cutoff);
+                if self
+                    .plant_fork_at
+                    .is_some_and(|at| self.chain.index + 1 >= at)
+                {
+                    blocks.reverse();
+                }
                 committed = blocks.iter().map(|b| b.reference()).collect();
                 self.last_committed_round = leader.round();
+                self.chain.extend(&leader.reference(), &committed);
                 fx.commits.push(CommittedSubDag {
                     leader: leader.reference(),
                     blocks,
+                    chain: self.chain,
                 });
             }
             let bytes = self.wal.append(&Record::Decision {
@@ -376,6 +399,7 @@ impl Core {
         self.metrics
             .last_committed_round
             .set(self.last_committed_round as i64);
+        self.metrics.commit_index.set(self.chain.index as i64);
         self.prune(fx, true)
     }
 
@@ -419,6 +443,7 @@ impl Core {
                 last_committed_round: self.last_committed_round,
                 last_own_round: self.last_own_round,
                 committed: self.dag.committed_refs(),
+                chain: self.chain,
             };
             let gc = self.dag.gc_round();
             let retention = Retention {

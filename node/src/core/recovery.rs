@@ -42,6 +42,7 @@ impl Core {
                     }
                     if let Some(l) = leader {
                         self.last_committed_round = l.round;
+                        self.chain.extend(&l, &committed);
                     }
                     self.prune(&mut fx, false)?;
                 }
@@ -50,8 +51,13 @@ impl Core {
                     last_committed_round,
                     last_own_round,
                     committed,
+                    chain,
                 } => {
                     self.committer.set_last_decided(last_decided);
+                    // The segments before it may be deleted: the chain continues from here.
+                    if chain.index >= self.chain.index {
+                        self.chain = chain;
+                    }
                     self.last_committed_round = self.last_committed_round.max(last_committed_round);
                     self.last_own_round = self.last_own_round.max(last_own_round);
                     for r in &committed {
@@ -66,11 +72,13 @@ impl Core {
             .last_committed_round
             .set(self.last_committed_round as i64);
         self.metrics.current_round.set(self.clock_round as i64);
+        self.metrics.commit_index.set(self.chain.index as i64);
         if count > 0 {
             tracing::info!(
                 records = count,
                 last_own_round = self.last_own_round,
                 last_committed_round = self.last_committed_round,
+                commit_index = self.chain.index,
                 clock_round = self.clock_round,
                 stored_blocks = self.dag.len(),
                 "recovered from the WAL"

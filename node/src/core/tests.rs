@@ -47,6 +47,7 @@ fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
             metrics: metrics.clone(),
             peer_rounds: Arc::new((0..4).map(|_| AtomicU64::new(0)).collect()),
             connected: Arc::new(connected.into_iter().map(AtomicBool::new).collect()),
+            plant_fork_at: None,
         },
         wal,
         records,

@@ -33,6 +33,8 @@ pub struct Metrics {
     pub current_round: IntGauge,
     /// Round of the last committed leader.
     pub last_committed_round: IntGauge,
+    /// Leaders committed since genesis (continues across restarts).
+    pub commit_index: IntGauge,
     /// Own blocks proposed.
     pub blocks_proposed: IntCounter,
     /// Valid blocks received from peers.
@@ -140,6 +142,11 @@ impl Metrics {
                 r,
                 "node_last_committed_round",
                 "Round of the last committed leader",
+            )?,
+            commit_index: gauge(
+                r,
+                "node_commit_index",
+                "Leaders committed since genesis (restored from the WAL after a restart)",
             )?,
             blocks_proposed: counter(r, "node_blocks_proposed_total", "Own blocks proposed")?,
             blocks_received: counter(

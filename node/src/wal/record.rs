@@ -4,7 +4,7 @@ use bytes::{Buf, Bytes};
 
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round, REF_LENGTH},
-    committer::{DecisionKind, Slot},
+    committer::{CommitChain, DecisionKind, Slot},
 };
 
 const OWN_BLOCK: u8 = 1;
@@ -40,6 +40,8 @@ pub enum Record {
         last_own_round: Round,
         /// Committed blocks still in the DAG window.
         committed: Vec<BlockRef>,
+        /// The committed sequence so far.
+        chain: CommitChain,
     },
 }
 
@@ -125,12 +127,15 @@ impl Record {
                 last_committed_round,
                 last_own_round,
                 committed,
+                chain,
             } => {
                 out.push(CHECKPOINT);
                 out.extend_from_slice(&last_decided.round.to_le_bytes());
                 out.extend_from_slice(&(last_decided.index as u64).to_le_bytes());
                 out.extend_from_slice(&last_committed_round.to_le_bytes());
                 out.extend_from_slice(&last_own_round.to_le_bytes());
+                out.extend_from_slice(&chain.index.to_le_bytes());
+                out.extend_from_slice(&chain.hash);
                 put_refs(out, committed);
             }
         }
@@ -174,17 +179,23 @@ impl Record {
             }
             CHECKPOINT => {
                 let last_decided = get_slot(&mut b)?;
-                if b.remaining() < 16 {
+                if b.remaining() < 16 + 8 + 32 {
                     return Err("short checkpoint".into());
                 }
                 let last_committed_round = b.get_u64_le();
                 let last_own_round = b.get_u64_le();
+                let mut chain = CommitChain {
+                    index: b.get_u64_le(),
+                    ..CommitChain::default()
+                };
+                b.copy_to_slice(&mut chain.hash);
                 let committed = get_refs(&mut b)?;
                 Ok(Self::Checkpoint {
                     last_decided,
                     last_committed_round,
                     last_own_round,
                     committed,
+                    chain,
                 })
             }
             other => Err(format!("unknown record tag {other}")),

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
-use crate::{block::Block, committee::tests::committee, committer::Slot};
+use crate::{
+    block::Block,
+    committee::tests::committee,
+    committer::{CommitChain, Slot},
+};
 use std::path::Path;
 
 fn blocks(n: usize) -> Vec<BlockPtr> {
@@ -119,6 +123,10 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
         last_committed_round: 7,
         last_own_round: 9,
         committed: vec![bs[5].reference()],
+        chain: CommitChain {
+            index: 5,
+            hash: [3; 32],
+        },
     };
     // Segment 0 holds round-1 blocks only: deleted once the gc round passes 1.
     let retention = Retention {
@@ -140,11 +148,13 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
             last_decided,
             last_own_round,
             committed,
+            chain,
             ..
         } => {
             assert_eq!(last_decided.round, 7);
             assert_eq!(*last_own_round, 9);
             assert_eq!(committed, &vec![bs[5].reference()]);
+            assert_eq!((chain.index, chain.hash), (5, [3; 32]));
         }
         other => panic!("expected a checkpoint, got {other:?}"),
     }
@@ -172,6 +182,7 @@ fn segments_by_round(dir: &Path, rounds: u64, retention: impl Fn(u64) -> Retenti
             last_committed_round: round,
             last_own_round: round,
             committed: Vec::new(),
+            chain: CommitChain::default(),
         };
         wal.rotate(&checkpoint, retention(round)).expect("rotate");
     }
