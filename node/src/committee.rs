@@ -143,6 +143,17 @@ impl Committee {
             .map(|(i, a)| (i as AuthorityIndex, a))
     }
 
+    /// Identifies the committee by its members' keys and stakes in index order (not by
+    /// addresses: a validator may move to another host).
+    pub fn digest(&self) -> crate::crypto::Digest {
+        let mut bytes = Vec::with_capacity(self.authorities.len() * 40);
+        for a in &self.authorities {
+            bytes.extend_from_slice(a.public_key.as_bytes());
+            bytes.extend_from_slice(&a.stake.to_le_bytes());
+        }
+        crate::crypto::digest(&bytes)
+    }
+
     /// The `k`-th leader of `round` (round robin).
     pub fn leader(&self, round: u64, k: usize) -> AuthorityIndex {
         ((round + k as u64) % self.authorities.len() as u64) as AuthorityIndex

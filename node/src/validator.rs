@@ -27,7 +27,7 @@ use crate::{
     observer::{self, CommitRecord, CommitSummary},
     parameters::Parameters,
     pool::TransactionPool,
-    wal::Wal,
+    wal::{Owner, Wal},
 };
 
 /// How to run one validator.
@@ -152,7 +152,8 @@ impl Validator {
                 .collect(),
         );
 
-        let (wal, records) = Wal::open(&config.storage, params.wal_segment_bytes)
+        let owner = Owner::new(&committee, me, &config.key.verifying_key());
+        let (wal, records) = Wal::open(&config.storage, params.wal_segment_bytes, owner)
             .with_context(|| format!("cannot open the WAL in {}", config.storage.display()))?;
         let core = Core::new(
             CoreConfig {

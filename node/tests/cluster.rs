@@ -19,7 +19,13 @@ async fn four_validators_commit_the_same_sequence() {
         validators.push(Validator::start(c).await.expect("start"));
     }
     let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 20)).await;
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 20 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 20),
+    )
+    .await;
     for l in &logs {
         assert!(
             l.len() >= 20,
@@ -76,7 +82,13 @@ async fn a_planted_fork_changes_the_commit_chain_from_its_index_on() {
         validators.push(Validator::start(c).await.expect("start"));
     }
     let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 8)).await;
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 8 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 8),
+    )
+    .await;
     for v in validators {
         v.shutdown().await.expect("clean shutdown");
     }
@@ -112,7 +124,13 @@ async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
         validators.push(Validator::start(c).await.expect("start"));
     }
     let refs: Vec<_> = validators.iter().collect();
-    wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 40)).await;
+    wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 40 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 40),
+    )
+    .await;
     let victim = validators.pop().expect("validator 3");
     victim.kill().await;
     let segments: Vec<String> = std::fs::read_dir(dir.path().join("storage-3"))
@@ -128,7 +146,13 @@ async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
 
     validators.push(Validator::start(configs[3].clone()).await.expect("restart"));
     let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(&refs, LIMIT, |logs| logs[3].len() >= 10).await;
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "the restarted validator committed 10 leaders",
+        |logs| logs[3].len() >= 10,
+    )
+    .await;
     for v in validators {
         v.shutdown().await.expect("clean shutdown");
     }
@@ -157,7 +181,13 @@ async fn three_of_four_validators_still_commit() {
         validators.push(Validator::start(c).await.expect("start"));
     }
     let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 10)).await;
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 10 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 10),
+    )
+    .await;
     for l in &logs {
         assert!(
             l.len() >= 10,
@@ -195,7 +225,13 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
         validators.push(Validator::start(c).await.expect("start"));
     }
     let refs: Vec<_> = validators.iter().collect();
-    wait_until(&refs, LIMIT, |logs| logs.iter().all(|l| l.len() >= 10)).await;
+    wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 10 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 10),
+    )
+    .await;
     let victim = validators.pop().expect("validator 3");
     let proposed_before = victim.metrics().blocks_proposed.get();
     assert!(proposed_before > 0);
@@ -203,14 +239,26 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
     let refs: Vec<_> = validators.iter().collect();
     let before = validators[0].commits().len();
     // Down long enough that the others prune the rounds it missed from memory.
-    wait_until(&refs, LIMIT, |logs| logs[0].len() >= before + 120).await;
+    wait_until(
+        &refs,
+        LIMIT,
+        "120 more commits without the victim",
+        |logs| logs[0].len() >= before + 120,
+    )
+    .await;
 
     let restarted = Validator::start(configs[3].clone())
         .await
         .expect("restart from the WAL");
     validators.push(restarted);
     let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(&refs, LIMIT, |logs| logs[3].len() >= 15).await;
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "the restarted validator committed 15 leaders",
+        |logs| logs[3].len() >= 15,
+    )
+    .await;
     assert!(
         logs[3].len() >= 15,
         "restarted validator committed {}",
@@ -244,4 +292,10 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
     for v in validators {
         v.shutdown().await.expect("clean shutdown");
     }
+}
+
+#[tokio::test]
+#[should_panic(expected = "timed out after")]
+async fn waiting_for_a_condition_that_never_holds_fails() {
+    wait_until(&[], Duration::from_millis(100), "never", |_| false).await;
 }

@@ -70,18 +70,25 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
         .collect()
 }
 
-/// Waits (bounded) until `done` holds for the validators, polling every 50 ms.
+/// Waits until `done` holds for the validators' commits, polling every 50 ms; panics
+/// naming `what` if it does not within `limit`.
 pub async fn wait_until(
     validators: &[&Validator],
     limit: Duration,
+    what: &str,
     done: impl Fn(&[Vec<CommitSummary>]) -> bool,
 ) -> Vec<Vec<CommitSummary>> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let logs: Vec<_> = validators.iter().map(|v| v.commits()).collect();
-        if done(&logs) || tokio::time::Instant::now() > deadline {
+        if done(&logs) {
             return logs;
         }
+        let lengths: Vec<_> = logs.iter().map(Vec::len).collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what} (commits per validator: {lengths:?})"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use node::{
     block::Block,
-    wal::{Record, Wal},
+    wal::{Owner, Record, Wal},
 };
 
 /// Pages of `path` resident in the page cache, and its size in pages.
@@ -42,7 +42,7 @@ fn synced_wal_data_leaves_the_page_cache() {
     // In the target directory: a tmpfs /tmp would keep its pages whatever the WAL asks.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let key = SigningKey::from_bytes(&[3; 32]);
-    let (mut wal, _) = Wal::open(dir.path(), u64::MAX).expect("open");
+    let (mut wal, _) = Wal::open(dir.path(), u64::MAX, Owner::default()).expect("open");
     for round in 1..=64u64 {
         let block = Block::new_signed(
             0,
@@ -69,6 +69,6 @@ fn synced_wal_data_leaves_the_page_cache() {
     );
     // What was dropped from memory is still on disk.
     drop(wal);
-    let (_, records) = Wal::open(dir.path(), u64::MAX).expect("reopen");
+    let (_, records) = Wal::open(dir.path(), u64::MAX, Owner::default()).expect("reopen");
     assert_eq!(records.len(), 64);
 }

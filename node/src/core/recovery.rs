@@ -65,6 +65,8 @@ impl Core {
                     }
                     self.prune(&mut fx, false)?;
                 }
+                // Checked by `Wal::open` and never returned.
+                Record::Header(_) => {}
             }
         }
         // Proposals made after a restart must still respect the round delay and leader wait.

@@ -15,7 +15,7 @@ use crate::{
     metrics::Metrics,
     parameters::Parameters,
     pool::TransactionPool,
-    wal::Wal,
+    wal::{Owner, Wal},
 };
 
 struct Setup {
@@ -23,6 +23,7 @@ struct Setup {
     committee: Arc<Committee>,
     keys: Vec<SigningKey>,
     metrics: Arc<Metrics>,
+    pool: Arc<TransactionPool>,
 }
 
 /// Authority 0 of a 4-validator committee; `connected[i]` says whether its connection to
@@ -36,14 +37,16 @@ fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
         min_round_delay_ms: 0,
         ..Parameters::default()
     };
-    let (wal, records) = Wal::open(dir, parameters.wal_segment_bytes).expect("wal");
+    let owner = Owner::new(&committee, 0, &keys[0].verifying_key());
+    let (wal, records) = Wal::open(dir, parameters.wal_segment_bytes, owner).expect("wal");
+    let pool = Arc::new(TransactionPool::new(4 * 1024 * 1024));
     let core = Core::new(
         CoreConfig {
             authority: 0,
             committee: committee.clone(),
             parameters,
             key: keys[0].clone(),
-            pool: Arc::new(TransactionPool::new(4 * 1024 * 1024)),
+            pool: pool.clone(),
             metrics: metrics.clone(),
             peer_rounds: Arc::new((0..4).map(|_| AtomicU64::new(0)).collect()),
             connected: Arc::new(connected.into_iter().map(AtomicBool::new).collect()),
@@ -58,6 +61,7 @@ fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
         committee,
         keys,
         metrics,
+        pool,
     }
 }
 
@@ -120,7 +124,9 @@ fn a_subscription_from_the_last_possible_round_is_answered_with_nothing() {
 }
 
 fn logged_blocks(dir: &std::path::Path) -> Vec<crate::block::BlockRef> {
-    let (_, records) = Wal::open(dir, u64::MAX).expect("reopen");
+    let (c, keys) = committee(4);
+    let owner = Owner::new(&c, 0, &keys[0].verifying_key());
+    let (_, records) = Wal::open(dir, u64::MAX, owner).expect("reopen");
     records
         .iter()
         .filter_map(|r| match r {
@@ -189,4 +195,105 @@ fn received_blocks_are_logged_when_their_ancestors_are_stored() {
         "the child after its parents"
     );
     assert!(logged.iter().all(|r| r.round < 3));
+}
+
+/// Own blocks in what the core sends: broadcasts and replies.
+fn own_blocks_sent(fx: &Effects) -> Vec<crate::block::BlockPtr> {
+    fx.broadcast
+        .iter()
+        .chain(fx.replies.iter().flat_map(|(_, bs)| bs.iter()))
+        .filter(|b| b.author() == 0)
+        .cloned()
+        .collect()
+}
+
+/// Drives authority 0 through `rounds` rounds with blocks of authorities 1-3 that include
+/// every block of the round before; returns those peer blocks, round by round.
+fn run_rounds(s: &mut Setup, rounds: u64, fx: &mut Effects) -> Vec<Vec<crate::block::BlockPtr>> {
+    let mut previous: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
+    let mut peers = Vec::new();
+    for round in 1..=rounds {
+        s.core.tick(fx).expect("tick");
+        assert_eq!(
+            s.core.last_own_round(),
+            round,
+            "no proposal at round {round}"
+        );
+        let own = fx.broadcast.last().expect("own block").reference();
+        let blocks: Vec<_> = (1..4u32)
+            .map(|a| {
+                let key = &s.keys[a as usize];
+                Arc::new(Block::new_signed(
+                    a,
+                    round,
+                    0,
+                    previous.clone(),
+                    Bytes::new(),
+                    key,
+                ))
+            })
+            .collect();
+        for b in &blocks {
+            s.core
+                .add_peer_block(b.author(), b.clone(), fx)
+                .expect("add");
+        }
+        previous = std::iter::once(own)
+            .chain(blocks.iter().map(|b| b.reference()))
+            .collect();
+        peers.push(blocks);
+    }
+    peers
+}
+
+/// What a restarted validator sends never contains a second block for a round it signed
+/// before the crash: its WAL replay restores the rounds it signed.
+#[test]
+fn a_restarted_core_never_sends_a_second_block_for_a_signed_round() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    let mut fx = Effects::default();
+    let peers = run_rounds(&mut s, 5, &mut fx);
+    let signed: std::collections::HashMap<_, _> = own_blocks_sent(&fx)
+        .iter()
+        .map(|b| (b.round(), b.reference().digest))
+        .collect();
+    assert_eq!(signed.len(), 5);
+    // Crash: whatever was not fsynced is lost (own blocks were, before they were sent).
+    drop(s);
+
+    let mut s = core(dir.path(), [true; 4]);
+    // Pending transactions make any new block differ from the one signed before.
+    let mut tx = bytes::BytesMut::new();
+    crate::transactions::put_transaction(&mut tx, 64, 1, 1);
+    assert!(s.pool.try_push(tx.freeze(), 1));
+    // The peers resend their blocks and subscribe to ours from the start.
+    let mut fx = Effects::default();
+    for blocks in &peers {
+        s.core.tick(&mut fx).expect("tick");
+        for b in blocks {
+            s.core
+                .add_peer_block(b.author(), b.clone(), &mut fx)
+                .expect("add");
+        }
+    }
+    s.core.tick(&mut fx).expect("tick");
+    s.core.subscribe(1, 0, &mut fx);
+    let sent = own_blocks_sent(&fx);
+    for b in &sent {
+        if let Some(digest) = signed.get(&b.round()) {
+            assert_eq!(
+                *digest,
+                b.reference().digest,
+                "a second block signed for round {}",
+                b.round()
+            );
+        }
+    }
+    // It does go on: its next block is above the rounds signed before the crash.
+    assert!(
+        sent.iter().any(|b| b.round() == 6),
+        "no proposal after the restart: {:?}",
+        sent.iter().map(|b| b.round()).collect::<Vec<_>>()
+    );
 }

@@ -3,7 +3,10 @@
 mod frame;
 mod record;
 
-pub use frame::{decode_frames, encode_frame, FrameError};
+mod owner;
+
+pub use frame::{decode_frames, encode_frame, is_torn_tail, FrameError};
+pub use owner::Owner;
 pub use record::Record;
 
 use std::{
@@ -13,7 +16,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use bytes::Bytes;
 
@@ -56,6 +59,8 @@ pub struct Wal {
     buffer: Vec<u8>,
     segments: BTreeMap<u64, Segment>,
     index: std::collections::HashMap<BlockRef, Location>,
+    /// Written at the start of every segment.
+    owner: Owner,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -107,42 +112,83 @@ fn drop_from_cache(file: &File, from: u64, to: u64) {
     }
 }
 
+/// Replays one segment file: its records with their offsets, and the length of its intact
+/// prefix. Only the newest segment may end in a torn tail (truncated later); any other
+/// damage, an undecodable record or a header naming another owner is an error.
+fn read_segment(
+    path: &Path,
+    data: &[u8],
+    newest: bool,
+    owner: &Owner,
+) -> Result<(Vec<(usize, Record)>, usize)> {
+    let (frames, valid, error) = decode_frames(data);
+    if let Some(e) = &error {
+        if !(newest && is_torn_tail(data, valid, e)) {
+            bail!(
+                "WAL segment {} is corrupted at byte {valid} ({e}), with {} bytes of log after it{}: \
+                 replaying past the damage could make this validator sign a round twice. \
+                 Restore the storage directory from a backup, or retire this validator \
+                 (new genesis and empty storage)",
+                path.display(),
+                data.len() - valid,
+                if newest { "" } else { " and in later segments" },
+            );
+        }
+        tracing::warn!(file = %path.display(), offset = valid, "WAL tail is torn ({e}): truncating");
+    }
+    let mut records = Vec::with_capacity(frames.len());
+    for (offset, payload) in frames {
+        let record = Record::decode(payload).map_err(|e| {
+            anyhow!(
+                "WAL segment {} holds an undecodable record at byte {offset} ({e}): it was \
+                 written by another version of the node or is damaged; restore the storage \
+                 directory from a backup, or retire this validator (new genesis and empty storage)",
+                path.display()
+            )
+        })?;
+        match (offset, record) {
+            (0, Record::Header(found)) if found == *owner => {}
+            (0, Record::Header(found)) => bail!(
+                "WAL segment {} was written by {found}, not by this validator ({owner}): \
+                 give each validator its own --storage directory, and a new committee empty ones",
+                path.display()
+            ),
+            (0, _) | (_, Record::Header(_)) => bail!(
+                "WAL segment {} does not start with a header naming its validator (written \
+                 by an older version of the node, or not a WAL): move it away or give this \
+                 validator an empty --storage directory",
+                path.display()
+            ),
+            (offset, record) => records.push((offset, record)),
+        }
+    }
+    Ok((records, valid))
+}
+
 impl Wal {
-    /// Opens the WAL in `dir` and returns every intact record in write order. A corrupted
-    /// or torn tail is logged and truncated away.
-    pub fn open(dir: &Path, segment_limit: u64) -> Result<(Self, Vec<Record>)> {
+    /// Opens the WAL in `dir` written by `owner` and returns every record in write order.
+    /// A torn tail of the newest segment is logged and truncated away; any other damage, or
+    /// a WAL written by another validator or committee, is an error naming the file.
+    pub fn open(dir: &Path, segment_limit: u64, owner: Owner) -> Result<(Self, Vec<Record>)> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create storage directory {}", dir.display()))?;
         let ids = list_segments(dir)?;
         let mut records = Vec::new();
         let mut segments = BTreeMap::new();
         let mut index = std::collections::HashMap::new();
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
             let path = segment_path(dir, *id);
             let data =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let (payloads, valid, error) = decode_frames(&data);
-            let mut good = valid;
+            let (read, good) = read_segment(&path, &data, i + 1 == ids.len(), &owner)?;
             let mut highest = 0;
-            for (offset, payload) in payloads {
-                match Record::decode(payload) {
-                    Ok(r) => {
-                        highest = highest.max(r.block_round().unwrap_or(0));
-                        if let Some(b) = r.block() {
-                            let at = (offset + frame::FRAME_HEADER + 1) as u64;
-                            index.insert(b.reference(), (*id, at, b.serialized().len() as u32));
-                        }
-                        records.push(r);
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), offset, "undecodable WAL record: {e}");
-                        good = offset;
-                        break;
-                    }
+            for (offset, r) in read {
+                highest = highest.max(r.block_round().unwrap_or(0));
+                if let Some(b) = r.block() {
+                    let at = (offset + frame::FRAME_HEADER + 1) as u64;
+                    index.insert(b.reference(), (*id, at, b.serialized().len() as u32));
                 }
-            }
-            if let Some(e) = error {
-                tracing::warn!(file = %path.display(), offset = valid, "WAL tail is corrupted ({e}): truncating");
+                records.push(r);
             }
             if good < data.len() {
                 let f = OpenOptions::new()
@@ -170,20 +216,22 @@ impl Wal {
             .with_context(|| format!("cannot open WAL segment {}", path.display()))?;
         let segment_size = file.metadata()?.len();
         segments.entry(segment).or_default();
-        Ok((
-            Self {
-                dir: dir.to_path_buf(),
-                file,
-                segment,
-                segment_size,
-                uncached_from: 0,
-                segment_limit,
-                buffer: Vec::with_capacity(BUFFER_FLUSH_BYTES * 2),
-                segments,
-                index,
-            },
-            records,
-        ))
+        let mut wal = Self {
+            dir: dir.to_path_buf(),
+            file,
+            segment,
+            segment_size,
+            uncached_from: 0,
+            segment_limit,
+            buffer: Vec::with_capacity(BUFFER_FLUSH_BYTES * 2),
+            segments,
+            index,
+            owner,
+        };
+        if wal.segment_size == 0 {
+            wal.append(&Record::Header(owner))?;
+        }
+        Ok((wal, records))
     }
 
     /// Appends a record (buffered); returns the bytes it takes on disk.
@@ -252,6 +300,7 @@ impl Wal {
         self.segment_size = 0;
         self.uncached_from = 0;
         self.segments.insert(self.segment, Segment::default());
+        self.append(&Record::Header(self.owner))?;
         self.append(checkpoint)?;
         self.sync()?;
         while let Some((&id, &old)) = self.segments.first_key_value() {

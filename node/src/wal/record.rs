@@ -2,6 +2,7 @@
 
 use bytes::{Buf, Bytes};
 
+use super::{frame, Owner};
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round, REF_LENGTH},
     committer::{CommitChain, DecisionKind, Slot},
@@ -11,6 +12,7 @@ const OWN_BLOCK: u8 = 1;
 const BLOCK: u8 = 2;
 const DECISION: u8 = 3;
 const CHECKPOINT: u8 = 4;
+const HEADER: u8 = 5;
 
 /// One WAL entry.
 #[derive(Debug)]
@@ -43,6 +45,8 @@ pub enum Record {
         /// The committed sequence so far.
         chain: CommitChain,
     },
+    /// First record of every segment: which validator of which committee writes the WAL.
+    Header(Owner),
 }
 
 fn put_refs(out: &mut Vec<u8>, refs: &[BlockRef]) {
@@ -97,9 +101,7 @@ impl Record {
 
     /// Appends the record as one checksummed frame.
     pub fn encode_framed(&self, out: &mut Vec<u8>) {
-        let header_at = out.len();
-        out.extend_from_slice(&[0u8; super::frame::FRAME_HEADER]);
-        let start = out.len();
+        let header_at = frame::begin_frame(out);
         match self {
             Self::OwnBlock(b) | Self::Block(b) => {
                 out.push(if matches!(self, Self::OwnBlock(_)) {
@@ -138,11 +140,14 @@ impl Record {
                 out.extend_from_slice(&chain.hash);
                 put_refs(out, committed);
             }
+            Self::Header(owner) => {
+                out.push(HEADER);
+                out.extend_from_slice(&owner.committee);
+                out.extend_from_slice(&owner.authority.to_le_bytes());
+                out.extend_from_slice(&owner.public_key);
+            }
         }
-        let len = (out.len() - start) as u32;
-        let crc = crc32fast::hash(&out[start..]);
-        out[header_at..header_at + 4].copy_from_slice(&len.to_le_bytes());
-        out[header_at + 4..header_at + 8].copy_from_slice(&crc.to_le_bytes());
+        frame::finish_frame(out, header_at);
     }
 
     /// Decodes a frame payload.
@@ -197,6 +202,16 @@ impl Record {
                     committed,
                     chain,
                 })
+            }
+            HEADER => {
+                if b.remaining() != 68 {
+                    return Err("header of the wrong length".into());
+                }
+                let mut owner = Owner::default();
+                b.copy_to_slice(&mut owner.committee);
+                owner.authority = b.get_u32_le();
+                b.copy_to_slice(&mut owner.public_key);
+                Ok(Self::Header(owner))
             }
             other => Err(format!("unknown record tag {other}")),
         }

@@ -12,6 +12,26 @@ use crate::{
 };
 use std::path::Path;
 
+/// Validator 0 of the 4-validator test committee.
+fn owner() -> Owner {
+    let (c, keys) = committee(4);
+    Owner::new(&c, 0, &keys[0].verifying_key())
+}
+
+/// The error of opening the WAL in `dir` as `owner`.
+fn open_error(dir: &Path, owner: Owner) -> String {
+    match Wal::open(dir, u64::MAX, owner) {
+        Ok(_) => panic!("the WAL in {} opened", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Offsets of the frames of `path` (the header is frame 0).
+fn frame_offsets(path: &Path) -> Vec<usize> {
+    let data = std::fs::read(path).expect("read");
+    decode_frames(&data).0.iter().map(|(at, _)| *at).collect()
+}
+
 fn blocks(n: usize) -> Vec<BlockPtr> {
     let (_, keys) = committee(4);
     let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
@@ -32,7 +52,7 @@ fn blocks(n: usize) -> Vec<BlockPtr> {
 use crate::block::BlockPtr;
 
 fn write(dir: &Path, bs: &[BlockPtr]) {
-    let (mut wal, records) = Wal::open(dir, u64::MAX).expect("open");
+    let (mut wal, records) = Wal::open(dir, u64::MAX, owner()).expect("open");
     assert!(records.is_empty());
     for b in bs {
         wal.append(&Record::Block(b.clone())).expect("append");
@@ -41,7 +61,7 @@ fn write(dir: &Path, bs: &[BlockPtr]) {
 }
 
 fn replayed(dir: &Path) -> Vec<BlockRef> {
-    let (_, records) = Wal::open(dir, u64::MAX).expect("reopen");
+    let (_, records) = Wal::open(dir, u64::MAX, owner()).expect("reopen");
     records
         .iter()
         .map(|r| match r {
@@ -81,7 +101,7 @@ fn flipped_byte_in_the_tail_is_detected_and_truncated() {
     // The corrupted frame is gone from disk; appending after it works.
     let size_after = std::fs::metadata(&path).expect("meta").len() as usize;
     assert!(size_after < len);
-    let (mut wal, _) = Wal::open(dir.path(), u64::MAX).expect("open");
+    let (mut wal, _) = Wal::open(dir.path(), u64::MAX, owner()).expect("open");
     wal.append(&Record::Block(bs[4].clone())).expect("append");
     wal.sync().expect("sync");
     let expected: Vec<_> = bs.iter().map(|b| b.reference()).collect();
@@ -95,8 +115,8 @@ fn torn_frame_is_truncated_and_earlier_frames_survive() {
     write(dir.path(), &bs);
     let path = segment(dir.path());
     let data = std::fs::read(&path).expect("read");
-    let (frames, _, _) = decode_frames(&data);
-    let last_start = frames[2].0;
+    let frames = frame_offsets(&path);
+    let last_start = frames[3];
     // Cut in the middle of the last frame, then in the middle of a header.
     std::fs::write(&path, &data[..last_start + 20]).expect("write");
     let expected: Vec<_> = bs[..2].iter().map(|b| b.reference()).collect();
@@ -105,7 +125,7 @@ fn torn_frame_is_truncated_and_earlier_frames_survive() {
         std::fs::metadata(&path).expect("meta").len() as usize,
         last_start
     );
-    std::fs::write(&path, &data[..frames[1].0 + 3]).expect("write");
+    std::fs::write(&path, &data[..frames[2] + 3]).expect("write");
     assert_eq!(replayed(dir.path()), expected[..1].to_vec());
 }
 
@@ -113,7 +133,7 @@ fn torn_frame_is_truncated_and_earlier_frames_survive() {
 fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bs = blocks(8);
-    let (mut wal, _) = Wal::open(dir.path(), 1).expect("open");
+    let (mut wal, _) = Wal::open(dir.path(), 1, owner()).expect("open");
     for b in &bs[..4] {
         wal.append(&Record::Block(b.clone())).expect("append");
     }
@@ -141,7 +161,7 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
     wal.sync().expect("sync");
     drop(wal);
     assert!(!segment_path(dir.path(), 0).exists());
-    let (_, records) = Wal::open(dir.path(), u64::MAX).expect("reopen");
+    let (_, records) = Wal::open(dir.path(), u64::MAX, owner()).expect("reopen");
     assert_eq!(records.len(), 5);
     match &records[0] {
         Record::Checkpoint {
@@ -164,7 +184,7 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
 fn segments_by_round(dir: &Path, rounds: u64, retention: impl Fn(u64) -> Retention) -> Wal {
     let (_, keys) = committee(4);
     let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
-    let (mut wal, _) = Wal::open(dir, 1).expect("open");
+    let (mut wal, _) = Wal::open(dir, 1, owner()).expect("open");
     for round in 1..=rounds {
         for a in 0..4u32 {
             let b = Block::new_signed(
@@ -214,7 +234,7 @@ fn old_segments_beyond_the_byte_cap_are_deleted_oldest_first() {
     assert_eq!(ids.last(), Some(&10));
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1));
     // What is left replays, starting with a checkpoint.
-    let (_, records) = Wal::open(dir.path(), u64::MAX).expect("reopen");
+    let (_, records) = Wal::open(dir.path(), u64::MAX, owner()).expect("reopen");
     assert!(matches!(records.first(), Some(Record::Checkpoint { .. })));
 }
 
@@ -228,8 +248,156 @@ fn the_byte_cap_never_deletes_segments_a_restart_needs() {
         needed_round: 4,
     });
     drop(wal);
-    let (_, records) = Wal::open(dir.path(), u64::MAX).expect("reopen");
+    let (_, records) = Wal::open(dir.path(), u64::MAX, owner()).expect("reopen");
     let mut rounds: Vec<_> = records.iter().filter_map(|r| r.block_round()).collect();
     rounds.dedup();
     assert_eq!(rounds, (4..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_zero_filled_tail_is_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bs = blocks(3);
+    write(dir.path(), &bs);
+    let path = segment(dir.path());
+    let len = std::fs::metadata(&path).expect("meta").len();
+    // Space a file system allocated at a crash but never wrote reads back as zeros.
+    let mut data = std::fs::read(&path).expect("read");
+    data.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&path, &data).expect("write");
+    let expected: Vec<_> = bs.iter().map(|b| b.reference()).collect();
+    assert_eq!(replayed(dir.path()), expected);
+    assert_eq!(std::fs::metadata(&path).expect("meta").len(), len);
+}
+
+/// Writes five blocks, damages the third one's frame with `damage` and checks that opening
+/// fails naming the segment and the frame's offset, leaving the file as it was.
+fn refused_with_damage(damage: impl Fn(&mut Vec<u8>, usize), what: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), &blocks(5));
+    let path = segment(dir.path());
+    let at = frame_offsets(&path)[3];
+    let mut data = std::fs::read(&path).expect("read");
+    damage(&mut data, at);
+    std::fs::write(&path, &data).expect("write");
+    let err = open_error(dir.path(), owner());
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains(&format!("at byte {at} ")), "{err}");
+    assert!(err.contains(what), "{err}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        data,
+        "the WAL was changed"
+    );
+}
+
+#[test]
+fn a_corrupted_payload_before_the_tail_stops_replay_naming_file_and_offset() {
+    refused_with_damage(|data, at| data[at + 30] ^= 0x01, "checksum mismatch");
+}
+
+#[test]
+fn a_corrupted_length_before_the_tail_is_not_taken_for_a_torn_write() {
+    // A length running past the end of the file would look like a torn last frame.
+    refused_with_damage(|data, at| data[at + 3] = 0x7f, "corrupted frame length");
+}
+
+#[test]
+fn an_undecodable_record_stops_replay_naming_file_and_offset() {
+    refused_with_damage(
+        |data, at| {
+            // Intact checksums around a payload no version of the WAL writes.
+            let mut bad = Vec::new();
+            encode_frame(&mut bad, &[0xee, 1, 2, 3]);
+            data.splice(at..at, bad);
+        },
+        "undecodable record",
+    );
+}
+
+#[test]
+fn damage_at_the_end_of_an_older_segment_stops_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bs = blocks(8);
+    let (mut wal, _) = Wal::open(dir.path(), 1, owner()).expect("open");
+    for b in &bs[..4] {
+        wal.append(&Record::Block(b.clone())).expect("append");
+    }
+    let checkpoint = Record::Checkpoint {
+        last_decided: Slot { round: 0, index: 0 },
+        last_committed_round: 0,
+        last_own_round: 0,
+        committed: Vec::new(),
+        chain: CommitChain::default(),
+    };
+    let keep_all = Retention {
+        keep_round: 0,
+        max_bytes: u64::MAX,
+        needed_round: 0,
+    };
+    wal.rotate(&checkpoint, keep_all).expect("rotate");
+    for b in &bs[4..] {
+        wal.append(&Record::Block(b.clone())).expect("append");
+    }
+    wal.sync().expect("sync");
+    drop(wal);
+    // In the newest segment this would be a torn tail; here the log goes on after it.
+    let old = segment_path(dir.path(), 0);
+    let mut data = std::fs::read(&old).expect("read");
+    let len = data.len();
+    data[len - 5] ^= 0x01;
+    std::fs::write(&old, &data).expect("write");
+    let err = open_error(dir.path(), owner());
+    assert!(err.contains(&old.display().to_string()), "{err}");
+    assert!(err.contains("later segments"), "{err}");
+}
+
+#[test]
+fn a_wal_of_another_validator_or_committee_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bs = blocks(8);
+    // Two segments, the first deleted: every segment names its owner.
+    let (mut wal, _) = Wal::open(dir.path(), 1, owner()).expect("open");
+    wal.append(&Record::Block(bs[0].clone())).expect("append");
+    let checkpoint = Record::Checkpoint {
+        last_decided: Slot { round: 0, index: 0 },
+        last_committed_round: 0,
+        last_own_round: 0,
+        committed: Vec::new(),
+        chain: CommitChain::default(),
+    };
+    let drop_round_one = Retention {
+        keep_round: 2,
+        max_bytes: u64::MAX,
+        needed_round: 2,
+    };
+    wal.rotate(&checkpoint, drop_round_one).expect("rotate");
+    wal.append(&Record::Block(bs[4].clone())).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    assert_eq!(segment_ids(dir.path()), vec![1]);
+
+    let (c, keys) = committee(4);
+    let other_validator = Owner::new(&c, 1, &keys[1].verifying_key());
+    let err = open_error(dir.path(), other_validator);
+    assert!(err.contains("wal-00000001.log"), "{err}");
+    assert!(err.contains("was written by validator 0"), "{err}");
+    assert!(err.contains("not by this validator (validator 1"), "{err}");
+    let (other, _) = committee(5);
+    let other_committee = Owner::new(&other, 0, &keys[0].verifying_key());
+    let err = open_error(dir.path(), other_committee);
+    assert!(err.contains("not by this validator"), "{err}");
+    // Its own validator still replays it: the checkpoint and the block.
+    let (_, records) = Wal::open(dir.path(), u64::MAX, owner()).expect("own WAL");
+    assert_eq!(records.len(), 2);
+}
+
+#[test]
+fn a_segment_without_a_header_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut data = Vec::new();
+    Record::Block(blocks(1)[0].clone()).encode_framed(&mut data);
+    std::fs::write(segment(dir.path()), &data).expect("write");
+    let err = open_error(dir.path(), owner());
+    assert!(err.contains("does not start with a header"), "{err}");
 }
