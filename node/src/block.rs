@@ -86,6 +86,10 @@ pub enum BlockError {
     /// Not enough stake among references at round - 1.
     #[error("references at round {0} hold stake {1}, below quorum")]
     NoParentQuorum(Round, u64),
+    /// Two references to blocks of one (author, round): honest blocks never amplify an
+    /// equivocation.
+    #[error("two references to blocks of author {0} at round {1}")]
+    DuplicateSlot(AuthorityIndex, Round),
     /// Genesis blocks are never sent.
     #[error("round 0 blocks are never sent")]
     Genesis,
@@ -239,9 +243,13 @@ impl Block {
             .verify_strict(&self.reference.digest, &signature)
             .map_err(|_| BlockError::BadSignature)?;
         let mut parents = StakeAggregator::default();
+        let mut slots = std::collections::HashSet::with_capacity(self.includes.len());
         for r in &self.includes {
             if r.round >= round {
                 return Err(BlockError::IncludeNotBelow(*r, round));
+            }
+            if !slots.insert((r.author, r.round)) {
+                return Err(BlockError::DuplicateSlot(r.author, r.round));
             }
             if committee.authority(r.author).is_none() {
                 return Err(BlockError::UnknownAuthor(r.author));
@@ -359,6 +367,21 @@ mod tests {
         assert_eq!(
             Block::parse_and_verify(b.serialized().clone(), &c).unwrap_err(),
             BlockError::UnknownAuthor(9)
+        );
+    }
+
+    #[test]
+    fn two_references_to_one_slot_are_rejected() {
+        let (c, keys) = committee(4);
+        let mut includes = genesis_refs(4);
+        includes.push(BlockRef {
+            digest: [5; 32],
+            ..includes[3]
+        });
+        let b = Block::new_signed(0, 1, 7, includes, Bytes::new(), &keys[0]);
+        assert_eq!(
+            Block::parse_and_verify(b.serialized().clone(), &c).unwrap_err(),
+            BlockError::DuplicateSlot(3, 0)
         );
     }
 

@@ -17,6 +17,7 @@ pub mod network;
 pub mod observer;
 pub mod parameters;
 pub mod pool;
+pub mod ratelimit;
 pub mod transactions;
 pub mod validator;
 pub mod wal;

@@ -10,7 +10,7 @@ use super::*;
 use crate::{
     block::Block,
     committee::tests::committee,
-    dag::{Accepted, CausalBuffer},
+    dag::{Accepted, BufferLimits, CausalBuffer},
 };
 
 /// How a random DAG is built.
@@ -50,7 +50,7 @@ fn random_dag(shape: Shape, rng: &mut StdRng) -> (Arc<Committee>, Vec<BlockPtr>)
             let own_previous = last_own[a as usize];
             for copy in 0..copies {
                 // A quorum (or more) of the previous round's authors, in random order;
-                // one block per author, except that an equivocator may include both.
+                // one block per author (a block referencing two of one slot is invalid).
                 let mut parent_authors: Vec<u32> = previous.iter().map(|r| r.author).collect();
                 parent_authors.dedup();
                 parent_authors.shuffle(rng);
@@ -66,18 +66,23 @@ fn random_dag(shape: Shape, rng: &mut StdRng) -> (Arc<Committee>, Vec<BlockPtr>)
                         .copied()
                         .collect();
                     blocks.shuffle(rng);
-                    if shape.equivocator != Some(a) {
-                        blocks.truncate(1);
-                    }
+                    blocks.truncate(1);
                     chosen.extend(blocks);
                 }
                 let mut includes = Vec::new();
-                if let Some(own) = own_previous.filter(|r| !chosen.contains(r)) {
+                if let Some(own) = own_previous.filter(|r| {
+                    !chosen
+                        .iter()
+                        .any(|c| (c.round, c.author) == (r.round, r.author))
+                }) {
                     includes.push(own);
                 }
                 // Some older blocks this author has not referenced yet.
                 for r in &unreferenced[a as usize] {
-                    if r.round + 1 < round && rng.gen_bool(0.5) && !includes.contains(r) {
+                    let slot_taken = includes
+                        .iter()
+                        .any(|i: &BlockRef| (i.round, i.author) == (r.round, r.author));
+                    if r.round + 1 < round && rng.gen_bool(0.5) && !slot_taken {
                         includes.push(*r);
                     }
                 }
@@ -115,8 +120,8 @@ fn observe(
     w: u64,
     leaders: usize,
 ) -> Vec<(BlockRef, Vec<BlockRef>)> {
-    let mut store = DagStore::new(committee);
-    let mut buffer = CausalBuffer::new(100_000);
+    let mut store = DagStore::new(committee, 0);
+    let mut buffer = CausalBuffer::new(BufferLimits::new(committee.size(), 100_000, 1000));
     let mut committer = Committer::new(committee.clone(), w, leaders);
     let mut out = Vec::new();
     for b in blocks {

@@ -9,7 +9,7 @@ use super::*;
 use crate::{
     block::Block,
     committee::tests::committee,
-    dag::{Accepted, CausalBuffer},
+    dag::{Accepted, BufferLimits, CausalBuffer},
 };
 
 struct Dag {
@@ -24,7 +24,7 @@ struct Dag {
 impl Dag {
     fn new(n: usize) -> Self {
         let (c, keys) = committee(n);
-        let store = DagStore::new(&c);
+        let store = DagStore::new(&c, 0);
         let genesis = (0..n as u32)
             .map(|a| Block::genesis(a).reference())
             .collect();
@@ -32,7 +32,7 @@ impl Dag {
             committee: Arc::new(c),
             keys,
             store,
-            buffer: CausalBuffer::new(1000),
+            buffer: CausalBuffer::new(BufferLimits::new(n, 1000, 1000)),
             rounds: vec![genesis],
         }
     }

@@ -25,15 +25,20 @@ use crate::{
     block::{BlockPtr, BlockRef, Round},
     committee::{AuthorityIndex, Committee, StakeAggregator},
     committer::{linearize, CommitChain, Committer},
-    dag::{Accepted, CausalBuffer, DagStore},
+    dag::{Accepted, BufferLimits, CausalBuffer, DagStore, DropReason},
     metrics::Metrics,
     parameters::{Parameters, WalSync},
     pool::TransactionPool,
+    ratelimit::RateLimit,
     wal::{Record, Retention, Wal},
 };
 
-/// Most suspended blocks kept in the causal buffer.
+/// Most suspended blocks kept in the causal buffer (shared equally by the authors).
 const BUFFER_CAPACITY: usize = 5_000;
+
+/// Most blocks of one (author, round) stored unless requested: the first, and one more as
+/// evidence of equivocation. Others are stored only when a block we need references them.
+const MAX_UNREQUESTED_SLOT_BLOCKS: usize = 2;
 
 /// Most own blocks sent in answer to one subscription (the rest arrive by request).
 const MAX_SUBSCRIBE_REPLY: usize = 256;
@@ -106,8 +111,13 @@ pub struct Core {
     last_own: Option<BlockRef>,
     last_own_round: Round,
     last_proposal: Option<Instant>,
-    /// Stored blocks no own block references yet.
+    /// Stored blocks no own block references yet (all blocks of an equivocating slot until
+    /// one of them is referenced).
     pending_refs: BTreeSet<BlockRef>,
+    /// (round, author) slots an own block references: other blocks of them never are.
+    referenced_slots: BTreeSet<(Round, AuthorityIndex)>,
+    equivocation_log: RateLimit,
+    invalid_log: RateLimit,
     last_committed_round: Round,
     /// The committed sequence so far (restored from the WAL after a restart).
     chain: CommitChain,
@@ -124,8 +134,12 @@ impl Core {
         let now = Instant::now();
         let mut core = Self {
             authority: config.authority,
-            dag: DagStore::new(&committee),
-            buffer: CausalBuffer::new(BUFFER_CAPACITY),
+            dag: DagStore::new(&committee, params.retention_rounds),
+            buffer: CausalBuffer::new(BufferLimits::new(
+                committee.size(),
+                BUFFER_CAPACITY,
+                params.wal_retention_rounds,
+            )),
             committer: Committer::new(
                 committee.clone(),
                 params.wave_length,
@@ -146,6 +160,9 @@ impl Core {
             last_own_round: 0,
             last_proposal: None,
             pending_refs: BTreeSet::new(),
+            referenced_slots: BTreeSet::new(),
+            equivocation_log: RateLimit::default(),
+            invalid_log: RateLimit::default(),
             last_committed_round: 0,
             chain: CommitChain::default(),
             plant_fork_at: config.plant_fork_at,
@@ -195,6 +212,34 @@ impl Core {
         if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
             return Ok(());
         }
+        if let Some(old) = block
+            .includes()
+            .iter()
+            .find(|i| i.round.saturating_add(self.params.retention_rounds) < r.round)
+        {
+            // Every validator applies this rule alike: honest blocks never reference blocks
+            // that far back (see `select_includes`).
+            self.metrics.invalid_blocks.inc();
+            if let Some(suppressed) = self.invalid_log.check() {
+                tracing::warn!(
+                    peer = from,
+                    suppressed,
+                    "invalid block {r:?} dropped: it references {old:?}, more than \
+                     retention_rounds ({}) below its round",
+                    self.params.retention_rounds
+                );
+            }
+            return Ok(());
+        }
+        let variants = self.dag.slot_len(r.round, r.author);
+        if variants >= MAX_UNREQUESTED_SLOT_BLOCKS && !self.requested.contains_key(&r) {
+            self.note_equivocation(&r, variants + 1);
+            self.metrics
+                .dropped_blocks
+                .with_label_values(&[DropReason::Equivocation.label()])
+                .inc();
+            return Ok(());
+        }
         self.metrics.blocks_received.inc();
         let mut accepted = Accepted::default();
         self.buffer.add(&mut self.dag, block, &mut accepted);
@@ -217,16 +262,70 @@ impl Core {
         Ok(())
     }
 
+    /// Evidence of equivocation: counted, and logged (rate-limited) naming author and round.
+    fn note_equivocation(&mut self, r: &BlockRef, blocks: usize) {
+        self.metrics.equivocations.inc();
+        if let Some(suppressed) = self.equivocation_log.check() {
+            tracing::warn!(
+                author = r.author,
+                round = r.round,
+                blocks,
+                suppressed,
+                "equivocation: authority {} signed {blocks} blocks for round {} (kept as \
+                 evidence, at most one is ever referenced)",
+                r.author,
+                r.round
+            );
+        }
+    }
+
+    /// Marks the slots of `refs` as referenced by an own block: no other block of them
+    /// will be.
+    fn mark_referenced(&mut self, refs: &[BlockRef]) {
+        for r in refs {
+            if self.referenced_slots.insert((r.round, r.author)) {
+                let slot = self
+                    .pending_refs
+                    .range(
+                        BlockRef {
+                            round: r.round,
+                            author: r.author,
+                            digest: [0; 32],
+                        }..=BlockRef {
+                            round: r.round,
+                            author: r.author,
+                            digest: [u8::MAX; 32],
+                        },
+                    )
+                    .copied()
+                    .collect::<Vec<_>>();
+                for p in slot {
+                    self.pending_refs.remove(&p);
+                }
+            }
+        }
+    }
+
     /// Bookkeeping for newly stored blocks; requests what is missing from `from`.
     fn on_accepted(&mut self, accepted: Accepted, from: Option<AuthorityIndex>, fx: &mut Effects) {
         let now = Instant::now();
         let quorum = self.committee.quorum_threshold();
+        for (_, reason) in &accepted.dropped {
+            self.metrics
+                .dropped_blocks
+                .with_label_values(&[reason.label()])
+                .inc();
+        }
         for b in &accepted.blocks {
             let r = b.reference();
             self.requested.remove(&r);
+            let variants = self.dag.slot_len(r.round, r.author);
+            if variants > 1 {
+                self.note_equivocation(&r, variants);
+            }
             if r.author == self.authority {
                 self.last_own_round = self.last_own_round.max(r.round);
-            } else {
+            } else if !self.referenced_slots.contains(&(r.round, r.author)) {
                 self.pending_refs.insert(r);
             }
             if let Some(a) = self.peer_rounds.get(r.author as usize) {
@@ -333,7 +432,11 @@ impl Core {
         self.last_retry = now;
         let mut per_peer: BTreeMap<AuthorityIndex, Vec<BlockRef>> = BTreeMap::new();
         let n = self.committee.size() as u64;
-        for r in self.buffer.missing() {
+        let missing = self.buffer.missing();
+        // Only what is still missing is remembered: the buffer bounds that.
+        let wanted: std::collections::HashSet<BlockRef> = missing.iter().copied().collect();
+        self.requested.retain(|r, _| wanted.contains(r));
+        for r in missing {
             let last = self.requested.get(&r).copied();
             if last.is_some_and(|t| now.duration_since(t) < retry) {
                 continue;
@@ -354,8 +457,6 @@ impl Core {
         for (peer, refs) in per_peer {
             self.request(peer, refs, fx);
         }
-        let gc = self.dag.gc_round();
-        self.requested.retain(|r, _| r.round >= gc);
     }
 
     /// Runs the commit rule and emits committed sub-DAGs.
@@ -416,7 +517,7 @@ impl Core {
         }
         self.dag.prune(gc);
         let mut accepted = Accepted::default();
-        self.buffer.on_prune(&mut self.dag, &mut accepted);
+        self.buffer.on_prune(&self.dag, &mut accepted);
         if log {
             self.log_received(&accepted.blocks)?;
         }
@@ -427,6 +528,7 @@ impl Core {
             digest: [0; 32],
         });
         self.round_stake = self.round_stake.split_off(&gc);
+        self.referenced_slots = self.referenced_slots.split_off(&(gc, 0));
         Ok(())
     }
 

@@ -104,9 +104,7 @@ impl Core {
         if matches!(self.params.wal_sync, WalSync::OwnBlocks | WalSync::Always) {
             self.sync_wal()?;
         }
-        for r in block.includes() {
-            self.pending_refs.remove(r);
-        }
+        self.mark_referenced(block.includes());
         self.last_own = Some(block.reference());
         self.last_own_round = round;
         self.last_proposal = Some(now);
@@ -119,20 +117,44 @@ impl Core {
         Ok(())
     }
 
-    /// Own previous block first, then unreferenced blocks, newest rounds first.
+    /// Own previous block first, then unreferenced blocks, newest rounds first: at most one
+    /// block per (author, round), the one with the lowest digest (an equivocator's other
+    /// blocks are never amplified), and none more than `retention_rounds` below `round`
+    /// (peers reject such blocks).
     fn select_includes(&self, round: Round) -> Vec<BlockRef> {
+        let oldest = round.saturating_sub(self.params.retention_rounds);
         let mut includes = Vec::new();
-        if let Some(own) = self.last_own.filter(|r| self.dag.contains(r)) {
+        if let Some(own) = self
+            .last_own
+            .filter(|r| r.round >= oldest && self.dag.contains(r))
+        {
             includes.push(own);
         }
-        for r in self.pending_refs.iter().rev() {
+        let mut chosen: Vec<BlockRef> = Vec::new();
+        for r in self.pending_refs.range(
+            BlockRef {
+                round: oldest,
+                author: 0,
+                digest: [0; 32],
+            }..,
+        ) {
             if r.round >= round {
+                break;
+            }
+            // Sorted by (round, author, digest): the first of a slot has the lowest digest.
+            if chosen
+                .last()
+                .is_some_and(|c| (c.round, c.author) == (r.round, r.author))
+            {
                 continue;
             }
+            chosen.push(*r);
+        }
+        for r in chosen.into_iter().rev() {
             if includes.len() >= MAX_OWN_INCLUDES && r.round + 1 < round {
                 break;
             }
-            includes.push(*r);
+            includes.push(r);
         }
         includes
     }

@@ -18,16 +18,14 @@ impl Core {
                     if self.last_own.is_none_or(|r| r.round < b.round()) {
                         self.last_own = Some(b.reference());
                     }
-                    for r in b.includes() {
-                        self.pending_refs.remove(r);
-                    }
+                    self.mark_referenced(b.includes());
                     let mut accepted = Accepted::default();
-                    self.buffer.add(&mut self.dag, b, &mut accepted);
+                    self.buffer.add_logged(&mut self.dag, b, &mut accepted);
                     self.on_accepted(accepted, None, &mut fx);
                 }
                 Record::Block(b) => {
                     let mut accepted = Accepted::default();
-                    self.buffer.add(&mut self.dag, b, &mut accepted);
+                    self.buffer.add_logged(&mut self.dag, b, &mut accepted);
                     self.on_accepted(accepted, None, &mut fx);
                 }
                 Record::Decision {

@@ -297,3 +297,196 @@ fn a_restarted_core_never_sends_a_second_block_for_a_signed_round() {
         sent.iter().map(|b| b.round()).collect::<Vec<_>>()
     );
 }
+
+/// Round-1 blocks of `author`, `count` of them (an equivocator when count > 1).
+fn round_one(s: &Setup, author: u32, count: usize) -> Vec<Arc<Block>> {
+    let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
+    (0..count)
+        .map(|i| {
+            let payload = Bytes::from((i as u32).to_le_bytes().to_vec());
+            let b = Block::new_signed(
+                author,
+                1,
+                0,
+                genesis.clone(),
+                payload,
+                &s.keys[author as usize],
+            );
+            b.verify(&s.committee).expect("valid");
+            Arc::new(b)
+        })
+        .collect()
+}
+
+/// One validator of 4 signs many blocks for one round: they are counted as evidence, at
+/// most two are stored unless a block we need references another, and our own proposals
+/// reference exactly one of them, the same one whatever the order they came in.
+#[test]
+fn an_equivocation_is_counted_and_never_amplified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    let mut fx = Effects::default();
+    s.core.tick(&mut fx).expect("tick");
+    let mut forks = round_one(&s, 3, 50);
+    forks.reverse();
+    for b in round_one(&s, 1, 1)
+        .into_iter()
+        .chain(round_one(&s, 2, 1))
+        .chain(forks.iter().cloned())
+    {
+        s.core.add_peer_block(b.author(), b, &mut fx).expect("add");
+    }
+    assert!(s.metrics.equivocations.get() >= 49, "evidence not counted");
+    assert_eq!(s.core.dag.slot_len(1, 3), 2, "unrequested forks stored");
+    assert_eq!(s.core.clock_round(), 2);
+    let mut fx = Effects::default();
+    s.core.tick(&mut fx).expect("tick");
+    let own = fx.broadcast.last().expect("proposed at round 2").clone();
+    assert_eq!(own.round(), 2);
+    let of_3: Vec<_> = own.includes().iter().filter(|r| r.author == 3).collect();
+    assert_eq!(of_3.len(), 1, "several blocks of one slot referenced");
+    let stored = s.core.dag.slot_blocks(1, 3);
+    let lowest = stored.iter().map(|b| b.reference()).min().expect("stored");
+    assert_eq!(*of_3[0], lowest, "not the lowest digest");
+    own.verify(&s.committee).expect("own block valid");
+
+    // A peer's block references a fork we did not keep: it is fetched and stored, but our
+    // next block still references nothing else of that slot.
+    let wanted = forks
+        .iter()
+        .find(|b| !s.core.dag.contains(&b.reference()))
+        .expect("a dropped fork")
+        .clone();
+    let r1 = |a: u32| round_one(&s, a, 1)[0].reference();
+    let peer = Arc::new(Block::new_signed(
+        2,
+        2,
+        0,
+        vec![r1(1), r1(2), wanted.reference()],
+        Bytes::new(),
+        &s.keys[2],
+    ));
+    let mut fx = Effects::default();
+    s.core
+        .add_peer_block(2, peer.clone(), &mut fx)
+        .expect("add");
+    assert!(fx
+        .requests
+        .iter()
+        .any(|(_, refs)| refs.contains(&wanted.reference())));
+    s.core
+        .add_peer_block(2, wanted.clone(), &mut fx)
+        .expect("add");
+    assert!(
+        s.core.dag.contains(&peer.reference()),
+        "a requested fork was refused"
+    );
+    assert!(!s
+        .core
+        .pending_refs
+        .iter()
+        .any(|r| (r.round, r.author) == (1, 3)));
+}
+
+/// A peer's block that references a block more than `retention_rounds` below its own round
+/// is invalid for every validator (whatever its gc round), so none stores it.
+#[test]
+fn a_reference_beyond_the_retention_horizon_makes_a_block_invalid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    let horizon = Parameters::default().retention_rounds;
+    let round = horizon + 10;
+    let parents: Vec<_> = (0..4)
+        .map(|a| crate::block::BlockRef {
+            round: round - 1,
+            author: a,
+            digest: [1; 32],
+        })
+        .chain([Block::genesis(2).reference()])
+        .collect();
+    let b = Arc::new(Block::new_signed(
+        1,
+        round,
+        0,
+        parents,
+        Bytes::new(),
+        &s.keys[1],
+    ));
+    b.verify(&s.committee).expect("structurally valid");
+    let mut fx = Effects::default();
+    s.core.add_peer_block(1, b.clone(), &mut fx).expect("add");
+    assert_eq!(s.metrics.invalid_blocks.get(), 1);
+    assert!(!s.core.buffer.contains(&b.reference()));
+    assert!(
+        fx.requests.is_empty(),
+        "asked for the ancestors of an invalid block"
+    );
+}
+
+/// One author floods blocks from far rounds whose parents never come: the causal buffer
+/// and the missing-block bookkeeping stay within that author's share, and another
+/// author's out-of-order block still waits for its parents and is then stored.
+#[test]
+fn a_far_future_flood_leaves_the_buffer_and_requests_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    s.core.params.missing_retry_ms = 0;
+    let mut fx = Effects::default();
+    s.core.tick(&mut fx).expect("tick");
+    let share = super::BUFFER_CAPACITY / 4;
+    // Within the rounds-ahead bound (only the share limits them), highest rounds first so
+    // that later ones evict earlier ones.
+    for round in (2..(share as u64 * 2 + 100)).rev() {
+        let fake = |a: u32| crate::block::BlockRef {
+            round: round - 1,
+            author: a,
+            digest: [round as u8; 32],
+        };
+        let b = Block::new_signed(
+            3,
+            round,
+            0,
+            (0..4).map(fake).collect(),
+            Bytes::new(),
+            &s.keys[3],
+        );
+        s.core.add_peer_block(3, Arc::new(b), &mut fx).expect("add");
+        if round % 100 == 0 {
+            s.core.tick(&mut fx).expect("tick");
+        }
+    }
+    s.core.tick(&mut fx).expect("tick");
+    assert!(
+        s.core.buffer.len() <= share,
+        "{} suspended",
+        s.core.buffer.len()
+    );
+    assert!(s.core.requested.len() <= s.core.buffer.missing_len());
+    assert!(s.core.buffer.missing_len() <= 4 * share);
+    let dropped = s
+        .metrics
+        .dropped_blocks
+        .with_label_values(&["buffer-full"])
+        .get();
+    assert!(dropped >= share as u64, "nothing dropped");
+    assert_eq!(s.metrics.invalid_blocks.get(), 0);
+    let r1 = round_one(&s, 1, 1).remove(0);
+    let r1b = round_one(&s, 2, 1).remove(0);
+    let own = s.core.last_own.expect("own block");
+    let child = Arc::new(Block::new_signed(
+        1,
+        2,
+        0,
+        vec![own, r1.reference(), r1b.reference()],
+        Bytes::new(),
+        &s.keys[1],
+    ));
+    s.core
+        .add_peer_block(1, child.clone(), &mut fx)
+        .expect("add");
+    assert!(s.core.buffer.contains(&child.reference()), "no room left");
+    for b in [r1, r1b] {
+        s.core.add_peer_block(b.author(), b, &mut fx).expect("add");
+    }
+    assert!(s.core.dag.contains(&child.reference()));
+}

@@ -3,5 +3,5 @@
 mod buffer;
 mod store;
 
-pub use buffer::{Accepted, CausalBuffer};
+pub use buffer::{Accepted, BufferLimits, CausalBuffer, DropReason};
 pub use store::DagStore;

@@ -1,7 +1,7 @@
 //! Blocks indexed by reference and round, with commit marks and pruning.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     ops::Bound,
 };
 
@@ -23,11 +23,15 @@ pub struct DagStore {
     highest_round: Round,
     last_round_per_author: Vec<Round>,
     committed_ahead: HashSet<BlockRef>,
+    /// References of pruned blocks, for `pruned_window` rounds below the gc round.
+    pruned: BTreeSet<BlockRef>,
+    pruned_window: Round,
 }
 
 impl DagStore {
-    /// A store holding the genesis blocks of `committee`.
-    pub fn new(committee: &Committee) -> Self {
+    /// A store holding the genesis blocks of `committee`; it remembers the references of
+    /// pruned blocks for `pruned_window` rounds below the gc round.
+    pub fn new(committee: &Committee, pruned_window: Round) -> Self {
         let mut store = Self {
             blocks: HashMap::new(),
             rounds: BTreeMap::new(),
@@ -35,6 +39,8 @@ impl DagStore {
             highest_round: 0,
             last_round_per_author: vec![0; committee.size()],
             committed_ahead: HashSet::new(),
+            pruned: BTreeSet::new(),
+            pruned_window,
         };
         for (a, _) in committee.authorities() {
             store.insert(std::sync::Arc::new(Block::genesis(a)));
@@ -47,9 +53,16 @@ impl DagStore {
         self.blocks.contains_key(r)
     }
 
-    /// Whether a reference counts as present: stored, or below the gc round.
+    /// Whether a reference counts as present: stored, or pruned after being stored. A
+    /// reference below the gc round that this validator never held is not present: its
+    /// history cannot be checked any more (and another validator, with a lower gc round,
+    /// would not count it either).
     pub fn is_available(&self, r: &BlockRef) -> bool {
-        r.round < self.gc_round || self.blocks.contains_key(r)
+        if r.round < self.gc_round {
+            self.pruned.contains(r)
+        } else {
+            self.blocks.contains_key(r)
+        }
     }
 
     /// The stored block, if any.
@@ -76,6 +89,14 @@ impl DagStore {
     /// Blocks at `round`.
     pub fn blocks_at(&self, round: Round) -> &[BlockPtr] {
         self.rounds.get(&round).map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of blocks of one slot (more than one if the author equivocated).
+    pub fn slot_len(&self, round: Round, author: AuthorityIndex) -> usize {
+        self.blocks_at(round)
+            .iter()
+            .filter(|b| b.author() == author)
+            .count()
     }
 
     /// Blocks of one slot (several if the author equivocated).
@@ -153,8 +174,14 @@ impl DagStore {
         for (_, blocks) in old {
             for b in blocks {
                 self.blocks.remove(&b.reference());
+                self.pruned.insert(b.reference());
             }
         }
+        self.pruned = self.pruned.split_off(&BlockRef {
+            round: gc_round.saturating_sub(self.pruned_window),
+            author: 0,
+            digest: [0; 32],
+        });
         self.committed_ahead.retain(|r| r.round >= gc_round);
     }
 

@@ -59,11 +59,25 @@ pub struct Metrics {
     pub dropped_messages: IntCounter,
     /// Blocks waiting for missing ancestors.
     pub suspended_blocks: IntGauge,
+    /// Blocks of an (author, round) that already had one: evidence of equivocation.
+    pub equivocations: IntCounter,
+    /// Valid blocks not kept, by reason (see [`DROP_REASONS`]).
+    pub dropped_blocks: IntCounterVec,
     /// Time the core spends handing WAL records to the OS (write calls).
     pub wal_write_seconds: Histogram,
     /// Time the core spends waiting for WAL fsyncs (before broadcasting own blocks).
     pub wal_sync_seconds: Histogram,
 }
+
+/// Why a valid block was not kept: its author's share of the causal buffer is full (the
+/// highest rounds go first), it is too many rounds ahead, its (author, round) already holds
+/// enough equivocating blocks, or it references a pruned block this validator never held.
+pub const DROP_REASONS: &[&str] = &[
+    "buffer-full",
+    "too-far-ahead",
+    "equivocation",
+    "stale-include",
+];
 
 fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter> {
     let c = IntCounter::new(name, help)?;
@@ -117,6 +131,17 @@ impl Metrics {
             "indirect-skip",
         ] {
             committed_leaders.with_label_values(&[label]);
+        }
+        let dropped_blocks = IntCounterVec::new(
+            Opts::new(
+                "node_dropped_blocks_total",
+                "Valid blocks not kept, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(dropped_blocks.clone()))?;
+        for reason in DROP_REASONS {
+            dropped_blocks.with_label_values(&[reason]);
         }
         let benchmark_duration = Counter::new(
             "node_benchmark_duration_seconds",
@@ -196,6 +221,12 @@ impl Metrics {
                 "node_suspended_blocks",
                 "Blocks waiting for missing ancestors",
             )?,
+            equivocations: counter(
+                r,
+                "node_equivocations_total",
+                "Blocks of an (author, round) that already had one",
+            )?,
+            dropped_blocks,
             wal_write_seconds: io_histogram(
                 r,
                 "node_wal_write_seconds",

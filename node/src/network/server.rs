@@ -8,7 +8,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
     sync::mpsc,
     task::JoinSet,
-    time::{timeout, Instant},
+    time::timeout,
 };
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
@@ -17,6 +17,7 @@ use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
     committee::{AuthorityIndex, Committee},
     metrics::Metrics,
+    ratelimit::RateLimit,
 };
 
 /// What connection readers hand to the core.
@@ -55,24 +56,14 @@ pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
 }
 
 /// Logs at most once per second, counting what it skipped.
-struct RateLimitedLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
+#[derive(Default)]
+struct RateLimitedLog(RateLimit);
 
 impl RateLimitedLog {
     fn warn(&mut self, peer: AuthorityIndex, what: &str) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
-        {
-            self.suppressed += 1;
-            return;
+        if let Some(suppressed) = self.0.check() {
+            tracing::warn!(peer, suppressed, "{what}");
         }
-        tracing::warn!(peer, suppressed = self.suppressed, "{what}");
-        self.last = Some(now);
-        self.suppressed = 0;
     }
 }
 
@@ -141,10 +132,7 @@ async fn serve_connection(
             return;
         }
     };
-    let mut log = RateLimitedLog {
-        last: None,
-        suppressed: 0,
-    };
+    let mut log = RateLimitedLog::default();
     while let Some(frame) = frames.next().await {
         let frame = match frame {
             Ok(f) => f.freeze(),

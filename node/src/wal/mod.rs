@@ -63,6 +63,22 @@ pub struct Wal {
     owner: Owner,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Directory fsyncs made by this thread (tests).
+    static DIRECTORY_SYNCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Fsyncs the directory, so that a segment file it just got survives a power loss.
+fn sync_directory(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync the storage directory {}", dir.display()))?;
+    #[cfg(test)]
+    DIRECTORY_SYNCS.with(|c| c.set(c.get() + 1));
+    Ok(())
+}
+
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("wal-{id:08}.log"))
 }
@@ -214,6 +230,9 @@ impl Wal {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open WAL segment {}", path.display()))?;
+        if ids.is_empty() {
+            sync_directory(dir)?;
+        }
         let segment_size = file.metadata()?.len();
         segments.entry(segment).or_default();
         let mut wal = Self {
@@ -297,6 +316,7 @@ impl Wal {
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot create WAL segment {}", path.display()))?;
+        sync_directory(&self.dir)?;
         self.segment_size = 0;
         self.uncached_from = 0;
         self.segments.insert(self.segment, Segment::default());

@@ -401,3 +401,34 @@ fn a_segment_without_a_header_is_refused() {
     let err = open_error(dir.path(), owner());
     assert!(err.contains("does not start with a header"), "{err}");
 }
+
+/// A new segment file is durable only once its directory entry is: creating one (the first
+/// at open, or by rotation) fsyncs the directory.
+#[test]
+fn creating_a_segment_fsyncs_the_directory() {
+    let syncs = || super::DIRECTORY_SYNCS.with(|c| c.get());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = syncs();
+    let (mut wal, _) = Wal::open(dir.path(), 1024, owner()).expect("open");
+    assert_eq!(syncs(), before + 1, "first segment");
+    let checkpoint = Record::Checkpoint {
+        last_decided: Slot { round: 0, index: 0 },
+        last_committed_round: 0,
+        last_own_round: 0,
+        committed: Vec::new(),
+        chain: CommitChain::default(),
+    };
+    wal.rotate(
+        &checkpoint,
+        Retention {
+            keep_round: 0,
+            max_bytes: u64::MAX,
+            needed_round: 0,
+        },
+    )
+    .expect("rotate");
+    assert_eq!(syncs(), before + 2, "rotated segment");
+    drop(wal);
+    Wal::open(dir.path(), 1024, owner()).expect("reopen");
+    assert_eq!(syncs(), before + 2, "no segment created on reopen");
+}
