@@ -36,6 +36,10 @@ use crate::{
 /// Most suspended blocks kept in the causal buffer (shared equally by the authors).
 const BUFFER_CAPACITY: usize = 5_000;
 
+/// Blocks further above the highest stored round than the WAL retention (at least this
+/// many rounds) are not kept: a validator that far behind cannot be served its gap anyway.
+const MIN_ROUNDS_AHEAD: u64 = 1_000;
+
 /// Most blocks of one (author, round) stored unless requested: the first, and one more as
 /// evidence of equivocation. Others are stored only when a block we need references them.
 const MAX_UNREQUESTED_SLOT_BLOCKS: usize = 2;
@@ -138,7 +142,7 @@ impl Core {
             buffer: CausalBuffer::new(BufferLimits::new(
                 committee.size(),
                 BUFFER_CAPACITY,
-                params.wal_retention_rounds,
+                params.wal_retention_rounds.max(MIN_ROUNDS_AHEAD),
             )),
             committer: Committer::new(
                 committee.clone(),
@@ -517,7 +521,7 @@ impl Core {
         }
         self.dag.prune(gc);
         let mut accepted = Accepted::default();
-        self.buffer.on_prune(&self.dag, &mut accepted);
+        self.buffer.on_prune(&mut self.dag, &mut accepted);
         if log {
             self.log_received(&accepted.blocks)?;
         }

@@ -82,6 +82,8 @@ struct Suspended {
     block: BlockPtr,
     /// Includes still missing; each has an entry in `waiters`.
     missing: usize,
+    /// Read back from our own WAL (its history was checked before it was logged).
+    logged: bool,
 }
 
 /// One author's suspended blocks (ordered by round) and the references they wait for.
@@ -191,6 +193,7 @@ impl CausalBuffer {
             Suspended {
                 block,
                 missing: missing.len(),
+                logged,
             },
         );
     }
@@ -254,17 +257,22 @@ impl CausalBuffer {
 
     fn release(&mut self, available: &BlockRef, ready: &mut Vec<BlockPtr>) {
         for w in self.waiters.remove(available).unwrap_or_default() {
-            let Some(s) = self.pending.get_mut(&w) else {
-                continue;
-            };
-            s.missing -= 1;
-            if let Some(share) = self.shares.get_mut(&w.author) {
-                share.missing -= 1;
-            }
-            if s.missing == 0 {
-                if let Some(b) = self.remove(&w) {
-                    ready.push(b);
-                }
+            self.release_one(&w, ready);
+        }
+    }
+
+    /// One of `w`'s missing includes is no longer missing.
+    fn release_one(&mut self, w: &BlockRef, ready: &mut Vec<BlockPtr>) {
+        let Some(s) = self.pending.get_mut(w) else {
+            return;
+        };
+        s.missing -= 1;
+        if let Some(share) = self.shares.get_mut(&w.author) {
+            share.missing -= 1;
+        }
+        if s.missing == 0 {
+            if let Some(b) = self.remove(w) {
+                ready.push(b);
             }
         }
     }
@@ -280,8 +288,9 @@ impl CausalBuffer {
 
     /// After the store pruned: drops suspended blocks below the gc round, and the blocks
     /// waiting for a reference that fell below it before it came (their history can no
-    /// longer be checked; counting it as present would make validators disagree).
-    pub fn on_prune(&mut self, store: &DagStore, out: &mut Accepted) {
+    /// longer be checked; counting it as present would make validators disagree). Blocks
+    /// from our own WAL count such references as present, and may join the DAG.
+    pub fn on_prune(&mut self, store: &mut DagStore, out: &mut Accepted) {
         let gc = store.gc_round();
         let old: Vec<BlockRef> = self
             .pending
@@ -298,13 +307,21 @@ impl CausalBuffer {
             .filter(|r| r.round < gc)
             .copied()
             .collect();
+        let mut ready = Vec::new();
         for m in stale {
-            for w in self.waiters.get(&m).cloned().unwrap_or_default() {
-                if self.remove(&w).is_some() {
-                    out.dropped.push((w, DropReason::StaleInclude));
+            for w in self.waiters.remove(&m).unwrap_or_default() {
+                match self.pending.get(&w).map(|s| s.logged) {
+                    Some(true) => self.release_one(&w, &mut ready),
+                    Some(false) => {
+                        self.remove(&w);
+                        out.dropped.push((w, DropReason::StaleInclude));
+                    }
+                    None => {}
                 }
             }
-            self.waiters.remove(&m);
+        }
+        for b in ready {
+            self.accept(store, b, out);
         }
     }
 }
@@ -397,7 +414,7 @@ mod tests {
         assert_eq!(buffer.len(), 1);
         store.prune(2);
         let mut out = Accepted::default();
-        buffer.on_prune(&store, &mut out);
+        buffer.on_prune(&mut store, &mut out);
         assert!(out.blocks.is_empty(), "stored with unchecked ancestors");
         assert!(!store.contains(&b.reference()));
         assert_eq!(out.dropped, vec![(b.reference(), DropReason::StaleInclude)]);
