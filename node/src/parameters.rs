@@ -52,6 +52,11 @@ pub struct Parameters {
     pub missing_retry_ms: u64,
     /// Interval at which the load generator submits a batch.
     pub load_interval_ms: u64,
+    /// Time an inbound connection has to complete the peer authentication.
+    pub handshake_timeout_ms: u64,
+    /// An authenticated connection on which nothing arrives for this long is closed; a
+    /// dialer with nothing to send pings after a sixth of it.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Parameters {
@@ -73,6 +78,8 @@ impl Default for Parameters {
             missing_request_batch: 64,
             missing_retry_ms: 500,
             load_interval_ms: 10,
+            handshake_timeout_ms: 5_000,
+            idle_timeout_ms: 30_000,
         }
     }
 }
@@ -113,6 +120,15 @@ impl Parameters {
         if self.load_interval_ms == 0 {
             bail!("load_interval_ms must be > 0");
         }
+        if self.handshake_timeout_ms == 0 {
+            bail!("handshake_timeout_ms must be > 0");
+        }
+        if self.idle_timeout_ms < 600 {
+            bail!(
+                "idle_timeout_ms must be >= 600 (got {})",
+                self.idle_timeout_ms
+            );
+        }
         Ok(())
     }
 
@@ -124,6 +140,21 @@ impl Parameters {
     /// Minimum round delay as a duration.
     pub fn min_round_delay(&self) -> Duration {
         Duration::from_millis(self.min_round_delay_ms)
+    }
+
+    /// Time an inbound connection has to authenticate.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// Silence after which an authenticated connection is closed.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// Silence after which a dialer sends a ping: well inside the idle timeout.
+    pub fn keepalive_interval(&self) -> Duration {
+        self.idle_timeout() / 6
     }
 
     /// Largest network frame accepted: a full block plus headroom for references.

@@ -189,12 +189,16 @@ impl Validator {
                 metrics.clone(),
             )));
         }
+        let identity = Arc::new(network::handshake::Identity {
+            me,
+            key: config.key.clone(),
+            committee: committee.clone(),
+        });
         let (core_tx, core_rx) = mpsc::channel(4096);
         tasks.push(tokio::spawn(network::listen(
             listener,
-            me,
-            committee.clone(),
-            params.max_frame_bytes(),
+            identity.clone(),
+            network::Limits::new(&params),
             core_tx,
             metrics.clone(),
         )));
@@ -211,15 +215,18 @@ impl Validator {
                 .as_ref()
                 .and_then(|d| d.get(peer as usize).copied())
                 .unwrap_or_default();
-            tasks.push(tokio::spawn(network::run_peer(
-                me,
+            tasks.push(tokio::spawn(network::run_peer(network::PeerLink {
+                identity: identity.clone(),
                 peer,
-                authority.address,
-                rx,
+                address: authority.address,
+                queue: rx,
                 delay,
-                peer_rounds.clone(),
-                connected.clone(),
-            )));
+                subscribe_from: peer_rounds.clone(),
+                connected: connected.clone(),
+                handshake_timeout: params.handshake_timeout(),
+                keepalive_interval: params.keepalive_interval(),
+                metrics: metrics.clone(),
+            })));
         }
         let net = Network::new(queues, metrics.clone());
 

@@ -1,43 +1,22 @@
 //! Hostile peers and broken configuration.
 
 mod common;
+mod member;
 
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    time::Duration,
 };
 
 use bytes::Bytes;
 use common::*;
+use member::*;
 use node::{
     block::Block,
     network::Message,
     validator::{Validator, ValidatorConfig},
 };
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as u32).to_le_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
-}
-
-/// Whether the validator closed the connection (EOF or reset) within a few seconds.
-fn closed(stream: &mut TcpStream) -> bool {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut buf = [0u8; 64];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
-            Err(_) => return true,
-        }
-    }
-}
+use tokio::io::AsyncWriteExt;
 
 async fn metrics_text(address: std::net::SocketAddr) -> String {
     tokio::task::spawn_blocking(move || {
@@ -57,65 +36,88 @@ async fn malformed_frames_and_bad_blocks_do_not_crash_the_validator() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut configs = configs(4, dir.path(), test_parameters());
     configs[0].serve_metrics = true;
-    let address = configs[0].committee.authority(0).expect("a0").address;
-    let metrics_address = configs[0]
-        .committee
-        .authority(0)
-        .expect("a0")
-        .metrics_address;
+    let committee = configs[0].committee.clone();
+    let address = committee.authority(0).expect("a0").address;
+    let metrics_address = committee.authority(0).expect("a0").metrics_address;
     let validator = Validator::start(configs[0].clone()).await.expect("start");
-    let hello = frame(&Message::Hello(1).encode());
+    let member = |i: usize| identity(&committee, i as u32, &configs[i].key);
 
+    // Before authentication: oversized first frames, no hello, an unknown member.
     let attacks: Vec<Vec<u8>> = vec![
-        // Oversized length prefix.
-        [hello.clone(), u32::MAX.to_le_bytes().to_vec()].concat(),
-        // Unknown message tag.
-        [hello.clone(), frame(&[77, 1, 2, 3])].concat(),
-        // No hello first.
+        u32::MAX.to_le_bytes().to_vec(),
+        frame(&[vec![1u8], vec![b'x'; 1 << 20]].concat()),
         frame(&Message::Subscribe(0).encode()),
-        // Hello from an unknown authority.
-        frame(&Message::Hello(99).encode()),
+        frame(
+            &Message::Hello {
+                from: 99,
+                to: 0,
+                nonce: [0; 32],
+            }
+            .encode(),
+        ),
     ];
     for attack in attacks {
-        let mut s = tokio::task::spawn_blocking(move || {
-            let mut s = TcpStream::connect(address).expect("connect");
-            s.write_all(&attack).expect("send");
-            s
-        })
-        .await
-        .expect("join");
-        let was_closed = tokio::task::spawn_blocking(move || closed(&mut s))
-            .await
-            .expect("join");
+        let mut c = raw(address).await;
+        let _ = c.writer.write_all(&attack).await;
         assert!(
-            was_closed,
+            c.closed().await,
             "the validator kept a misbehaving connection open"
         );
     }
+    assert_eq!(
+        validator
+            .metrics()
+            .connections_refused
+            .with_label_values(&["malformed"])
+            .get(),
+        4
+    );
 
-    // A block signed with the wrong key is counted and dropped; the connection stays up.
+    // Authenticated members that send an oversized length prefix or an unknown tag are
+    // cut off.
+    for (i, attack) in [
+        (1, u32::MAX.to_le_bytes().to_vec()),
+        (2, frame(&[77, 1, 2, 3])),
+    ] {
+        let mut c = dial(&member(i), 0, address).await.expect("dial");
+        c.writer.write_all(&attack).await.expect("send");
+        assert!(c.closed().await, "member {i} was not cut off");
+    }
+
+    // A block signed with the wrong key is counted; its sender is cut off and may not
+    // reconnect at once.
     let wrong_key = configs[2].key.clone();
     let genesis = (0..4).map(|a| Block::genesis(a).reference()).collect();
-    let forged = Block::new_signed(1, 1, 0, genesis, Bytes::new(), &wrong_key);
-    let mut payload = hello.clone();
-    payload.extend(frame(&Message::Block(forged.serialized().clone()).encode()));
-    let mut s = tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(address).expect("connect");
-        s.write_all(&payload).expect("send");
-        s
-    })
-    .await
-    .expect("join");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while validator.metrics().invalid_blocks.get() == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(validator.metrics().invalid_blocks.get(), 1);
-    s.set_nonblocking(true).expect("nonblocking");
-    let mut buf = [0u8; 1];
+    let forged = Block::new_signed(1, 3, 0, genesis, Bytes::new(), &wrong_key);
+    let mut c = dial(&member(3), 0, address).await.expect("dial");
+    c.send(Message::Block(forged.serialized().clone()))
+        .await
+        .expect("send");
     assert!(
-        matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "an invalid block alone must not close the connection"
+        c.closed().await,
+        "a sender of an invalid block was not cut off"
+    );
+    assert_eq!(validator.metrics().invalid_blocks.get(), 1);
+    let disconnects = |reason: &str| {
+        validator
+            .metrics()
+            .peer_disconnects
+            .with_label_values(&[reason])
+            .get()
+    };
+    assert_eq!(disconnects("invalid-block"), 1);
+    assert_eq!(disconnects("malformed"), 2);
+    assert!(
+        dial(&member(3), 0, address).await.is_err(),
+        "a member cut off for an invalid block reconnected at once"
+    );
+    assert_eq!(
+        validator
+            .metrics()
+            .connections_refused
+            .with_label_values(&["cooling-down"])
+            .get(),
+        1
     );
 
     // Still alive and serving metrics with the contract's names.
@@ -124,6 +126,9 @@ async fn malformed_frames_and_bad_blocks_do_not_crash_the_validator() {
         "node_committed_transactions_total",
         "node_transaction_latency_seconds_bucket",
         "node_invalid_blocks_total 1",
+        "node_connections_refused_total{reason=\"malformed\"} 4",
+        "node_peer_disconnects_total{reason=\"invalid-block\"} 1",
+        "node_unauthenticated_connections 0",
         "node_committed_leaders_total{decision=\"direct-commit\"}",
         "node_benchmark_duration_seconds",
         "process_resident_memory_bytes",

@@ -67,6 +67,12 @@ pub struct Metrics {
     pub wal_write_seconds: Histogram,
     /// Time the core spends waiting for WAL fsyncs (before broadcasting own blocks).
     pub wal_sync_seconds: Histogram,
+    /// Connections closed before or during authentication, by reason.
+    pub connections_refused: IntCounterVec,
+    /// Authenticated peers' connections closed by this validator, by reason.
+    pub peer_disconnects: IntCounterVec,
+    /// Inbound connections in their handshake.
+    pub unauthenticated_connections: IntGauge,
 }
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
@@ -78,6 +84,19 @@ pub const DROP_REASONS: &[&str] = &[
     "equivocation",
     "stale-include",
 ];
+
+/// Why a connection was closed before or during authentication (see `network::handshake`).
+pub const REFUSAL_REASONS: &[&str] = &[
+    "limit",
+    "timeout",
+    "closed",
+    "malformed",
+    "bad-signature",
+    "cooling-down",
+];
+
+/// Why this validator closed an authenticated peer's connection.
+pub const DISCONNECT_REASONS: &[&str] = &["invalid-block", "malformed", "idle", "replaced"];
 
 fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter> {
     let c = IntCounter::new(name, help)?;
@@ -95,6 +114,15 @@ fn io_histogram(registry: &Registry, name: &str, help: &str) -> Result<Histogram
     let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(IO_BUCKETS.to_vec()))?;
     registry.register(Box::new(h.clone()))?;
     Ok(h)
+}
+
+fn reasons(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["reason"])?;
+    registry.register(Box::new(c.clone()))?;
+    for label in labels {
+        c.with_label_values(&[label]);
+    }
+    Ok(c)
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge> {
@@ -236,6 +264,23 @@ impl Metrics {
                 r,
                 "node_wal_sync_seconds",
                 "Time spent waiting for WAL fsyncs",
+            )?,
+            connections_refused: reasons(
+                r,
+                "node_connections_refused_total",
+                "Connections closed before or during peer authentication",
+                REFUSAL_REASONS,
+            )?,
+            peer_disconnects: reasons(
+                r,
+                "node_peer_disconnects_total",
+                "Authenticated peer connections closed by this validator",
+                DISCONNECT_REASONS,
+            )?,
+            unauthenticated_connections: gauge(
+                r,
+                "node_unauthenticated_connections",
+                "Inbound connections in their handshake",
             )?,
             registry,
         })

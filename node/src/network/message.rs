@@ -1,32 +1,68 @@
-//! Messages between validators. Frame body: `[tag u8][fields]`.
+//! Messages between validators. A frame is `[length u32 LE][tag u8][fields]`, where the length
+//! counts the tag and the fields.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::{
     block::{BlockRef, Round, REF_LENGTH},
     committee::AuthorityIndex,
+    crypto::SIGNATURE_LENGTH,
 };
 
 const HELLO: u8 = 0;
 const BLOCK: u8 = 1;
 const SUBSCRIBE: u8 = 2;
 const REQUEST: u8 = 3;
+const CHALLENGE: u8 = 4;
+const AUTH: u8 = 5;
+const PING: u8 = 6;
 
 /// Most references in one request.
 pub const MAX_REQUEST_REFS: usize = 1024;
 
+/// Length of a handshake nonce.
+pub const NONCE_LENGTH: usize = 32;
+
+/// A handshake nonce.
+pub type Nonce = [u8; NONCE_LENGTH];
+
+/// An ed25519 signature as sent on the wire.
+pub type SignatureBytes = [u8; SIGNATURE_LENGTH];
+
 /// A protocol message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// First message on a connection: who is sending.
-    Hello(AuthorityIndex),
+    /// Handshake, dialer to listener: who I claim to be, whom I want, my fresh nonce.
+    Hello {
+        /// The dialer's member index.
+        from: AuthorityIndex,
+        /// The listener's member index.
+        to: AuthorityIndex,
+        /// The dialer's nonce.
+        nonce: Nonce,
+    },
+    /// Handshake, listener to dialer: its fresh nonce and its signature of the transcript.
+    Challenge {
+        /// The listener's member index.
+        from: AuthorityIndex,
+        /// The listener's nonce.
+        nonce: Nonce,
+        /// The listener's signature of the transcript.
+        signature: SignatureBytes,
+    },
+    /// Handshake, dialer to listener: the dialer's signature of the transcript.
+    Auth(SignatureBytes),
     /// A serialized block.
     Block(Bytes),
-    /// Send me your own blocks above this round (and keep sending new ones).
+    /// Send me your own blocks above this round (and keep sending new ones); once per
+    /// connection.
     Subscribe(Round),
     /// Send me these blocks.
     Request(Vec<BlockRef>),
+    /// Keeps an idle connection open.
+    Ping,
 }
 
 /// A frame that is not a valid message.
@@ -43,11 +79,46 @@ pub enum MessageError {
     BadLength(u8),
 }
 
+fn array<const N: usize>(bytes: &[u8], tag: u8) -> Result<[u8; N], MessageError> {
+    bytes.try_into().map_err(|_| MessageError::BadLength(tag))
+}
+
 impl Message {
+    /// What kind of message this is, for logs (never the peer's bytes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Challenge { .. } => "challenge",
+            Self::Auth(_) => "auth",
+            Self::Block(_) => "block",
+            Self::Subscribe(_) => "subscribe",
+            Self::Request(_) => "request",
+            Self::Ping => "ping",
+        }
+    }
+
     /// The tag byte and body; block bodies are shared, not copied.
     pub fn into_parts(self) -> (u8, Bytes) {
         match self {
-            Self::Hello(a) => (HELLO, Bytes::copy_from_slice(&a.to_le_bytes())),
+            Self::Hello { from, to, nonce } => {
+                let mut out = BytesMut::with_capacity(8 + NONCE_LENGTH);
+                out.put_u32_le(from);
+                out.put_u32_le(to);
+                out.put_slice(&nonce);
+                (HELLO, out.freeze())
+            }
+            Self::Challenge {
+                from,
+                nonce,
+                signature,
+            } => {
+                let mut out = BytesMut::with_capacity(4 + NONCE_LENGTH + SIGNATURE_LENGTH);
+                out.put_u32_le(from);
+                out.put_slice(&nonce);
+                out.put_slice(&signature);
+                (CHALLENGE, out.freeze())
+            }
+            Self::Auth(signature) => (AUTH, Bytes::copy_from_slice(&signature)),
             Self::Block(b) => (BLOCK, b),
             Self::Subscribe(r) => (SUBSCRIBE, Bytes::copy_from_slice(&r.to_le_bytes())),
             Self::Request(refs) => {
@@ -57,6 +128,7 @@ impl Message {
                 }
                 (REQUEST, out.freeze())
             }
+            Self::Ping => (PING, Bytes::new()),
         }
     }
 
@@ -75,18 +147,24 @@ impl Message {
         let body = frame.slice(1..);
         match tag {
             HELLO => {
-                let a: [u8; 4] = body[..]
-                    .try_into()
-                    .map_err(|_| MessageError::BadLength(tag))?;
-                Ok(Self::Hello(u32::from_le_bytes(a)))
+                let b: [u8; 8 + NONCE_LENGTH] = array(&body, tag)?;
+                Ok(Self::Hello {
+                    from: u32::from_le_bytes(array(&b[0..4], tag)?),
+                    to: u32::from_le_bytes(array(&b[4..8], tag)?),
+                    nonce: array(&b[8..], tag)?,
+                })
             }
+            CHALLENGE => {
+                let b: [u8; 4 + NONCE_LENGTH + SIGNATURE_LENGTH] = array(&body, tag)?;
+                Ok(Self::Challenge {
+                    from: u32::from_le_bytes(array(&b[0..4], tag)?),
+                    nonce: array(&b[4..4 + NONCE_LENGTH], tag)?,
+                    signature: array(&b[4 + NONCE_LENGTH..], tag)?,
+                })
+            }
+            AUTH => Ok(Self::Auth(array(&body, tag)?)),
             BLOCK => Ok(Self::Block(body)),
-            SUBSCRIBE => {
-                let r: [u8; 8] = body[..]
-                    .try_into()
-                    .map_err(|_| MessageError::BadLength(tag))?;
-                Ok(Self::Subscribe(u64::from_le_bytes(r)))
-            }
+            SUBSCRIBE => Ok(Self::Subscribe(u64::from_le_bytes(array(&body, tag)?))),
             REQUEST => {
                 if !body.len().is_multiple_of(REF_LENGTH)
                     || body.len() / REF_LENGTH > MAX_REQUEST_REFS
@@ -99,9 +177,23 @@ impl Message {
                     .collect();
                 Ok(Self::Request(refs))
             }
+            PING if body.is_empty() => Ok(Self::Ping),
+            PING => Err(MessageError::BadLength(tag)),
             other => Err(MessageError::UnknownTag(other)),
         }
     }
+}
+
+/// Writes one message as a frame (not flushed).
+pub async fn write_message<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    message: Message,
+) -> std::io::Result<()> {
+    let (tag, body) = message.into_parts();
+    w.write_all(&((body.len() + 1) as u32).to_le_bytes())
+        .await?;
+    w.write_all(&[tag]).await?;
+    w.write_all(&body).await
 }
 
 #[cfg(test)]
@@ -116,10 +208,21 @@ mod tests {
             digest: [7; 32],
         };
         for m in [
-            Message::Hello(3),
+            Message::Hello {
+                from: 3,
+                to: 1,
+                nonce: [5; NONCE_LENGTH],
+            },
+            Message::Challenge {
+                from: 1,
+                nonce: [6; NONCE_LENGTH],
+                signature: [9; SIGNATURE_LENGTH],
+            },
+            Message::Auth([8; SIGNATURE_LENGTH]),
             Message::Block(Bytes::from_static(b"block")),
             Message::Subscribe(42),
             Message::Request(vec![r, r]),
+            Message::Ping,
         ] {
             assert_eq!(Message::decode(m.clone().encode()), Ok(m));
         }
@@ -132,13 +235,11 @@ mod tests {
             Message::decode(Bytes::from_static(&[9, 1])),
             Err(MessageError::UnknownTag(9))
         );
-        assert_eq!(
-            Message::decode(Bytes::from_static(&[2, 1, 2])),
-            Err(MessageError::BadLength(2))
-        );
-        assert_eq!(
-            Message::decode(Bytes::from_static(&[3, 1, 2])),
-            Err(MessageError::BadLength(3))
-        );
+        for tag in [HELLO, SUBSCRIBE, REQUEST, CHALLENGE, AUTH, PING] {
+            assert_eq!(
+                Message::decode(Bytes::copy_from_slice(&[tag, 1, 2, 3, 4, 5])),
+                Err(MessageError::BadLength(tag))
+            );
+        }
     }
 }

@@ -1,21 +1,28 @@
 //! TCP transport: one outbound connection per peer for sending, inbound connections for
-//! receiving; length-prefixed frames with a size cap.
+//! receiving; every connection starts with mutual authentication (see [`handshake`]);
+//! length-prefixed frames with a size cap.
 
+pub mod handshake;
 mod latency;
+mod log;
 mod message;
 mod peer;
+mod peers;
 mod server;
 
 pub use latency::LatencyMatrix;
-pub use message::{Message, MessageError};
-pub use peer::{run_peer, Outgoing};
-pub use server::{bind, listen, CoreMessage};
+pub use message::{write_message, Message, MessageError};
+pub use peer::{run_peer, Outgoing, PeerLink};
+pub use server::{bind, codec, listen, max_handshakes, CoreMessage, Limits};
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 
 use crate::{block::BlockPtr, committee::AuthorityIndex, metrics::Metrics};
+
+/// How long a member cut off for invalid data may not reconnect.
+pub const COOL_DOWN: Duration = Duration::from_secs(10);
 
 /// Per-peer bounded send queues, used by the core.
 #[derive(Clone)]

@@ -1,5 +1,5 @@
-//! Outbound connection to one peer: reconnects with bounded backoff, sends queued messages
-//! after the emulated one-way delay (FIFO per peer).
+//! Outbound connection to one peer: reconnects with bounded backoff, authenticates, then
+//! sends queued messages after the emulated one-way delay (FIFO per peer).
 
 use std::{
     net::SocketAddr,
@@ -10,15 +10,22 @@ use std::{
     time::Duration,
 };
 
+use futures_util::StreamExt;
 use tokio::{
     io::{AsyncWriteExt, BufWriter},
-    net::TcpStream,
+    net::{tcp::OwnedWriteHalf, TcpStream},
     sync::mpsc,
-    time::{sleep, sleep_until, Instant},
+    time::{sleep, sleep_until, timeout, Instant},
 };
+use tokio_util::codec::FramedRead;
 
-use super::Message;
-use crate::committee::AuthorityIndex;
+use super::{
+    handshake::{self, Identity, MAX_HANDSHAKE_FRAME},
+    message::write_message,
+    server::codec,
+    Message,
+};
+use crate::{committee::AuthorityIndex, metrics::Metrics};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -40,83 +47,161 @@ impl Outgoing {
     }
 }
 
-async fn write_message(w: &mut BufWriter<TcpStream>, message: Message) -> std::io::Result<()> {
-    let (tag, body) = message.into_parts();
-    w.write_all(&((body.len() + 1) as u32).to_le_bytes())
-        .await?;
-    w.write_all(&[tag]).await?;
-    w.write_all(&body).await
+/// Everything the connection to one peer needs.
+pub struct PeerLink {
+    /// Who we are.
+    pub identity: Arc<Identity>,
+    /// The peer.
+    pub peer: AuthorityIndex,
+    /// Its consensus address.
+    pub address: SocketAddr,
+    /// Messages to send.
+    pub queue: mpsc::Receiver<Outgoing>,
+    /// Emulated one-way delay.
+    pub delay: Duration,
+    /// Per member, the round to subscribe from after (re)connecting.
+    pub subscribe_from: Arc<Vec<AtomicU64>>,
+    /// Per member, whether our connection is up.
+    pub connected: Arc<Vec<AtomicBool>>,
+    /// Time to connect and authenticate.
+    pub handshake_timeout: Duration,
+    /// Silence after which a ping is sent.
+    pub keepalive_interval: Duration,
+    /// Metrics (refused handshakes).
+    pub metrics: Arc<Metrics>,
 }
 
-/// Keeps a connection to `peer` open and drains `queue` into it until the queue closes.
-/// After each (re)connection it says hello and subscribes from `subscribe_from[peer]`;
-/// `connected[peer]` tells whether the connection is up.
-pub async fn run_peer(
-    me: AuthorityIndex,
-    peer: AuthorityIndex,
-    address: SocketAddr,
-    mut queue: mpsc::Receiver<Outgoing>,
-    delay: Duration,
-    subscribe_from: Arc<Vec<AtomicU64>>,
-    connected: Arc<Vec<AtomicBool>>,
-) {
-    let set_connected = |up: bool| {
-        if let Some(c) = connected.get(peer as usize) {
+/// Why a connection ended.
+enum End {
+    /// The validator is stopping.
+    Stop,
+    /// The connection failed; reconnect.
+    Lost(String),
+}
+
+impl PeerLink {
+    fn set_connected(&self, up: bool) {
+        if let Some(c) = self.connected.get(self.peer as usize) {
             c.store(up, Ordering::Relaxed);
         }
-    };
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        let stream = match TcpStream::connect(address).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(peer, %address, "connect failed: {e}");
-                sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, stream);
-        let from = subscribe_from
-            .get(peer as usize)
-            .map_or(0, |r| r.load(Ordering::Relaxed));
-        let hello = async {
-            write_message(&mut w, Message::Hello(me)).await?;
-            write_message(&mut w, Message::Subscribe(from)).await?;
-            w.flush().await
-        };
-        if let Err(e) = hello.await {
-            tracing::debug!(peer, "handshake failed: {e}");
-            sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
+    }
+
+    async fn write_item(
+        &self,
+        w: &mut BufWriter<OwnedWriteHalf>,
+        item: Outgoing,
+    ) -> std::io::Result<()> {
+        if !self.delay.is_zero() {
+            sleep_until(item.queued + self.delay).await;
         }
-        tracing::info!(peer, %address, subscribe_from = from, "connected");
-        set_connected(true);
-        backoff = MIN_BACKOFF;
+        write_message(w, item.message).await
+    }
+
+    /// Sends until the connection fails or the queue closes. Anything the peer sends after
+    /// the handshake, or its closing the connection, ends the connection.
+    async fn drain<R>(
+        &mut self,
+        frames: &mut FramedRead<R, tokio_util::codec::LengthDelimitedCodec>,
+        w: &mut BufWriter<OwnedWriteHalf>,
+    ) -> End
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        let mut last_write = Instant::now();
         loop {
-            let Some(first) = queue.recv().await else {
-                set_connected(false);
-                return;
+            let first = tokio::select! {
+                biased;
+                item = self.queue.recv() => match item {
+                    Some(item) => item,
+                    None => return End::Stop,
+                },
+                _ = sleep_until(last_write + self.keepalive_interval) => Outgoing::new(Message::Ping),
+                _ = frames.next() => return End::Lost("the peer closed the connection".into()),
             };
             let mut next = Some(first);
             let result: std::io::Result<()> = async {
                 while let Some(item) = next.take() {
-                    if !delay.is_zero() {
-                        sleep_until(item.queued + delay).await;
-                    }
-                    write_message(&mut w, item.message).await?;
-                    next = queue.try_recv().ok();
+                    self.write_item(w, item).await?;
+                    next = self.queue.try_recv().ok();
                 }
                 w.flush().await
             }
             .await;
             if let Err(e) = result {
-                tracing::info!(peer, "connection lost: {e}");
-                set_connected(false);
-                break;
+                return End::Lost(e.to_string());
             }
+            last_write = Instant::now();
+        }
+    }
+}
+
+/// Keeps an authenticated connection to the peer open and drains the queues into it until
+/// the real-time queue closes. After each (re)connection it subscribes from
+/// `subscribe_from[peer]`; `connected[peer]` tells whether the connection is up.
+pub async fn run_peer(mut link: PeerLink) {
+    let peer = link.peer;
+    let address = link.address;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let stream = match timeout(link.handshake_timeout, TcpStream::connect(address)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(peer, %address, "connect failed: {e}");
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!(peer, %address, "connect timed out");
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let mut frames =
+            FramedRead::with_capacity(read, codec(MAX_HANDSHAKE_FRAME), MAX_HANDSHAKE_FRAME + 4);
+        let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
+        let from = link
+            .subscribe_from
+            .get(peer as usize)
+            .map_or(0, |r| r.load(Ordering::Relaxed));
+        let handshake = async {
+            handshake::dial(&mut frames, &mut w, &link.identity, peer)
+                .await
+                .map_err(|e| (e.reason(), e.to_string()))?;
+            write_message(&mut w, Message::Subscribe(from))
+                .await
+                .map_err(|e| ("closed", e.to_string()))?;
+            w.flush().await.map_err(|e| ("closed", e.to_string()))
+        };
+        let failure = match timeout(link.handshake_timeout, handshake).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(("timeout", "no handshake in time".to_string())),
+        };
+        if let Some((reason, detail)) = failure {
+            if reason != "closed" {
+                link.metrics
+                    .connections_refused
+                    .with_label_values(&[reason])
+                    .inc();
+                tracing::warn!(peer, %address, "handshake with the peer failed ({reason}): {detail}");
+            } else {
+                tracing::debug!(peer, %address, "handshake failed: {detail}");
+            }
+            sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        tracing::info!(peer, %address, subscribe_from = from, "connected");
+        link.set_connected(true);
+        backoff = MIN_BACKOFF;
+        let end = link.drain(&mut frames, &mut w).await;
+        link.set_connected(false);
+        match end {
+            End::Stop => return,
+            End::Lost(e) => tracing::info!(peer, "connection lost: {e}"),
         }
         sleep(backoff).await;
     }

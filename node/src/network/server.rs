@@ -1,4 +1,5 @@
-//! Inbound connections: frame decoding and block verification, then hand-off to the core.
+//! Inbound connections: the handshake under a count and time limit, then frame decoding and
+//! block verification before hand-off to the core.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -6,18 +7,23 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::mpsc,
+    sync::{mpsc, OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
     time::timeout,
 };
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
-use super::Message;
+use super::{
+    handshake::{self, HandshakeError, Identity, MAX_HANDSHAKE_FRAME},
+    log::PeerLog,
+    peers::InboundPeers,
+    Message, COOL_DOWN,
+};
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
-    committee::{AuthorityIndex, Committee},
+    committee::AuthorityIndex,
     metrics::Metrics,
-    ratelimit::RateLimit,
+    parameters::Parameters,
 };
 
 /// What connection readers hand to the core.
@@ -55,42 +61,73 @@ pub fn codec(max_frame: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// Logs at most once per second, counting what it skipped.
-#[derive(Default)]
-struct RateLimitedLog(RateLimit);
+/// Most connections in their handshake at once for a committee of `n`: beyond it new
+/// connections are closed at once.
+pub fn max_handshakes(n: usize) -> usize {
+    (2 * n).max(64)
+}
 
-impl RateLimitedLog {
-    fn warn(&mut self, peer: AuthorityIndex, what: &str) {
-        if let Some(suppressed) = self.0.check() {
-            tracing::warn!(peer, suppressed, "{what}");
+/// What an inbound connection may cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest frame after authentication.
+    pub max_frame: usize,
+    /// Time to complete the handshake.
+    pub handshake_timeout: Duration,
+    /// Silence after which an authenticated connection is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits `parameters` set.
+    pub fn new(parameters: &Parameters) -> Self {
+        Self {
+            max_frame: parameters.max_frame_bytes(),
+            handshake_timeout: parameters.handshake_timeout(),
+            idle_timeout: parameters.idle_timeout(),
         }
     }
+}
+
+/// State shared by the connections of one listener.
+struct Shared {
+    identity: Arc<Identity>,
+    limits: Limits,
+    core: mpsc::Sender<CoreMessage>,
+    metrics: Arc<Metrics>,
+    peers: InboundPeers,
+    log: PeerLog,
 }
 
 /// Accepts connections on `listener` and serves each until it fails.
 pub async fn listen(
     listener: TcpListener,
-    me: AuthorityIndex,
-    committee: Arc<Committee>,
-    max_frame: usize,
+    identity: Arc<Identity>,
+    limits: Limits,
     core: mpsc::Sender<CoreMessage>,
     metrics: Arc<Metrics>,
 ) {
+    let n = identity.committee.size();
+    let handshakes = Arc::new(Semaphore::new(max_handshakes(n)));
+    let shared = Arc::new(Shared {
+        identity,
+        limits,
+        core,
+        metrics,
+        peers: InboundPeers::new(n),
+        log: PeerLog::default(),
+    });
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, address)) => {
+                    let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                        shared.refuse(&address, "limit", "too many connections in their handshake");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(
-                        stream,
-                        address,
-                        me,
-                        committee.clone(),
-                        max_frame,
-                        core.clone(),
-                        metrics.clone(),
-                    ));
+                    connections.spawn(serve_connection(stream, address, shared.clone(), permit));
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -109,65 +146,132 @@ pub async fn bind(address: SocketAddr) -> Result<TcpListener> {
         .with_context(|| format!("cannot bind the consensus address {address}"))
 }
 
+impl Shared {
+    fn refuse(&self, address: &SocketAddr, reason: &str, detail: &str) {
+        self.metrics
+            .connections_refused
+            .with_label_values(&[reason])
+            .inc();
+        self.log
+            .warn(address, &format!("connection refused ({reason}): {detail}"));
+    }
+
+    /// Counts and logs the end of an authenticated connection; members cut off for invalid
+    /// data cool down before they may reconnect.
+    fn disconnect(&self, peer: AuthorityIndex, reason: &str, detail: &str) {
+        self.metrics
+            .peer_disconnects
+            .with_label_values(&[reason])
+            .inc();
+        if reason != "replaced" && reason != "idle" {
+            self.peers.cool_down(peer, COOL_DOWN);
+        }
+        self.log.warn(
+            &format!("member {peer}"),
+            &format!("disconnected ({reason}): {detail}"),
+        );
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     address: SocketAddr,
-    me: AuthorityIndex,
-    committee: Arc<Committee>,
-    max_frame: usize,
-    core: mpsc::Sender<CoreMessage>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
 ) {
-    let mut frames = FramedRead::with_capacity(stream, codec(max_frame), 256 * 1024);
-    let peer = match timeout(Duration::from_secs(10), frames.next()).await {
-        Ok(Some(Ok(frame))) => match Message::decode(frame.freeze()) {
-            Ok(Message::Hello(p)) if p != me && committee.authority(p).is_some() => p,
-            other => {
-                tracing::warn!(%address, "bad hello ({other:?}): closing");
-                return;
-            }
-        },
-        _ => {
-            tracing::debug!(%address, "no hello: closing");
+    shared.metrics.unauthenticated_connections.inc();
+    // The write half stays open for the connection's life: dropping it would tell the
+    // dialer we are gone.
+    let (read, mut write) = stream.into_split();
+    // Before authentication the buffer holds one small handshake frame at most.
+    let mut frames =
+        FramedRead::with_capacity(read, codec(MAX_HANDSHAKE_FRAME), MAX_HANDSHAKE_FRAME + 4);
+    let authenticated = timeout(
+        shared.limits.handshake_timeout,
+        handshake::accept(&mut frames, &mut write, &shared.identity, |p| {
+            shared.peers.admit(p)
+        }),
+    )
+    .await;
+    shared.metrics.unauthenticated_connections.dec();
+    drop(permit);
+    let peer = match authenticated {
+        Ok(Ok(peer)) => peer,
+        Ok(Err(HandshakeError::Closed)) => {
+            shared
+                .metrics
+                .connections_refused
+                .with_label_values(&["closed"])
+                .inc();
+            tracing::debug!(%address, "connection closed during the handshake");
             return;
         }
+        Ok(Err(e)) => return shared.refuse(&address, e.reason(), &e.to_string()),
+        Err(_) => return shared.refuse(&address, "timeout", "no handshake in time"),
     };
-    let mut log = RateLimitedLog::default();
-    while let Some(frame) = frames.next().await {
-        let frame = match frame {
-            Ok(f) => f.freeze(),
-            Err(e) => {
-                tracing::warn!(peer, "bad frame ({e}): closing the connection");
+    // From here on the read buffer grows with the frames, up to the largest allowed.
+    frames
+        .decoder_mut()
+        .set_max_frame_length(shared.limits.max_frame);
+    let mut registration = shared.peers.register(peer);
+    tracing::debug!(peer, %address, "peer authenticated");
+    let mut subscribed = false;
+    loop {
+        let next = tokio::select! {
+            next = timeout(shared.limits.idle_timeout, frames.next()) => next,
+            _ = registration.replaced() => {
+                return shared.disconnect(peer, "replaced", "a newer connection authenticated");
+            }
+        };
+        let frame = match next {
+            Err(_) => {
+                return shared.disconnect(peer, "idle", "nothing received for the idle timeout")
+            }
+            Ok(None) => return,
+            Ok(Some(Ok(frame))) => frame.freeze(),
+            Ok(Some(Err(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return shared.disconnect(peer, "malformed", &format!("bad frame: {e}"));
+            }
+            Ok(Some(Err(e))) => {
+                tracing::debug!(peer, "connection failed: {e}");
                 return;
             }
         };
         let message = match Message::decode(frame) {
             Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(peer, "malformed message ({e}): closing the connection");
-                return;
-            }
+            Err(e) => return shared.disconnect(peer, "malformed", &e.to_string()),
         };
         let to_core = match message {
-            Message::Block(bytes) => match Block::parse_and_verify(bytes, &committee) {
-                Ok(block) => CoreMessage::Block {
-                    from: peer,
-                    block: Arc::new(block),
-                },
-                Err(e) => {
-                    metrics.invalid_blocks.inc();
-                    log.warn(peer, &format!("invalid block dropped: {e}"));
-                    continue;
+            Message::Block(bytes) => {
+                match Block::parse_and_verify(bytes, &shared.identity.committee) {
+                    Ok(block) => CoreMessage::Block {
+                        from: peer,
+                        block: Arc::new(block),
+                    },
+                    Err(e) => {
+                        shared.metrics.invalid_blocks.inc();
+                        return shared.disconnect(peer, "invalid-block", &e.to_string());
+                    }
                 }
-            },
-            Message::Subscribe(after) => CoreMessage::Subscribe { from: peer, after },
+            }
+            Message::Subscribe(_) if subscribed => {
+                return shared.disconnect(peer, "malformed", "second subscribe");
+            }
+            Message::Subscribe(after) => {
+                subscribed = true;
+                CoreMessage::Subscribe { from: peer, after }
+            }
             Message::Request(refs) => CoreMessage::Request { from: peer, refs },
-            Message::Hello(_) => {
-                tracing::warn!(peer, "second hello: closing the connection");
-                return;
+            Message::Ping => continue,
+            other @ (Message::Hello { .. } | Message::Challenge { .. } | Message::Auth(_)) => {
+                return shared.disconnect(
+                    peer,
+                    "malformed",
+                    &format!("{} after the handshake", other.kind()),
+                );
             }
         };
-        if core.send(to_core).await.is_err() {
+        if shared.core.send(to_core).await.is_err() {
             return;
         }
     }
