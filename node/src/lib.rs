@@ -4,6 +4,7 @@
 //! wraps it with a command line (`genesis`, `run`).
 
 pub mod block;
+pub mod byzantine;
 pub mod commit_log;
 pub mod committee;
 pub mod committer;

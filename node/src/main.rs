@@ -5,6 +5,7 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use node::{
+    byzantine::Behaviour,
     committee::Committee,
     crypto,
     genesis::{self, GenesisConfig},
@@ -111,6 +112,13 @@ struct RunArgs {
     /// reverse order, so this validator's committed sequence forks from the others'.
     #[arg(long, hide = true, value_name = "INDEX")]
     plant_fork_at: Option<u64>,
+    /// Benchmarks only: make this validator attack the others (equivocate, withhold, spam,
+    /// silent-leader; see node/README.md). Refused without --allow-byzantine.
+    #[arg(long, value_name = "MODE")]
+    byzantine: Option<Behaviour>,
+    /// Confirms --byzantine: this validator will misbehave on purpose.
+    #[arg(long, requires = "byzantine")]
+    allow_byzantine: bool,
 }
 
 fn genesis(args: GenesisArgs) -> Result<()> {
@@ -153,6 +161,18 @@ fn run(args: RunArgs) -> Result<()> {
     if args.transaction_size < MIN_TRANSACTION_SIZE {
         bail!("--transaction-size must be at least {MIN_TRANSACTION_SIZE} bytes");
     }
+    if let Some(mode) = args.byzantine {
+        if !args.allow_byzantine {
+            bail!(
+                "--byzantine {mode} makes this validator attack the others; it is for \
+                 benchmarks only: add --allow-byzantine to confirm"
+            );
+        }
+        tracing::warn!(
+            authority = args.authority,
+            "BYZANTINE VALIDATOR: behaviour `{mode}` (benchmarks only; this validator attacks the others)"
+        );
+    }
     let committee = Arc::new(Committee::load(&args.committee)?);
     let parameters = Parameters::load(&args.parameters)?;
     let key = crypto::read_private_key(&args.private)?;
@@ -178,6 +198,7 @@ fn run(args: RunArgs) -> Result<()> {
         record_commits: false,
         commit_log: args.commit_log,
         plant_fork_at: args.plant_fork_at,
+        byzantine: args.byzantine,
     };
     config.validate().with_context(|| {
         format!(

@@ -18,6 +18,7 @@ use tokio::{
 };
 
 use crate::{
+    byzantine::{self, Behaviour},
     commit_log::CommitLog,
     committee::{AuthorityIndex, Committee},
     core::{self, Core, CoreConfig},
@@ -62,6 +63,8 @@ pub struct ValidatorConfig {
     /// Tests of the safety audit only: from this commit index on, commit sub-DAGs in reverse
     /// order (a fork of the committed sequence).
     pub plant_fork_at: Option<u64>,
+    /// A Byzantine behaviour (benchmarks only: this validator attacks the others).
+    pub byzantine: Option<Behaviour>,
 }
 
 /// A running validator.
@@ -166,6 +169,7 @@ impl Validator {
                 peer_rounds: peer_rounds.clone(),
                 connected: connected.clone(),
                 plant_fork_at: config.plant_fork_at,
+                byzantine: config.byzantine,
             },
             wal,
             records,
@@ -229,6 +233,21 @@ impl Validator {
             })));
         }
         let net = Network::new(queues, metrics.clone());
+        if config.byzantine == Some(Behaviour::Spam) {
+            tasks.push(tokio::spawn(byzantine::spam(
+                me,
+                committee.clone(),
+                config.key.clone(),
+                net.clone(),
+                metrics.clone(),
+            )));
+        }
+        if let Some(mode) = config.byzantine {
+            tracing::warn!(
+                authority = me,
+                "Byzantine behaviour `{mode}`: this validator attacks the others"
+            );
+        }
 
         let commits = config
             .record_commits

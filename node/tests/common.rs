@@ -66,6 +66,7 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
             record_commits: true,
             commit_log: None,
             plant_fork_at: None,
+            byzantine: None,
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The consensus core: owns the DAG, the commit rule, the proposer and the WAL. It is a
 //! synchronous state machine; [`run`] drives it from channels.
 
+mod byzantine;
 mod proposer;
 mod recovery;
 mod task;
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::{
     block::{BlockPtr, BlockRef, Round},
+    byzantine::Behaviour,
     committee::{AuthorityIndex, Committee, StakeAggregator},
     committer::{linearize, CommitChain, Committer},
     dag::{Accepted, BufferLimits, CausalBuffer, DagStore, DropReason},
@@ -92,6 +94,8 @@ pub struct CoreConfig {
     /// Tests of the safety audit only: from this commit index on, hand out every committed
     /// sub-DAG in reverse order, so this validator's committed sequence forks from the others'.
     pub plant_fork_at: Option<u64>,
+    /// A Byzantine behaviour (benchmarks only).
+    pub byzantine: Option<Behaviour>,
 }
 
 /// The consensus state of one validator.
@@ -104,6 +108,7 @@ pub struct Core {
     metrics: Arc<Metrics>,
     peer_rounds: Arc<Vec<AtomicU64>>,
     connected: Arc<Vec<AtomicBool>>,
+    byzantine: Option<Behaviour>,
     wal: Wal,
     dag: DagStore,
     buffer: CausalBuffer,
@@ -156,6 +161,7 @@ impl Core {
             metrics: config.metrics,
             peer_rounds: config.peer_rounds,
             connected: config.connected,
+            byzantine: config.byzantine,
             wal,
             clock_round: 1,
             round_stake: BTreeMap::new(),
@@ -373,6 +379,9 @@ impl Core {
 
     /// A peer subscribed to our blocks above `after`.
     pub fn subscribe(&mut self, from: AuthorityIndex, after: Round, fx: &mut Effects) {
+        if !self.serves(from) {
+            return;
+        }
         let mut blocks = Vec::new();
         if after.saturating_add(1) < self.dag.gc_round() {
             for r in self.wal.blocks_of_after(self.authority, after) {
@@ -413,6 +422,9 @@ impl Core {
 
     /// A peer asked for blocks.
     pub fn answer_request(&mut self, from: AuthorityIndex, refs: &[BlockRef], fx: &mut Effects) {
+        if !self.serves(from) {
+            return;
+        }
         let mut blocks = Vec::new();
         for r in refs.iter().take(self.params.missing_request_batch * 4) {
             if r.round == 0 {

@@ -67,6 +67,10 @@ impl Core {
         if round <= self.last_own_round {
             return Ok(());
         }
+        if self.skips_round(round) {
+            self.last_own_round = round;
+            return Ok(());
+        }
         // The round delay never holds back a leader: a late leader would be skipped.
         if !self.is_leader(round)
             && self
@@ -81,7 +85,7 @@ impl Core {
             }
             self.metrics.leader_timeouts.inc();
         }
-        let includes = self.select_includes(round);
+        let includes = self.withhold_votes(round, self.select_includes(round));
         let (batches, _count) = self.pool.take(self.params.max_block_bytes);
         let payload = transactions::concat(batches);
         self.metrics
@@ -113,7 +117,7 @@ impl Core {
         self.on_accepted(accepted, None, fx);
         self.metrics.blocks_proposed.inc();
         tracing::debug!(round, "proposed {:?}", block.reference());
-        fx.broadcast.push(block);
+        self.publish(block, fx);
         Ok(())
     }
 

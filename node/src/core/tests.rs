@@ -51,6 +51,7 @@ fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
             peer_rounds: Arc::new((0..4).map(|_| AtomicU64::new(0)).collect()),
             connected: Arc::new(connected.into_iter().map(AtomicBool::new).collect()),
             plant_fork_at: None,
+            byzantine: None,
         },
         wal,
         records,

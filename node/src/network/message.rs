@@ -18,6 +18,7 @@ const REQUEST: u8 = 3;
 const CHALLENGE: u8 = 4;
 const AUTH: u8 = 5;
 const PING: u8 = 6;
+const GARBAGE: u8 = 0xff;
 
 /// Most references in one request.
 pub const MAX_REQUEST_REFS: usize = 1024;
@@ -63,6 +64,9 @@ pub enum Message {
     Request(Vec<BlockRef>),
     /// Keeps an idle connection open.
     Ping,
+    /// A frame with a tag no validator knows: sent only by the `spam` Byzantine behaviour
+    /// of benchmarks, never decoded.
+    Garbage(Bytes),
 }
 
 /// A frame that is not a valid message.
@@ -94,6 +98,7 @@ impl Message {
             Self::Subscribe(_) => "subscribe",
             Self::Request(_) => "request",
             Self::Ping => "ping",
+            Self::Garbage(_) => "garbage",
         }
     }
 
@@ -129,6 +134,7 @@ impl Message {
                 (REQUEST, out.freeze())
             }
             Self::Ping => (PING, Bytes::new()),
+            Self::Garbage(b) => (GARBAGE, b),
         }
     }
 

@@ -263,7 +263,10 @@ async fn serve_connection(
             }
             Message::Request(refs) => CoreMessage::Request { from: peer, refs },
             Message::Ping => continue,
-            other @ (Message::Hello { .. } | Message::Challenge { .. } | Message::Auth(_)) => {
+            other @ (Message::Hello { .. }
+            | Message::Challenge { .. }
+            | Message::Auth(_)
+            | Message::Garbage(_)) => {
                 return shared.disconnect(
                     peer,
                     "malformed",

@@ -1,0 +1,93 @@
+//! What a validator run with a Byzantine behaviour (benchmarks only) does differently when
+//! it proposes and serves its blocks.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Core, Effects};
+use crate::{
+    block::{Block, BlockPtr, BlockRef, Round},
+    byzantine::{withhold_peers, Behaviour},
+    committee::{AuthorityIndex, StakeAggregator},
+};
+
+impl Core {
+    /// A silent leader proposes nothing in the rounds it leads.
+    pub(super) fn skips_round(&self, round: Round) -> bool {
+        self.byzantine == Some(Behaviour::SilentLeader) && self.is_leader(round)
+    }
+
+    /// A withholder leaves the previous round's leaders out of its includes (it never
+    /// votes for them) as long as the rest still holds a quorum of that round.
+    pub(super) fn withhold_votes(&self, round: Round, includes: Vec<BlockRef>) -> Vec<BlockRef> {
+        if self.byzantine != Some(Behaviour::Withhold) || round <= 1 {
+            return includes;
+        }
+        let prev = round - 1;
+        let leaders: Vec<AuthorityIndex> = (0..self.params.leaders_per_round)
+            .map(|k| self.committee.leader(prev, k))
+            .collect();
+        let rest: Vec<BlockRef> = includes
+            .iter()
+            .filter(|r| {
+                r.round != prev || r.author == self.authority || !leaders.contains(&r.author)
+            })
+            .copied()
+            .collect();
+        let mut stake = StakeAggregator::default();
+        for r in rest.iter().filter(|r| r.round == prev) {
+            stake.add(r.author, &self.committee);
+        }
+        if stake.stake() >= self.committee.quorum_threshold() {
+            rest
+        } else {
+            includes
+        }
+    }
+
+    /// Sends a new own block: to everyone, or as the behaviour says (a withholder to f
+    /// peers; an equivocator `block` to the first peer and a different block of the same
+    /// round to each other peer).
+    pub(super) fn publish(&mut self, block: BlockPtr, fx: &mut Effects) {
+        match self.byzantine {
+            Some(Behaviour::Withhold) => {
+                for peer in withhold_peers(self.authority, &self.committee) {
+                    fx.replies.push((peer, vec![block.clone()]));
+                }
+            }
+            Some(Behaviour::Equivocate) => {
+                let peers: Vec<AuthorityIndex> = self
+                    .committee
+                    .authorities()
+                    .map(|(a, _)| a)
+                    .filter(|a| *a != self.authority)
+                    .collect();
+                for (i, peer) in peers.into_iter().enumerate() {
+                    let sent = if i == 0 {
+                        block.clone()
+                    } else {
+                        // Same includes, no transactions (they are in `block`), another digest.
+                        Arc::new(Block::new_signed(
+                            self.authority,
+                            block.round(),
+                            block.timestamp_ms() + i as u64,
+                            block.includes().to_vec(),
+                            Bytes::new(),
+                            &self.key,
+                        ))
+                    };
+                    fx.replies.push((peer, vec![sent]));
+                }
+            }
+            _ => fx.broadcast.push(block),
+        }
+    }
+
+    /// Whether this validator answers `peer`'s subscriptions and requests (a withholder
+    /// serves only its f peers).
+    pub(super) fn serves(&self, peer: AuthorityIndex) -> bool {
+        self.byzantine != Some(Behaviour::Withhold)
+            || withhold_peers(self.authority, &self.committee).contains(&peer)
+    }
+}
