@@ -1,18 +1,33 @@
 //! The Vultr provider against the fake Vultr API (`fake_vultr`): pagination, pending ->
-//! running, retries, the 401 explanation, pre-flight failures that create nothing, and the
-//! SSH key, firewall group and instance bodies sent on creation.
+//! running, retries, the 401 explanation, pre-flight failures that create nothing, the SSH
+//! key, firewall group and instance bodies sent on creation, locked instances, creates with
+//! unclear answers, firewall rules written back differently, an unreachable endpoint, the
+//! clean-up of the network resources, and a soak under injected faults.
 
+mod common;
 mod fake_vultr;
 
-use std::time::Duration;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use base64::Engine;
+use common::{
+    fault_proxy::{Dialect, FaultProxy},
+    faults::{Rates, Schedule},
+};
 use fake_vultr::FakeVultr;
 use xtask::{
     commands::testbed::{wait, WaitOptions},
     testbed::{
-        vultr::{client::RetryPolicy, VultrProvider},
-        InstanceState, Provider,
+        vultr::{
+            client::{Progress, RetryPolicy},
+            locked::LockWait,
+            resources, VultrProvider,
+        },
+        Instance, InstanceState, Provider,
     },
 };
 
@@ -26,6 +41,31 @@ fn provider(
 ) -> VultrProvider {
     let settings = fake_vultr::settings(dir, &fake.endpoint(), TOKEN, "bench-v", regions, specs);
     VultrProvider::new(&settings).expect("provider")
+}
+
+/// Retries that take milliseconds, not seconds.
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 6,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    }
+}
+
+/// A progress sink keeping the lines.
+fn recorder() -> (Progress, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let progress = Progress::to(move |line| {
+        sink.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line.to_string())
+    });
+    (progress, lines)
+}
+
+fn lines(lines: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 fn fast_wait() -> WaitOptions {
@@ -126,7 +166,8 @@ fn creation_registers_one_key_and_one_firewall_group_and_sends_the_boot_script()
     assert!(description.contains("bench-v"), "{description}");
     let mut ports: Vec<&str> = rules.iter().filter_map(|r| r["port"].as_str()).collect();
     ports.sort_unstable();
-    assert_eq!(ports, ["22", "26000:26999", "27000:27999"]);
+    // Sent as "26000:26999", listed back spaced as Vultr does.
+    assert_eq!(ports, ["22", "26000 - 26999", "27000 - 27999"]);
     assert!(rules
         .iter()
         .all(|r| r["protocol"] == "tcp" && r["ip_type"] == "v4"));
@@ -317,4 +358,506 @@ fn start_halt_and_delete_act_on_the_instances_and_delete_twice_is_fine() {
             .count(),
         4
     );
+}
+
+#[test]
+fn locked_new_instances_are_halted_and_deleted_once_vultr_unlocks_them_all_at_once() {
+    let fake = FakeVultr::start(TOKEN);
+    {
+        let mut state = fake.state();
+        state.lock_duration = Duration::from_millis(1500);
+        state.polls_until_active = u32::MAX;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let (progress, said) = recorder();
+    let vultr = provider(&fake, dir.path(), &["ewr", "ams"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_progress(progress)
+        .with_lock_wait(LockWait {
+            limit: Duration::from_secs(60),
+            first_pause: Duration::from_millis(300),
+            max_pause: Duration::from_millis(300),
+        });
+    let halted = vultr.create_instances("ewr", 2, 1).expect("create");
+    vultr.stop_instances(&halted).expect("halted once unlocked");
+    let mut doomed = vultr.create_instances("ewr", 2, 1).expect("create");
+    doomed.extend(vultr.create_instances("ams", 2, 1).expect("create"));
+    fake.clear_log();
+    vultr
+        .delete_instances(&doomed)
+        .expect("deleted once unlocked");
+
+    let state = fake.state();
+    assert!(state.locked_refusals >= 6, "{}", state.locked_refusals);
+    let left: Vec<&str> = state.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(state.instances.iter().all(|i| i.power_status == "stopped"));
+    drop(state);
+    // All four were asked at once: the first four DELETEs name four different instances
+    // (one after another, the first would be retried until its lock ended).
+    let deletes: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    let mut first: Vec<&String> = deletes.iter().take(4).collect();
+    first.sort();
+    first.dedup();
+    assert_eq!(first.len(), 4, "{deletes:#?}");
+    // A progress line per locked instance, naming it.
+    let said = lines(&said);
+    for instance in halted.iter().chain(&doomed) {
+        assert!(
+            said.iter()
+                .any(|l| l.contains(&instance.id) && l.contains("locked")),
+            "no line for {}: {said:#?}",
+            instance.id
+        );
+    }
+}
+
+#[test]
+fn an_instance_locked_for_too_long_fails_with_advice_and_the_others_are_deleted() {
+    let fake = FakeVultr::start(TOKEN);
+    fake.state().lock_duration = Duration::from_secs(3600);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (progress, _) = recorder();
+    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_progress(progress)
+        .with_lock_wait(LockWait {
+            limit: Duration::from_millis(200),
+            first_pause: Duration::from_millis(20),
+            max_pause: Duration::from_millis(50),
+        });
+    let locked = vultr.create_instances("ewr", 1, 1).expect("create");
+    let old = fake.state().seed_instance("ewr", "old", &["bench-v"], true);
+    let mut both = locked.clone();
+    both.extend(
+        vultr
+            .list_instances()
+            .expect("list")
+            .into_iter()
+            .filter(|i| i.id == old),
+    );
+    let err = format!(
+        "{:#}",
+        vultr.delete_instances(&both).expect_err("still locked")
+    );
+    assert!(
+        err.contains(&locked[0].id) && err.contains("locked") && err.contains("again"),
+        "{err}"
+    );
+    assert!(!err.contains(&old), "{err}");
+    let left: Vec<String> = fake
+        .state()
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(left, [locked[0].id.clone()]);
+}
+
+#[test]
+fn a_create_with_an_unclear_answer_is_looked_up_never_sent_twice_blindly() {
+    let fake = FakeVultr::start(TOKEN);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (progress, said) = recorder();
+    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_progress(progress);
+    {
+        let mut state = fake.state();
+        // Vultr created the instance, then the gateway answered an error.
+        state.inject_after_applying("POST", "/instances", 502, 1);
+        // Refused before anything was done.
+        state.inject("POST", "/instances", 503, 1);
+        state.inject_after_applying("POST", "/instances", 504, 1);
+        // The same for the SSH key and the firewall group.
+        state.inject_after_applying("POST", "/ssh-keys", 500, 1);
+        state.inject_after_applying("POST", "/firewalls", 503, 1);
+    }
+    let created = vultr.create_instances("ewr", 3, 1).expect("create");
+    assert_eq!(created.len(), 3);
+    let state = fake.state();
+    let mut labels: Vec<&str> = state.creates.iter().map(|(_, l)| l.as_str()).collect();
+    labels.sort_unstable();
+    assert_eq!(labels, ["bench-v-ewr-0", "bench-v-ewr-1", "bench-v-ewr-2"]);
+    assert_eq!(state.tagged("bench-v").len(), 3);
+    assert_eq!(state.ssh_keys.len(), 1);
+    assert_eq!(state.firewalls.len(), 1);
+    let mut ids: Vec<&str> = created.iter().map(|i| i.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut listed: Vec<String> = state.tagged("bench-v").into_iter().map(|i| i.id).collect();
+    listed.sort_unstable();
+    assert_eq!(
+        ids, listed,
+        "the instances found after an error are returned"
+    );
+    drop(state);
+    let said = lines(&said);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("bench-v-ewr-0") && l.contains("no clear answer")),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|l| l.contains("created after all")),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn firewall_rules_listed_back_differently_are_not_added_again() {
+    let fake = FakeVultr::start(TOKEN);
+    // Room for the three rules and one more.
+    fake.state().max_rules = 4;
+    let dir = tempfile::tempdir().expect("tmp");
+    for round in 0..3 {
+        // A new provider per round: a later `testbed deploy` finds the group again.
+        let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb").with_retry(fast_retry());
+        vultr
+            .create_instances("ewr", 1, 1)
+            .unwrap_or_else(|e| panic!("deploy {round}: {e:#}"));
+    }
+    let state = fake.state();
+    assert_eq!(state.firewalls.len(), 1);
+    let mut ports: Vec<&str> = state.firewalls[0]
+        .2
+        .iter()
+        .filter_map(|r| r["port"].as_str())
+        .collect();
+    ports.sort_unstable();
+    // The fake writes ranges back spaced, as Vultr does.
+    assert_eq!(ports, ["22", "26000 - 26999", "27000 - 27999"]);
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_within_a_few_tries_in_words_naming_it() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}/v2");
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = fake_vultr::settings(
+        dir.path(),
+        &endpoint,
+        TOKEN,
+        "bench-v",
+        &["ewr"],
+        "vc2-1c-1gb",
+    );
+    let (progress, said) = recorder();
+    let vultr = VultrProvider::new(&settings)
+        .expect("provider")
+        .with_retry(RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+        })
+        .with_progress(progress);
+    let err = vultr.list_instances().expect_err("nothing listens there");
+    let text = format!("{err:#}");
+    assert!(text.contains(&endpoint), "{text}");
+    assert!(text.contains("`api_endpoint`"), "{text}");
+    assert!(text.contains("connection failed"), "{text}");
+    for debug in ["Transport {", "kind:", "ConnectorError", "Error {"] {
+        assert!(!text.contains(debug), "debug output in: {text}");
+    }
+    assert!(!text.contains(TOKEN), "{text}");
+    // Each retry is announced, saying what and why; a refused connection is tried 3 times,
+    // not 6.
+    let said = lines(&said);
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said.iter().all(|l| l.contains("GET /instances")
+            && l.contains("connection failed")
+            && l.contains("retrying")),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn server_errors_are_retried_with_a_line_saying_what_and_why() {
+    let fake = FakeVultr::start(TOKEN);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (progress, said) = recorder();
+    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_progress(progress);
+    fake.state().inject("GET", "/instances", 503, 1);
+    fake.state().inject("GET", "/instances", 429, 1);
+    vultr.list_instances().expect("list");
+    let said = lines(&said);
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said[0].contains("GET /instances") && said[0].contains("HTTP 503"),
+        "{said:#?}"
+    );
+    assert!(
+        said[1].contains("HTTP 429") && said[1].contains("rate limit"),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn network_cleanup_waits_for_the_instances_then_removes_group_and_key_only_of_the_testbed() {
+    let fake = FakeVultr::start(TOKEN);
+    let dir = tempfile::tempdir().expect("tmp");
+    let vultr = provider(&fake, dir.path(), &["ewr", "ams"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_lock_wait(fast_lock_wait());
+    // Another testbed whose id starts with this one's.
+    let other_dir = tempfile::tempdir().expect("tmp");
+    let other = fake_vultr::settings(
+        other_dir.path(),
+        &fake.endpoint(),
+        TOKEN,
+        "bench-v-2",
+        &["ewr"],
+        "vc2-1c-1gb",
+    );
+    VultrProvider::new(&other)
+        .expect("provider")
+        .create_instances("ewr", 1, 1)
+        .expect("other testbed");
+    let mut ours = vultr.create_instances("ewr", 2, 1).expect("create");
+    ours.extend(vultr.create_instances("ams", 1, 1).expect("create"));
+    assert_eq!(fake.state().ssh_keys.len(), 2);
+    assert_eq!(fake.state().firewalls.len(), 2);
+
+    let err = format!("{:#}", vultr.cleanup_network().expect_err("instances left"));
+    assert!(
+        err.contains("3 instance") && err.contains("testbed destroy"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.state().firewalls.len(),
+        2,
+        "kept while instances are left"
+    );
+
+    vultr.delete_instances(&ours).expect("delete");
+    let removed = vultr.cleanup_network().expect("cleanup");
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    let ours_description = resources::firewall_description("bench-v");
+    let state = fake.state();
+    assert_eq!(
+        state.network_left(&ours_description, "consensus-bench-bench-v-"),
+        (0, 1)
+    );
+    assert!(state.ssh_keys[0]
+        .1
+        .starts_with("consensus-bench-bench-v-2-"));
+    assert_eq!(state.firewalls.len(), 1);
+    assert_eq!(
+        state.firewalls[0].1,
+        resources::firewall_description("bench-v-2")
+    );
+    assert_eq!(
+        state.instances.len(),
+        1,
+        "the other testbed's instance stays"
+    );
+    drop(state);
+    // Nothing left: nothing to do. A later deploy registers them again.
+    assert!(vultr.cleanup_network().expect("again").is_empty());
+    vultr.create_instances("ewr", 1, 1).expect("deploy again");
+    assert_eq!(
+        fake.state()
+            .network_left(&ours_description, "consensus-bench-bench-v-"),
+        (1, 2)
+    );
+}
+
+fn fast_lock_wait() -> LockWait {
+    LockWait {
+        limit: Duration::from_secs(60),
+        first_pause: Duration::from_millis(20),
+        max_pause: Duration::from_millis(100),
+    }
+}
+
+/// How the fake Vultr (and Vultr) say "slow down" and "server error".
+struct VultrDialect;
+
+impl Dialect for VultrDialect {
+    fn throttled(&self) -> (u16, &'static str, String) {
+        (
+            429,
+            "application/json",
+            r#"{"error":"rate limit exceeded","status":429}"#.into(),
+        )
+    }
+
+    fn server_error(&self, status: u16) -> (u16, &'static str, String) {
+        (
+            status,
+            "application/json",
+            format!(r#"{{"error":"gateway error","status":{status}}}"#),
+        )
+    }
+}
+
+/// `SOAK_CYCLES` (default 4) deploy -> stop -> start -> destroy cycles of 2 instances in 3
+/// regions through a proxy injecting faults drawn from `SOAK_SEED` (default 1); every third
+/// cycle destroys right after creating, while the instances are locked. After each deploy every
+/// region has exactly 2, no label was ever created twice, and after each destroy nothing of the
+/// testbed is left (instances, firewall group, SSH key). Prints the faults injected.
+#[test]
+fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let (cycles, seed) = (env("SOAK_CYCLES", 4), env("SOAK_SEED", 1));
+    const PER_REGION: usize = 2;
+    let regions = ["ewr", "ams", "fra"];
+    let fake = FakeVultr::start(TOKEN);
+    fake.state().lock_duration = Duration::from_millis(100);
+    let proxy = FaultProxy::start(
+        fake.address(),
+        Schedule::new(seed, Rates::harsh(), 3),
+        VultrDialect,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let endpoint = format!("{}/v2", proxy.url());
+    let settings = fake_vultr::settings(
+        dir.path(),
+        &endpoint,
+        TOKEN,
+        "bench-s",
+        &regions,
+        "vc2-1c-1gb",
+    );
+    let (progress, said) = recorder();
+    let vultr = VultrProvider::new(&settings)
+        .expect("provider")
+        .with_retry(fast_retry())
+        .with_lock_wait(fast_lock_wait())
+        .with_progress(progress);
+    let description = resources::firewall_description("bench-s");
+    let wait = WaitOptions {
+        timeout: Duration::from_secs(60),
+        interval: Duration::from_millis(10),
+    };
+    let ids = |instances: &[Instance]| -> Vec<String> {
+        instances.iter().map(|i| i.id.clone()).collect()
+    };
+    for cycle in 0..cycles {
+        let creates_before = fake.state().creates.len();
+        let mut created = Vec::new();
+        for region in regions {
+            created.extend(
+                vultr
+                    .create_instances(region, PER_REGION, 1)
+                    .unwrap_or_else(|e| panic!("cycle {cycle}: create in {region}: {e:#}")),
+            );
+        }
+        {
+            let state = fake.state();
+            for region in regions {
+                let n = state
+                    .tagged("bench-s")
+                    .iter()
+                    .filter(|i| i.region == region)
+                    .count();
+                assert_eq!(n, PER_REGION, "cycle {cycle}: {region} has {n}");
+            }
+            let mut labels: Vec<&(String, String)> =
+                state.creates[creates_before..].iter().collect();
+            assert_eq!(
+                labels.len(),
+                PER_REGION * regions.len(),
+                "cycle {cycle}: creates {labels:?}"
+            );
+            labels.sort();
+            labels.dedup();
+            assert_eq!(
+                labels.len(),
+                PER_REGION * regions.len(),
+                "cycle {cycle}: a label was created twice"
+            );
+        }
+        let mut created_ids = ids(&created);
+        created_ids.sort();
+        let mut tagged: Vec<String> = fake
+            .state()
+            .tagged("bench-s")
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        tagged.sort();
+        assert_eq!(
+            created_ids, tagged,
+            "cycle {cycle}: create returned other instances"
+        );
+        if cycle % 3 != 2 {
+            let running = wait::until_running(&vultr, &created_ids, &wait)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: wait: {e:#}"));
+            vultr
+                .stop_instances(&running)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: stop: {e:#}"));
+            assert!(fake
+                .state()
+                .tagged("bench-s")
+                .iter()
+                .all(|i| i.power_status == "stopped"));
+            vultr
+                .start_instances(&running)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: start: {e:#}"));
+            wait::until_running(&vultr, &created_ids, &wait)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: wait after start: {e:#}"));
+        }
+        let all = vultr
+            .list_instances()
+            .unwrap_or_else(|e| panic!("cycle {cycle}: list: {e:#}"));
+        vultr
+            .delete_instances(&all)
+            .unwrap_or_else(|e| panic!("cycle {cycle}: delete: {e:#}"));
+        vultr
+            .cleanup_network()
+            .unwrap_or_else(|e| panic!("cycle {cycle}: cleanup: {e:#}"));
+        let state = fake.state();
+        assert!(
+            state.tagged("bench-s").is_empty(),
+            "cycle {cycle}: instances left"
+        );
+        assert_eq!(
+            state.network_left(&description, "consensus-bench-bench-s-"),
+            (0, 0),
+            "cycle {cycle}: firewall group or SSH key left"
+        );
+    }
+    let schedule = proxy.schedule();
+    let injected = schedule.injected();
+    let on_creates = schedule.injected_on("POST /v2/instances");
+    let state = fake.state();
+    println!(
+        "soak: seed {seed}, {cycles} cycles, {} requests, faults injected {injected:?}, on \
+         instance creates {on_creates:?}, locked refusals {}, instances created {}, duplicates \
+         0, orphans 0, progress lines {}",
+        schedule.requests(),
+        state.locked_refusals,
+        state.creates.len(),
+        lines(&said).len()
+    );
+    let kinds: BTreeMap<&str, u64> = injected;
+    for kind in [
+        "throttle",
+        "5xx",
+        "5xx after acting",
+        "connection reset",
+        "answer lost after acting",
+        "delay",
+    ] {
+        assert!(
+            kinds.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} injected: {kinds:?}"
+        );
+    }
 }

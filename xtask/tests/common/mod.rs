@@ -1,5 +1,9 @@
-//! Helpers for tests against the real sshd hosts started by `scripts/test`.
+//! Helpers shared by the integration tests: the real sshd hosts started by `scripts/test`, and a
+//! fault-injecting proxy (`fault_proxy`, `faults`) for emulated cloud APIs.
 #![allow(dead_code)]
+
+pub mod fault_proxy;
+pub mod faults;
 
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,10 @@
 //! A fake of the Vultr v2 API on 127.0.0.1, in the test process, following the documented
 //! behaviour: Bearer authentication (401 otherwise), 202 on create and 204 on actions,
 //! cursor pagination (pages of at most `page_size` items, so listings span several pages),
-//! instances pending until polled a few times, then active with `server_status: ok`, and
-//! injectable error answers (429, 5xx). Every request is recorded.
+//! instances locked for a while after their creation, then pending until polled a few times,
+//! then active with `server_status: ok`, firewall port ranges listed back spaced, a rule cap,
+//! and injectable error answers (429, 5xx, 5xx after acting). Every request is recorded; see
+//! `state.rs` for the sources.
 #![allow(dead_code)]
 
 mod state;
@@ -72,6 +74,11 @@ impl FakeVultr {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// The address it listens on (for a proxy in front of it).
+    pub fn address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// The base URL for `api_endpoint`.

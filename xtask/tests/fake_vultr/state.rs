@@ -1,4 +1,16 @@
 //! The fake's resources and routes.
+//!
+//! Unpleasant parts modelled, from the sources cited where they are:
+//! - a new instance stays `pending` with `server_status` none -> locked -> installingbooting ->
+//!   ok; while none or locked (`lock_duration` after its creation) DELETE and start/halt answer
+//!   `500 "Unable to destroy server: Unable to remove VM: Server is currently locked"`
+//!   (vultr/ansible-collection-vultr issues #89 and #113, see shared cloud-apis.md notes);
+//! - firewall rule port ranges are listed back as `"26000 - 26999"` whatever was sent (as
+//!   observed against the real API), and a group holds at most `max_rules` rules (50: the cap
+//!   quoted in malc0mn/vultr-api-client pull request #7; groups show it as `max_rule_count`,
+//!   docs.vultr.com/reference/terraform/resources/firewall_group).
+
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -22,6 +34,8 @@ pub struct FakeInstance {
     pub sshkey_id: Vec<String>,
     /// Times a GET has shown it while pending.
     pub polls: u32,
+    /// When it was created (its lock counts from then).
+    pub created: Instant,
 }
 
 impl FakeInstance {
@@ -38,13 +52,15 @@ impl FakeInstance {
 }
 
 /// An injected error answer: the next `remaining` requests matching `method` and `path`
-/// answer `status`.
+/// answer `status`, before doing anything, or after doing what was asked when `applied`
+/// (a gateway error after Vultr acted).
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub method: String,
     pub path: String,
     pub status: u16,
     pub remaining: u32,
+    pub applied: bool,
 }
 
 /// Everything the fake knows.
@@ -53,8 +69,17 @@ pub struct State {
     pub token: String,
     /// Largest page served, whatever `per_page` asks.
     pub page_size: usize,
-    /// GETs showing a pending instance before it becomes active and ok.
+    /// GETs showing a pending instance before it becomes active and ok (once its lock ended).
     pub polls_until_active: u32,
+    /// How long a new instance stays locked (refusing DELETE, halt and start).
+    pub lock_duration: Duration,
+    /// Rules a firewall group holds at most.
+    pub max_rules: usize,
+    /// `(region, label)` of every instance created through the API, in order (duplicates
+    /// would show a create sent twice).
+    pub creates: Vec<(String, String)>,
+    /// DELETE, halt or start answers refused because the instance was locked.
+    pub locked_refusals: u32,
     /// `(id, city, country)`.
     pub regions: Vec<(String, String, String)>,
     /// `(id, monthly_cost, locations)`.
@@ -83,6 +108,10 @@ impl State {
             token: token.to_string(),
             page_size: 2,
             polls_until_active: 2,
+            lock_duration: Duration::from_millis(250),
+            max_rules: 50,
+            creates: Vec::new(),
+            locked_refusals: 0,
             regions: vec![
                 ("ewr".into(), "New Jersey".into(), "US".into()),
                 ("ams".into(), "Amsterdam".into(), "NL".into()),
@@ -113,6 +142,18 @@ impl State {
             path: path.into(),
             status,
             remaining: count,
+            applied: false,
+        });
+    }
+
+    /// Makes the next `count` requests `method path` do what they ask, then answer `status`.
+    pub fn inject_after_applying(&mut self, method: &str, path: &str, status: u16, count: u32) {
+        self.faults.push(Fault {
+            method: method.into(),
+            path: path.into(),
+            status,
+            remaining: count,
+            applied: true,
         });
     }
 
@@ -145,8 +186,26 @@ impl State {
             firewall_group_id: String::new(),
             sshkey_id: Vec::new(),
             polls: 0,
+            created: Instant::now(),
         });
         id
+    }
+
+    /// Whether Vultr still refuses to delete or power the instance (`server_status` none or
+    /// locked).
+    fn locked(&self, instance: &FakeInstance) -> bool {
+        instance.status == "pending" && instance.created.elapsed() < self.lock_duration
+    }
+
+    /// The testbed's firewall groups (by description) and SSH keys (by name prefix) left.
+    pub fn network_left(&self, description: &str, key_prefix: &str) -> (usize, usize) {
+        (
+            self.firewalls.iter().filter(|f| f.1 == description).count(),
+            self.ssh_keys
+                .iter()
+                .filter(|k| k.1.starts_with(key_prefix))
+                .count(),
+        )
     }
 
     /// Instances carrying `tag`.
@@ -179,12 +238,21 @@ impl State {
             .find(|f| f.remaining > 0 && f.method == request.method && f.path == request.path)
         {
             fault.remaining -= 1;
-            let message = match fault.status {
+            let (status, applied) = (fault.status, fault.applied);
+            let message = match status {
                 429 => "rate limit exceeded",
                 _ => "internal error",
             };
-            return error(fault.status, message);
+            if applied {
+                self.route(&request);
+            }
+            return error(status, message);
         }
+        self.route(&request)
+    }
+
+    /// Does what `request` asks; its answer.
+    fn route(&mut self, request: &Recorded) -> (u16, Option<Value>) {
         let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
         let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
         let query = |name: &str| {
@@ -203,7 +271,7 @@ impl State {
                         json!({"id": id, "city": city, "country": country, "continent": "", "options": []})
                     })
                     .collect();
-                self.page("regions", items, &request)
+                self.page("regions", items, request)
             }
             ("GET", ["regions", region, "availability"]) => {
                 if !self.regions.iter().any(|r| r.0 == *region) {
@@ -227,7 +295,7 @@ impl State {
                                "monthly_cost": cost, "type": "vc2", "locations": locations})
                     })
                     .collect();
-                self.page("plans", items, &request)
+                self.page("plans", items, request)
             }
             ("GET", ["ssh-keys"]) => {
                 let items = self
@@ -235,7 +303,7 @@ impl State {
                     .iter()
                     .map(|(id, name, key)| json!({"id": id, "name": name, "ssh_key": key, "date_created": ""}))
                     .collect();
-                self.page("ssh_keys", items, &request)
+                self.page("ssh_keys", items, request)
             }
             ("POST", ["ssh-keys"]) => {
                 let (Some(name), Some(key)) = (body["name"].as_str(), body["ssh_key"].as_str())
@@ -256,10 +324,11 @@ impl State {
                     .firewalls
                     .iter()
                     .map(|(id, description, rules)| {
-                        json!({"id": id, "description": description, "rule_count": rules.len(), "instance_count": 0})
+                        json!({"id": id, "description": description, "rule_count": rules.len(),
+                               "max_rule_count": self.max_rules, "instance_count": 0})
                     })
                     .collect();
-                self.page("firewall_groups", items, &request)
+                self.page("firewall_groups", items, request)
             }
             ("POST", ["firewalls"]) => {
                 let id = self.new_id();
@@ -271,12 +340,30 @@ impl State {
                     Some(json!({"firewall_group": {"id": id, "description": description}})),
                 )
             }
+            ("DELETE", ["firewalls", id]) => {
+                let before = self.firewalls.len();
+                self.firewalls.retain(|f| f.0 != *id);
+                if self.firewalls.len() == before {
+                    error(404, "firewall group not found")
+                } else {
+                    (204, None)
+                }
+            }
+            ("DELETE", ["ssh-keys", id]) => {
+                let before = self.ssh_keys.len();
+                self.ssh_keys.retain(|k| k.0 != *id);
+                if self.ssh_keys.len() == before {
+                    error(404, "ssh key not found")
+                } else {
+                    (204, None)
+                }
+            }
             ("GET", ["firewalls", id, "rules"]) => {
                 let Some(group) = self.firewalls.iter().find(|f| f.0 == *id) else {
                     return error(404, "firewall group not found");
                 };
                 let items = group.2.clone();
-                self.page("firewall_rules", items, &request)
+                self.page("firewall_rules", items, request)
             }
             ("POST", ["firewalls", id, "rules"]) => {
                 let Some(group) = self.firewalls.iter_mut().find(|f| f.0 == *id) else {
@@ -287,7 +374,17 @@ impl State {
                         return error(400, &format!("{field} is required"));
                     }
                 }
+                if group.2.len() >= self.max_rules {
+                    return error(
+                        400,
+                        "Unable to add rule: this firewall group has reached its maximum number of rules",
+                    );
+                }
                 let mut rule = body.clone();
+                // Ranges come back spaced, as the real API lists them.
+                if let Some((first, last)) = rule["port"].as_str().and_then(|p| p.split_once(':')) {
+                    rule["port"] = json!(format!("{} - {}", first.trim(), last.trim()));
+                }
                 rule["id"] = json!(group.2.len() + 1);
                 rule["type"] = rule["ip_type"].clone();
                 rule["action"] = json!("accept");
@@ -298,7 +395,7 @@ impl State {
                 let tag = query("tag");
                 let region = query("region");
                 let label = query("label");
-                let polls_until_active = self.polls_until_active;
+                let (polls_until_active, lock) = (self.polls_until_active, self.lock_duration);
                 let mut items = Vec::new();
                 for instance in self.instances.iter_mut() {
                     let keep = tag.as_ref().is_none_or(|t| instance.tags.contains(t))
@@ -309,7 +406,7 @@ impl State {
                     }
                 }
                 // Only the instances shown on this page count as polled.
-                let (page, next) = self.page_bounds(items.len(), &request);
+                let (page, next) = self.page_bounds(items.len(), request);
                 let mut shown = Vec::new();
                 for item in &items[page] {
                     let instance = self
@@ -317,7 +414,7 @@ impl State {
                         .iter_mut()
                         .find(|i| i.id == item.id)
                         .expect("listed instance");
-                    poll(instance, polls_until_active);
+                    poll(instance, polls_until_active, lock);
                     shown.push(instance.json());
                 }
                 (
@@ -327,14 +424,23 @@ impl State {
             }
             ("POST", ["instances"]) => self.create_instance(&body),
             ("GET", ["instances", id]) => {
-                let polls_until_active = self.polls_until_active;
+                let (polls_until_active, lock) = (self.polls_until_active, self.lock_duration);
                 match self.instances.iter_mut().find(|i| i.id == *id) {
                     Some(instance) => {
-                        poll(instance, polls_until_active);
+                        poll(instance, polls_until_active, lock);
                         (200, Some(json!({ "instance": instance.json() })))
                     }
                     None => error(404, "instance not found"),
                 }
+            }
+            ("DELETE", ["instances", id]) | ("POST", ["instances", id, "start" | "halt"])
+                if self.instances.iter().any(|i| i.id == *id && self.locked(i)) =>
+            {
+                self.locked_refusals += 1;
+                error(
+                    500,
+                    "Unable to destroy server: Unable to remove VM: Server is currently locked",
+                )
             }
             ("DELETE", ["instances", id]) => {
                 let before = self.instances.len();
@@ -416,8 +522,11 @@ impl State {
                 .into(),
             sshkey_id: strings("sshkey_id"),
             polls: 0,
+            created: Instant::now(),
         };
         let answer = json!({ "instance": instance.json() });
+        self.creates
+            .push((instance.region.clone(), instance.label.clone()));
         self.instances.push(instance);
         (202, Some(answer))
     }
@@ -464,13 +573,23 @@ fn page_answer(key: &str, items: Vec<Value>, next: String, total: usize) -> Valu
     answer
 }
 
-/// A pending instance becomes active, ok and addressed after `until` polls.
-fn poll(instance: &mut FakeInstance, until: u32) {
+/// A pending instance is locked for `lock` after its creation (`server_status` none, then
+/// locked), then installs, and becomes active, ok and addressed after `until` polls.
+fn poll(instance: &mut FakeInstance, until: u32, lock: Duration) {
     if instance.status != "pending" {
         return;
     }
     instance.polls += 1;
-    if instance.polls >= until {
+    let age = instance.created.elapsed();
+    instance.server_status = if age < lock / 2 {
+        "none"
+    } else if age < lock {
+        "locked"
+    } else {
+        "installingbooting"
+    }
+    .into();
+    if age >= lock && instance.polls >= until {
         let n =
             u32::from_str_radix(&instance.id[instance.id.len() - 4..], 16).unwrap_or(1) % 250 + 1;
         instance.status = "active".into();

@@ -3,8 +3,13 @@
 //!
 //! Halted Vultr instances are still billed: only `testbed destroy` (which deletes them) ends the
 //! charges. The boot script's shutdown timer halts forgotten instances.
+//!
+//! Creates are never replayed blindly (`create.rs`); actions on instances Vultr still keeps
+//! locked are retried for minutes (`locked.rs`), on all instances at once.
 
 pub mod client;
+pub mod create;
+pub mod locked;
 pub mod preflight;
 pub mod resources;
 pub mod types;
@@ -16,8 +21,9 @@ use base64::Engine;
 use serde_json::json;
 
 use super::{public_key::read_public_key, user_data, Instance, Provider};
-use crate::settings::LoadedSettings;
-use client::{ApiError, Client};
+use crate::{settings::LoadedSettings, ssh::parallel};
+use client::{ApiError, Client, Progress};
+use locked::LockWait;
 use resources::Resources;
 use types::{CreateInstance, InstanceEnvelope, Plan, VultrInstance, UBUNTU_24_04_OS_ID};
 
@@ -30,9 +36,13 @@ pub struct VultrProvider {
     ssh_user: String,
     public_key_file: PathBuf,
     port_ranges: Vec<(u16, u16)>,
+    lock_wait: LockWait,
     plans: Mutex<Option<Vec<Plan>>>,
     resources: Mutex<Option<Resources>>,
 }
+
+/// Instances acted on at once (each action is one request, well under Vultr's 30 requests/s).
+const CONCURRENCY: usize = 8;
 
 impl VultrProvider {
     /// The provider for `settings` (`cloud_provider: "vultr"`), on `api_endpoint` if set.
@@ -60,6 +70,7 @@ impl VultrProvider {
             ssh_user: s.ssh_user(),
             public_key_file,
             port_ranges: user_data::benchmark_port_ranges(s),
+            lock_wait: LockWait::default(),
             plans: Mutex::new(None),
             resources: Mutex::new(None),
         })
@@ -69,6 +80,38 @@ impl VultrProvider {
     pub fn with_retry(mut self, retry: client::RetryPolicy) -> Self {
         self.client = self.client.with_retry(retry);
         self
+    }
+
+    /// Replaces how long actions on locked instances are retried.
+    pub fn with_lock_wait(mut self, lock_wait: LockWait) -> Self {
+        self.lock_wait = lock_wait;
+        self
+    }
+
+    /// Sends retry and waiting lines to `progress` instead of standard error.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.client = self.client.with_progress(progress);
+        self
+    }
+
+    /// Removes what deploys registered for the testbed: its firewall group and its SSH key(s).
+    /// Refuses while any instance of the testbed is left (delete those first). Returns what
+    /// was removed, in words; nothing when there was nothing left.
+    pub fn cleanup_network(&self) -> Result<Vec<String>> {
+        let left = self.vultr_instances(None)?;
+        if !left.is_empty() {
+            let ids: Vec<&str> = left.iter().map(|i| i.id.as_str()).collect();
+            bail!(
+                "testbed {} still has {} instance(s) ({}): its firewall group and SSH key are \
+                 kept; run `testbed destroy` again to delete the instances first",
+                self.testbed_id,
+                left.len(),
+                ids.join(", ")
+            );
+        }
+        let removed = resources::remove(&self.client, &self.testbed_id)?;
+        *self.resources.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(removed)
     }
 
     /// Every plan Vultr sells (read once).
@@ -125,17 +168,42 @@ impl VultrProvider {
             .collect())
     }
 
-    /// Runs `action` on every instance; one error naming each instance that failed.
+    /// The testbed's instance labelled `label` in `region`, if Vultr lists one.
+    fn find_instance(&self, region: &str, label: &str) -> Result<Option<VultrInstance>> {
+        let query = [
+            ("tag", self.testbed_id.as_str()),
+            ("region", region),
+            ("label", label),
+        ];
+        let instances: Vec<VultrInstance> = self
+            .client
+            .list("/instances", &query, "instances")
+            .with_context(|| format!("cannot look up instance {label} in region {region}"))?;
+        Ok(instances.into_iter().find(|i| {
+            i.label == label && i.region == region && i.tags.iter().any(|t| t == &self.testbed_id)
+        }))
+    }
+
+    /// Runs `action` (`what`: "delete", "halt", "start") on every instance, several at once,
+    /// retrying those Vultr keeps locked; one error naming each instance that failed.
     fn for_each_instance(
         &self,
         instances: &[Instance],
         what: &str,
-        action: impl Fn(&Instance) -> Result<(), ApiError>,
+        action: impl Fn(&Instance) -> Result<(), ApiError> + Sync,
     ) -> Result<()> {
+        let progress = self.client.progress();
+        let results = parallel::map(
+            instances,
+            CONCURRENCY,
+            |i| locked::retry_while_locked(progress, &self.lock_wait, i, what, || action(i)),
+            || Err("the request failed unexpectedly".to_string()),
+        );
         let failures: Vec<String> = instances
             .iter()
-            .filter_map(|i| {
-                action(i)
+            .zip(results)
+            .filter_map(|(i, result)| {
+                result
                     .err()
                     .map(|e| format!("instance {} ({}): {e}", i.id, i.region))
             })
@@ -223,10 +291,21 @@ impl Provider for VultrProvider {
                 backups: "disabled",
                 activation_email: false,
             };
-            match self.client.post::<InstanceEnvelope>("/instances", &body) {
-                Ok(answer) => created.push(answer.instance.to_instance(&self.ssh_user)),
+            let what = format!("instance {} in region {region}", body.label);
+            let instance = create::create_checked(
+                self.client.progress(),
+                &what,
+                || {
+                    self.client
+                        .create::<InstanceEnvelope>("/instances", &body)
+                        .map(|answer| answer.instance)
+                },
+                || self.find_instance(region, &body.label),
+            );
+            match instance {
+                Ok(instance) => created.push(instance.to_instance(&self.ssh_user)),
                 Err(error) => {
-                    return Err(anyhow::Error::new(error).context(format!(
+                    return Err(error.context(format!(
                         "cannot create instance {} of {count} in region {region} ({} created \
                          there by this call; they belong to the testbed and `testbed destroy` \
                          deletes them)",
@@ -242,14 +321,14 @@ impl Provider for VultrProvider {
     fn start_instances(&self, instances: &[Instance]) -> Result<()> {
         self.for_each_instance(instances, "start", |i| {
             self.client
-                .post_no_content(&format!("/instances/{}/start", i.id), &json!({}))
+                .action(&format!("/instances/{}/start", i.id), &json!({}))
         })
     }
 
     fn stop_instances(&self, instances: &[Instance]) -> Result<()> {
         self.for_each_instance(instances, "stop", |i| {
             self.client
-                .post_no_content(&format!("/instances/{}/halt", i.id), &json!({}))
+                .action(&format!("/instances/{}/halt", i.id), &json!({}))
         })
     }
 

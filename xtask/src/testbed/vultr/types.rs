@@ -186,6 +186,48 @@ impl FirewallRule {
             port,
         }
     }
+
+    /// Whether `other` lets in the same traffic, however Vultr wrote it back: ports compared
+    /// as ranges (`"26000 - 26999"`, `"26000:26999"` and `"26000-26999"` are one range, `"22"`
+    /// is `22:22`), subnets as addresses, case ignored.
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+
+    /// The rule reduced to what it means; unparsable ports and subnets stay as written.
+    fn key(&self) -> RuleKey {
+        (
+            self.ip_type.trim().to_ascii_lowercase(),
+            self.protocol.trim().to_ascii_lowercase(),
+            self.subnet
+                .trim()
+                .parse()
+                .map_err(|_| self.subnet.trim().to_string()),
+            self.subnet_size,
+            port_range(&self.port).ok_or_else(|| self.port.trim().to_string()),
+        )
+    }
+}
+
+/// A rule's meaning: IP type, protocol, subnet, subnet size, port range (as written when they
+/// do not parse).
+type RuleKey = (
+    String,
+    String,
+    Result<std::net::IpAddr, String>,
+    u8,
+    Result<(u16, u16), String>,
+);
+
+/// A port or port range as `(first, last)`: `"22"`, `"26000:26999"`, `"26000 - 26999"`.
+pub fn port_range(port: &str) -> Option<(u16, u16)> {
+    let mut parts = port.split([':', '-']).map(str::trim);
+    let first: u16 = parts.next()?.parse().ok()?;
+    let last: u16 = match parts.next() {
+        Some(last) => last.parse().ok()?,
+        None => first,
+    };
+    (parts.next().is_none() && first <= last).then_some((first, last))
 }
 
 #[cfg(test)]
@@ -229,6 +271,34 @@ mod tests {
             InstanceState::Other("suspended/stopped".into())
         );
         assert_eq!(instance("pending", "running", "none").public_ip(), None);
+    }
+
+    #[test]
+    fn rules_are_compared_by_meaning_not_spelling() {
+        let ours = FirewallRule::tcp_from_anywhere("26000:26999".into());
+        let listed = |port: &str, subnet: &str| FirewallRule {
+            ip_type: "V4".into(),
+            protocol: "TCP".into(),
+            subnet: subnet.into(),
+            subnet_size: 0,
+            port: port.into(),
+        };
+        for port in [
+            "26000 - 26999",
+            "26000:26999",
+            "26000-26999",
+            " 26000 :26999 ",
+        ] {
+            assert!(ours.same_as(&listed(port, "0.0.0.0")), "{port}");
+        }
+        assert!(!ours.same_as(&listed("26000 - 26998", "0.0.0.0")));
+        assert!(!ours.same_as(&listed("26000 - 26999", "10.0.0.0")));
+        let ssh = FirewallRule::tcp_from_anywhere("22".into());
+        assert!(ssh.same_as(&listed("22:22", " 0.0.0.0")));
+        assert!(!ssh.same_as(&listed("2222", "0.0.0.0")));
+        assert_eq!(port_range("99999"), None);
+        assert_eq!(port_range("30:20"), None);
+        assert_eq!(port_range("1:2:3"), None);
     }
 
     #[test]
