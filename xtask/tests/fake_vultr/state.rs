@@ -36,6 +36,8 @@ pub struct FakeInstance {
     pub polls: u32,
     /// When it was created (its lock counts from then).
     pub created: Instant,
+    /// Actions refused because it was locked.
+    pub refusals: u32,
 }
 
 impl FakeInstance {
@@ -80,6 +82,10 @@ pub struct State {
     pub creates: Vec<(String, String)>,
     /// DELETE, halt or start answers refused because the instance was locked.
     pub locked_refusals: u32,
+    /// Pending instances also stay locked until every pending instance was refused once: a
+    /// client acting on them one after another never gets past the first, one acting on all
+    /// at once does (what tells the two apart without timing).
+    pub lock_until_all_refused: bool,
     /// `(id, city, country)`.
     pub regions: Vec<(String, String, String)>,
     /// `(id, monthly_cost, locations)`.
@@ -112,6 +118,7 @@ impl State {
             max_rules: 50,
             creates: Vec::new(),
             locked_refusals: 0,
+            lock_until_all_refused: false,
             regions: vec![
                 ("ewr".into(), "New Jersey".into(), "US".into()),
                 ("ams".into(), "Amsterdam".into(), "NL".into()),
@@ -187,6 +194,7 @@ impl State {
             sshkey_id: Vec::new(),
             polls: 0,
             created: Instant::now(),
+            refusals: 0,
         });
         id
     }
@@ -194,7 +202,13 @@ impl State {
     /// Whether Vultr still refuses to delete or power the instance (`server_status` none or
     /// locked).
     fn locked(&self, instance: &FakeInstance) -> bool {
-        instance.status == "pending" && instance.created.elapsed() < self.lock_duration
+        instance.status == "pending"
+            && (instance.created.elapsed() < self.lock_duration
+                || (self.lock_until_all_refused
+                    && self
+                        .instances
+                        .iter()
+                        .any(|i| i.status == "pending" && i.refusals == 0)))
     }
 
     /// The testbed's firewall groups (by description) and SSH keys (by name prefix) left.
@@ -437,6 +451,9 @@ impl State {
                 if self.instances.iter().any(|i| i.id == *id && self.locked(i)) =>
             {
                 self.locked_refusals += 1;
+                if let Some(instance) = self.instances.iter_mut().find(|i| i.id == *id) {
+                    instance.refusals += 1;
+                }
                 error(
                     500,
                     "Unable to destroy server: Unable to remove VM: Server is currently locked",
@@ -523,6 +540,7 @@ impl State {
             sshkey_id: strings("sshkey_id"),
             polls: 0,
             created: Instant::now(),
+            refusals: 0,
         };
         let answer = json!({ "instance": instance.json() });
         self.creates
