@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::results::compare::Format;
+
 /// Benchmark the consensus node on this machine, on your own SSH hosts, or on AWS / Vultr
 /// instances across the world.
 ///
@@ -40,19 +42,21 @@ pub enum Command {
     Build(BuildArgs),
     /// Draw a run's results: latency vs throughput, throughput vs offered load, time series.
     Plot(PlotArgs),
-    /// Compare two result sets point by point; fail on a regression (a pre-merge check).
+    /// Compare two result sets point by point, with a statistical verdict (a pre-merge check).
     ///
     /// Points match on committee size, faults, offered load, transaction size and protocol
-    /// parameters; points only one side measured are listed and not compared. Each side's
-    /// figure is the median of its repeats (interrupted rows left out). A point regresses when
-    /// throughput drops by more than --max-throughput-drop, or p50 or p99 latency rises by more
-    /// than --max-latency-rise, relative to the base median, AND the change is larger than the
-    /// repeat-to-repeat spread (max - min) seen on either side; with one repeat per side the
-    /// threshold alone decides. Run each side with `bench --repeat 3` or more to let the spread
-    /// absorb machine noise.
+    /// parameters; points only one side measured are listed and not compared. For committed
+    /// throughput, p50 and p99 the change is the relative change of the medians of the repeats
+    /// (interrupted rows left out), with a 95% bootstrap confidence interval over the repeats
+    /// and over each run's per-second samples (from timeseries.csv when it is next to the
+    /// summary). A figure is `regressed` when the whole interval lies beyond its threshold
+    /// (--max-throughput-drop, --max-latency-rise) on the worse side, `improved` beyond it on
+    /// the better side, `unchanged` when it lies within +/- the threshold, and `inconclusive`
+    /// otherwise, with the repeats that would likely decide it at the observed noise.
     ///
-    /// Exits with status 1 when a point regresses, when a file is not a result file of this
-    /// version (the missing columns are named), or when no point is common to both sides.
+    /// Exits with status 0 when nothing regressed and everything was decided, 1 when a point
+    /// regressed, 2 when the comparison could not decide (an inconclusive figure, a file that
+    /// is not a result file of this version, no point common to both sides).
     Compare(CompareArgs),
     /// Summarise the validator logs of a run: errors, warnings, panics per validator and host.
     ///
@@ -231,6 +235,13 @@ pub struct CompareArgs {
     /// Largest accepted rise of p50 or p99 latency, as `10%` or `0.1`.
     #[arg(long, default_value = "10%", value_name = "FRACTION", value_parser = parse_fraction)]
     pub max_latency_rise: f64,
+    /// Output: a terminal table, a Markdown table (for a pull-request comment) or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Seed of the bootstrap's random generator: the same results and seed give the same
+    /// intervals.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {

@@ -6,6 +6,6 @@ fn main() {
     let cli = xtask::cli::Cli::parse();
     if let Err(error) = xtask::commands::run(cli) {
         eprintln!("error: {error:#}");
-        std::process::exit(1);
+        std::process::exit(xtask::commands::exit_code(&error));
     }
 }

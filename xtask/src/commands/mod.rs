@@ -26,6 +26,26 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// An error that asks for a particular exit status (`compare`: 1 regression, 2 undecided).
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
+/// The exit status `error` asks for: its [`ExitStatus`] code, else 1.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    error.downcast_ref::<ExitStatus>().map_or(1, |e| e.code)
+}
+
 /// The error of a command that a later version provides.
 pub fn not_available(what: &str) -> anyhow::Error {
     anyhow::anyhow!("`{what}` is not available yet in this version of the orchestrator")

@@ -13,6 +13,7 @@ pub mod plot;
 pub mod provenance;
 pub mod rows;
 pub mod run_dir;
+pub mod seconds;
 pub mod table;
 
 pub use csv_file::append_rows;

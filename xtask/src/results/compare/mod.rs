@@ -1,30 +1,39 @@
-//! `cargo xtask compare`: two result sets point by point, with a regression verdict.
+//! `cargo xtask compare`: two result sets point by point, with a statistical verdict.
 //!
 //! Points match on committee, faults (count and mode), offered load, transaction size and
-//! protocol parameters (wave length, leaders, leader wait and timeout, latency matrix). Each
-//! side's figure is the median of its repeats (interrupted rows left out). A figure regresses
-//! when it gets worse by more than its threshold *and* the change is larger than the
-//! repeat-to-repeat spread (max − min) seen on either side; with one repeat per side the spread
-//! is zero and the threshold alone decides.
+//! protocol parameters (wave length, leaders, leader wait and timeout, latency matrix). For each
+//! point and figure (committed throughput, p50, p99) the change is the relative change of the
+//! medians of the repeats (interrupted rows left out), with a bootstrap confidence interval
+//! over the repeats and the per-second samples of each run ([`bootstrap`]). The interval, set
+//! against the threshold, gives the verdict ([`verdict`]).
 
+pub mod bootstrap;
 mod render;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod threshold;
+pub mod verdict;
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 
-pub use render::render;
+pub use bootstrap::{Bootstrap, Interval, RunSamples};
+pub use render::{render, Format};
 pub use stats::Spread;
 pub use threshold::{parse_fraction, Thresholds};
+pub use verdict::Verdict;
 
-use super::{run_dir, SummaryRow};
+use super::{
+    csv_file, run_dir,
+    seconds::{self, RunKey, Second},
+    SummaryRow, TimeseriesRow, TIMESERIES_FILE,
+};
 
 /// What makes two rows the same point of a benchmark.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct PointKey {
     pub committee: usize,
     pub faults: usize,
@@ -86,100 +95,167 @@ impl std::fmt::Display for PointKey {
     }
 }
 
-/// One side of a point: its repeats summarised.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Side {
-    /// Repeats used (not interrupted).
-    pub repeats: usize,
-    pub throughput: Spread,
-    pub p50: Option<Spread>,
-    pub p99: Option<Spread>,
+/// A figure compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Committed transactions per second.
+    Throughput,
+    /// Median submit-to-commit latency.
+    P50,
+    /// 99th percentile latency.
+    P99,
 }
 
-impl Side {
-    fn of(rows: &[&SummaryRow]) -> Option<Self> {
-        let collect = |f: fn(&SummaryRow) -> Option<f64>| -> Vec<f64> {
-            rows.iter().filter_map(|r| f(r)).collect()
-        };
-        Some(Self {
-            repeats: rows.len(),
-            throughput: Spread::of(&collect(|r| Some(r.throughput_tps)))?,
-            p50: Spread::of(&collect(|r| r.latency_p50_s)),
-            p99: Spread::of(&collect(|r| r.latency_p99_s)),
-        })
-    }
-}
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::Throughput, Metric::P50, Metric::P99];
 
-/// The change of one figure from base to head.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Change {
-    /// (head − base) / base of the medians; `None` when the base median is 0.
-    pub relative: Option<f64>,
-    /// Whether the figure got worse by more than its threshold.
-    pub beyond_threshold: bool,
-    /// Whether |head − base| is within the repeat-to-repeat spread of either side.
-    pub within_spread: bool,
-}
-
-impl Change {
-    /// Compares medians; `higher_is_worse` for latency, not for throughput.
-    fn between(base: &Spread, head: &Spread, higher_is_worse: bool, threshold: f64) -> Self {
-        let delta = head.median - base.median;
-        let relative = (base.median != 0.0).then(|| delta / base.median);
-        let worse = relative.map_or(0.0, |r| if higher_is_worse { r } else { -r });
-        Self {
-            relative,
-            beyond_threshold: worse > threshold,
-            within_spread: delta.abs() <= base.width().max(head.width()),
+    /// Its name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Throughput => "tx/s",
+            Self::P50 => "p50",
+            Self::P99 => "p99",
         }
     }
 
-    /// Whether this change is a regression.
-    pub fn is_regression(&self) -> bool {
-        self.beyond_threshold && !self.within_spread
+    /// Whether a rise is a regression (latency) rather than a drop (throughput).
+    pub fn higher_is_worse(self) -> bool {
+        self != Self::Throughput
+    }
+
+    /// The threshold that applies to it.
+    pub fn threshold(self, thresholds: &Thresholds) -> f64 {
+        match self {
+            Self::Throughput => thresholds.throughput_drop,
+            _ => thresholds.latency_rise,
+        }
+    }
+
+    /// Its value in a summary row.
+    pub fn of(self, row: &SummaryRow) -> Option<f64> {
+        match self {
+            Self::Throughput => Some(row.throughput_tps),
+            Self::P50 => row.latency_p50_s,
+            Self::P99 => row.latency_p99_s,
+        }
+        .filter(|v| v.is_finite())
+    }
+
+    /// Its value over one second.
+    fn of_second(self, second: &Second) -> Option<f64> {
+        match self {
+            Self::Throughput => Some(second.throughput_tps),
+            Self::P50 => second.latency_p50_s,
+            Self::P99 => second.latency_p99_s,
+        }
+    }
+
+    /// A value in its unit: tx/s, or milliseconds for latencies.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            Self::Throughput => format!("{value:.0}"),
+            _ => format!("{:.0} ms", value * 1000.0),
+        }
+    }
+}
+
+/// One figure of a point on both sides.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricComparison {
+    pub metric: Metric,
+    /// Median and range of the repeats on each side.
+    pub base: Option<Spread>,
+    pub head: Option<Spread>,
+    /// `head / base − 1` of the medians, with its confidence interval.
+    pub change: Option<Interval>,
+    pub verdict: Verdict,
+    /// For an inconclusive interval: repeats per side that would likely decide it.
+    pub repeats_needed: Option<usize>,
+    /// Why it is inconclusive when the interval alone does not say.
+    pub note: Option<String>,
+}
+
+impl MetricComparison {
+    fn of(metric: Metric, base: &[RunSamples], head: &[RunSamples], options: &Options) -> Self {
+        let spread =
+            |runs: &[RunSamples]| Spread::of(&runs.iter().map(|r| r.figure).collect::<Vec<_>>());
+        let change = options.bootstrap.relative_change(base, head);
+        let threshold = metric.threshold(&options.thresholds);
+        let (verdict, repeats_needed, note) = match change {
+            Some(change) => {
+                let worse = if metric.higher_is_worse() {
+                    change
+                } else {
+                    change.negated()
+                };
+                let verdict = verdict::classify(&worse, threshold);
+                let needed = (verdict == Verdict::Inconclusive)
+                    .then(|| verdict::repeats_needed(&worse, threshold, base.len().min(head.len())))
+                    .flatten();
+                (verdict, needed, None)
+            }
+            None => (
+                Verdict::Inconclusive,
+                None,
+                Some("no figure to compare on one side (or a base of 0)".to_string()),
+            ),
+        };
+        Self {
+            metric,
+            base: spread(base),
+            head: spread(head),
+            change,
+            verdict,
+            repeats_needed,
+            note,
+        }
     }
 }
 
 /// A point present in both result sets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PointComparison {
     pub key: PointKey,
-    pub base: Side,
-    pub head: Side,
-    pub throughput: Change,
-    pub p50: Option<Change>,
-    pub p99: Option<Change>,
+    /// Repeats used (not interrupted) on each side.
+    pub base_repeats: usize,
+    pub head_repeats: usize,
+    pub metrics: Vec<MetricComparison>,
+    /// The worst verdict of its figures.
+    pub verdict: Verdict,
 }
 
 impl PointComparison {
-    /// The figures that regressed (`throughput`, `p50`, `p99`).
-    pub fn regressions(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.throughput.is_regression() {
-            out.push("throughput");
-        }
-        if self.p50.is_some_and(|c| c.is_regression()) {
-            out.push("p50");
-        }
-        if self.p99.is_some_and(|c| c.is_regression()) {
-            out.push("p99");
-        }
-        out
+    /// The figures that regressed.
+    pub fn regressions(&self) -> Vec<Metric> {
+        self.metrics
+            .iter()
+            .filter(|m| m.verdict == Verdict::Regressed)
+            .map(|m| m.metric)
+            .collect()
     }
 
-    /// Whether a figure moved beyond its threshold but within the repeats' spread.
-    pub fn noise_only(&self) -> bool {
-        [Some(self.throughput), self.p50, self.p99]
-            .into_iter()
-            .flatten()
-            .any(|c| c.beyond_threshold && c.within_spread)
+    /// The comparison of one figure.
+    pub fn metric(&self, metric: Metric) -> Option<&MetricComparison> {
+        self.metrics.iter().find(|m| m.metric == metric)
     }
 }
 
+/// How to compare.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Options {
+    pub thresholds: Thresholds,
+    pub bootstrap: Bootstrap,
+}
+
 /// The outcome of comparing two result sets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Comparison {
     pub thresholds: Thresholds,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    /// Seed of the bootstrap.
+    pub seed: u64,
     /// Points in both sets, in key order.
     pub points: Vec<PointComparison>,
     /// Points only the base measured.
@@ -190,10 +266,104 @@ pub struct Comparison {
     pub interrupted: (usize, usize),
     /// Where each side comes from (base, head).
     pub origins: (Origin, Origin),
+    /// Whether per-second samples entered the intervals (each side).
+    pub per_second: (bool, bool),
+    /// Reasons the comparison as a whole cannot decide (a failed run, a safety problem).
+    pub problems: Vec<String>,
+    /// The worst verdict of the points (`inconclusive` with a problem).
+    pub verdict: Verdict,
+}
+
+impl Comparison {
+    /// The points that regressed.
+    pub fn regressed(&self) -> Vec<&PointComparison> {
+        self.points
+            .iter()
+            .filter(|p| p.verdict == Verdict::Regressed)
+            .collect()
+    }
+
+    /// Records a reason the comparison cannot decide.
+    pub fn add_problem(&mut self, problem: String) {
+        self.problems.push(problem);
+        self.verdict = self.overall();
+    }
+
+    fn overall(&self) -> Verdict {
+        let worst = self
+            .points
+            .iter()
+            .map(|p| p.verdict)
+            .max()
+            .unwrap_or(Verdict::Inconclusive);
+        if self.problems.is_empty() {
+            worst
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+
+    /// The exit status of `cargo xtask compare`: 0 no regression, 1 a regression, 2 could not
+    /// decide (a problem, or a figure too noisy to call).
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Unchanged | Verdict::Improved => 0,
+            Verdict::Regressed => 1,
+            Verdict::Inconclusive => 2,
+        }
+    }
+}
+
+/// A result set: summary rows and, when a run directory has them, the per-second samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResultSet {
+    pub rows: Vec<SummaryRow>,
+    pub seconds: BTreeMap<RunKey, Vec<Second>>,
+}
+
+impl ResultSet {
+    /// Rows alone (each run counts with its figure only).
+    pub fn of_rows(rows: Vec<SummaryRow>) -> Self {
+        Self {
+            rows,
+            seconds: BTreeMap::new(),
+        }
+    }
+
+    /// The run directory or summary CSV at `path`, with `timeseries.csv` when it sits next to
+    /// the summary file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let rows = run_dir::summary_rows(path)?;
+        let file = run_dir::summary_file(path)?;
+        let timeseries = file.with_file_name(TIMESERIES_FILE);
+        let seconds = if timeseries.is_file() {
+            let series: Vec<TimeseriesRow> = csv_file::read_rows(&timeseries)?;
+            seconds::seconds(&series)
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Self { rows, seconds })
+    }
+
+    /// The samples of `metric` of each of `rows`.
+    fn runs(&self, rows: &[&SummaryRow], metric: Metric) -> Vec<RunSamples> {
+        rows.iter()
+            .filter_map(|row| {
+                let figure = metric.of(row)?;
+                let key = (row.run_id.clone(), row.load, row.repeat);
+                let seconds = self
+                    .seconds
+                    .get(&key)
+                    .map(|s| s.iter().filter_map(|s| metric.of_second(s)).collect())
+                    .unwrap_or_default();
+                Some(RunSamples { figure, seconds })
+            })
+            .collect()
+    }
 }
 
 /// Where a result set comes from: its runs, code and testbed, each listed once.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Origin {
     pub runs: Vec<String>,
     /// Short commits, `-dirty` when the tree had changes.
@@ -236,16 +406,6 @@ impl std::fmt::Display for Origin {
     }
 }
 
-impl Comparison {
-    /// The points that regressed.
-    pub fn regressed(&self) -> Vec<&PointComparison> {
-        self.points
-            .iter()
-            .filter(|p| !p.regressions().is_empty())
-            .collect()
-    }
-}
-
 /// Rows grouped by point, interrupted rows left out; returns the groups and how many rows
 /// were left out.
 fn group(rows: &[SummaryRow]) -> (BTreeMap<PointKey, Vec<&SummaryRow>>, usize) {
@@ -262,9 +422,9 @@ fn group(rows: &[SummaryRow]) -> (BTreeMap<PointKey, Vec<&SummaryRow>>, usize) {
 }
 
 /// Compares `head` against `base` point by point.
-pub fn compare(base: &[SummaryRow], head: &[SummaryRow], thresholds: Thresholds) -> Comparison {
-    let (base_groups, base_interrupted) = group(base);
-    let (head_groups, head_interrupted) = group(head);
+pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Comparison {
+    let (base_groups, base_interrupted) = group(&base.rows);
+    let (head_groups, head_interrupted) = group(&head.rows);
     let mut points = Vec::new();
     let mut only_in_base = Vec::new();
     for (key, base_rows) in &base_groups {
@@ -272,24 +432,28 @@ pub fn compare(base: &[SummaryRow], head: &[SummaryRow], thresholds: Thresholds)
             only_in_base.push(key.clone());
             continue;
         };
-        let (Some(b), Some(h)) = (Side::of(base_rows), Side::of(head_rows)) else {
-            continue;
-        };
-        let latency = |b: Option<Spread>, h: Option<Spread>| {
-            Some(Change::between(&b?, &h?, true, thresholds.latency_rise))
-        };
+        let metrics: Vec<MetricComparison> = Metric::ALL
+            .iter()
+            .map(|&m| {
+                MetricComparison::of(
+                    m,
+                    &base.runs(base_rows, m),
+                    &head.runs(head_rows, m),
+                    options,
+                )
+            })
+            .collect();
+        let verdict = metrics
+            .iter()
+            .map(|m| m.verdict)
+            .max()
+            .unwrap_or(Verdict::Inconclusive);
         points.push(PointComparison {
             key: key.clone(),
-            throughput: Change::between(
-                &b.throughput,
-                &h.throughput,
-                false,
-                thresholds.throughput_drop,
-            ),
-            p50: latency(b.p50, h.p50),
-            p99: latency(b.p99, h.p99),
-            base: b,
-            head: h,
+            base_repeats: base_rows.len(),
+            head_repeats: head_rows.len(),
+            metrics,
+            verdict,
         });
     }
     let only_in_head = head_groups
@@ -297,14 +461,21 @@ pub fn compare(base: &[SummaryRow], head: &[SummaryRow], thresholds: Thresholds)
         .filter(|k| !base_groups.contains_key(k))
         .cloned()
         .collect();
-    Comparison {
-        thresholds,
+    let mut comparison = Comparison {
+        thresholds: options.thresholds,
+        confidence: options.bootstrap.confidence,
+        seed: options.bootstrap.seed,
         points,
         only_in_base,
         only_in_head,
         interrupted: (base_interrupted, head_interrupted),
-        origins: (Origin::of(base), Origin::of(head)),
-    }
+        origins: (Origin::of(&base.rows), Origin::of(&head.rows)),
+        per_second: (!base.seconds.is_empty(), !head.seconds.is_empty()),
+        problems: Vec::new(),
+        verdict: Verdict::Inconclusive,
+    };
+    comparison.verdict = comparison.overall();
+    comparison
 }
 
 fn list(keys: &[PointKey]) -> String {
@@ -313,12 +484,10 @@ fn list(keys: &[PointKey]) -> String {
 
 /// Compares the result sets at `base` and `head` (run directories or summary CSV files).
 /// Fails when a file is not a result file of this version, or when no point is common.
-pub fn compare_paths(base: &Path, head: &Path, thresholds: Thresholds) -> Result<Comparison> {
-    let base_rows =
-        run_dir::summary_rows(base).with_context(|| format!("base {}", base.display()))?;
-    let head_rows =
-        run_dir::summary_rows(head).with_context(|| format!("head {}", head.display()))?;
-    let comparison = compare(&base_rows, &head_rows, thresholds);
+pub fn compare_paths(base: &Path, head: &Path, options: &Options) -> Result<Comparison> {
+    let base_set = ResultSet::load(base).with_context(|| format!("base {}", base.display()))?;
+    let head_set = ResultSet::load(head).with_context(|| format!("head {}", head.display()))?;
+    let comparison = compare(&base_set, &head_set, options);
     if comparison.points.is_empty() {
         bail!(
             "no common point to compare (points match on committee, faults, load, transaction \

@@ -1,87 +1,61 @@
-//! The comparison as text: a table of deltas, the unmatched points and a verdict line.
+//! The comparison as a terminal table, a Markdown table for a pull-request comment, or JSON
+//! for a CI system.
 
 use std::fmt::Write as _;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
-use super::{Change, Comparison, PointComparison, Spread};
+use super::{verdict::MAX_REPEATS_NEEDED, Comparison, MetricComparison, PointComparison, Verdict};
 
-fn ms(spread: Option<Spread>) -> String {
-    spread.map_or_else(|| "-".into(), |s| format!("{:.0}", s.median * 1000.0))
+/// How `compare` prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for the terminal.
+    #[default]
+    Text,
+    /// A Markdown table, ready for a pull-request comment.
+    Markdown,
+    /// One JSON document.
+    Json,
 }
 
-fn percent(change: Option<Change>) -> String {
-    match change.and_then(|c| c.relative) {
-        Some(r) => format!("{:+.1}%", r * 100.0),
-        None => "-".into(),
+fn spread(m: &MetricComparison, side: Option<super::Spread>) -> String {
+    side.map_or_else(|| "-".into(), |s| m.metric.show(s.median))
+}
+
+fn change(m: &MetricComparison) -> String {
+    m.change.map_or_else(|| "-".into(), |c| c.to_string())
+}
+
+/// The verdict of a figure with what would settle it when it is inconclusive.
+fn verdict(m: &MetricComparison) -> String {
+    if m.verdict != Verdict::Inconclusive {
+        return m.verdict.to_string();
+    }
+    if let Some(note) = &m.note {
+        return format!("inconclusive: {note}");
+    }
+    match m.repeats_needed {
+        Some(n) => format!("inconclusive (~{n} repeats/side at this noise)"),
+        None => format!("inconclusive (>{MAX_REPEATS_NEEDED} repeats/side at this noise)"),
     }
 }
 
-fn verdict(point: &PointComparison) -> String {
-    let regressions = point.regressions();
-    if !regressions.is_empty() {
-        format!("REGRESSION: {}", regressions.join(", "))
-    } else if point.noise_only() {
-        "ok (within spread)".into()
-    } else {
-        "ok".into()
-    }
+fn point_label(p: &PointComparison) -> String {
+    let faults = match p.key.fault_mode.as_str() {
+        "crash-recovery" => format!("f{} c-r", p.key.faults),
+        _ => format!("f{}", p.key.faults),
+    };
+    format!(
+        "n{} {faults} {} tx/s, {} B, {}",
+        p.key.committee,
+        p.key.load,
+        p.key.transaction_size,
+        p.key.protocol()
+    )
 }
 
-fn table(comparison: &Comparison) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "nodes",
-        "faults",
-        "load tx/s",
-        "tx B",
-        "protocol",
-        "reps b/h",
-        "tx/s base",
-        "tx/s head",
-        "Δ tx/s",
-        "p50 ms b",
-        "p50 ms h",
-        "Δ p50",
-        "p99 ms b",
-        "p99 ms h",
-        "Δ p99",
-        "verdict",
-    ]);
-    for p in &comparison.points {
-        let faults = match p.key.fault_mode.as_str() {
-            "crash-recovery" => format!("{} (c-r)", p.key.faults),
-            _ => p.key.faults.to_string(),
-        };
-        let cells = vec![
-            Cell::new(p.key.committee),
-            Cell::new(faults),
-            Cell::new(p.key.load),
-            Cell::new(p.key.transaction_size),
-            Cell::new(p.key.protocol()),
-            Cell::new(format!("{}/{}", p.base.repeats, p.head.repeats)),
-            Cell::new(format!("{:.0}", p.base.throughput.median)),
-            Cell::new(format!("{:.0}", p.head.throughput.median)),
-            Cell::new(percent(Some(p.throughput))),
-            Cell::new(ms(p.base.p50)),
-            Cell::new(ms(p.head.p50)),
-            Cell::new(percent(p.p50)),
-            Cell::new(ms(p.base.p99)),
-            Cell::new(ms(p.head.p99)),
-            Cell::new(percent(p.p99)),
-            Cell::new(verdict(p)),
-        ];
-        table.add_row(
-            cells
-                .into_iter()
-                .map(|c| c.set_alignment(CellAlignment::Right)),
-        );
-    }
-    table
-}
-
-/// The comparison as printed by `cargo xtask compare`.
-pub fn render(comparison: &Comparison) -> String {
+fn header(comparison: &Comparison) -> String {
     let mut out = String::new();
     let (base, head) = &comparison.origins;
     let _ = writeln!(out, "base: {base}\nhead: {head}");
@@ -89,16 +63,24 @@ pub fn render(comparison: &Comparison) -> String {
         let _ = writeln!(out, "warning: the two sides ran on different testbeds");
     }
     let t = &comparison.thresholds;
+    let samples = match comparison.per_second {
+        (true, true) => "repeats and per-second samples",
+        _ => "repeats (no per-second samples: a summary file without timeseries.csv)",
+    };
     let _ = writeln!(
         out,
-        "medians of repeats; thresholds: throughput drop {:.1}%, latency rise {:.1}% \
-         (changes within the repeats' spread are not flagged)",
+        "change of the medians of repeats, {:.0}% bootstrap interval over {samples} (seed {}); \
+         thresholds: throughput drop {:.1}%, latency rise {:.1}%",
+        comparison.confidence * 100.0,
+        comparison.seed,
         t.throughput_drop * 100.0,
         t.latency_rise * 100.0
     );
-    if !comparison.points.is_empty() {
-        let _ = writeln!(out, "{}", table(comparison));
-    }
+    out
+}
+
+fn footer(comparison: &Comparison) -> String {
+    let mut out = String::new();
     for (side, keys) in [
         ("base", &comparison.only_in_base),
         ("head", &comparison.only_in_head),
@@ -117,11 +99,128 @@ pub fn render(comparison: &Comparison) -> String {
             "left out: {base_cut} interrupted row(s) in base, {head_cut} in head"
         );
     }
-    let regressed = comparison.regressed().len();
+    for problem in &comparison.problems {
+        let _ = writeln!(out, "cannot decide: {problem}");
+    }
+    let count = |v: Verdict| comparison.points.iter().filter(|p| p.verdict == v).count();
     let _ = write!(
         out,
-        "{regressed} of {} common point(s) regressed",
-        comparison.points.len()
+        "verdict: {} ({} of {} common point(s) regressed, {} inconclusive, {} improved)",
+        comparison.verdict,
+        count(Verdict::Regressed),
+        comparison.points.len(),
+        count(Verdict::Inconclusive),
+        count(Verdict::Improved)
     );
     out
+}
+
+fn text(comparison: &Comparison) -> String {
+    let mut out = header(comparison);
+    if !comparison.points.is_empty() {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "point",
+            "reps b/h",
+            "figure",
+            "base",
+            "head",
+            "change [CI]",
+            "verdict",
+        ]);
+        for p in &comparison.points {
+            for (i, m) in p.metrics.iter().enumerate() {
+                let (label, repeats) = if i == 0 {
+                    (
+                        point_label(p),
+                        format!("{}/{}", p.base_repeats, p.head_repeats),
+                    )
+                } else {
+                    (String::new(), String::new())
+                };
+                table.add_row(vec![
+                    Cell::new(label),
+                    Cell::new(repeats),
+                    Cell::new(m.metric.name()),
+                    Cell::new(spread(m, m.base)).set_alignment(CellAlignment::Right),
+                    Cell::new(spread(m, m.head)).set_alignment(CellAlignment::Right),
+                    Cell::new(change(m)).set_alignment(CellAlignment::Right),
+                    Cell::new(verdict(m)),
+                ]);
+            }
+        }
+        let _ = writeln!(out, "{table}");
+    }
+    out + &footer(comparison)
+}
+
+fn markdown(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    let icon = match comparison.verdict {
+        Verdict::Regressed => "❌",
+        Verdict::Inconclusive => "⚠️",
+        _ => "✅",
+    };
+    let _ = writeln!(
+        out,
+        "### {icon} Performance check: {}\n",
+        comparison.verdict
+    );
+    for line in header(comparison).lines() {
+        let _ = writeln!(out, "{line}  ");
+    }
+    let _ = writeln!(
+        out,
+        "\n| point | reps b/h | figure | base | head | change [CI] | verdict |\n\
+         |---|---:|---|---:|---:|---:|---|"
+    );
+    for p in &comparison.points {
+        for m in &p.metrics {
+            let shown = verdict(m);
+            let shown = if m.verdict == Verdict::Regressed {
+                format!("**{shown}**")
+            } else {
+                shown
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {}/{} | {} | {} | {} | {} | {} |",
+                point_label(p),
+                p.base_repeats,
+                p.head_repeats,
+                m.metric.name(),
+                spread(m, m.base),
+                spread(m, m.head),
+                change(m),
+                shown
+            );
+        }
+    }
+    let _ = writeln!(out);
+    for line in footer(comparison).lines() {
+        let _ = writeln!(out, "{line}  ");
+    }
+    out.trim_end().to_string()
+}
+
+/// The comparison in `format`, as `cargo xtask compare` prints it.
+pub fn render(comparison: &Comparison, format: Format) -> String {
+    match format {
+        Format::Text => text(comparison),
+        Format::Markdown => markdown(comparison),
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Report<'a> {
+                exit_code: i32,
+                #[serde(flatten)]
+                comparison: &'a Comparison,
+            }
+            let report = Report {
+                exit_code: comparison.exit_code(),
+                comparison,
+            };
+            serde_json::to_string_pretty(&report)
+                .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the comparison: {e}\"}}"))
+        }
+    }
 }

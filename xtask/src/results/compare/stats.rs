@@ -1,7 +1,7 @@
 //! Median and spread of a point's repeats.
 
 /// The repeats of one figure: their median and range.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,

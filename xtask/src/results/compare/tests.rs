@@ -19,111 +19,204 @@ fn changed(load: u64, change: impl Fn(&mut SummaryRow)) -> Vec<SummaryRow> {
     rows
 }
 
-fn scale(value: Option<f64>, factor: f64) -> Option<f64> {
-    value.map(|v| v * factor)
-}
-
 fn write(dir: &Path, name: &str, rows: &[SummaryRow]) -> PathBuf {
     let path = dir.join(name);
     append_rows(&path, rows).expect("write rows");
     path
 }
 
-#[test]
-fn the_recorded_set_has_repeats_at_three_loads() {
-    let rows = recorded();
-    let c = compare(&rows, &rows, Thresholds::default());
-    let loads: Vec<u64> = c.points.iter().map(|p| p.key.load).collect();
-    assert_eq!(loads, vec![2000, 8000, 20000]);
-    assert!(c.points.iter().all(|p| p.base.repeats == 2));
-    assert!(c.regressed().is_empty());
-    assert!(c.only_in_base.is_empty() && c.only_in_head.is_empty());
+fn options() -> Options {
+    Options::default()
+}
+
+fn rows_only(rows: Vec<SummaryRow>) -> ResultSet {
+    ResultSet::of_rows(rows)
 }
 
 #[test]
-fn a_throughput_drop_beyond_the_threshold_is_a_regression() {
-    let base = recorded();
-    let head = changed(20000, |r| r.throughput_tps *= 0.85);
-    let c = compare(&base, &head, Thresholds::default());
-    let regressed: Vec<(u64, Vec<&str>)> = c
-        .regressed()
-        .iter()
-        .map(|p| (p.key.load, p.regressions()))
-        .collect();
-    assert_eq!(regressed, vec![(20000, vec!["throughput"])]);
-    let point = &c.points[2];
-    let drop = point.throughput.relative.expect("relative");
-    assert!((drop + 0.15).abs() < 1e-9, "{drop}");
-    let text = render(&c);
-    assert!(text.contains("REGRESSION: throughput"), "{text}");
-    assert!(text.contains("-15.0%"), "{text}");
-    assert!(text.contains("1 of 3 common point(s) regressed"), "{text}");
-    let mut commit: String = base[0].git_commit.chars().take(10).collect();
-    if base[0].git_dirty {
-        commit.push_str("-dirty");
+fn the_recorded_set_has_repeats_at_three_loads() {
+    let rows = rows_only(recorded());
+    let c = compare(&rows, &rows, &options());
+    let loads: Vec<u64> = c.points.iter().map(|p| p.key.load).collect();
+    assert_eq!(loads, vec![2000, 8000, 20000]);
+    assert!(c.points.iter().all(|p| p.base_repeats == 2));
+    assert!(c.regressed().is_empty());
+    assert!(c.only_in_base.is_empty() && c.only_in_head.is_empty());
+    assert_eq!(c.per_second, (false, false));
+}
+
+/// A synthetic point: `repeats` runs of 4 validators at 10 000 tx/s whose figures are
+/// `scale` times a base of 10 000 tx/s, 100 ms p50 and 200 ms p99 (throughput divided by
+/// `scale`), each with 20 per-second samples spread by ±`noise` (relative), drawn from `seed`.
+fn synthetic(repeats: usize, scale: f64, noise: f64, seed: u64, run_id: &str) -> ResultSet {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut set = ResultSet::default();
+    for repeat in 0..repeats {
+        let mut jitter = || 1.0 + noise * (rng.gen::<f64>() * 2.0 - 1.0);
+        let run_scale = jitter();
+        let seconds: Vec<crate::results::seconds::Second> = (0..20)
+            .map(|_| crate::results::seconds::Second {
+                throughput_tps: 10_000.0 / scale * run_scale * jitter(),
+                latency_p50_s: Some(0.1 * scale * run_scale * jitter()),
+                latency_p99_s: Some(0.2 * scale * run_scale * jitter()),
+            })
+            .collect();
+        let mean = |f: fn(&crate::results::seconds::Second) -> f64| {
+            seconds.iter().map(f).sum::<f64>() / seconds.len() as f64
+        };
+        set.rows.push(SummaryRow {
+            run_id: run_id.into(),
+            committee: 4,
+            load: 10_000,
+            repeat,
+            transaction_size: 512,
+            wave_length: 3,
+            leaders: 1,
+            leader_wait: true,
+            leader_timeout_ms: 1000,
+            throughput_tps: mean(|s| s.throughput_tps),
+            latency_p50_s: Some(mean(|s| s.latency_p50_s.unwrap_or(0.0))),
+            latency_p99_s: Some(mean(|s| s.latency_p99_s.unwrap_or(0.0))),
+            ..SummaryRow::default()
+        });
+        set.seconds.insert((run_id.into(), 10_000, repeat), seconds);
     }
+    set
+}
+
+fn verdicts(c: &Comparison) -> Vec<Verdict> {
+    c.points[0].metrics.iter().map(|m| m.verdict).collect()
+}
+
+#[test]
+fn a_known_slowdown_regresses_every_figure() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let head = synthetic(3, 1.3, 0.02, 2, "head");
+    let c = compare(&base, &head, &options());
+    assert_eq!(
+        verdicts(&c),
+        vec![Verdict::Regressed; 3],
+        "{}",
+        render(&c, Format::Text)
+    );
+    let p50 = c.points[0]
+        .metric(Metric::P50)
+        .expect("p50")
+        .change
+        .expect("interval");
+    assert!(p50.low > 0.2 && p50.high < 0.4, "{p50}");
+    assert_eq!(c.verdict, Verdict::Regressed);
+    assert_eq!(c.exit_code(), 1);
+    assert_eq!(c.per_second, (true, true));
+}
+
+#[test]
+fn a_known_speed_up_improves_every_figure() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let head = synthetic(3, 0.7, 0.02, 2, "head");
+    let c = compare(&base, &head, &options());
+    assert_eq!(
+        verdicts(&c),
+        vec![Verdict::Improved; 3],
+        "{}",
+        render(&c, Format::Text)
+    );
+    assert_eq!(c.exit_code(), 0);
+}
+
+#[test]
+fn the_same_code_with_little_noise_is_unchanged() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let head = synthetic(3, 1.0, 0.02, 2, "head");
+    let c = compare(&base, &head, &options());
+    assert_eq!(
+        verdicts(&c),
+        vec![Verdict::Unchanged; 3],
+        "{}",
+        render(&c, Format::Text)
+    );
+    assert_eq!(c.verdict, Verdict::Unchanged);
+    assert_eq!(c.exit_code(), 0);
+}
+
+#[test]
+fn a_small_change_in_much_noise_is_inconclusive_with_the_repeats_it_would_need() {
+    let base = synthetic(3, 1.0, 0.15, 1, "base");
+    let head = synthetic(3, 1.05, 0.15, 2, "head");
+    let c = compare(&base, &head, &options());
+    let p50 = c.points[0].metric(Metric::P50).expect("p50");
+    assert_eq!(
+        p50.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        render(&c, Format::Text)
+    );
+    let needed = p50.repeats_needed.expect("a number of repeats");
+    assert!(needed > 3, "{needed}");
+    assert_eq!(c.verdict, Verdict::Inconclusive);
+    assert_eq!(c.exit_code(), 2);
     assert!(
-        text.contains(&format!(
-            "base: run sweep-n4; commit {commit}; testbed local/local"
-        )),
-        "{text}"
+        render(&c, Format::Text).contains(&format!("inconclusive (~{needed} repeats/side")),
+        "{}",
+        render(&c, Format::Text)
     );
 }
 
 #[test]
-fn a_latency_rise_beyond_the_threshold_is_a_regression() {
-    let base = recorded();
-    let head = changed(8000, |r| r.latency_p99_s = scale(r.latency_p99_s, 1.5));
-    let c = compare(&base, &head, Thresholds::default());
-    let regressed: Vec<(u64, Vec<&str>)> = c
-        .regressed()
-        .iter()
-        .map(|p| (p.key.load, p.regressions()))
-        .collect();
-    assert_eq!(regressed, vec![(8000, vec!["p99"])]);
+fn the_seed_makes_the_interval_reproducible() {
+    let base = synthetic(3, 1.0, 0.1, 1, "base");
+    let head = synthetic(3, 1.1, 0.1, 2, "head");
+    let interval = |seed| {
+        let mut o = options();
+        o.bootstrap.seed = seed;
+        compare(&base, &head, &o).points[0].metrics[1].change
+    };
+    assert_eq!(interval(7), interval(7));
+    assert_ne!(interval(7), interval(8));
 }
 
 #[test]
-fn changes_within_the_thresholds_are_not_flagged() {
-    let base = recorded();
-    let mut head = base.clone();
-    for row in &mut head {
-        row.throughput_tps *= 0.97;
-        row.latency_p50_s = scale(row.latency_p50_s, 1.08);
-        row.latency_p99_s = scale(row.latency_p99_s, 1.08);
-    }
-    let c = compare(&base, &head, Thresholds::default());
-    assert!(c.regressed().is_empty(), "{}", render(&c));
-    // The same change regresses under stricter thresholds.
-    let strict = Thresholds {
-        throughput_drop: 0.02,
-        latency_rise: 0.05,
-    };
-    assert_eq!(compare(&base, &head, strict).regressed().len(), 3);
+fn a_problem_makes_the_comparison_undecided_whatever_the_figures() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let mut c = compare(&base, &synthetic(3, 1.0, 0.02, 2, "head"), &options());
+    assert_eq!(c.exit_code(), 0);
+    c.add_problem("a run failed".into());
+    assert_eq!((c.verdict, c.exit_code()), (Verdict::Inconclusive, 2));
+    assert!(render(&c, Format::Text).contains("cannot decide: a run failed"));
 }
 
 #[test]
-fn a_change_within_the_repeat_spread_is_not_flagged() {
-    let row = |tps: f64, repeat: usize| SummaryRow {
-        committee: 4,
-        load: 10_000,
-        repeat,
-        throughput_tps: tps,
-        latency_p50_s: Some(0.2),
-        latency_p99_s: Some(0.5),
-        ..SummaryRow::default()
-    };
-    // Base repeats range over 9000..10000; head's median is 8% lower, inside that range.
-    let base = vec![row(9000.0, 0), row(10_000.0, 1), row(9600.0, 2)];
-    let head = vec![row(8900.0, 0), row(8832.0, 1), row(9100.0, 2)];
-    let c = compare(&base, &head, Thresholds::default());
-    let p = &c.points[0];
-    assert!(p.throughput.beyond_threshold && p.throughput.within_spread);
-    assert!(c.regressed().is_empty());
-    assert!(render(&c).contains("ok (within spread)"));
-    // A single repeat per side has no spread: the same medians now regress.
-    let c = compare(&[row(9600.0, 0)], &[row(8900.0, 0)], Thresholds::default());
-    assert_eq!(c.regressed().len(), 1);
+fn markdown_and_json_carry_the_intervals_and_the_verdict() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let head = synthetic(3, 1.3, 0.02, 2, "head");
+    let c = compare(&base, &head, &options());
+    let md = render(&c, Format::Markdown);
+    assert!(
+        md.starts_with("### ❌ Performance check: regressed"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| point | reps b/h | figure | base | head | change [CI] | verdict |"),
+        "{md}"
+    );
+    let p99 = c.points[0].metric(Metric::P99).expect("p99");
+    let row = format!(
+        "| n4 f0 10000 tx/s, 512 B, w3 l1 | 3/3 | p99 | {} | {} | {} | **regressed** |",
+        Metric::P99.show(p99.base.expect("base").median),
+        Metric::P99.show(p99.head.expect("head").median),
+        p99.change.expect("interval")
+    );
+    assert!(md.contains(&row), "{row}\n{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&c, Format::Json)).expect("valid JSON");
+    assert_eq!(json["exit_code"], 1);
+    assert_eq!(json["verdict"], "regressed");
+    let metric = &json["points"][0]["metrics"][2];
+    assert_eq!(metric["metric"], "p99");
+    assert_eq!(metric["verdict"], "regressed");
+    let low = metric["change"]["low"].as_f64().expect("low");
+    assert_eq!(low, p99.change.expect("interval").low);
 }
 
 #[test]
@@ -133,7 +226,7 @@ fn interrupted_rows_are_left_out() {
         r.interrupted = true;
         r.throughput_tps = 0.0;
     });
-    let c = compare(&base, &head, Thresholds::default());
+    let c = compare(&rows_only(base), &rows_only(head), &options());
     assert!(c.regressed().is_empty());
     assert_eq!(c.interrupted, (0, 2));
     assert_eq!(
@@ -155,7 +248,7 @@ fn mismatched_points_are_reported() {
         transaction_size: 128,
         ..r.clone()
     }));
-    let c = compare(&base, &head, Thresholds::default());
+    let c = compare(&rows_only(base), &rows_only(head), &options());
     assert_eq!(c.points.len(), 2);
     let only_base: Vec<String> = c.only_in_base.iter().map(ToString::to_string).collect();
     let only_head: Vec<String> = c.only_in_head.iter().map(ToString::to_string).collect();
@@ -167,7 +260,7 @@ fn mismatched_points_are_reported() {
             "n7 f0, load 2000 tx/s, 512 B tx, w3 l1"
         ]
     );
-    let text = render(&c);
+    let text = render(&c, Format::Text);
     assert!(text.contains("only in base"), "{text}");
     assert!(text.contains("only in head"), "{text}");
 }
@@ -181,7 +274,7 @@ fn files_with_no_common_point_are_refused() {
         .map(|r| SummaryRow { faults: 1, ..r })
         .collect();
     let head = write(dir.path(), "head.csv", &head_rows);
-    let err = compare_paths(&base, &head, Thresholds::default()).expect_err("nothing common");
+    let err = compare_paths(&base, &head, &options()).expect_err("nothing common");
     let text = format!("{err:#}");
     assert!(text.contains("no common point"), "{text}");
     assert!(text.contains("n4 f1"), "head's points are listed: {text}");
@@ -209,7 +302,7 @@ fn a_csv_of_an_older_schema_is_refused_with_the_missing_columns() {
             .expect("row");
     }
     writer.flush().expect("flush");
-    let err = compare_paths(&base, &old, Thresholds::default()).expect_err("old schema");
+    let err = compare_paths(&base, &old, &options()).expect_err("old schema");
     let text = format!("{err:#}");
     assert!(
         text.contains("missing columns parameters_hash, latency_p99_s"),
@@ -219,7 +312,7 @@ fn a_csv_of_an_older_schema_is_refused_with_the_missing_columns() {
 
     let foreign = dir.path().join("other-tool.csv");
     std::fs::write(&foreign, "time,tps,latency_ms\n1,1000,250\n").expect("foreign");
-    let err = compare_paths(&foreign, &base, Thresholds::default()).expect_err("foreign");
+    let err = compare_paths(&foreign, &base, &options()).expect_err("foreign");
     assert!(
         format!("{err:#}").contains("missing columns run_id, date"),
         "{err:#}"
@@ -236,6 +329,7 @@ fn run_directories_compare_like_their_summary_files() {
         "head.csv",
         &changed(2000, |r| r.throughput_tps *= 0.5),
     );
-    let c = compare_paths(&run, &head, Thresholds::default()).expect("compare");
-    assert_eq!(c.regressed().len(), 1);
+    let c = compare_paths(&run, &head, &options()).expect("compare");
+    assert_eq!(c.regressed().len(), 1, "{}", render(&c, Format::Text));
+    assert_eq!(c.regressed()[0].key.load, 2000);
 }

@@ -23,7 +23,7 @@ pub fn parse_fraction(text: &str) -> Result<f64> {
 }
 
 /// How much worse a point may get before it counts as a regression.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Thresholds {
     /// Largest allowed relative drop of throughput.
     pub throughput_drop: f64,
