@@ -78,11 +78,13 @@ pub enum Command {
 /// `cargo xtask testbed ...`
 #[derive(Debug, Subcommand)]
 pub enum TestbedCommand {
-    /// Create instances until every region (or only `--region`) has N of them.
+    /// Bring every region (or only `--region`) to N running instances.
     ///
     /// Runs a pre-flight check first (regions, key files, instance type or plan) and creates
-    /// nothing if it fails. Instances already in the testbed count toward N. Prints the cost per
-    /// hour and asks for confirmation unless `--yes`.
+    /// nothing if it fails. Instances already in the testbed count toward N: stopped ones are
+    /// started before any is created. Prints the cost per hour and asks for confirmation unless
+    /// `--yes`. A deploy that crashed or was interrupted is resumed by running it again: what
+    /// its requests may have created is found, never created twice.
     Deploy {
         /// Instances wanted per region.
         #[arg(long, value_name = "N")]
@@ -90,8 +92,9 @@ pub enum TestbedCommand {
         /// Deploy only in this region (it must be listed in the settings).
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
-        /// Hours after which each new instance shuts itself down (dead-man switch).
-        /// Default: `ttl_hours` from the settings.
+        /// Hours from now after which each new or started instance powers itself off (the
+        /// dead-man switch, enforced on the instance at every boot). At least 1. Default:
+        /// `ttl_hours` from the settings.
         #[arg(long, value_name = "HOURS")]
         ttl: Option<u32>,
         /// Do not ask for confirmation before creating instances.
@@ -106,24 +109,43 @@ pub enum TestbedCommand {
         #[arg(long, default_value_t = 15, value_name = "MINUTES")]
         wait_timeout: u64,
     },
-    /// Show the testbed's instances per region: id, IP, state.
+    /// Show the testbed's instances per region: id, IP, state, dead-man switch deadline.
+    ///
+    /// Searches every region the account can use, not only the settings' `regions` (those
+    /// outside them are marked). A region that cannot be searched is named, with the
+    /// provider's answer, and the exit status is non-zero.
     Status,
     /// Set up the running instances over SSH: tools the benchmark uses (installed only if
     /// missing), firewall openings, open-files limit, clock synchronisation check.
     Setup,
-    /// Start stopped instances of the testbed.
+    /// Start stopped instances of the testbed and re-arm their dead-man switch.
+    ///
+    /// The new deadline (now + `--ttl`) is written on each instance over SSH (when the
+    /// settings have a private key) and recorded with the provider for `testbed status`.
     Start {
         /// Start at most N instances per region. Default: all of them.
         #[arg(long, value_name = "N")]
         instances: Option<usize>,
+        /// Hours from now after which the started instances power themselves off. At least 1.
+        /// Default: `ttl_hours` from the settings.
+        #[arg(long, value_name = "HOURS")]
+        ttl: Option<u32>,
     },
     /// Stop the testbed's running instances (stopped instances may still bill: see `destroy`).
     Stop,
-    /// Delete every instance of the testbed in every region. Safe to run again.
+    /// Delete every instance of the testbed in every region of the account, then the key
+    /// pairs and security or firewall groups deploys created. Safe to run again.
+    ///
+    /// A region that fails is named with the provider's answer; the others are still cleaned
+    /// and the exit status is non-zero: run it again to finish.
     Destroy {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Keep key pairs and security / firewall groups (they cost nothing); delete only
+        /// instances.
+        #[arg(long)]
+        keep_network: bool,
     },
 }
 

@@ -376,7 +376,9 @@ impl Settings {
                 });
             }
         }
-        if provider != CloudProvider::Local {
+        // Cloud testbeds check their key files where they are used (SSH, deploy): status,
+        // stop, start and destroy need only the token.
+        if provider == CloudProvider::Static {
             let key = self
                 .ssh_private_key_file
                 .clone()
@@ -385,10 +387,9 @@ impl Settings {
                     provider,
                 })?;
             read_settings_file("ssh_private_key_file", &key)?;
-            if provider.is_cloud() {
-                let public = self.public_key_path().unwrap_or_default();
-                read_settings_file("ssh_public_key_file", &public)?;
-            }
+        }
+        if let Some(endpoint) = &self.api_endpoint {
+            validate_endpoint(endpoint)?;
         }
         if provider == CloudProvider::Static {
             if self.hosts.is_empty() {
@@ -487,6 +488,25 @@ fn read_settings_file(field: &'static str, path: &Path) -> Result<String, Settin
         path: path.to_path_buf(),
         reason: format!("cannot read it: {e}"),
     })
+}
+
+/// An `api_endpoint` must be an http(s) URL with a host.
+fn validate_endpoint(endpoint: &str) -> Result<(), SettingsError> {
+    let invalid = |reason: &str| SettingsError::Invalid {
+        field: "api_endpoint",
+        reason: format!("\"{endpoint}\" {reason}"),
+    };
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+        .ok_or_else(|| {
+            invalid("is not an http(s) URL: write it with its scheme, e.g. https://api.example.com, or remove the field to use the provider's endpoint")
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') || host.chars().any(char::is_whitespace) {
+        return Err(invalid("has no host name: e.g. https://api.example.com"));
+    }
+    Ok(())
 }
 
 fn validate_testbed_id(id: &str) -> Result<(), SettingsError> {

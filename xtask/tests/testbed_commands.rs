@@ -33,6 +33,10 @@ fn fast_wait() -> WaitOptions {
     }
 }
 
+fn later() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::hours(2)
+}
+
 fn options(instances: usize) -> DeployOptions {
     DeployOptions {
         instances,
@@ -45,7 +49,7 @@ fn options(instances: usize) -> DeployOptions {
 }
 
 fn testbed(fake: &FakeVultr, dir: &Path, regions: &[&str]) -> (LoadedSettings, Box<dyn Provider>) {
-    let settings = fake_vultr::settings(
+    let mut settings = fake_vultr::settings(
         dir,
         &fake.endpoint(),
         TOKEN,
@@ -53,6 +57,9 @@ fn testbed(fake: &FakeVultr, dir: &Path, regions: &[&str]) -> (LoadedSettings, B
         regions,
         "vc2-1c-1gb",
     );
+    // The public key only: nothing here may log into the fake's (unroutable) addresses.
+    settings.settings.ssh_public_key_file = settings.settings.public_key_path();
+    settings.settings.ssh_private_key_file = None;
     let provider = testbed::provider(&settings).expect("provider");
     (settings, provider)
 }
@@ -162,10 +169,15 @@ fn destroy_finds_the_pending_instances_of_an_interrupted_deploy_and_nothing_else
     assert!(pending.iter().all(|i| i.status == "pending"));
 
     // Without --yes and without a terminal, nothing is deleted.
-    assert!(lifecycle::destroy(provider.as_ref(), false, Console::batch()).is_err());
+    assert!(lifecycle::destroy(
+        provider.as_ref(),
+        lifecycle::DestroyOptions::default(),
+        Console::batch()
+    )
+    .is_err());
     assert_eq!(fake.state().tagged("bench-c").len(), 4);
 
-    let deleted = lifecycle::destroy(provider.as_ref(), true, Console::batch()).expect("destroy");
+    let deleted = common::destroy(provider.as_ref()).expect("destroy");
     assert_eq!(deleted.len(), 4);
     assert!(deleted.iter().all(|i| i.state == InstanceState::Pending));
     assert!(fake.state().tagged("bench-c").is_empty());
@@ -179,8 +191,7 @@ fn destroy_finds_the_pending_instances_of_an_interrupted_deploy_and_nothing_else
 
     // Safe to re-run: nothing left, nothing deleted.
     fake.clear_log();
-    let again =
-        lifecycle::destroy(provider.as_ref(), true, Console::batch()).expect("destroy again");
+    let again = common::destroy(provider.as_ref()).expect("destroy again");
     assert!(again.is_empty());
     assert!(fake.mutations().is_empty());
 }
@@ -225,7 +236,12 @@ fn status_shows_ids_addresses_states_and_counts_per_region() {
         .expect("stop one");
 
     let instances = provider.list_instances().expect("list");
-    let text = status::render(&instances, &settings.settings.regions, false);
+    let text = status::render(
+        &instances,
+        &settings.settings.regions,
+        chrono::Utc::now(),
+        false,
+    );
     for instance in &instances {
         assert!(
             text.contains(&instance.id),
@@ -243,7 +259,12 @@ fn status_shows_ids_addresses_states_and_counts_per_region() {
         "{text}"
     );
     assert!(!text.contains('\u{1b}'), "no colour asked:\n{text}");
-    let coloured = status::render(&instances, &settings.settings.regions, true);
+    let coloured = status::render(
+        &instances,
+        &settings.settings.regions,
+        chrono::Utc::now(),
+        true,
+    );
     assert!(coloured.contains("\u{1b}[32m1 running"), "{coloured}");
     assert!(coloured.contains("\u{1b}[31m1 stopped"), "{coloured}");
 }
@@ -263,15 +284,15 @@ fn stop_then_start_some_or_all() {
             .count()
     };
     assert_eq!(running(provider.as_ref()), 0);
-    let started =
-        lifecycle::start(provider.as_ref(), Some(1), &fast_wait()).expect("start 1 per region");
+    let started = lifecycle::start(provider.as_ref(), &settings, Some(1), later(), &fast_wait())
+        .expect("start 1 per region");
     assert_eq!(started.len(), 2);
     let mut regions: Vec<&str> = started.iter().map(|i| i.region.as_str()).collect();
     regions.sort_unstable();
     assert_eq!(regions, ["ams", "ewr"]);
     assert_eq!(running(provider.as_ref()), 2);
     assert_eq!(
-        lifecycle::start(provider.as_ref(), None, &fast_wait())
+        lifecycle::start(provider.as_ref(), &settings, None, later(), &fast_wait())
             .expect("start all")
             .len(),
         2

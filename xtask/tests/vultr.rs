@@ -122,7 +122,7 @@ fn new_instances_are_pending_then_running_with_an_address() {
     vultr
         .preflight(&["ewr".into(), "ams".into()])
         .expect("preflight");
-    let created = vultr.create_instances("ams", 2, 3).expect("create");
+    let created = common::create(&vultr, "ams", 2).expect("create");
     assert_eq!(created.len(), 2);
     for instance in &created {
         assert_eq!(instance.state, InstanceState::Pending);
@@ -149,13 +149,11 @@ fn creation_registers_one_key_and_one_firewall_group_and_sends_the_boot_script()
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
     let vultr = provider(&fake, dir.path(), &["ewr", "fra"], "vhf-8c-32gb");
-    vultr.create_instances("ewr", 2, 4).expect("create ewr");
-    vultr.create_instances("fra", 1, 4).expect("create fra");
+    common::create(&vultr, "ewr", 2).expect("create ewr");
+    common::create(&vultr, "fra", 1).expect("create fra");
     // A second provider (a later command) finds the key and the group instead of adding more.
     let again = provider(&fake, dir.path(), &["ewr", "fra"], "vhf-8c-32gb");
-    again
-        .create_instances("ewr", 1, 4)
-        .expect("create ewr again");
+    common::create(&again, "ewr", 1).expect("create ewr again");
 
     let state = fake.state();
     assert_eq!(state.ssh_keys.len(), 1, "{:?}", state.ssh_keys);
@@ -195,7 +193,10 @@ fn creation_registers_one_key_and_one_firewall_group_and_sends_the_boot_script()
             .decode(&instance.user_data)
             .expect("user_data is base64");
         let script = String::from_utf8(script).expect("utf-8");
-        assert!(script.contains("shutdown -h +240 "), "{script}");
+        assert!(
+            script.contains("systemctl enable --now consensus-bench-deadline.timer"),
+            "{script}"
+        );
         assert!(script.contains("ufw allow 26000:26999/tcp"), "{script}");
     }
     drop(state);
@@ -218,9 +219,7 @@ fn throttling_and_server_errors_are_retried_then_succeed() {
     fake.state().inject("POST", "/instances", 502, 1);
     assert_eq!(vultr.list_instances().expect("list after a 429").len(), 1);
     assert_eq!(fake.count("GET", "/instances"), 2, "one 429, one success");
-    let created = vultr
-        .create_instances("ewr", 1, 1)
-        .expect("create after 503 and 502");
+    let created = common::create(&vultr, "ewr", 1).expect("create after 503 and 502");
     assert_eq!(created.len(), 1);
     assert_eq!(fake.count("POST", "/instances"), 3);
     assert_eq!(
@@ -255,7 +254,7 @@ fn a_refused_key_is_explained_and_never_shown() {
         assert!(text.contains("token_file"), "{text}");
         assert!(!text.contains(TOKEN), "the key leaked: {text}");
     }
-    let err = vultr.create_instances("ewr", 1, 1).expect_err("401");
+    let err = common::create(&vultr, "ewr", 1).expect_err("401");
     let text = format!("{err:#} {err:?}");
     assert!(!text.contains(TOKEN), "the key leaked: {text}");
     // The key was sent, as a Bearer token, and nothing was created.
@@ -380,12 +379,12 @@ fn locked_new_instances_are_halted_and_deleted_once_vultr_unlocks_them_all_at_on
             first_pause: Duration::from_millis(20),
             max_pause: Duration::from_millis(100),
         });
-    let halted = vultr.create_instances("ewr", 2, 1).expect("create");
+    let halted = common::create(&vultr, "ewr", 2).expect("create");
     vultr
         .stop_instances(&halted)
         .unwrap_or_else(|e| panic!("halted once unlocked: {e:#}"));
-    let mut doomed = vultr.create_instances("ewr", 2, 1).expect("create");
-    doomed.extend(vultr.create_instances("ams", 2, 1).expect("create"));
+    let mut doomed = common::create(&vultr, "ewr", 2).expect("create");
+    doomed.extend(common::create(&vultr, "ams", 2).expect("create"));
     vultr
         .delete_instances(&doomed)
         .unwrap_or_else(|e| panic!("deleted once unlocked: {e:#}"));
@@ -422,7 +421,7 @@ fn an_instance_locked_for_too_long_fails_with_advice_and_the_others_are_deleted(
             first_pause: Duration::from_millis(20),
             max_pause: Duration::from_millis(50),
         });
-    let locked = vultr.create_instances("ewr", 1, 1).expect("create");
+    let locked = common::create(&vultr, "ewr", 1).expect("create");
     let old = fake.state().seed_instance("ewr", "old", &["bench-v"], true);
     let mut both = locked.clone();
     both.extend(
@@ -469,7 +468,7 @@ fn a_create_with_an_unclear_answer_is_looked_up_never_sent_twice_blindly() {
         state.inject_after_applying("POST", "/ssh-keys", 500, 1);
         state.inject_after_applying("POST", "/firewalls", 503, 1);
     }
-    let created = vultr.create_instances("ewr", 3, 1).expect("create");
+    let created = common::create(&vultr, "ewr", 3).expect("create");
     assert_eq!(created.len(), 3);
     let state = fake.state();
     let mut labels: Vec<&str> = state.creates.iter().map(|(_, l)| l.as_str()).collect();
@@ -508,9 +507,7 @@ fn firewall_rules_listed_back_differently_are_not_added_again() {
     for round in 0..3 {
         // A new provider per round: a later `testbed deploy` finds the group again.
         let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb").with_retry(fast_retry());
-        vultr
-            .create_instances("ewr", 1, 1)
-            .unwrap_or_else(|e| panic!("deploy {round}: {e:#}"));
+        common::create(&vultr, "ewr", 1).unwrap_or_else(|e| panic!("deploy {round}: {e:#}"));
     }
     let state = fake.state();
     assert_eq!(state.firewalls.len(), 1);
@@ -610,12 +607,10 @@ fn network_cleanup_waits_for_the_instances_then_removes_group_and_key_only_of_th
         &["ewr"],
         "vc2-1c-1gb",
     );
-    VultrProvider::new(&other)
-        .expect("provider")
-        .create_instances("ewr", 1, 1)
+    common::create(&VultrProvider::new(&other).expect("provider"), "ewr", 1)
         .expect("other testbed");
-    let mut ours = vultr.create_instances("ewr", 2, 1).expect("create");
-    ours.extend(vultr.create_instances("ams", 1, 1).expect("create"));
+    let mut ours = common::create(&vultr, "ewr", 2).expect("create");
+    ours.extend(common::create(&vultr, "ams", 1).expect("create"));
     assert_eq!(fake.state().ssh_keys.len(), 2);
     assert_eq!(fake.state().firewalls.len(), 2);
 
@@ -655,7 +650,7 @@ fn network_cleanup_waits_for_the_instances_then_removes_group_and_key_only_of_th
     drop(state);
     // Nothing left: nothing to do. A later deploy registers them again.
     assert!(vultr.cleanup_network().expect("again").is_empty());
-    vultr.create_instances("ewr", 1, 1).expect("deploy again");
+    common::create(&vultr, "ewr", 1).expect("deploy again");
     assert_eq!(
         fake.state()
             .network_left(&ours_description, "consensus-bench-bench-v-"),
@@ -744,8 +739,7 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
         let mut created = Vec::new();
         for region in regions {
             created.extend(
-                vultr
-                    .create_instances(region, PER_REGION, 1)
+                common::create(&vultr, region, PER_REGION)
                     .unwrap_or_else(|e| panic!("cycle {cycle}: create in {region}: {e:#}")),
             );
         }

@@ -86,6 +86,7 @@ mod tests {
             state: InstanceState::Running,
             ssh_port: 22,
             ssh_user: "ubuntu".into(),
+            deadline: None,
         }
     }
 

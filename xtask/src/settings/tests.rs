@@ -130,24 +130,69 @@ fn empty_token_file_is_rejected() {
     assert!(err.contains("token_file") && err.contains("empty"), "{err}");
 }
 
+/// Status, stop, start and destroy need only the token: cloud settings load without key
+/// files; what uses SSH names the missing or unreadable key.
 #[test]
-fn missing_key_files_name_path_and_field() {
+fn cloud_settings_load_without_key_files_and_ssh_names_the_key() {
     let fixture = Fixture::new();
     let missing = fixture.path("nokey");
-    let err = error_text(
-        fixture.load(&fixture.settings(|v| v["ssh_private_key_file"] = missing.clone().into())),
+    let loaded = fixture
+        .load(&fixture.settings(|v| v["ssh_private_key_file"] = missing.clone().into()))
+        .expect("no key needed to load");
+    let err = format!(
+        "{:#}",
+        crate::ssh::SshOptions::from_settings(&loaded.settings).expect_err("unreadable key")
     );
     assert!(
         err.contains("ssh_private_key_file") && err.contains(&missing),
         "{err}"
     );
-
-    std::fs::remove_file(fixture.dir.path().join("id.pub")).expect("rm");
-    let err = error_text(fixture.load(&fixture.settings(|_| {})));
+    let loaded = fixture
+        .load(&fixture.settings(|v| {
+            v.as_object_mut()
+                .expect("object")
+                .remove("ssh_private_key_file");
+        }))
+        .expect("no key needed to load");
+    let err = format!(
+        "{:#}",
+        crate::ssh::SshOptions::from_settings(&loaded.settings).expect_err("no key")
+    );
+    assert!(err.contains("`ssh_private_key_file` is required"), "{err}");
+    // A static testbed always uses SSH: its key is checked when loading.
+    let err = error_text(fixture.load(&fixture.settings(|v| {
+        v["cloud_provider"] = "static".into();
+        v["ssh_private_key_file"] = missing.clone().into();
+        v["hosts"] = serde_json::json!([{"address": "127.0.0.1"}]);
+    })));
     assert!(
-        err.contains("ssh_public_key_file") && err.contains("id.pub"),
+        err.contains("ssh_private_key_file") && err.contains(&missing),
         "{err}"
     );
+}
+
+#[test]
+fn api_endpoint_must_be_an_http_url() {
+    let fixture = Fixture::new();
+    for (endpoint, expected) in [
+        ("", "not an http(s) URL"),
+        ("127.0.0.1:5000", "not an http(s) URL"),
+        ("ftp://example.com", "not an http(s) URL"),
+        ("http://", "has no host"),
+        ("https://:443/v2", "has no host"),
+    ] {
+        let err =
+            error_text(fixture.load(&fixture.settings(|v| v["api_endpoint"] = endpoint.into())));
+        assert!(
+            err.contains("api_endpoint") && err.contains(expected),
+            "{endpoint}: {err}"
+        );
+    }
+    for endpoint in ["http://127.0.0.1:5000", "https://api.vultr.com/v2"] {
+        fixture
+            .load(&fixture.settings(|v| v["api_endpoint"] = endpoint.into()))
+            .expect(endpoint);
+    }
 }
 
 #[test]

@@ -63,6 +63,21 @@ impl SshOptions {
     /// Options for the testbed of `settings`: its key, and known_hosts in
     /// [`testbed_state_dir`].
     pub fn from_settings(settings: &Settings) -> Result<Self> {
+        if settings.cloud_provider != crate::settings::CloudProvider::Local {
+            let key = settings.ssh_private_key_file.as_deref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "settings: `ssh_private_key_file` is required to reach the {} testbed's \
+                     hosts over SSH",
+                    settings.cloud_provider
+                )
+            })?;
+            std::fs::File::open(key).with_context(|| {
+                format!(
+                    "settings: `ssh_private_key_file` = {}: cannot read it",
+                    key.display()
+                )
+            })?;
+        }
         let state = testbed_state_dir(&settings.testbed_id);
         Ok(Self::new(
             settings.ssh_private_key_file.clone(),

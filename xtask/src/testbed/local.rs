@@ -19,6 +19,7 @@ impl LocalProvider {
             state: InstanceState::Running,
             ssh_port: 0,
             ssh_user: String::new(),
+            deadline: None,
         }
     }
 }
@@ -40,7 +41,7 @@ impl Provider for LocalProvider {
         Ok(vec![Self::instance()])
     }
 
-    fn create_instances(&self, _: &str, _: usize, _: u32) -> Result<Vec<Instance>> {
+    fn create_instances(&self, _: &super::CreateRequest<'_>) -> Result<Vec<Instance>> {
         bail!("the local testbed is this machine: there are no instances to deploy (set cloud_provider to \"aws\" or \"vultr\" in the settings)")
     }
 

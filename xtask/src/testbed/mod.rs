@@ -11,9 +11,10 @@ pub mod static_hosts;
 pub mod user_data;
 pub mod vultr;
 
-use std::fmt;
+use std::{collections::BTreeSet, fmt};
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use crate::settings::{CloudProvider, LoadedSettings};
 
@@ -66,6 +67,9 @@ pub struct Instance {
     pub ssh_port: u16,
     /// SSH login user.
     pub ssh_user: String,
+    /// When the instance's dead-man switch powers it off, as recorded with the provider
+    /// (`None`: unknown, e.g. created by an older version).
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl Instance {
@@ -78,6 +82,79 @@ impl Instance {
     pub fn peer_address(&self) -> Option<&str> {
         self.private_ip.as_deref().or(self.public_ip.as_deref())
     }
+}
+
+/// A region (or the provider's whole API, named `*`) that could not be read or changed, with
+/// the provider's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionFailure {
+    /// Region name, or `*` when the failure is not a region's.
+    pub region: String,
+    /// What went wrong, in words (the provider's message included).
+    pub error: String,
+}
+
+impl fmt::Display for RegionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.region, self.error)
+    }
+}
+
+/// What a sweep of the account found: the testbed's instances in every region that answered,
+/// and the regions that did not. Regions are independent: one failing region does not hide
+/// the others.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// The testbed's instances (deleted ones left out).
+    pub instances: Vec<Instance>,
+    /// Regions that could not be listed: their instances, if any, are unknown.
+    pub failures: Vec<RegionFailure>,
+}
+
+impl Listing {
+    /// The instances, or an error naming every region that could not be listed.
+    pub fn complete(self) -> Result<Vec<Instance>> {
+        match failure_error("could not list the testbed's instances in", &self.failures) {
+            Some(error) => Err(error),
+            None => Ok(self.instances),
+        }
+    }
+
+    /// The regions of the instances found.
+    pub fn regions(&self) -> BTreeSet<String> {
+        self.instances.iter().map(|i| i.region.clone()).collect()
+    }
+}
+
+/// One error listing `failures` after `what` (`None` when there is none), ending with what to
+/// do about them.
+pub fn failure_error(what: &str, failures: &[RegionFailure]) -> Option<anyhow::Error> {
+    match failures {
+        [] => None,
+        [one] => Some(anyhow::anyhow!("{what} {one}")),
+        many => Some(anyhow::anyhow!(
+            "{what} {} regions:\n  {}",
+            many.len(),
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )),
+    }
+}
+
+/// Instances to create in one region.
+#[derive(Clone, Debug)]
+pub struct CreateRequest<'a> {
+    /// Region to create them in.
+    pub region: &'a str,
+    /// How many.
+    pub count: usize,
+    /// When their dead-man switch powers them off.
+    pub deadline: DateTime<Utc>,
+    /// The deploy attempt (stable across retries and a re-run after a crash, new for each
+    /// deploy): what makes creates idempotent.
+    pub attempt: &'a str,
 }
 
 /// What a testbed provider can do. Calls are blocking; implementations that talk to async
@@ -93,14 +170,34 @@ pub trait Provider {
     /// Price of one instance per hour in `region`, in USD, if the provider publishes it.
     fn price_per_hour(&self, region: &str) -> Result<Option<f64>>;
 
-    /// Every instance of this testbed in every region, including those of an interrupted
-    /// deploy (not yet running) and excluding already deleted ones.
+    /// Every instance of this testbed in every region the account can use (not only the
+    /// settings' `regions`), including those of an interrupted deploy (not yet running) and
+    /// excluding already deleted ones. Fails if any region cannot be listed: see [`Self::sweep`].
     fn list_instances(&self) -> Result<Vec<Instance>>;
 
-    /// Creates `count` instances in `region` (registering the SSH key and opening the
-    /// benchmark ports there first), each shutting itself down after `ttl_hours`.
-    fn create_instances(&self, region: &str, count: usize, ttl_hours: u32)
-        -> Result<Vec<Instance>>;
+    /// Like [`Self::list_instances`], but a region that cannot be listed is reported in the
+    /// [`Listing`] and the others are still listed.
+    fn sweep(&self) -> Listing {
+        match self.list_instances() {
+            Ok(instances) => Listing {
+                instances,
+                failures: Vec::new(),
+            },
+            Err(error) => Listing {
+                instances: Vec::new(),
+                failures: vec![RegionFailure {
+                    region: "*".into(),
+                    error: format!("{error:#}"),
+                }],
+            },
+        }
+    }
+
+    /// Creates `request.count` instances in `request.region` (registering the SSH key and
+    /// opening the benchmark ports there first), each powering itself off at
+    /// `request.deadline`. Never creates twice what an earlier call of the same deploy attempt
+    /// may have created (an answer lost, a retry, a crash and a re-run).
+    fn create_instances(&self, request: &CreateRequest<'_>) -> Result<Vec<Instance>>;
 
     /// Starts stopped instances.
     fn start_instances(&self, instances: &[Instance]) -> Result<()>;
@@ -109,8 +206,21 @@ pub trait Provider {
     fn stop_instances(&self, instances: &[Instance]) -> Result<()>;
 
     /// Deletes instances (and stops their billing). Deleting an already deleted one is not
-    /// an error.
+    /// an error. Regions are handled independently: the error names those that failed.
     fn delete_instances(&self, instances: &[Instance]) -> Result<()>;
+
+    /// Records a new dead-man switch deadline for `instances` with the provider (what
+    /// `testbed status` shows), e.g. after `testbed start` re-armed them.
+    fn record_deadline(&self, _instances: &[Instance], _deadline: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Deletes what deploys created besides instances (key pairs, security or firewall
+    /// groups) everywhere but in `busy` regions (which still hold instances of the testbed, or
+    /// could not be listed); returns one line per resource deleted. Nothing to do by default.
+    fn delete_network(&self, _busy: &BTreeSet<String>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The provider the settings ask for.

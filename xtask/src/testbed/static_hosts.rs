@@ -26,6 +26,7 @@ impl StaticProvider {
                 state: InstanceState::Running,
                 ssh_port: host.port,
                 ssh_user: host.user.clone().unwrap_or_else(|| default_user.clone()),
+                deadline: None,
             })
             .collect();
         Self { instances }
@@ -49,7 +50,7 @@ impl Provider for StaticProvider {
         Ok(self.instances.clone())
     }
 
-    fn create_instances(&self, _: &str, _: usize, _: u32) -> Result<Vec<Instance>> {
+    fn create_instances(&self, _: &super::CreateRequest<'_>) -> Result<Vec<Instance>> {
         bail!("a static testbed uses the hosts listed in the settings (`hosts`): add hosts there instead of deploying")
     }
 

@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: the real sshd hosts started by `scripts/test`, and a
-//! fault-injecting proxy (`fault_proxy`, `faults`) for emulated cloud APIs.
+//! Helpers shared by the integration tests: the real sshd hosts started by `scripts/test`,
+//! unique testbeds and ports, short forms of testbed commands, and a fault-injecting proxy
+//! (`fault_proxy`, `faults`) for emulated cloud APIs.
 #![allow(dead_code)]
 
 pub mod fault_proxy;
@@ -81,6 +82,7 @@ pub fn instance(host: &TestHost) -> Instance {
         state: InstanceState::Running,
         ssh_port: host.port,
         ssh_user: host.user.clone(),
+        deadline: None,
     }
 }
 
@@ -119,4 +121,31 @@ pub fn bench_args(duration: u64, extra: &[&str]) -> xtask::cli::BenchArgs {
         xtask::cli::Command::Bench(args) => args,
         _ => unreachable!("a bench command line parses as bench"),
     }
+}
+
+/// Creates `count` instances in `region` in a deploy attempt of its own, powering off in 3 h.
+pub fn create(
+    provider: &dyn xtask::testbed::Provider,
+    region: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Instance>> {
+    let attempt = format!("{:016x}", rand::random::<u64>());
+    provider.create_instances(&xtask::testbed::CreateRequest {
+        region,
+        count,
+        deadline: chrono::Utc::now() + chrono::Duration::hours(3),
+        attempt: &attempt,
+    })
+}
+
+/// `testbed destroy --yes` (network included).
+pub fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result<Vec<Instance>> {
+    xtask::commands::testbed::lifecycle::destroy(
+        provider,
+        xtask::commands::testbed::lifecycle::DestroyOptions {
+            yes: true,
+            keep_network: false,
+        },
+        xtask::commands::testbed::Console::batch(),
+    )
 }

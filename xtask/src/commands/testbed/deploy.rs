@@ -1,24 +1,33 @@
-//! `testbed deploy`: pre-flight, cost estimate, confirmation, creation of the missing
-//! instances per region, wait until they run, set-up over SSH.
+//! `testbed deploy`: brings every region to N running instances.
+//!
+//! Flow: refuse `--instances 0` and a time to live under an hour; pre-flight (regions, plan or
+//! instance type, keys: nothing is created if it fails); sweep the account (a target region
+//! that cannot be searched stops the deploy, other regions only warn); plan per region (the
+//! testbed's running and booting instances count toward N, stopped ones are started before any
+//! is created); show the cost per hour and ask; resume or begin the deploy attempt (which keeps
+//! creates idempotent across retries and re-runs); start, then create, region by region; wait
+//! until everything runs; re-arm the dead-man switch of the started instances; set up the new
+//! ones over SSH; end the attempt once nothing failed. Ctrl-C stops creating and says what is
+//! left; a re-run picks it up.
 
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use super::{console::Console, wait, WaitOptions};
+use super::{attempt::Attempt, console::Console, lifecycle, wait, WaitOptions};
 use crate::{
     interrupt,
     settings::LoadedSettings,
-    testbed::{setup::Summary, Instance, InstanceState, Provider},
+    testbed::{setup::Summary, CreateRequest, Instance, InstanceState, Provider},
 };
 
 /// What to deploy.
 #[derive(Clone, Debug)]
 pub struct DeployOptions {
-    /// Instances wanted per region (existing ones count).
+    /// Instances wanted running per region (existing ones count).
     pub instances: usize,
     /// Only this region (it must be in the settings).
     pub region: Option<String>,
-    /// Dead-man switch of new instances. Default: `ttl_hours` of the settings.
+    /// Dead-man switch of new and started instances. Default: `ttl_hours` of the settings.
     pub ttl_hours: Option<u32>,
     /// Create without asking.
     pub yes: bool,
@@ -34,10 +43,19 @@ pub struct RegionPlan {
     pub region: String,
     /// Instances of the testbed already there (not terminated).
     pub existing: usize,
+    /// Stopped instances to start.
+    pub to_start: Vec<Instance>,
     /// Instances to create.
     pub to_create: usize,
     /// Price of one instance per hour, when the provider publishes it.
     pub price_per_hour: Option<f64>,
+}
+
+impl RegionPlan {
+    /// Instances this plan will have billed by the hour from now (started or created).
+    fn to_bill(&self) -> usize {
+        self.to_start.len() + self.to_create
+    }
 }
 
 /// What a deploy did.
@@ -46,11 +64,46 @@ pub struct DeployReport {
     pub plans: Vec<RegionPlan>,
     /// Instances created now.
     pub created: Vec<Instance>,
-    /// Instances waited for and now running: those created now and those an interrupted
-    /// deploy had left pending.
+    /// Stopped instances started now.
+    pub started: Vec<Instance>,
+    /// Instances waited for and now running: those created or started now and those an
+    /// interrupted deploy had left pending.
     pub ready: Vec<Instance>,
     /// The SSH set-up (`None` with `skip_setup` or when nothing was waited for).
     pub setup: Option<Summary>,
+}
+
+/// The plan of `region` for `wanted` running instances among the testbed's `instances`.
+pub fn plan_region(region: &str, wanted: usize, instances: &[Instance]) -> RegionPlan {
+    let here: Vec<&Instance> = instances
+        .iter()
+        .filter(|i| i.region == region && i.state != InstanceState::Terminated)
+        .collect();
+    let stopped =
+        |i: &&&Instance| matches!(i.state, InstanceState::Stopped | InstanceState::Stopping);
+    let active = here.iter().filter(|i| !stopped(i)).count();
+    let mut startable: Vec<Instance> = here
+        .iter()
+        .filter(|i| i.state == InstanceState::Stopped)
+        .map(|i| (*i).clone())
+        .collect();
+    startable.sort_by(|a, b| a.id.cmp(&b.id));
+    let stopping = here
+        .iter()
+        .filter(|i| i.state == InstanceState::Stopping)
+        .count();
+    let need = wanted.saturating_sub(active);
+    startable.truncate(need);
+    // Instances still stopping cannot be started yet, but are not replaced either: a re-run
+    // starts them.
+    let to_create = need.saturating_sub(startable.len() + stopping);
+    RegionPlan {
+        region: region.to_string(),
+        existing: here.len(),
+        to_start: startable,
+        to_create,
+        price_per_hour: None,
+    }
 }
 
 /// Deploys the testbed: nothing is created if the pre-flight fails or the user declines.
@@ -63,83 +116,133 @@ pub fn deploy(
     if options.instances == 0 {
         bail!("--instances must be at least 1 (`testbed destroy` deletes instances)");
     }
+    let deadline =
+        lifecycle::deadline_after(options.ttl_hours.unwrap_or(settings.settings.ttl_hours))?;
     let regions = target_regions(settings, options.region.as_deref())?;
     provider
         .preflight(&regions)
         .context("pre-flight check failed: nothing was created")?;
-    let existing = provider.list_instances()?;
+    let listing = provider.sweep();
+    let (blocking, other): (Vec<_>, Vec<_>) = listing
+        .failures
+        .iter()
+        .partition(|f| f.region == "*" || regions.contains(&f.region));
+    for failure in other {
+        eprintln!("warning: could not search {failure}");
+    }
+    if let Some(error) = crate::testbed::failure_error(
+        "cannot tell what the testbed already has:",
+        &blocking.into_iter().cloned().collect::<Vec<_>>(),
+    ) {
+        return Err(error.context("nothing was created; run `testbed deploy` again"));
+    }
     let mut plans = Vec::new();
     for region in &regions {
-        let count = existing
-            .iter()
-            .filter(|i| &i.region == region && i.state != InstanceState::Terminated)
-            .count();
-        let to_create = options.instances.saturating_sub(count);
-        let price_per_hour = if to_create > 0 {
-            provider.price_per_hour(region)?
-        } else {
-            None
-        };
-        plans.push(RegionPlan {
-            region: region.clone(),
-            existing: count,
-            to_create,
-            price_per_hour,
-        });
+        let mut plan = plan_region(region, options.instances, &listing.instances);
+        if plan.to_bill() > 0 {
+            plan.price_per_hour = provider.price_per_hour(region)?;
+        }
+        plans.push(plan);
     }
     // Instances an interrupted deploy left pending are waited for and set up as well.
-    let resumed: Vec<String> = existing
+    let resumed: Vec<String> = listing
+        .instances
         .iter()
         .filter(|i| regions.contains(&i.region) && i.state == InstanceState::Pending)
         .map(|i| i.id.clone())
         .collect();
 
-    let total: usize = plans.iter().map(|p| p.to_create).sum();
+    let total: usize = plans.iter().map(RegionPlan::to_bill).sum();
     let mut created = Vec::new();
+    let mut started = Vec::new();
     let mut failures = Vec::new();
-    if total == 0 {
+    let attempt = if total == 0 {
         println!(
-            "every region already has {} instance(s) of testbed {}: nothing to create",
+            "every region already has {} running instance(s) of testbed {}: nothing to start \
+             or create",
             options.instances, settings.settings.testbed_id
         );
+        None
     } else {
         print!("{}", cost_estimate(&plans));
+        let creating: usize = plans.iter().map(|p| p.to_create).sum();
         let question = format!(
-            "Create {total} {} instance(s) for testbed {}?",
+            "Start {} and create {creating} {} instance(s) for testbed {}?",
+            total - creating,
             provider.name(),
             settings.settings.testbed_id
         );
         if !console.confirm(&question, options.yes)? {
-            bail!("deploy cancelled: nothing was created");
+            bail!("deploy cancelled: nothing was started or created");
         }
         interrupt::install();
-        let ttl = options.ttl_hours.unwrap_or(settings.settings.ttl_hours);
-        for plan in plans.iter().filter(|p| p.to_create > 0) {
+        let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id)?;
+        if attempt.resumed {
+            println!(
+                "resuming the unfinished deploy attempt {} (what it created is found, not \
+                 created again)",
+                attempt.id
+            );
+        }
+        for plan in &plans {
             if interrupt::requested() {
-                failures.push(format!("{}: not created (interrupted)", plan.region));
+                failures.push(format!("{}: not deployed (interrupted)", plan.region));
                 continue;
             }
-            match provider.create_instances(&plan.region, plan.to_create, ttl) {
+            if !plan.to_start.is_empty() {
+                match provider.start_instances(&plan.to_start) {
+                    Ok(()) => {
+                        println!("{}: started {}", plan.region, ids(&plan.to_start));
+                        started.extend(plan.to_start.iter().cloned());
+                    }
+                    Err(error) => failures.push(format!("{}: {error:#}", plan.region)),
+                }
+            }
+            if plan.to_create == 0 {
+                continue;
+            }
+            let request = CreateRequest {
+                region: &plan.region,
+                count: plan.to_create,
+                deadline,
+                attempt: &attempt.id,
+            };
+            match provider.create_instances(&request) {
                 Ok(new) => {
-                    println!(
-                        "{}: created {}",
-                        plan.region,
-                        new.iter()
-                            .map(|i| i.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
+                    println!("{}: created {}", plan.region, ids(&new));
                     created.extend(new);
                 }
                 Err(error) => failures.push(format!("{}: {error:#}", plan.region)),
             }
         }
-    }
+        Some(attempt)
+    };
 
     let mut wait_ids: Vec<String> = created.iter().map(|i| i.id.clone()).collect();
+    wait_ids.extend(started.iter().map(|i| i.id.clone()));
     wait_ids.extend(resumed);
+    wait_ids.sort();
+    wait_ids.dedup();
     let ready = wait::until_running(provider, &wait_ids, &options.wait)
         .map_err(|error| with_failures(error, &failures))?;
+    let started_ready: Vec<Instance> = ready
+        .iter()
+        .filter(|i| started.iter().any(|s| s.id == i.id))
+        .cloned()
+        .collect();
+    if options.skip_setup {
+        if !started_ready.is_empty() {
+            eprintln!(
+                "warning: --skip-setup: the dead-man switch of the {} started instance(s) was \
+                 not re-armed over SSH (an instance past its old deadline powers off 15 minutes \
+                 after boot); `testbed start` re-arms it",
+                started_ready.len()
+            );
+        }
+    } else {
+        lifecycle::rearm(provider, settings, &started_ready, deadline)
+            .map_err(|e| with_failures(e, &failures))?;
+    }
     let setup = if options.skip_setup || ready.is_empty() {
         None
     } else {
@@ -147,17 +250,38 @@ pub fn deploy(
     };
     if !failures.is_empty() {
         bail!(
-            "some instances could not be created (those created belong to the testbed; re-run \
-             `testbed deploy` to complete it):\n  {}",
+            "some instances could not be started or created (those created belong to the \
+             testbed; re-run `testbed deploy` to complete it, or `testbed destroy`):\n  {}",
             failures.join("\n  ")
+        );
+    }
+    if let Some(attempt) = attempt {
+        attempt.finish()?;
+    }
+    for plan in &plans {
+        println!(
+            "{}: started {}, created {}, kept {}",
+            plan.region,
+            plan.to_start.len(),
+            plan.to_create,
+            plan.existing - plan.to_start.len()
         );
     }
     Ok(DeployReport {
         plans,
         created,
+        started,
         ready,
         setup,
     })
+}
+
+fn ids(instances: &[Instance]) -> String {
+    instances
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The regions to deploy in: all of the settings, or the one asked for if it is there.
@@ -193,6 +317,7 @@ pub fn cost_estimate(plans: &[RegionPlan]) -> String {
     table.set_header([
         "region",
         "in testbed",
+        "to start",
         "to create",
         "price/h each",
         "cost/h",
@@ -202,11 +327,11 @@ pub fn cost_estimate(plans: &[RegionPlan]) -> String {
     for plan in plans {
         let (price, cost) = match plan.price_per_hour {
             Some(price) => {
-                let cost = price * plan.to_create as f64;
+                let cost = price * plan.to_bill() as f64;
                 total += cost;
                 (format!("${price:.4}"), format!("${cost:.4}"))
             }
-            None if plan.to_create == 0 => ("-".into(), "$0.0000".into()),
+            None if plan.to_bill() == 0 => ("-".into(), "$0.0000".into()),
             None => {
                 unknown.push(plan.region.as_str());
                 ("unknown".into(), "unknown".into())
@@ -215,16 +340,18 @@ pub fn cost_estimate(plans: &[RegionPlan]) -> String {
         table.add_row([
             plan.region.clone(),
             plan.existing.to_string(),
+            plan.to_start.len().to_string(),
             plan.to_create.to_string(),
             price,
             cost,
         ]);
     }
     let summary = if unknown.is_empty() {
-        format!("estimated cost of the new instances: ${total:.4} per hour")
+        format!("estimated cost of the started and new instances: ${total:.4} per hour")
     } else {
         format!(
-            "estimated cost of the new instances: ${total:.4} per hour plus unknown in {}",
+            "estimated cost of the started and new instances: ${total:.4} per hour plus unknown \
+             in {}",
             unknown.join(", ")
         )
     };
@@ -241,12 +368,14 @@ mod tests {
             RegionPlan {
                 region: "ewr".into(),
                 existing: 1,
+                to_start: Vec::new(),
                 to_create: 2,
                 price_per_hour: Some(0.5),
             },
             RegionPlan {
                 region: "ams".into(),
                 existing: 0,
+                to_start: Vec::new(),
                 to_create: 3,
                 price_per_hour: None,
             },
@@ -255,5 +384,48 @@ mod tests {
         assert!(text.contains("$1.0000"), "{text}");
         assert!(text.contains("unknown"), "{text}");
         assert!(text.contains("per hour plus unknown in ams"), "{text}");
+    }
+
+    fn instance(id: &str, region: &str, state: InstanceState) -> Instance {
+        Instance {
+            id: id.into(),
+            region: region.into(),
+            public_ip: None,
+            private_ip: None,
+            specs: "p".into(),
+            state,
+            ssh_port: 22,
+            ssh_user: "root".into(),
+            deadline: None,
+        }
+    }
+
+    /// Stopped instances are started before any is created; running, booting and stopping
+    /// ones are not replaced; other regions do not count.
+    #[test]
+    fn plans_start_stopped_instances_before_creating() {
+        use InstanceState::*;
+        let instances = [
+            instance("a", "ewr", Stopped),
+            instance("b", "ewr", Stopped),
+            instance("c", "ewr", Stopped),
+            instance("d", "ams", Running),
+            instance("e", "ams", Stopping),
+            instance("f", "ams", Pending),
+            instance("g", "fra", Terminated),
+        ];
+        let plan = plan_region("ewr", 1, &instances);
+        assert_eq!((plan.existing, plan.to_create), (3, 0));
+        assert_eq!(ids(&plan.to_start), "a");
+        let plan = plan_region("ewr", 5, &instances);
+        assert_eq!(ids(&plan.to_start), "a, b, c");
+        assert_eq!(plan.to_create, 2);
+        let plan = plan_region("ams", 3, &instances);
+        assert!(plan.to_start.is_empty());
+        assert_eq!(plan.to_create, 0, "the stopping one is not replaced");
+        let plan = plan_region("ams", 4, &instances);
+        assert_eq!(plan.to_create, 1);
+        let plan = plan_region("fra", 2, &instances);
+        assert_eq!((plan.existing, plan.to_create), (0, 2));
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask testbed deploy|status|setup|start|stop|destroy`, for every provider through
 //! [`crate::testbed::provider`].
 
+pub mod attempt;
 pub mod console;
 pub mod deploy;
 pub mod lifecycle;
@@ -42,21 +43,25 @@ pub fn run(settings: &LoadedSettings, command: TestbedCommand) -> Result<()> {
             };
             deploy::deploy(provider.as_ref(), settings, &options, console).map(drop)
         }
-        TestbedCommand::Status => {
-            let instances = provider.list_instances()?;
-            print!(
-                "{}",
-                status::render(&instances, &settings.settings.regions, console.color)
-            );
-            Ok(())
-        }
+        TestbedCommand::Status => status::show(provider.as_ref(), settings, console),
         TestbedCommand::Setup => setup::run(provider.as_ref(), settings).map(drop),
-        TestbedCommand::Start { instances } => {
-            lifecycle::start(provider.as_ref(), instances, &WaitOptions::default()).map(drop)
+        TestbedCommand::Start { instances, ttl } => {
+            let deadline = lifecycle::deadline_after(ttl.unwrap_or(settings.settings.ttl_hours))?;
+            lifecycle::start(
+                provider.as_ref(),
+                settings,
+                instances,
+                deadline,
+                &WaitOptions::default(),
+            )
+            .map(drop)
         }
         TestbedCommand::Stop => lifecycle::stop(provider.as_ref()).map(drop),
-        TestbedCommand::Destroy { yes } => {
-            lifecycle::destroy(provider.as_ref(), yes, console).map(drop)
-        }
+        TestbedCommand::Destroy { yes, keep_network } => lifecycle::destroy(
+            provider.as_ref(),
+            lifecycle::DestroyOptions { yes, keep_network },
+            console,
+        )
+        .map(drop),
     }
 }

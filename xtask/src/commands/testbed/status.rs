@@ -1,14 +1,50 @@
-//! `testbed status`: the testbed's instances, one table per region.
+//! `testbed status`: the testbed's instances in every region of the account, one table per
+//! region, with each instance's dead-man switch deadline and the time left; regions that could
+//! not be searched are named and make the command fail.
 
+use anyhow::Result;
+use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use owo_colors::OwoColorize;
 
-use crate::testbed::{Instance, InstanceState};
+use super::{lifecycle::warn_failures, Console};
+use crate::{
+    settings::LoadedSettings,
+    testbed::{failure_error, Instance, InstanceState, Provider},
+};
+
+/// Prints the status of the testbed; fails (after printing) when a region could not be
+/// searched.
+pub fn show(provider: &dyn Provider, settings: &LoadedSettings, console: Console) -> Result<()> {
+    let listing = provider.sweep();
+    print!(
+        "{}",
+        render(
+            &listing.instances,
+            &settings.settings.regions,
+            Utc::now(),
+            console.color
+        )
+    );
+    warn_failures(&listing);
+    match failure_error("could not search", &listing.failures) {
+        Some(error) => {
+            Err(error
+                .context("the status is incomplete: instances in the regions above are not shown"))
+        }
+        None => Ok(()),
+    }
+}
 
 /// The status text: per region a line of counts (running in green, stopped in red when
-/// `color`) and a table of instance id, IP and state. Regions of the settings come first, in
-/// their order, then any other region an instance is in.
-pub fn render(instances: &[Instance], regions: &[String], color: bool) -> String {
+/// `color`) and a table of instance id, IP, state and deadline. Regions of the settings come
+/// first, in their order, then any other region an instance is in, marked as such.
+pub fn render(
+    instances: &[Instance],
+    regions: &[String],
+    now: DateTime<Utc>,
+    color: bool,
+) -> String {
     let mut order: Vec<&str> = regions.iter().map(String::as_str).collect();
     for instance in instances {
         if !order.contains(&instance.region.as_str()) {
@@ -22,24 +58,44 @@ pub fn render(instances: &[Instance], regions: &[String], color: bool) -> String
     for region in order {
         let mut here: Vec<&Instance> = instances.iter().filter(|i| i.region == region).collect();
         here.sort_by(|a, b| a.id.cmp(&b.id));
-        out.push_str(&format!("{region}: {}\n", counts(&here, color)));
+        let outside = if regions.iter().any(|r| r == region) {
+            ""
+        } else {
+            " (not in the settings' `regions`: `testbed destroy` still deletes them)"
+        };
+        out.push_str(&format!("{region}: {}{outside}\n", counts(&here, color)));
         if here.is_empty() {
             continue;
         }
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);
-        table.set_header(["instance", "IP", "state"]);
+        table.set_header(["instance", "IP", "state", "powers off at (UTC)"]);
         for instance in here {
             table.add_row([
                 instance.id.clone(),
                 instance.public_ip.clone().unwrap_or_else(|| "-".into()),
                 instance.state.to_string(),
+                deadline(instance.deadline, now),
             ]);
         }
         out.push_str(&table.to_string());
         out.push('\n');
     }
     out
+}
+
+/// `2026-12-01 23:30 (in 5h 12m)`, `... (passed)`, or `unknown`.
+fn deadline(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(deadline) = deadline else {
+        return "unknown".into();
+    };
+    let left = (deadline - now).num_minutes();
+    let when = deadline.format("%Y-%m-%d %H:%M");
+    if left < 0 {
+        format!("{when} (passed)")
+    } else {
+        format!("{when} (in {}h {:02}m)", left / 60, left % 60)
+    }
 }
 
 /// `2 running, 1 stopped, 1 pending` (states with no instance left out), or `no instances`.
@@ -89,7 +145,25 @@ mod tests {
             state,
             ssh_port: 22,
             ssh_user: "root".into(),
+            deadline: None,
         }
+    }
+
+    #[test]
+    fn shows_regions_outside_the_settings_and_the_time_left() {
+        let now = Utc::now();
+        let mut far = instance("c", "sfo", Some("192.0.2.3"), InstanceState::Running);
+        far.deadline = Some(now + chrono::Duration::minutes(5 * 60 + 12));
+        let mut late = instance("d", "ewr", None, InstanceState::Stopped);
+        late.deadline = Some(now - chrono::Duration::minutes(3));
+        let text = render(&[far, late], &["ewr".to_string()], now, false);
+        assert!(
+            text.contains("sfo: 1 running (not in the settings' `regions`"),
+            "{text}"
+        );
+        assert!(text.contains("(in 5h 12m)"), "{text}");
+        assert!(text.contains("(passed)"), "{text}");
+        assert!(!text.contains("ewr: 1 stopped (not"), "{text}");
     }
 
     #[test]
@@ -99,11 +173,13 @@ mod tests {
             instance("b", "ewr", None, InstanceState::Stopped),
         ];
         let regions = ["ewr".to_string(), "ams".to_string()];
-        let plain = render(&instances, &regions, false);
+        let now = Utc::now();
+        let plain = render(&instances, &regions, now, false);
         assert!(!plain.contains('\u{1b}'), "{plain}");
         assert!(plain.contains("ewr: 1 running, 1 stopped"), "{plain}");
         assert!(plain.contains("ams: no instances"), "{plain}");
-        let coloured = render(&instances, &regions, true);
+        assert!(plain.contains("unknown"), "{plain}");
+        let coloured = render(&instances, &regions, now, true);
         assert!(
             coloured.contains(&"1 running".green().to_string()),
             "{coloured}"

@@ -1,9 +1,8 @@
 //! EC2 clients: one per region, all built from one shared configuration (credentials, retry
 //! policy, timeouts and the endpoint override of `settings.api_endpoint`).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Mutex};
 
-use anyhow::{anyhow, Result};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::{
     config::{Region, SharedCredentialsProvider},
@@ -16,22 +15,18 @@ use super::{credentials::AwsCredentials, retry::RetryPolicy};
 /// region every account has enabled.
 pub const CONTROL_REGION: &str = "us-east-1";
 
-/// The EC2 clients of a testbed's regions.
-#[derive(Clone, Debug)]
+/// EC2 clients, one per region, made when first needed: deploys go to the settings'
+/// `regions`, but `status` and `destroy` sweep every region of the account.
+#[derive(Debug)]
 pub struct Ec2Clients {
-    clients: BTreeMap<String, Client>,
-    control: Client,
+    shared: SdkConfig,
+    clients: Mutex<BTreeMap<String, Client>>,
 }
 
 impl Ec2Clients {
-    /// Clients for `regions` (and [`CONTROL_REGION`]) with static `credentials`; `endpoint`
-    /// replaces AWS's public endpoints (an emulator in tests).
-    pub fn new(
-        credentials: &AwsCredentials,
-        endpoint: Option<&str>,
-        regions: &[String],
-        retry: &RetryPolicy,
-    ) -> Self {
+    /// Clients with static `credentials`; `endpoint` replaces AWS's public endpoints (an
+    /// emulator in tests).
+    pub fn new(credentials: &AwsCredentials, endpoint: Option<&str>, retry: &RetryPolicy) -> Self {
         let mut shared = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .credentials_provider(SharedCredentialsProvider::new(credentials.to_sdk()))
@@ -40,43 +35,38 @@ impl Ec2Clients {
         if let Some(endpoint) = endpoint {
             shared = shared.endpoint_url(endpoint);
         }
-        Self::from_shared(&shared.build(), regions)
+        Self::from_shared(shared.build())
     }
 
-    /// Clients for `regions` from an existing shared configuration.
-    pub fn from_shared(shared: &SdkConfig, regions: &[String]) -> Self {
-        let client = |region: &str| {
+    /// Clients from an existing shared configuration.
+    pub fn from_shared(shared: SdkConfig) -> Self {
+        Self {
+            shared,
+            clients: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The client of `region` (clients share their connection pool and are cheap to clone).
+    pub fn region(&self, region: &str) -> Client {
+        let make = || {
             Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(shared)
+                aws_sdk_ec2::config::Builder::from(&self.shared)
                     .region(Region::new(region.to_string()))
                     .build(),
             )
         };
-        Self {
-            clients: regions.iter().map(|r| (r.clone(), client(r))).collect(),
-            control: client(CONTROL_REGION),
+        match self.clients.lock() {
+            Ok(mut clients) => clients
+                .entry(region.to_string())
+                .or_insert_with(make)
+                .clone(),
+            Err(_) => make(),
         }
     }
 
-    /// The client of `region`, which must be one of the settings' regions (instances anywhere
-    /// else would escape `testbed status` and `testbed destroy`).
-    pub fn region(&self, region: &str) -> Result<&Client> {
-        self.clients.get(region).ok_or_else(|| {
-            anyhow!(
-                "region \"{region}\" is not among the settings' `regions` ({}): add it there first",
-                self.clients.keys().cloned().collect::<Vec<_>>().join(", ")
-            )
-        })
-    }
-
     /// The client for account-wide questions.
-    pub fn control(&self) -> &Client {
-        &self.control
-    }
-
-    /// Every region with its client, in name order.
-    pub fn regions(&self) -> impl Iterator<Item = (&str, &Client)> {
-        self.clients.iter().map(|(r, c)| (r.as_str(), c))
+    pub fn control(&self) -> Client {
+        self.region(CONTROL_REGION)
     }
 }
 
@@ -100,15 +90,11 @@ mod tests {
         let clients = Ec2Clients::new(
             &credentials,
             Some("http://127.0.0.1:1"),
-            &["eu-west-1".into()],
             &RetryPolicy::default(),
         );
-        let shown = format!("{clients:?}");
+        let client = clients.region("eu-west-1");
+        let shown = format!("{clients:?} {client:?}");
         assert!(shown.contains("eu-west-1"), "{shown}");
         assert!(!shown.contains(secret) && !shown.contains("session-secret"));
-        let err = clients
-            .region("us-west-2")
-            .expect_err("not a settings region");
-        assert!(err.to_string().contains("eu-west-1"), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use aws_sdk_ec2::{
     Client,
 };
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -47,20 +48,28 @@ pub struct LaunchSpec<'a> {
     pub user_data: &'a str,
     /// SSH login user of the image.
     pub ssh_user: &'a str,
+    /// The deploy attempt this launch belongs to (client tokens).
+    pub attempt: &'a str,
+    /// When the dead-man switch powers the instances off (a tag, for `testbed status`).
+    pub deadline: DateTime<Utc>,
 }
 
 /// The RunInstances client token for the `generation`-th try at creating `count` instances
-/// in `region` where `existing` already run: the same request retried (by the SDK or by a
-/// re-run deploy that found the same state) carries the same token and creates nothing twice.
+/// in `region` where `existing` already run, within deploy `attempt`: a request retried (by the
+/// SDK, or by a re-run of a deploy that crashed before it finished, which keeps its attempt)
+/// carries the same token and creates nothing twice; a new deploy gets new tokens (AWS keeps a
+/// token bound to its first request for at least a day, even after its instances ended).
 pub fn client_token(
     testbed_id: &str,
+    attempt: &str,
     region: &str,
     existing: usize,
     count: usize,
     generation: u32,
 ) -> String {
     let digest = Sha256::digest(
-        format!("consensus-bench/{testbed_id}/{region}/{existing}/{count}/{generation}").as_bytes(),
+        format!("consensus-bench/{testbed_id}/{attempt}/{region}/{existing}/{count}/{generation}")
+            .as_bytes(),
     );
     // At most 64 ASCII characters are accepted.
     format!("cb-{}", &hex::encode(digest)[..40])
@@ -90,6 +99,7 @@ pub async fn launch(
         tags::testbed(spec.testbed_id),
         tags::tag(tags::ROLE, tags::ROLE_NODE),
         tags::tag("Name", &name),
+        tags::deadline(spec.deadline),
     ];
     let volume_tags = [tags::testbed(spec.testbed_id), tags::tag("Name", &name)];
     let root_volume = BlockDeviceMapping::builder()
@@ -103,7 +113,14 @@ pub async fn launch(
         )
         .build();
     for generation in 0..TOKEN_GENERATIONS {
-        let token = client_token(spec.testbed_id, region, existing, count, generation);
+        let token = client_token(
+            spec.testbed_id,
+            spec.attempt,
+            region,
+            existing,
+            count,
+            generation,
+        );
         let answer = client
             .run_instances()
             .image_id(spec.image_id)
@@ -220,6 +237,11 @@ pub fn to_instance(
             .unwrap_or_else(|| InstanceState::Other("unknown".into())),
         ssh_port: 22,
         ssh_user: ssh_user.to_string(),
+        deadline: instance
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(tags::DEADLINE))
+            .and_then(|t| tags::parse_deadline(t.value()?)),
     }
 }
 
@@ -318,15 +340,16 @@ mod tests {
 
     #[test]
     fn client_tokens_are_stable_and_distinct() {
-        let token = client_token("tb", "us-east-1", 0, 2, 0);
-        assert_eq!(token, client_token("tb", "us-east-1", 0, 2, 0));
+        let token = client_token("tb", "a1", "us-east-1", 0, 2, 0);
+        assert_eq!(token, client_token("tb", "a1", "us-east-1", 0, 2, 0));
         assert!(token.len() <= 64 && token.is_ascii(), "{token}");
         for other in [
-            client_token("tb2", "us-east-1", 0, 2, 0),
-            client_token("tb", "us-east-2", 0, 2, 0),
-            client_token("tb", "us-east-1", 1, 2, 0),
-            client_token("tb", "us-east-1", 0, 3, 0),
-            client_token("tb", "us-east-1", 0, 2, 1),
+            client_token("tb2", "a1", "us-east-1", 0, 2, 0),
+            client_token("tb", "a2", "us-east-1", 0, 2, 0),
+            client_token("tb", "a1", "us-east-2", 0, 2, 0),
+            client_token("tb", "a1", "us-east-1", 1, 2, 0),
+            client_token("tb", "a1", "us-east-1", 0, 3, 0),
+            client_token("tb", "a1", "us-east-1", 0, 2, 1),
         ] {
             assert_ne!(token, other);
         }
@@ -379,7 +402,7 @@ mod tests {
             ),
         ]);
         let clients = replay::clients(&replay, 1);
-        let client = clients.region(REGION).expect("client");
+        let client = &clients.region(REGION);
         let listed = replay::block_on(list(client, REGION, "tb", "ubuntu")).expect("list");
         let summary: Vec<_> = listed
             .iter()
@@ -433,7 +456,7 @@ mod tests {
             launched("i-new", (0, "pending")),
         ]);
         let clients = replay::clients(&replay, 1);
-        let client = clients.region(REGION).expect("client");
+        let client = &clients.region(REGION);
         let spec = LaunchSpec {
             testbed_id: "tb",
             instance_type: "m5.large",
@@ -444,6 +467,8 @@ mod tests {
             disk_size_gb: 20,
             user_data: "#!/bin/bash\n",
             ssh_user: "ubuntu",
+            attempt: "a1",
+            deadline: Utc::now(),
         };
         let created = replay::block_on(launch(client, REGION, &spec, 2, 1)).expect("launched anew");
         assert_eq!(created.len(), 1);
@@ -455,7 +480,7 @@ mod tests {
         assert_eq!(
             tokens,
             (0..3)
-                .map(|g| client_token("tb", REGION, 2, 1, g))
+                .map(|g| client_token("tb", "a1", REGION, 2, 1, g))
                 .collect::<Vec<_>>()
         );
     }

@@ -21,7 +21,7 @@ pub mod retry;
 pub mod tags;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     future::Future,
     path::PathBuf,
     sync::Mutex,
@@ -42,7 +42,12 @@ use self::{
     instances::{Action, LaunchSpec},
     retry::RetryPolicy,
 };
-use super::{public_key::read_public_key, user_data, Instance, Provider};
+use chrono::{DateTime, Utc};
+
+use super::{
+    public_key::read_public_key, user_data, CreateRequest, Instance, Listing, Provider,
+    RegionFailure,
+};
 use crate::settings::{LoadedSettings, Settings};
 
 /// Testbeds on AWS EC2.
@@ -53,10 +58,15 @@ pub struct AwsProvider {
     instance_type: String,
     disk_size_gb: u32,
     port_ranges: Vec<(u16, u16)>,
-    public_key_file: PathBuf,
+    /// Needed to deploy only (`status`, `stop`, `start` and `destroy` work without it).
+    public_key_file: Option<PathBuf>,
     ssh_user: String,
+    /// The settings' regions: always swept, even if the account's list leaves one out.
+    settings_regions: Vec<String>,
     /// Images found by the pre-flight, per region.
     images: Mutex<HashMap<String, MachineImage>>,
+    /// The regions enabled for the account, once asked.
+    account_regions: Mutex<Option<Vec<String>>>,
 }
 
 impl AwsProvider {
@@ -72,16 +82,11 @@ impl AwsProvider {
             anyhow!("settings: `token_file` is required for cloud_provider \"aws\"")
         })?;
         let credentials = AwsCredentials::load(token_file)?;
-        let clients = Ec2Clients::new(
-            &credentials,
-            settings.api_endpoint.as_deref(),
-            &settings.regions,
-            &retry,
-        );
+        let clients = Ec2Clients::new(&credentials, settings.api_endpoint.as_deref(), &retry);
         Self::with_clients(settings, clients)
     }
 
-    /// The provider over existing clients (one per region of the settings).
+    /// The provider over existing clients.
     pub fn with_clients(settings: &Settings, clients: Ec2Clients) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -92,9 +97,6 @@ impl AwsProvider {
             .clone()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| anyhow!("settings: `specs` (the EC2 instance type) is required"))?;
-        let public_key_file = settings
-            .public_key_path()
-            .ok_or_else(|| anyhow!("settings: `ssh_private_key_file` is required"))?;
         Ok(Self {
             runtime,
             clients,
@@ -102,9 +104,11 @@ impl AwsProvider {
             instance_type,
             disk_size_gb: settings.disk_size_gb,
             port_ranges: user_data::benchmark_port_ranges(settings),
-            public_key_file,
+            public_key_file: settings.public_key_path(),
             ssh_user: settings.ssh_user(),
+            settings_regions: settings.regions.clone(),
             images: Mutex::new(HashMap::new()),
+            account_regions: Mutex::new(None),
         })
     }
 
@@ -113,7 +117,7 @@ impl AwsProvider {
         if let Some(image) = self.cached_image(region) {
             return Ok(image);
         }
-        let client = self.clients.region(region)?;
+        let client = &self.clients.region(region);
         let image = self.block_on(async {
             let arch = images::instance_architecture(client, region, &self.instance_type).await?;
             images::ubuntu_2404(client, region, arch).await
@@ -126,8 +130,51 @@ impl AwsProvider {
     pub fn key_pair_name(&self) -> Result<String> {
         Ok(network::key_pair_name(
             &self.testbed_id,
-            &read_public_key(&self.public_key_file)?,
+            &self.public_key()?,
         ))
+    }
+
+    /// The user's SSH public key, which deploys register.
+    fn public_key(&self) -> Result<String> {
+        let path = self.public_key_file.as_deref().ok_or_else(|| {
+            anyhow!(
+                "settings: `ssh_private_key_file` (or `ssh_public_key_file`) is required to \
+                 deploy: instances get its public key"
+            )
+        })?;
+        read_public_key(path)
+    }
+
+    /// The regions a sweep reads: those enabled for the account (DescribeRegions) and the
+    /// settings' ones. If the account's list cannot be read, the settings' regions and the
+    /// failure, which makes the sweep incomplete.
+    fn swept_regions(&self) -> (Vec<String>, Option<RegionFailure>) {
+        let known = self.account_regions.lock().ok().and_then(|r| r.clone());
+        let (mut regions, failure) = match known {
+            Some(regions) => (regions, None),
+            None => match self.block_on(enabled_regions(&self.clients.control())) {
+                Ok(regions) => {
+                    if let Ok(mut cache) = self.account_regions.lock() {
+                        *cache = Some(regions.clone());
+                    }
+                    (regions, None)
+                }
+                Err(error) => (
+                    Vec::new(),
+                    Some(RegionFailure {
+                        region: "*".into(),
+                        error: format!(
+                            "{error:#}; only the settings' regions ({}) were searched",
+                            self.settings_regions.join(", ")
+                        ),
+                    }),
+                ),
+            },
+        };
+        regions.extend(self.settings_regions.iter().cloned());
+        regions.sort();
+        regions.dedup();
+        (regions, failure)
     }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
@@ -193,10 +240,11 @@ impl AwsProvider {
         Ok(image)
     }
 
-    /// Runs `f` on each region's instances, all regions at once.
-    fn per_region<'a, F, Fut>(&'a self, instances: &[Instance], f: F) -> Result<()>
+    /// Runs `f` on each region's instances, all regions at once; the error names every
+    /// region that failed (the others are done).
+    fn per_region<F, Fut>(&self, instances: &[Instance], f: F) -> Result<()>
     where
-        F: Fn(&'a Client, String, Vec<String>) -> Fut,
+        F: Fn(Client, String, Vec<String>) -> Fut,
         Fut: Future<Output = Result<()>>,
     {
         let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -206,21 +254,42 @@ impl AwsProvider {
                 .or_default()
                 .push(instance.id.clone());
         }
-        let mut calls = Vec::new();
-        for (region, ids) in by_region {
-            calls.push(f(self.clients.region(region)?, region.to_string(), ids));
-        }
-        let failures: Vec<String> = self
-            .block_on(join_all(calls))
+        let regions: Vec<String> = by_region.keys().map(|r| r.to_string()).collect();
+        let calls = by_region
             .into_iter()
-            .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+            .map(|(region, ids)| f(self.clients.region(region), region.to_string(), ids));
+        let failures: Vec<RegionFailure> = regions
+            .into_iter()
+            .zip(self.block_on(join_all(calls)))
+            .filter_map(|(region, result)| {
+                result.err().map(|e| RegionFailure {
+                    region,
+                    error: format!("{e:#}"),
+                })
+            })
             .collect();
-        match failures.as_slice() {
-            [] => Ok(()),
-            [one] => bail!("{one}"),
-            many => bail!("{}", many.join("\n")),
+        match super::failure_error("AWS failed in", &failures) {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
+}
+
+/// The regions enabled for the account (opted in or not needing it), in name order.
+async fn enabled_regions(control: &Client) -> Result<Vec<String>> {
+    let answer = control
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|err| api_error(err, CONTROL_REGION, "listing the account's EC2 regions"))?;
+    let mut regions: Vec<String> = answer
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_string))
+        .collect();
+    regions.sort();
+    Ok(regions)
 }
 
 /// Checks that every one of `regions` exists and is enabled for the account.
@@ -258,22 +327,22 @@ impl Provider for AwsProvider {
     }
 
     fn preflight(&self, regions: &[String]) -> Result<()> {
-        read_public_key(&self.public_key_file)?;
-        let clients = regions
+        self.public_key()?;
+        let clients: Vec<(&str, Client)> = regions
             .iter()
-            .map(|r| Ok((r.as_str(), self.clients.region(r)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let Some(&(first_region, first_client)) = clients.first() else {
+            .map(|r| (r.as_str(), self.clients.region(r)))
+            .collect();
+        let Some((first_region, first_client)) = clients.first() else {
             return Ok(());
         };
         let images = self.block_on(async {
-            check_regions(self.clients.control(), regions).await?;
+            check_regions(&self.clients.control(), regions).await?;
             let arch =
                 images::instance_architecture(first_client, first_region, &self.instance_type)
                     .await?;
             let checks = clients
                 .iter()
-                .map(|&(region, client)| self.check_region(client, region, arch));
+                .map(|(region, client)| self.check_region(client, region, arch));
             let results = join_all(checks).await;
             let mut found = Vec::new();
             let mut failures = Vec::new();
@@ -299,30 +368,41 @@ impl Provider for AwsProvider {
     }
 
     fn list_instances(&self) -> Result<Vec<Instance>> {
-        let lists = self.block_on(join_all(self.clients.regions().map(|(region, client)| {
-            instances::list(client, region, &self.testbed_id, &self.ssh_user)
-        })));
-        let mut all = Vec::new();
-        for list in lists {
-            all.extend(list?);
-        }
-        Ok(all)
+        self.sweep().complete()
     }
 
-    fn create_instances(
-        &self,
-        region: &str,
-        count: usize,
-        ttl_hours: u32,
-    ) -> Result<Vec<Instance>> {
-        if count == 0 {
+    fn sweep(&self) -> Listing {
+        let (regions, failure) = self.swept_regions();
+        let lists = self.block_on(join_all(regions.iter().map(|region| async move {
+            let client = self.clients.region(region);
+            instances::list(&client, region, &self.testbed_id, &self.ssh_user).await
+        })));
+        let mut listing = Listing {
+            instances: Vec::new(),
+            failures: failure.into_iter().collect(),
+        };
+        for (region, list) in regions.into_iter().zip(lists) {
+            match list {
+                Ok(found) => listing.instances.extend(found),
+                Err(error) => listing.failures.push(RegionFailure {
+                    region,
+                    error: format!("{error:#}"),
+                }),
+            }
+        }
+        listing
+    }
+
+    fn create_instances(&self, request: &CreateRequest<'_>) -> Result<Vec<Instance>> {
+        let region = request.region;
+        if request.count == 0 {
             return Ok(Vec::new());
         }
-        let client = self.clients.region(region)?;
-        let public_key = read_public_key(&self.public_key_file)?;
+        let client = &self.clients.region(region);
+        let public_key = self.public_key()?;
         let image = self.machine_image(region)?;
         let key_name = network::key_pair_name(&self.testbed_id, &public_key);
-        let script = user_data::script(&self.testbed_id, ttl_hours, &self.port_ranges);
+        let script = user_data::script(&self.testbed_id, request.deadline, &self.port_ranges);
         self.block_on(async {
             network::import_key_pair(client, region, &self.testbed_id, &key_name, &public_key)
                 .await?;
@@ -341,26 +421,75 @@ impl Provider for AwsProvider {
                 disk_size_gb: self.disk_size_gb,
                 user_data: &script,
                 ssh_user: &self.ssh_user,
+                attempt: request.attempt,
+                deadline: request.deadline,
             };
-            instances::launch(client, region, &spec, existing.len(), count).await
+            instances::launch(client, region, &spec, existing.len(), request.count).await
         })
     }
 
     fn start_instances(&self, instances: &[Instance]) -> Result<()> {
         self.per_region(instances, |client, region, ids| async move {
-            instances::apply(client, &region, Action::Start, &ids).await
+            instances::apply(&client, &region, Action::Start, &ids).await
         })
     }
 
     fn stop_instances(&self, instances: &[Instance]) -> Result<()> {
         self.per_region(instances, |client, region, ids| async move {
-            instances::apply(client, &region, Action::Stop, &ids).await
+            instances::apply(&client, &region, Action::Stop, &ids).await
         })
     }
 
     fn delete_instances(&self, instances: &[Instance]) -> Result<()> {
         self.per_region(instances, |client, region, ids| async move {
-            instances::apply(client, &region, Action::Terminate, &ids).await
+            instances::apply(&client, &region, Action::Terminate, &ids).await
         })
+    }
+
+    fn record_deadline(&self, instances: &[Instance], deadline: DateTime<Utc>) -> Result<()> {
+        self.per_region(instances, |client, region, ids| async move {
+            client
+                .create_tags()
+                .set_resources(Some(ids))
+                .tags(tags::deadline(deadline))
+                .send()
+                .await
+                .map(drop)
+                .map_err(|err| api_error(err, &region, "recording the dead-man switch deadline"))
+        })
+    }
+
+    fn delete_network(&self, busy: &BTreeSet<String>) -> Result<Vec<String>> {
+        let (regions, failure) = self.swept_regions();
+        let regions: Vec<String> = regions.into_iter().filter(|r| !busy.contains(r)).collect();
+        let results = self.block_on(join_all(regions.iter().map(|region| async move {
+            let client = self.clients.region(region);
+            network::delete(&client, region, &self.testbed_id).await
+        })));
+        let mut deleted = Vec::new();
+        let mut failures: Vec<RegionFailure> = failure.into_iter().collect();
+        for (region, result) in regions.into_iter().zip(results) {
+            match result {
+                Ok(lines) => deleted.extend(lines),
+                Err(error) => failures.push(RegionFailure {
+                    region,
+                    error: format!("{error:#}"),
+                }),
+            }
+        }
+        match super::failure_error(
+            "could not delete the testbed's network resources in",
+            &failures,
+        ) {
+            Some(error) => Err(error.context(format!(
+                "deleted: {}",
+                if deleted.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    deleted.join(", ")
+                }
+            ))),
+            None => Ok(deleted),
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! imported as a key pair, and a security group opening SSH and the benchmark ports. Both are
 //! created once and found again on later deploys.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{anyhow, Result};
 use aws_sdk_ec2::{
     error::ProvideErrorMetadata,
@@ -141,8 +143,91 @@ async fn find_security_group(client: &Client, region: &str, name: &str) -> Resul
         .find_map(|g| g.group_id().map(str::to_string)))
 }
 
+/// Whether `name` is a key pair name [`key_pair_name`] gives `testbed_id` (for some key).
+fn is_testbed_key_pair(name: &str, testbed_id: &str) -> bool {
+    name.strip_prefix(&format!("consensus-bench-{testbed_id}-"))
+        .is_some_and(|rest| rest.len() == 8 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// How long a security group is retried while instances that are still shutting down hold it.
+const GROUP_RELEASE_TIMEOUT: Duration = Duration::from_secs(300);
+const GROUP_RELEASE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Deletes the testbed's key pairs and security group in `region` (which must hold none of
+/// its instances any more); returns one line per resource deleted. A group still held by
+/// instances that are shutting down is retried for a few minutes, saying so.
+pub async fn delete(client: &Client, region: &str, testbed_id: &str) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    let pairs = client
+        .describe_key_pairs()
+        .send()
+        .await
+        .map_err(|err| api_error(err, region, "listing the key pairs"))?;
+    for name in pairs
+        .key_pairs()
+        .iter()
+        .filter_map(|k| k.key_name())
+        .filter(|n| is_testbed_key_pair(n, testbed_id))
+    {
+        client
+            .delete_key_pair()
+            .key_name(name)
+            .send()
+            .await
+            .map_err(|err| api_error(err, region, &format!("deleting key pair {name}")))?;
+        deleted.push(format!("key pair {name} in {region}"));
+    }
+    let name = security_group_name(testbed_id);
+    let Some(group_id) = find_security_group(client, region, &name).await? else {
+        return Ok(deleted);
+    };
+    let started = Instant::now();
+    loop {
+        match client
+            .delete_security_group()
+            .group_id(&group_id)
+            .send()
+            .await
+        {
+            Ok(_) => break,
+            Err(err) if err.code() == Some("InvalidGroup.NotFound") => break,
+            Err(err)
+                if err.code() == Some("DependencyViolation")
+                    && started.elapsed() < GROUP_RELEASE_TIMEOUT =>
+            {
+                println!(
+                    "{region}: security group {name} is still held by instances shutting \
+                     down; retrying in {} s",
+                    GROUP_RELEASE_INTERVAL.as_secs()
+                );
+                tokio::time::sleep(GROUP_RELEASE_INTERVAL).await;
+            }
+            Err(err) => {
+                return Err(api_error(
+                    err,
+                    region,
+                    &format!("deleting security group {name} ({group_id})"),
+                )
+                .context("run `cargo xtask testbed destroy` again in a few minutes"))
+            }
+        }
+    }
+    deleted.push(format!("security group {name} ({group_id}) in {region}"));
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_testbeds_own_key_pairs_are_matched() {
+        let name = key_pair_name("tb", "ssh-ed25519 AAAAC3Nza a@b");
+        assert!(is_testbed_key_pair(&name, "tb"));
+        assert!(!is_testbed_key_pair(&name, "t"));
+        let other = key_pair_name("tb-2", "ssh-ed25519 AAAAC3Nza a@b");
+        assert!(!is_testbed_key_pair(&other, "tb"), "{other}");
+        assert!(!is_testbed_key_pair("consensus-bench-tb-notahexx", "tb"));
+    }
+
     use super::*;
 
     #[test]

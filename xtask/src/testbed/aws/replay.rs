@@ -29,7 +29,7 @@ pub fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
         .timeout_config(policy.timeout_config())
         .http_client(replay.clone())
         .build();
-    Ec2Clients::from_shared(&shared, &[REGION.to_string()])
+    Ec2Clients::from_shared(shared)
 }
 
 /// An EC2 answer with `status` and an XML `body`.

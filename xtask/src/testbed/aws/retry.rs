@@ -91,8 +91,10 @@ mod tests {
             disk_size_gb: 20,
             user_data: "#!/bin/bash\n",
             ssh_user: "ubuntu",
+            attempt: "a1",
+            deadline: chrono::Utc::now(),
         };
-        let client = clients.region(REGION).expect("client");
+        let client = &clients.region(REGION);
         replay::block_on(launch(client, REGION, &spec, 0, 1))
     }
 

@@ -1,6 +1,7 @@
 //! The tags that mark a testbed's AWS resources.
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Tag key whose value is the settings' `testbed_id`: how instances are found again.
 pub const TESTBED: &str = "consensus-bench:testbed";
@@ -8,6 +9,21 @@ pub const TESTBED: &str = "consensus-bench:testbed";
 pub const ROLE: &str = "consensus-bench:role";
 /// The role of every instance: it runs a validator (and its load generator).
 pub const ROLE_NODE: &str = "node";
+
+/// Tag key whose value is when the instance's dead-man switch powers it off (RFC 3339, UTC).
+pub const DEADLINE: &str = "consensus-bench:deadline";
+
+/// The deadline tag.
+pub fn deadline(when: DateTime<Utc>) -> Tag {
+    tag(DEADLINE, &when.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The time of a deadline tag's value (`None` if it is not one).
+pub fn parse_deadline(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
 
 /// The testbed tag.
 pub fn testbed(testbed_id: &str) -> Tag {

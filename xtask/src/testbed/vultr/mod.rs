@@ -14,13 +14,17 @@ pub mod preflight;
 pub mod resources;
 pub mod types;
 
-use std::{collections::HashSet, path::PathBuf, sync::Mutex};
+use std::{
+    collections::{BTreeSet, HashSet},
+    path::PathBuf,
+    sync::Mutex,
+};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use serde_json::json;
 
-use super::{public_key::read_public_key, user_data, Instance, Provider};
+use super::{public_key::read_public_key, user_data, CreateRequest, Instance, Provider};
 use crate::{settings::LoadedSettings, ssh::parallel};
 use client::{ApiError, Client, Progress};
 use locked::LockWait;
@@ -34,7 +38,8 @@ pub struct VultrProvider {
     testbed_id: String,
     plan: String,
     ssh_user: String,
-    public_key_file: PathBuf,
+    /// Needed to deploy only.
+    public_key_file: Option<PathBuf>,
     port_ranges: Vec<(u16, u16)>,
     lock_wait: LockWait,
     plans: Mutex<Option<Vec<Plan>>>,
@@ -45,6 +50,15 @@ pub struct VultrProvider {
 const CONCURRENCY: usize = 8;
 
 impl VultrProvider {
+    /// The user's SSH public key, which deploys register.
+    fn public_key(&self) -> Result<String> {
+        let path = self.public_key_file.as_deref().context(
+            "settings: `ssh_private_key_file` (or `ssh_public_key_file`) is required to deploy: \
+             instances get its public key",
+        )?;
+        read_public_key(path)
+    }
+
     /// The provider for `settings` (`cloud_provider: "vultr"`), on `api_endpoint` if set.
     pub fn new(settings: &LoadedSettings) -> Result<Self> {
         let s = &settings.settings;
@@ -60,9 +74,7 @@ impl VultrProvider {
             .specs
             .clone()
             .context("settings `specs`: a Vultr plan (e.g. vc2-4c-8gb) is required")?;
-        let public_key_file = s
-            .public_key_path()
-            .context("settings `ssh_private_key_file` or `ssh_public_key_file` is required")?;
+        let public_key_file = s.public_key_path();
         Ok(Self {
             client: Client::new(&endpoint, token),
             testbed_id: s.testbed_id.clone(),
@@ -134,7 +146,7 @@ impl VultrProvider {
         if let Some(resources) = cache.as_ref() {
             return Ok(resources.clone());
         }
-        let public_key = read_public_key(&self.public_key_file)?;
+        let public_key = self.public_key()?;
         let name = resources::ssh_key_name(&self.testbed_id, &public_key);
         let ssh_key_id = resources::ensure_ssh_key(&self.client, &name, &public_key)?;
         let firewall_group_id = resources::ensure_firewall(
@@ -226,7 +238,7 @@ impl Provider for VultrProvider {
     }
 
     fn preflight(&self, regions: &[String]) -> Result<()> {
-        read_public_key(&self.public_key_file)?;
+        self.public_key()?;
         preflight::check_api_key(&self.client)?;
         preflight::check_regions(&self.client, regions)?;
         let plans = self.plans()?;
@@ -250,12 +262,17 @@ impl Provider for VultrProvider {
             .collect())
     }
 
-    fn create_instances(
-        &self,
-        region: &str,
-        count: usize,
-        ttl_hours: u32,
-    ) -> Result<Vec<Instance>> {
+    fn delete_network(&self, busy: &BTreeSet<String>) -> Result<Vec<String>> {
+        // The firewall group and SSH key serve every region: kept while any region still
+        // holds an instance of the testbed or could not be searched.
+        if !busy.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.cleanup_network()
+    }
+
+    fn create_instances(&self, request: &CreateRequest<'_>) -> Result<Vec<Instance>> {
+        let (region, count) = (request.region, request.count);
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -265,7 +282,7 @@ impl Provider for VultrProvider {
             .into_iter()
             .map(|i| i.label)
             .collect();
-        let script = user_data::script(&self.testbed_id, ttl_hours, &self.port_ranges);
+        let script = user_data::script(&self.testbed_id, request.deadline, &self.port_ranges);
         let user_data = base64::engine::general_purpose::STANDARD.encode(script);
         let mut created = Vec::with_capacity(count);
         let mut next = 0usize;

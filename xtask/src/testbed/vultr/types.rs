@@ -72,6 +72,7 @@ impl VultrInstance {
             state: self.state(),
             ssh_port: 22,
             ssh_user: ssh_user.to_string(),
+            deadline: None,
         }
     }
 }
