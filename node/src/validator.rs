@@ -213,7 +213,17 @@ impl Validator {
                 continue;
             }
             let (tx, rx) = mpsc::channel(params.peer_queue_capacity);
-            queues.push(Some(tx));
+            let (jobs_tx, jobs_rx) = mpsc::channel(network::CATCH_UP_JOBS);
+            let (catch_up_tx, catch_up_rx) = mpsc::channel(network::CATCH_UP_BLOCKS);
+            queues.push(Some(network::PeerQueues {
+                messages: tx,
+                catch_up: jobs_tx,
+            }));
+            tasks.push(tokio::spawn(network::serve_catch_up(
+                peer,
+                jobs_rx,
+                catch_up_tx,
+            )));
             let delay = config
                 .delays
                 .as_ref()
@@ -224,6 +234,7 @@ impl Validator {
                 peer,
                 address: authority.address,
                 queue: rx,
+                catch_up: catch_up_rx,
                 delay,
                 subscribe_from: peer_rounds.clone(),
                 connected: connected.clone(),

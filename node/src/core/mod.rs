@@ -29,10 +29,11 @@ use crate::{
     committer::{linearize, CommitChain, Committer},
     dag::{Accepted, BufferLimits, CausalBuffer, DagStore, DropReason},
     metrics::Metrics,
+    network::{CatchUp, Source},
     parameters::{Parameters, WalSync},
     pool::TransactionPool,
     ratelimit::RateLimit,
-    wal::{Record, Retention, Wal},
+    wal::{BlockLocation, Record, Retention, Wal},
 };
 
 /// Most suspended blocks kept in the causal buffer (shared equally by the authors).
@@ -67,6 +68,8 @@ pub struct Effects {
     pub broadcast: Vec<BlockPtr>,
     /// Blocks to send to one peer.
     pub replies: Vec<(AuthorityIndex, Vec<BlockPtr>)>,
+    /// Catch-up for one peer, served outside the core (it may read the WAL).
+    pub catch_up: Vec<(AuthorityIndex, CatchUp)>,
     /// References to request from one peer.
     pub requests: Vec<(AuthorityIndex, Vec<BlockRef>)>,
     /// New commits, in order.
@@ -382,60 +385,64 @@ impl Core {
         if !self.serves(from) {
             return;
         }
-        let mut blocks = Vec::new();
+        let mut sources = Vec::new();
         if after.saturating_add(1) < self.dag.gc_round() {
             for r in self.wal.blocks_of_after(self.authority, after) {
-                if r.round >= self.dag.gc_round() || blocks.len() >= MAX_SUBSCRIBE_REPLY {
+                if r.round >= self.dag.gc_round() || sources.len() >= MAX_SUBSCRIBE_REPLY {
                     break;
                 }
-                if let Some(b) = self.logged_block(&r) {
-                    blocks.push(b);
+                if let Some(location) = self.locate(&r) {
+                    sources.push(Source::Logged(r, location));
                 }
             }
         }
-        let room = MAX_SUBSCRIBE_REPLY.saturating_sub(blocks.len());
-        blocks.extend(
+        let room = MAX_SUBSCRIBE_REPLY.saturating_sub(sources.len());
+        sources.extend(
             self.dag
                 .blocks_of_after(self.authority, after)
                 .into_iter()
-                .take(room),
+                .take(room)
+                .map(Source::Stored),
         );
-        if !blocks.is_empty() {
-            fx.replies.push((from, blocks));
+        if !sources.is_empty() {
+            fx.catch_up.push((from, CatchUp(sources)));
         }
     }
 
-    /// A block from the WAL (pruned from memory), if it is still on disk.
-    fn logged_block(&mut self, r: &BlockRef) -> Option<BlockPtr> {
-        match self.wal.read_block(r) {
-            Ok(Some(bytes)) => match crate::block::Block::parse(bytes) {
-                Ok(b) if b.reference() == *r => Some(Arc::new(b)),
-                _ => None,
-            },
-            Ok(None) => None,
+    /// Where a block pruned from memory is in the WAL, if it is still on disk.
+    fn locate(&mut self, r: &BlockRef) -> Option<BlockLocation> {
+        match self.wal.locate(r) {
+            Ok(location) => location,
             Err(e) => {
-                tracing::warn!("cannot read {r:?} from the WAL: {e:#}");
+                tracing::warn!("cannot locate {r:?} in the WAL: {e:#}");
                 None
             }
         }
     }
 
-    /// A peer asked for blocks.
+    /// A peer asked for blocks: those in memory go out at once, those only in the WAL are
+    /// read by the peer's catch-up server.
     pub fn answer_request(&mut self, from: AuthorityIndex, refs: &[BlockRef], fx: &mut Effects) {
         if !self.serves(from) {
             return;
         }
         let mut blocks = Vec::new();
+        let mut logged = Vec::new();
         for r in refs.iter().take(self.params.missing_request_batch * 4) {
             if r.round == 0 {
                 continue;
             }
-            if let Some(b) = self.dag.get(r).cloned().or_else(|| self.logged_block(r)) {
-                blocks.push(b);
+            if let Some(b) = self.dag.get(r) {
+                blocks.push(b.clone());
+            } else if let Some(location) = self.locate(r) {
+                logged.push(Source::Logged(*r, location));
             }
         }
         if !blocks.is_empty() {
             fx.replies.push((from, blocks));
+        }
+        if !logged.is_empty() {
+            fx.catch_up.push((from, CatchUp(logged)));
         }
     }
 

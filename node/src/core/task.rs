@@ -34,6 +34,9 @@ async fn dispatch(
             network.send(peer, Message::Block(b.serialized().clone()));
         }
     }
+    for (peer, job) in fx.catch_up.drain(..) {
+        network.catch_up(peer, job);
+    }
     for (peer, refs) in fx.requests.drain(..) {
         network.send(peer, Message::Request(refs));
     }

@@ -116,10 +116,10 @@ fn a_subscription_from_the_last_possible_round_is_answered_with_nothing() {
     // A peer chooses the round it subscribes from: the largest one must not overflow.
     let mut fx = Effects::default();
     s.core.subscribe(1, u64::MAX, &mut fx);
-    assert!(fx.replies.is_empty());
+    assert!(fx.replies.is_empty() && fx.catch_up.is_empty());
     // An ordinary subscription gets our blocks above the round.
     s.core.subscribe(1, 0, &mut fx);
-    let sent: Vec<_> = fx.replies.iter().flat_map(|(_, bs)| bs.iter()).collect();
+    let sent = replied(&fx);
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].author(), sent[0].round()), (0, 1));
 }
@@ -198,13 +198,28 @@ fn received_blocks_are_logged_when_their_ancestors_are_stored() {
     assert!(logged.iter().all(|r| r.round < 3));
 }
 
+/// Blocks from memory in the core's replies and catch-up jobs.
+fn replied(fx: &Effects) -> Vec<crate::block::BlockPtr> {
+    let stored = fx.catch_up.iter().flat_map(|(_, job)| {
+        job.0.iter().filter_map(|s| match s {
+            crate::network::Source::Stored(b) => Some(b.clone()),
+            crate::network::Source::Logged(..) => None,
+        })
+    });
+    fx.replies
+        .iter()
+        .flat_map(|(_, bs)| bs.iter().cloned())
+        .chain(stored)
+        .collect()
+}
+
 /// Own blocks in what the core sends: broadcasts and replies.
 fn own_blocks_sent(fx: &Effects) -> Vec<crate::block::BlockPtr> {
     fx.broadcast
         .iter()
-        .chain(fx.replies.iter().flat_map(|(_, bs)| bs.iter()))
-        .filter(|b| b.author() == 0)
         .cloned()
+        .chain(replied(fx))
+        .filter(|b| b.author() == 0)
         .collect()
 }
 

@@ -73,6 +73,8 @@ pub struct Metrics {
     pub peer_disconnects: IntCounterVec,
     /// Inbound connections in their handshake.
     pub unauthenticated_connections: IntGauge,
+    /// Catch-up jobs dropped because the peer's catch-up queue was full.
+    pub catch_up_dropped: IntCounter,
 }
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
@@ -281,6 +283,11 @@ impl Metrics {
                 r,
                 "node_unauthenticated_connections",
                 "Inbound connections in their handshake",
+            )?,
+            catch_up_dropped: counter(
+                r,
+                "node_catch_up_dropped_total",
+                "Catch-up jobs dropped because the peer's catch-up queue was full",
             )?,
             registry,
         })

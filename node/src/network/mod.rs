@@ -2,6 +2,7 @@
 //! receiving; every connection starts with mutual authentication (see [`handshake`]);
 //! length-prefixed frames with a size cap.
 
+mod catch_up;
 pub mod handshake;
 mod latency;
 mod log;
@@ -10,6 +11,7 @@ mod peer;
 mod peers;
 mod server;
 
+pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CATCH_UP_JOBS};
 pub use latency::LatencyMatrix;
 pub use message::{write_message, Message, MessageError};
 pub use peer::{run_peer, Outgoing, PeerLink};
@@ -24,23 +26,41 @@ use crate::{block::BlockPtr, committee::AuthorityIndex, metrics::Metrics};
 /// How long a member cut off for invalid data may not reconnect.
 pub const COOL_DOWN: Duration = Duration::from_secs(10);
 
+/// The queues to one peer.
+#[derive(Clone)]
+pub struct PeerQueues {
+    /// Real-time messages.
+    pub messages: mpsc::Sender<Outgoing>,
+    /// Catch-up jobs.
+    pub catch_up: mpsc::Sender<CatchUp>,
+}
+
 /// Per-peer bounded send queues, used by the core.
 #[derive(Clone)]
 pub struct Network {
-    peers: Vec<Option<mpsc::Sender<Outgoing>>>,
+    peers: Vec<Option<PeerQueues>>,
     metrics: Arc<Metrics>,
 }
 
 impl Network {
     /// Wraps the queues (None for self).
-    pub fn new(peers: Vec<Option<mpsc::Sender<Outgoing>>>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(peers: Vec<Option<PeerQueues>>, metrics: Arc<Metrics>) -> Self {
         Self { peers, metrics }
+    }
+
+    /// Hands a catch-up job to `peer`'s server; dropped if two already wait.
+    pub fn catch_up(&self, peer: AuthorityIndex, job: CatchUp) {
+        if let Some(Some(q)) = self.peers.get(peer as usize) {
+            if q.catch_up.try_send(job).is_err() {
+                self.metrics.catch_up_dropped.inc();
+            }
+        }
     }
 
     /// Queues a message for `peer`; a full queue drops it (catch-up recovers).
     pub fn send(&self, peer: AuthorityIndex, message: Message) {
-        if let Some(Some(tx)) = self.peers.get(peer as usize) {
-            if tx.try_send(Outgoing::new(message)).is_err() {
+        if let Some(Some(q)) = self.peers.get(peer as usize) {
+            if q.messages.try_send(Outgoing::new(message)).is_err() {
                 self.metrics.dropped_messages.inc();
             }
         }

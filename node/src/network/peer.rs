@@ -1,5 +1,6 @@
 //! Outbound connection to one peer: reconnects with bounded backoff, authenticates, then
-//! sends queued messages after the emulated one-way delay (FIFO per peer).
+//! sends queued messages after the emulated one-way delay (FIFO per peer); catch-up replies
+//! go out when no real-time message waits.
 
 use std::{
     net::SocketAddr,
@@ -55,8 +56,10 @@ pub struct PeerLink {
     pub peer: AuthorityIndex,
     /// Its consensus address.
     pub address: SocketAddr,
-    /// Messages to send.
+    /// Real-time messages (own blocks, requests, replies from memory).
     pub queue: mpsc::Receiver<Outgoing>,
+    /// Catch-up replies, sent when `queue` is empty.
+    pub catch_up: mpsc::Receiver<Outgoing>,
     /// Emulated one-way delay.
     pub delay: Duration,
     /// Per member, the round to subscribe from after (re)connecting.
@@ -115,6 +118,7 @@ impl PeerLink {
                     Some(item) => item,
                     None => return End::Stop,
                 },
+                Some(item) = self.catch_up.recv() => item,
                 _ = sleep_until(last_write + self.keepalive_interval) => Outgoing::new(Message::Ping),
                 _ = frames.next() => return End::Lost("the peer closed the connection".into()),
             };
@@ -122,7 +126,11 @@ impl PeerLink {
             let result: std::io::Result<()> = async {
                 while let Some(item) = next.take() {
                     self.write_item(w, item).await?;
-                    next = self.queue.try_recv().ok();
+                    next = self
+                        .queue
+                        .try_recv()
+                        .or_else(|_| self.catch_up.try_recv())
+                        .ok();
                 }
                 w.flush().await
             }

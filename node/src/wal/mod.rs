@@ -27,6 +27,27 @@ type Location = (u64, u64, u32);
 
 const BUFFER_FLUSH_BYTES: usize = 1 << 20;
 
+/// A logged block's bytes in a segment file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockLocation {
+    path: PathBuf,
+    offset: u64,
+    len: u32,
+}
+
+impl BlockLocation {
+    /// Reads the block's bytes (blocking file I/O); fails if the segment was deleted since.
+    pub fn read(&self) -> Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(&self.path)
+            .with_context(|| format!("cannot open {}", self.path.display()))?;
+        let mut buf = vec![0u8; self.len as usize];
+        file.read_exact_at(&mut buf, self.offset)
+            .with_context(|| format!("cannot read a block from {}", self.path.display()))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
 /// Which old segments [`Wal::rotate`] deletes.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -348,19 +369,28 @@ impl Wal {
             .sum()
     }
 
-    /// Reads a logged block back from disk (to serve peers that lag behind the DAG window).
-    pub fn read_block(&mut self, r: &BlockRef) -> Result<Option<Bytes>> {
-        use std::os::unix::fs::FileExt;
+    /// Where a logged block's bytes are on disk, once handed to the OS (so that
+    /// [`BlockLocation::read`] can run outside the WAL's owner).
+    pub fn locate(&mut self, r: &BlockRef) -> Result<Option<BlockLocation>> {
         let Some(&(segment, offset, len)) = self.index.get(r) else {
             return Ok(None);
         };
-        self.flush()?;
-        let path = segment_path(&self.dir, segment);
-        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset)
-            .with_context(|| format!("cannot read a block from {}", path.display()))?;
-        Ok(Some(Bytes::from(buf)))
+        if segment == self.segment && !self.buffer.is_empty() {
+            self.flush()?;
+        }
+        Ok(Some(BlockLocation {
+            path: segment_path(&self.dir, segment),
+            offset,
+            len,
+        }))
+    }
+
+    /// Reads a logged block back from disk (to serve peers that lag behind the DAG window).
+    pub fn read_block(&mut self, r: &BlockRef) -> Result<Option<Bytes>> {
+        match self.locate(r)? {
+            Some(location) => location.read().map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Logged blocks of `author` above round `after`, in round order.
