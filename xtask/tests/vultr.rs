@@ -186,7 +186,13 @@ fn creation_registers_one_key_and_one_firewall_group_and_sends_the_boot_script()
     for instance in &instances {
         assert_eq!(instance.os_id, 2284, "Ubuntu 24.04");
         assert_eq!(instance.plan, "vhf-8c-32gb");
-        assert_eq!(instance.tags, ["bench-v"]);
+        assert_eq!(instance.tags.len(), 2, "{:?}", instance.tags);
+        assert_eq!(instance.tags[0], "bench-v");
+        assert!(
+            instance.tags[1].starts_with("consensus-bench-deadline-"),
+            "{:?}",
+            instance.tags
+        );
         assert_eq!(&instance.firewall_group_id, group_id);
         assert_eq!(instance.sshkey_id, [state.ssh_keys[0].0.clone()]);
         let script = base64::engine::general_purpose::STANDARD
@@ -845,4 +851,50 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
             "no {kind} injected: {kinds:?}"
         );
     }
+}
+
+#[test]
+fn the_deadline_is_recorded_as_a_tag_and_rewritten_when_re_armed() {
+    use chrono::{TimeZone, Utc};
+    let fake = FakeVultr::start(TOKEN);
+    let dir = tempfile::tempdir().expect("tmp");
+    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb").with_retry(fast_retry());
+    let first = Utc
+        .with_ymd_and_hms(2030, 1, 2, 3, 4, 5)
+        .single()
+        .expect("time");
+    let created = vultr
+        .create_instances(&xtask::testbed::CreateRequest {
+            region: "ewr",
+            count: 2,
+            deadline: first,
+            attempt: "a1",
+        })
+        .expect("create");
+    assert!(
+        created.iter().all(|i| i.deadline == Some(first)),
+        "{created:?}"
+    );
+    let listed = vultr.list_instances().expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|i| i.deadline == Some(first)),
+        "{listed:?}"
+    );
+
+    let later = first + chrono::Duration::hours(5);
+    vultr.record_deadline(&listed[..1], later).expect("record");
+    let mut deadlines: Vec<_> = vultr
+        .list_instances()
+        .expect("still the testbed's")
+        .into_iter()
+        .map(|i| i.deadline)
+        .collect();
+    deadlines.sort();
+    assert_eq!(deadlines, [Some(first), Some(later)]);
+    assert!(fake
+        .state()
+        .tagged("bench-v")
+        .iter()
+        .all(|i| i.tags.len() == 2));
 }

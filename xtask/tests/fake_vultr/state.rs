@@ -459,6 +459,21 @@ impl State {
                     "Unable to destroy server: Unable to remove VM: Server is currently locked",
                 )
             }
+            ("PATCH", ["instances", id]) => {
+                match self.instances.iter_mut().find(|i| i.id == *id) {
+                    Some(instance) => {
+                        if let Some(tags) = body["tags"].as_array() {
+                            // The tags given replace the instance's tags.
+                            instance.tags = tags
+                                .iter()
+                                .filter_map(|t| t.as_str().map(str::to_string))
+                                .collect();
+                        }
+                        (202, Some(json!({ "instance": instance.json() })))
+                    }
+                    None => error(404, "instance not found"),
+                }
+            }
             ("DELETE", ["instances", id]) => {
                 let before = self.instances.len();
                 self.instances.retain(|i| i.id != *id);

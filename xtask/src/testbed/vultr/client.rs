@@ -259,6 +259,13 @@ impl Client {
             .map(drop)
     }
 
+    /// `PATCH path` with a JSON body (an update that can be repeated), the answer ignored.
+    pub fn update(&self, path: &str, body: &impl Serialize) -> Result<(), ApiError> {
+        let body = encode("PATCH", path, body)?;
+        self.request("PATCH", path, &[], Some(body), Replay::Safe)
+            .map(drop)
+    }
+
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<(), ApiError> {
         self.request("DELETE", path, &[], None, Replay::Safe)

@@ -22,6 +22,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{public_key::read_public_key, user_data, CreateRequest, Instance, Provider};
@@ -29,7 +30,9 @@ use crate::{settings::LoadedSettings, ssh::parallel};
 use client::{ApiError, Client, Progress};
 use locked::LockWait;
 use resources::Resources;
-use types::{CreateInstance, InstanceEnvelope, Plan, VultrInstance, UBUNTU_24_04_OS_ID};
+use types::{
+    deadline_tag, CreateInstance, InstanceEnvelope, Plan, VultrInstance, UBUNTU_24_04_OS_ID,
+};
 
 /// A testbed on Vultr.
 #[derive(Debug)]
@@ -262,6 +265,14 @@ impl Provider for VultrProvider {
             .collect())
     }
 
+    fn record_deadline(&self, instances: &[Instance], deadline: DateTime<Utc>) -> Result<()> {
+        // PATCH replaces the tags: the testbed's tag is sent again with the new deadline.
+        let tags = json!({ "tags": [self.testbed_id, deadline_tag(deadline)] });
+        self.for_each_instance(instances, "record the deadline of", |i| {
+            self.client.update(&format!("/instances/{}", i.id), &tags)
+        })
+    }
+
     fn delete_network(&self, busy: &BTreeSet<String>) -> Result<Vec<String>> {
         // The firewall group and SSH key serve every region: kept while any region still
         // holds an instance of the testbed or could not be searched.
@@ -300,7 +311,7 @@ impl Provider for VultrProvider {
                 os_id: UBUNTU_24_04_OS_ID,
                 hostname: label.clone(),
                 label,
-                tags: vec![self.testbed_id.clone()],
+                tags: vec![self.testbed_id.clone(), deadline_tag(request.deadline)],
                 sshkey_id: vec![resources.ssh_key_id.clone()],
                 user_data: user_data.clone(),
                 firewall_group_id: resources.firewall_group_id.clone(),

@@ -1,8 +1,29 @@
 //! The parts of Vultr's API objects the provider uses.
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::testbed::{Instance, InstanceState};
+
+/// What the tag recording an instance's dead-man switch deadline starts with; the UTC time
+/// follows in [`DEADLINE_FORMAT`] (letters, digits and hyphens only).
+const DEADLINE_TAG: &str = "consensus-bench-deadline-";
+
+/// How the deadline is written in its tag: `20261201T200000Z`.
+const DEADLINE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// The tag recording the deadline `when`.
+pub fn deadline_tag(when: DateTime<Utc>) -> String {
+    format!("{DEADLINE_TAG}{}", when.format(DEADLINE_FORMAT))
+}
+
+/// The deadline a tag records (`None` if it is no deadline tag).
+pub fn parse_deadline_tag(tag: &str) -> Option<DateTime<Utc>> {
+    let when = tag.strip_prefix(DEADLINE_TAG)?;
+    NaiveDateTime::parse_from_str(when, DEADLINE_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+}
 
 /// Ubuntu 24.04 x64.
 pub const UBUNTU_24_04_OS_ID: u32 = 2284;
@@ -72,7 +93,7 @@ impl VultrInstance {
             state: self.state(),
             ssh_port: 22,
             ssh_user: ssh_user.to_string(),
-            deadline: None,
+            deadline: self.tags.iter().filter_map(|t| parse_deadline_tag(t)).max(),
         }
     }
 }
@@ -300,6 +321,27 @@ mod tests {
         assert_eq!(port_range("99999"), None);
         assert_eq!(port_range("30:20"), None);
         assert_eq!(port_range("1:2:3"), None);
+    }
+
+    #[test]
+    fn the_deadline_tag_reads_back_to_the_second() {
+        let when = DateTime::parse_from_rfc3339("2026-12-01T20:05:09Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let tag = deadline_tag(when);
+        assert_eq!(tag, "consensus-bench-deadline-20261201T200509Z");
+        assert_eq!(parse_deadline_tag(&tag), Some(when));
+        assert_eq!(parse_deadline_tag("bench"), None);
+        assert_eq!(parse_deadline_tag("consensus-bench-deadline-soon"), None);
+        let mut tagged = instance("active", "running", "ok");
+        tagged.tags = vec!["bench".into(), tag];
+        assert_eq!(tagged.to_instance("root").deadline, Some(when));
+        assert_eq!(
+            instance("active", "running", "ok")
+                .to_instance("root")
+                .deadline,
+            None
+        );
     }
 
     #[test]
