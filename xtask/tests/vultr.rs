@@ -898,3 +898,30 @@ fn the_deadline_is_recorded_as_a_tag_and_rewritten_when_re_armed() {
         .iter()
         .all(|i| i.tags.len() == 2));
 }
+
+#[test]
+fn a_create_whose_answer_never_comes_is_looked_up_not_sent_again() {
+    let fake = FakeVultr::start(TOKEN);
+    let dir = tempfile::tempdir().expect("tmp");
+    let (progress, said) = recorder();
+    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
+        .with_retry(fast_retry())
+        .with_request_timeout(Duration::from_millis(300))
+        .with_progress(progress);
+    // Vultr creates the instance but its answer comes after the client stopped waiting.
+    fake.state()
+        .inject_stall("POST", "/instances", Duration::from_millis(1200), 1);
+    let created = common::create(&vultr, "ewr", 2).expect("create");
+    assert_eq!(created.len(), 2);
+    let state = fake.state();
+    let labels: Vec<&str> = state.creates.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(labels, ["bench-v-ewr-0", "bench-v-ewr-1"]);
+    assert_eq!(state.tagged("bench-v").len(), 2);
+    drop(state);
+    let said = lines(&said);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("bench-v-ewr-0") && l.contains("no clear answer")),
+        "{said:#?}"
+    );
+}

@@ -152,10 +152,15 @@ fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
         body,
         authorization,
     };
-    let (status, answer) = state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .handle(recorded);
+    let (status, answer, stall) = {
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        let (status, answer) = state.handle(recorded);
+        (status, answer, state.stall.take())
+    };
+    // An answer held back (the request was applied): the client times out first.
+    if let Some(pause) = stall {
+        std::thread::sleep(pause);
+    }
     let response = match answer {
         Some(json) => tiny_http::Response::from_string(json.to_string())
             .with_status_code(status)

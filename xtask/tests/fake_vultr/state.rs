@@ -55,7 +55,8 @@ impl FakeInstance {
 
 /// An injected error answer: the next `remaining` requests matching `method` and `path`
 /// answer `status`, before doing anything, or after doing what was asked when `applied`
-/// (a gateway error after Vultr acted).
+/// (a gateway error after Vultr acted); or, with `stall`, do what was asked and answer only
+/// after that pause (longer than the client waits).
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub method: String,
@@ -63,6 +64,7 @@ pub struct Fault {
     pub status: u16,
     pub remaining: u32,
     pub applied: bool,
+    pub stall: Option<Duration>,
 }
 
 /// Everything the fake knows.
@@ -86,6 +88,8 @@ pub struct State {
     /// client acting on them one after another never gets past the first, one acting on all
     /// at once does (what tells the two apart without timing).
     pub lock_until_all_refused: bool,
+    /// How long the request being answered holds its answer back (taken by the server).
+    pub stall: Option<Duration>,
     /// `(id, city, country)`.
     pub regions: Vec<(String, String, String)>,
     /// `(id, monthly_cost, locations)`.
@@ -119,6 +123,7 @@ impl State {
             creates: Vec::new(),
             locked_refusals: 0,
             lock_until_all_refused: false,
+            stall: None,
             regions: vec![
                 ("ewr".into(), "New Jersey".into(), "US".into()),
                 ("ams".into(), "Amsterdam".into(), "NL".into()),
@@ -150,6 +155,7 @@ impl State {
             status,
             remaining: count,
             applied: false,
+            stall: None,
         });
     }
 
@@ -161,6 +167,20 @@ impl State {
             status,
             remaining: count,
             applied: true,
+            stall: None,
+        });
+    }
+
+    /// Makes the next `count` requests `method path` do what they ask and answer only after
+    /// `pause`.
+    pub fn inject_stall(&mut self, method: &str, path: &str, pause: Duration, count: u32) {
+        self.faults.push(Fault {
+            method: method.into(),
+            path: path.into(),
+            status: 0,
+            remaining: count,
+            applied: true,
+            stall: Some(pause),
         });
     }
 
@@ -253,6 +273,10 @@ impl State {
         {
             fault.remaining -= 1;
             let (status, applied) = (fault.status, fault.applied);
+            if let Some(pause) = fault.stall {
+                self.stall = Some(pause);
+                return self.route(&request);
+            }
             let message = match status {
                 429 => "rate limit exceeded",
                 _ => "internal error",

@@ -21,6 +21,18 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.vultr.com/v2";
 /// Statuses worth retrying: throttling and transient server errors.
 const RETRYABLE: [u16; 5] = [429, 500, 502, 503, 504];
 
+/// Longest wait for one answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP agent: 5 s to connect, `timeout` for the whole request.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
+        .user_agent(concat!("consensus-bench-xtask/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Attempts at most when the endpoint cannot be connected to at all (refused, no such host):
 /// a wrong `api_endpoint` or a machine offline is said within seconds, not minutes.
 const UNREACHABLE_ATTEMPTS: u32 = 3;
@@ -184,19 +196,21 @@ pub struct Client {
 impl Client {
     /// A client for `endpoint` (e.g. [`DEFAULT_ENDPOINT`]) authenticating with `token`.
     pub fn new(endpoint: &str, token: Secret) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("consensus-bench-xtask/", env!("CARGO_PKG_VERSION")))
-            .build();
         Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token,
-            agent,
+            agent: agent(REQUEST_TIMEOUT),
             retry: RetryPolicy::default(),
             per_page: 100,
             progress: Progress::stderr(),
         }
+    }
+
+    /// Gives up on an answer after `timeout` (default [`REQUEST_TIMEOUT`]). A create whose
+    /// answer does not come in time is looked up like any create with an unclear answer.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.agent = agent(timeout);
+        self
     }
 
     /// Sends the retry lines (and the provider's waiting lines) to `progress`.

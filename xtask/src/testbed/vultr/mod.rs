@@ -97,6 +97,12 @@ impl VultrProvider {
         self
     }
 
+    /// Gives up on an API answer after `timeout` (default 60 s).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.client = self.client.with_timeout(timeout);
+        self
+    }
+
     /// Replaces how long actions on locked instances are retried.
     pub fn with_lock_wait(mut self, lock_wait: LockWait) -> Self {
         self.lock_wait = lock_wait;
