@@ -54,9 +54,20 @@ pub enum Command {
     /// the better side, `unchanged` when it lies within +/- the threshold, and `inconclusive`
     /// otherwise, with the repeats that would likely decide it at the observed noise.
     ///
+    /// With --base REV, it first runs the sweep for both revisions on this testbed, run by run
+    /// interleaved (base, head, head, base, ...), into one run directory with `base/` and
+    /// `head/` inside, then compares them. Points with a disturbed run (a stall, a trend, a
+    /// busy host) are inconclusive unless --accept-disturbed.
+    ///
     /// Exits with status 0 when nothing regressed and everything was decided, 1 when a point
-    /// regressed, 2 when the comparison could not decide (an inconclusive figure, a file that
-    /// is not a result file of this version, no point common to both sides).
+    /// regressed, 2 when the comparison could not decide (an inconclusive figure, a failed or
+    /// interrupted run, a file that is not a result file of this version, no point common to
+    /// both sides).
+    #[command(
+        mut_arg("repeat", |a| a.default_value("3")),
+        mut_arg("duration", |a| a.default_value("20")),
+        mut_arg("warmup", |a| a.default_value("5"))
+    )]
     Compare(CompareArgs),
     /// Summarise the validator logs of a run: errors, warnings, panics per validator and host.
     ///
@@ -241,16 +252,29 @@ pub struct PlotArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `cargo xtask compare BASE HEAD`
+/// `cargo xtask compare BASE HEAD` or `cargo xtask compare --base REV [--head REV]`
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// The reference: a run directory, a run id under the results directory, or a summary CSV
-    /// (`summary.csv`, `runs.csv`).
-    #[arg(value_name = "BASE")]
-    pub base: PathBuf,
-    /// The candidate: a run directory, a run id, or a summary CSV.
-    #[arg(value_name = "HEAD")]
-    pub head: PathBuf,
+    /// The reference result set: a run directory, a run id under the results directory, or a
+    /// summary CSV (`summary.csv`, `runs.csv`). Not with --base.
+    #[arg(value_name = "BASE", required_unless_present = "base_rev")]
+    pub base: Option<PathBuf>,
+    /// The candidate result set: a run directory, a run id, or a summary CSV.
+    #[arg(value_name = "HEAD", required_unless_present = "base_rev")]
+    pub head: Option<PathBuf>,
+    /// Benchmark this revision (commit, branch or tag; built in a cached checkout unless it is
+    /// the clean working tree's HEAD) against --head, with the sweep flags below, both sides
+    /// interleaved on this testbed, then compare.
+    #[arg(long = "base", value_name = "REV", conflicts_with_all = ["base", "head"])]
+    pub base_rev: Option<String>,
+    /// The revision to check. Default: the working tree as it is (uncommitted changes
+    /// included, and recorded as dirty).
+    #[arg(long = "head", value_name = "REV", requires = "base_rev")]
+    pub head_rev: Option<String>,
+    /// With --base: the sweep both sides run (the flags of `bench`; here --repeat defaults to
+    /// 3, --duration to 20 and --warmup to 5).
+    #[command(flatten)]
+    pub sweep: BenchArgs,
     /// Largest accepted throughput drop, as `5%` or `0.05`.
     #[arg(long, default_value = "5%", value_name = "FRACTION", value_parser = parse_fraction)]
     pub max_throughput_drop: f64,
@@ -260,6 +284,10 @@ pub struct CompareArgs {
     /// Output: a terminal table, a Markdown table (for a pull-request comment) or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Judge points with a disturbed run (a stall, a trend, a busy host: the summary's
+    /// `disturbed` column) like the others; by default they are inconclusive.
+    #[arg(long)]
+    pub accept_disturbed: bool,
     /// Seed of the bootstrap's random generator: the same results and seed give the same
     /// intervals.
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -292,3 +292,69 @@ fn latency_matrix_delays_commits_by_the_emulated_distance() {
             .expect("committee");
     assert!(committee.contains("\"far\""), "{committee}");
 }
+
+#[test]
+fn compare_with_head_runs_both_sides_interleaved_and_exits_zero() {
+    use clap::Parser;
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    // The same code on both sides: thresholds wide enough that machine noise cannot make it
+    // inconclusive (the verdict's arithmetic has its own tests).
+    let cli = xtask::cli::Cli::try_parse_from([
+        "xtask",
+        "compare",
+        "--base",
+        "HEAD~0",
+        "--loads",
+        "2000",
+        "--repeat",
+        "2",
+        "--warmup",
+        "2",
+        "--duration",
+        "4",
+        "--max-latency-rise",
+        "1000%",
+        "--max-throughput-drop",
+        "90%",
+        "--accept-disturbed",
+        "--run-id",
+        "ab",
+    ])
+    .expect("compare arguments");
+    let xtask::cli::Command::Compare(args) = cli.command else {
+        panic!("not compare")
+    };
+    xtask::commands::compare::run(&settings, args).expect("exit status 0");
+
+    let run = dir.path().join("ab");
+    let base: Vec<SummaryRow> = read_rows(&run.join("base/summary.csv"));
+    let head: Vec<SummaryRow> = read_rows(&run.join("head/summary.csv"));
+    assert_eq!((base.len(), head.len()), (2, 2));
+    assert_eq!(base[0].run_id, "ab/base");
+    assert_eq!(
+        base[0].git_commit, head[0].git_commit,
+        "both sides are HEAD"
+    );
+    let order: Vec<(String, usize)> =
+        read_rows::<(usize, String, u64, usize, String)>(&run.join("plan.csv"))
+            .into_iter()
+            .map(|(_, side, _, repeat, _)| (side, repeat))
+            .collect();
+    let expected: Vec<(String, usize)> = [("base", 0), ("head", 0), ("head", 1), ("base", 1)]
+        .into_iter()
+        .map(|(s, r)| (s.to_string(), r))
+        .collect();
+    assert_eq!(order, expected);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("comparison.json")).expect("comparison.json"),
+    )
+    .expect("JSON");
+    assert_eq!(report["exit_code"], 0, "{report}");
+    assert!(run.join("comparison.md").is_file());
+    assert!(
+        node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::builder::{Build, NodeBinary};
+use crate::{
+    builder::{Build, NodeBinary},
+    measurement::host::HostCounters,
+};
 
 /// Files of one run's genesis, as written by `node genesis` on this machine.
 pub const COMMITTEE_FILE: &str = "committee.json";
@@ -92,6 +95,12 @@ pub trait Executor {
     /// The last lines of a validator's log, to explain why it stopped (`None` when they
     /// cannot be read).
     fn log_tail(&mut self, validator: usize) -> Option<String>;
+
+    /// The load counters of the machine the validators run on, when this testbed records
+    /// them (the local testbed: this machine); `None` elsewhere.
+    fn host_counters(&mut self) -> Option<HostCounters> {
+        None
+    }
 }
 
 /// How many log lines an unexpected exit shows.

@@ -13,7 +13,10 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use super::executor::{last_lines, log_file, Deployment, Executor, Launch};
-use crate::builder::{Build, NodeBinary};
+use crate::{
+    builder::{Build, NodeBinary},
+    measurement::host::HostCounters,
+};
 
 /// The local testbed: nothing to install, one [`LocalExecutor`] per point.
 pub struct LocalDeployment {
@@ -220,6 +223,10 @@ impl Executor for LocalExecutor {
     fn log_tail(&mut self, validator: usize) -> Option<String> {
         let text = std::fs::read_to_string(self.logs.join(log_file(validator))).ok()?;
         Some(last_lines(&text))
+    }
+
+    fn host_counters(&mut self) -> Option<HostCounters> {
+        HostCounters::read_local()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The benchmark pipeline, shared by every testbed: build, genesis, start validators and
 //! load, measure, stop, write results.
 
+pub mod ab;
 pub mod analysis;
 pub mod executor;
 pub mod faults;
@@ -46,6 +47,8 @@ pub struct RunContext {
     pub provenance: Provenance,
     pub parameters_hash: String,
     pub ports: Ports,
+    /// Where per-point progress bars go when a caller shows its own above them.
+    pub progress: Option<indicatif::MultiProgress>,
 }
 
 impl RunContext {
@@ -179,37 +182,16 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     write_json(&run_dir.join("settings.json"), &recorded)?;
     write_json(&run_dir.join("protocol.json"), &plan.protocol)?;
 
-    let regions: Vec<String> = match (&plan.latency_matrix, settings.settings.cloud_provider) {
-        (Some(m), CloudProvider::Local) => m.regions.clone(),
-        _ => {
-            let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
-            r.dedup();
-            r
-        }
-    };
-    let mut context = RunContext {
-        provenance: Provenance {
-            run_id: run_id.clone(),
-            date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            git_commit: build.source.commit.clone(),
-            git_dirty: build.source.dirty,
-            node_hash: build.node.hash.clone(),
-            settings_hash: provenance::short_hash(&recorded)?,
-            provider: provider.name().into(),
-            regions: regions.join(";"),
-            instance_type: instances[0].specs.clone(),
-        },
-        parameters_hash: provenance::short_hash(&plan.protocol)?,
-        ports,
-        settings: settings.clone(),
+    let mut context = prepare_context(
+        settings,
         plan,
+        provider.name(),
         instances,
-        node: build.node,
-        local_tool: build.local_tool,
         deployment,
+        &build,
         run_id,
         run_dir,
-    };
+    )?;
 
     let points = context.plan.points();
     let mut rows = Vec::new();
@@ -239,11 +221,79 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     }
     finished?;
     println!("{}", results::table::render(&rows));
+    warn_disturbed(&rows, &context.settings);
     println!("results: {}", context.run_dir.display());
     if interrupt::requested() {
         bail!("interrupted: the results above cover what was measured");
     }
     Ok(rows)
+}
+
+/// Warns about points whose window looked disturbed, and says when host load was not recorded.
+pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
+    for row in rows.iter().filter(|r| !r.disturbed.is_empty()) {
+        eprintln!(
+            "warning: load {} tx/s, repeat {} was disturbed ({}): its figures may describe the \
+             machine rather than the code; run it again on a quieter machine",
+            row.load, row.repeat, row.disturbed
+        );
+    }
+    if settings.settings.cloud_provider != CloudProvider::Local {
+        eprintln!(
+            "note: host load (CPU busy, iowait, steal, pressure) is recorded on the local \
+             testbed only; on remote hosts those time-series columns stay empty"
+        );
+    }
+}
+
+/// The context of a run of `build` on `instances`, writing into `run_dir`.
+#[allow(clippy::too_many_arguments)]
+fn prepare_context(
+    settings: &LoadedSettings,
+    plan: Plan,
+    provider: &str,
+    instances: Vec<Instance>,
+    deployment: Box<dyn Deployment>,
+    build: &builder::Build,
+    run_id: String,
+    run_dir: PathBuf,
+) -> Result<RunContext> {
+    let recorded = recorded_settings(&settings.settings);
+    let regions: Vec<String> = match (&plan.latency_matrix, settings.settings.cloud_provider) {
+        (Some(m), CloudProvider::Local) => m.regions.clone(),
+        _ => {
+            let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
+            r.dedup();
+            r
+        }
+    };
+    Ok(RunContext {
+        provenance: Provenance {
+            run_id: run_id.clone(),
+            date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            git_commit: build.source.commit.clone(),
+            git_dirty: build.source.dirty,
+            node_hash: build.node.hash.clone(),
+            settings_hash: provenance::short_hash(&recorded)?,
+            provider: provider.into(),
+            regions: regions.join(";"),
+            instance_type: instances[0].specs.clone(),
+        },
+        parameters_hash: provenance::short_hash(&plan.protocol)?,
+        ports: Ports {
+            base: settings.settings.base_port,
+            metrics_base: settings.settings.metrics_base_port,
+        },
+        settings: settings.clone(),
+        plan,
+        instances,
+        node: build.node.clone(),
+        local_tool: build.local_tool.clone(),
+        deployment,
+        run_id,
+        run_dir,
+        progress: None,
+    })
 }
 
 /// Builds the settings' code for the hosts and installs it there.

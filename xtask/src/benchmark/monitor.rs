@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     interrupt,
-    measurement::{scrape, Snapshot},
+    measurement::{host::HostCounters, scrape, Snapshot},
 };
 
 /// How long validators may take to serve their metrics after starting.
@@ -39,6 +39,8 @@ pub struct Recording {
     pub faults: Vec<(FaultEvent, Option<f64>)>,
     /// The user interrupted the run.
     pub interrupted: bool,
+    /// The host's load counters at each scrape (seconds since start), where recorded.
+    pub host: Vec<(f64, HostCounters)>,
 }
 
 /// ", whose last lines are:" and the end of validator `i`'s log, or nothing when it cannot be
@@ -154,6 +156,9 @@ pub fn measure(
                 .collect()
         });
         let scraped_at = start.elapsed().as_secs_f64();
+        if let Some(counters) = executor.host_counters() {
+            recording.host.push((scraped_at, counters));
+        }
         let mut committed = 0.0f64;
         for (validator, result) in scraped {
             match result {

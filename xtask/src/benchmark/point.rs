@@ -13,7 +13,14 @@ use super::{
     plan::Point,
     RunContext,
 };
-use crate::results::{self, FaultRow, SummaryRow, TimeseriesRow, ValidatorRow};
+use crate::{
+    measurement::host::HostPressure,
+    results::{
+        self,
+        disturbance::{self, Disturbance},
+        seconds, FaultRow, SummaryRow, TimeseriesRow, ValidatorRow,
+    },
+};
 
 fn progress_bar(total: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
@@ -76,6 +83,10 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
 
     let mut executor = context.executor(&name, &logs)?;
     let progress = progress_bar(plan.run_seconds(), label);
+    let progress = match &context.progress {
+        Some(multi) => multi.add(progress),
+        None => progress,
+    };
     let outcome = drive(
         executor.as_mut(),
         context,
@@ -92,8 +103,10 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     stopped.context("cannot stop every validator")?;
     collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
 
-    write_details(context, point, &name, &recording)?;
-    Ok(summary_row(context, point, &schedule, &recording))
+    let disturbance = write_details(context, point, &name, &recording)?;
+    let mut row = summary_row(context, point, &schedule, &recording);
+    row.disturbed = disturbance.summary();
+    Ok(row)
 }
 
 /// Starts the validators and measures; the caller stops them whatever happens.
@@ -120,23 +133,36 @@ fn write_details(
     point: &Point,
     name: &str,
     recording: &monitor::Recording,
-) -> Result<()> {
+) -> Result<Disturbance> {
     let plan = &context.plan;
     let warmup = plan.warmup_s as f64;
-    let timeseries: Vec<TimeseriesRow> = analysis::intervals(recording)
+    // The host's load over each scrape interval, by the scrape's time.
+    let pressure: BTreeMap<u64, HostPressure> = recording
+        .host
+        .windows(2)
+        .filter_map(|w| {
+            let pressure = w[1].1.since(&w[0].1, w[1].0 - w[0].0)?;
+            Some((w[1].0.to_bits(), pressure))
+        })
+        .collect();
+    let mut timeseries: Vec<TimeseriesRow> = analysis::intervals(recording)
         .into_iter()
         .map(|interval| {
             let r = interval.record;
-            let host = context.host_of(r.validator);
+            let machine = context.host_of(r.validator);
+            let host = pressure.get(&r.elapsed_s.to_bits()).copied();
             TimeseriesRow {
                 run_id: context.run_id.clone(),
                 point: name.to_string(),
                 load: point.load,
                 repeat: point.repeat,
                 validator: r.validator,
-                host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
+                host: machine
+                    .public_ip
+                    .clone()
+                    .unwrap_or_else(|| machine.id.clone()),
                 region: context.region_of(r.validator),
-                instance_type: host.specs.clone(),
+                instance_type: machine.specs.clone(),
                 elapsed_s: r.elapsed_s,
                 phase: if r.elapsed_s < warmup {
                     "warmup"
@@ -154,9 +180,26 @@ fn write_details(
                 memory_mib: r.snapshot.resident_memory_bytes / (1024.0 * 1024.0),
                 submitted_transactions: r.snapshot.submitted,
                 rejected_transactions: r.snapshot.rejected,
+                host_cpu_busy: host.map(|h| h.cpu_busy),
+                host_iowait: host.map(|h| h.iowait),
+                host_steal: host.map(|h| h.steal),
+                host_cpu_pressure: host.and_then(|h| h.cpu_pressure),
+                host_io_pressure: host.and_then(|h| h.io_pressure),
+                disturbed: String::new(),
             }
         })
         .collect();
+    let fault_times: Vec<f64> = recording.faults.iter().filter_map(|(_, at)| *at).collect();
+    let window = seconds::seconds(&timeseries)
+        .into_values()
+        .next()
+        .unwrap_or_default();
+    let disturbance = disturbance::detect(&window, point.load as f64, &fault_times);
+    for (second, _) in window.iter().zip(&disturbance.stalled).filter(|(_, s)| **s) {
+        for row in timeseries.iter_mut().filter(|r| r.elapsed_s == second.at_s) {
+            row.disturbed = "stall".into();
+        }
+    }
     results::append_rows(&context.run_dir.join(results::TIMESERIES_FILE), &timeseries)?;
 
     let validators: Vec<ValidatorRow> = analysis::observations(recording, warmup)
@@ -202,7 +245,7 @@ fn write_details(
     if !faults.is_empty() {
         results::append_rows(&context.run_dir.join(results::FAULTS_FILE), &faults)?;
     }
-    Ok(())
+    Ok(disturbance)
 }
 
 fn summary_row(
@@ -271,5 +314,6 @@ fn summary_row(
         cpu_cores_max: s.cpu_cores_max,
         memory_mib_max: s.memory_mib_max,
         interrupted: recording.interrupted,
+        disturbed: String::new(),
     }
 }

@@ -49,6 +49,30 @@ pub fn resolve(root: &Path, repository: Option<&Repository>, cache: &Path) -> Re
     checkout(repository, cache)
 }
 
+/// Revision `rev` (a commit, branch or tag) of the repository at `root`, as committed: this
+/// working tree when `rev` is its `HEAD` and it has no uncommitted changes, else a checkout of
+/// that commit in `cache` (as for [`resolve`]).
+pub fn revision(root: &Path, rev: &str, cache: &Path) -> Result<Source> {
+    let commit = rev_parse(root, rev).with_context(|| {
+        format!(
+            "{rev:?} is not a commit, branch or tag of {}: give --base (or --head) as a \
+             revision git knows here",
+            root.display()
+        )
+    })?;
+    let here = Source::workspace(root);
+    if here.commit == commit && !here.dirty {
+        return Ok(here);
+    }
+    checkout(
+        &Repository {
+            url: root.display().to_string(),
+            commit,
+        },
+        cache,
+    )
+}
+
 /// Whether `repository` names the commit checked out in the workspace at `root`: a commit
 /// hash equal to `HEAD`, or a ref of this very repository (its path or one of its remotes)
 /// that resolves to `HEAD`.

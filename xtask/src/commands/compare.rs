@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 
 use super::ExitStatus;
 use crate::{
+    benchmark::ab,
     cli::CompareArgs,
     results::compare::{self, Bootstrap, Comparison, Options, Thresholds, Verdict},
     settings::LoadedSettings,
@@ -33,6 +34,7 @@ pub fn options(args: &CompareArgs) -> Options {
             seed: args.seed,
             ..Bootstrap::default()
         },
+        accept_disturbed: args.accept_disturbed,
     }
 }
 
@@ -71,10 +73,13 @@ pub fn conclude(comparison: &Comparison, args: &CompareArgs) -> Result<()> {
     .into())
 }
 
-/// Runs `compare` on two result sets.
+/// Runs `compare`: on two result sets, or first the A/B benchmark of two revisions.
 pub fn run(settings: &LoadedSettings, args: CompareArgs) -> Result<()> {
+    let (Some(base), Some(head)) = (&args.base, &args.head) else {
+        return run_revisions(settings, &args);
+    };
     let results = workspace::results_directory(&settings.settings);
-    let (base, head) = (side(&results, &args.base), side(&results, &args.head));
+    let (base, head) = (side(&results, base), side(&results, head));
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;
     if args.format == compare::Format::Text {
@@ -85,4 +90,63 @@ pub fn run(settings: &LoadedSettings, args: CompareArgs) -> Result<()> {
         );
     }
     conclude(&comparison, &args)
+}
+
+/// `compare --base REV [--head REV]`: benchmarks both, interleaved, then compares.
+fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
+    let undecided = |error: anyhow::Error| ExitStatus { code: 2, error };
+    let base = args.base_rev.clone().ok_or_else(|| {
+        undecided(anyhow!(
+            "give two result sets (BASE HEAD) or a revision to compare with (--base REV)"
+        ))
+    })?;
+    let revisions = ab::Revisions {
+        base,
+        head: args.head_rev.clone(),
+    };
+    let outcome = ab::run(settings, &args.sweep, &revisions).map_err(undecided)?;
+    let mut comparison = match (outcome.rows.0.is_empty(), outcome.rows.1.is_empty()) {
+        (false, false) => {
+            compare::compare_paths(&outcome.base_dir, &outcome.head_dir, &options(args))
+                .map_err(undecided)?
+        }
+        _ => {
+            let mut why = outcome.problems.clone();
+            why.push("a side has no measured run".into());
+            return Err(undecided(anyhow!(
+                "nothing to compare in {}: {}",
+                outcome.run_dir.display(),
+                why.join("; ")
+            ))
+            .into());
+        }
+    };
+    for problem in &outcome.problems {
+        comparison.add_problem(problem.clone());
+    }
+    for (side, rows) in [("base", &outcome.rows.0), ("head", &outcome.rows.1)] {
+        for row in rows.iter().filter(|r| r.interrupted) {
+            comparison.add_problem(format!(
+                "the {side} run at load {} tx/s, repeat {} was cut short",
+                row.load, row.repeat
+            ));
+        }
+    }
+    for (file, format) in [
+        ("comparison.md", compare::Format::Markdown),
+        ("comparison.json", compare::Format::Json),
+    ] {
+        let path = outcome.run_dir.join(file);
+        std::fs::write(&path, compare::render(&comparison, format) + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(undecided)?;
+    }
+    if args.format == compare::Format::Text {
+        println!(
+            "results: {} (base/ and head/ inside; compare them again with `cargo xtask compare \
+             {0}/base {0}/head`)",
+            outcome.run_dir.display()
+        );
+    }
+    conclude(&comparison, args)
 }

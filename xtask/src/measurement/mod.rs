@@ -2,6 +2,7 @@
 //! its histogram ([`histogram`]), and the figures of a measured window ([`summary`]).
 
 pub mod histogram;
+pub mod host;
 pub mod scrape;
 pub mod snapshot;
 pub mod summary;

@@ -7,6 +7,7 @@
 
 pub mod compare;
 pub mod csv_file;
+pub mod disturbance;
 pub mod log_report;
 pub mod logs;
 pub mod plot;

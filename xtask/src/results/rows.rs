@@ -57,6 +57,9 @@ pub struct SummaryRow {
     pub memory_mib_max: f64,
     /// True when the run was cut short (Ctrl-C or a failure) and the window is partial.
     pub interrupted: bool,
+    /// Why the window may not reflect the code (a stall, a trend, a busy host); empty when it
+    /// looked clean. See `results::disturbance`.
+    pub disturbed: String,
 }
 
 /// One row of `timeseries.csv`: one scrape of one validator.
@@ -87,6 +90,16 @@ pub struct TimeseriesRow {
     pub memory_mib: f64,
     pub submitted_transactions: f64,
     pub rejected_transactions: f64,
+    /// This host's load since the previous scrape, as fractions (local testbed only): CPU
+    /// busy, iowait and steal from `/proc/stat`, time some task waited for a CPU or for I/O
+    /// from `/proc/pressure`.
+    pub host_cpu_busy: Option<f64>,
+    pub host_iowait: Option<f64>,
+    pub host_steal: Option<f64>,
+    pub host_cpu_pressure: Option<f64>,
+    pub host_io_pressure: Option<f64>,
+    /// `stall` when this interval lies in a stall of the system (see `results::disturbance`).
+    pub disturbed: String,
 }
 
 /// One row of `validators.csv`: one validator over a measured window.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::TimeseriesRow;
+use crate::{measurement::host::HostPressure, results::TimeseriesRow};
 
 /// Which run of a result set: run id, offered load, repeat.
 pub type RunKey = (String, u64, usize);
@@ -12,9 +12,24 @@ pub type RunKey = (String, u64, usize);
 /// The system's figures over one scrape interval.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Second {
+    /// Seconds since the validators started, at the end of the interval.
+    pub at_s: f64,
     pub throughput_tps: f64,
     pub latency_p50_s: Option<f64>,
     pub latency_p99_s: Option<f64>,
+    /// The host's load over the interval (local testbed).
+    pub host: Option<HostPressure>,
+}
+
+/// The host load a time-series row carries.
+pub fn host_pressure(row: &TimeseriesRow) -> Option<HostPressure> {
+    Some(HostPressure {
+        cpu_busy: row.host_cpu_busy?,
+        iowait: row.host_iowait.unwrap_or(0.0),
+        steal: row.host_steal.unwrap_or(0.0),
+        cpu_pressure: row.host_cpu_pressure,
+        io_pressure: row.host_io_pressure,
+    })
 }
 
 fn mean(values: &[f64]) -> Option<f64> {
@@ -35,6 +50,8 @@ pub fn seconds(rows: &[TimeseriesRow]) -> BTreeMap<RunKey, Vec<Second>> {
         let p50: Vec<f64> = scrapes.iter().filter_map(|r| r.latency_p50_s).collect();
         let p99: Vec<f64> = scrapes.iter().filter_map(|r| r.latency_p99_s).collect();
         out.entry(key).or_default().push(Second {
+            at_s: scrapes[0].elapsed_s,
+            host: scrapes.iter().find_map(|r| host_pressure(r)),
             throughput_tps: scrapes.iter().map(|r| r.throughput_tps).fold(0.0, f64::max),
             latency_p50_s: mean(&p50),
             latency_p99_s: mean(&p99),

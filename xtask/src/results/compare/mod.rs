@@ -221,7 +221,10 @@ pub struct PointComparison {
     pub base_repeats: usize,
     pub head_repeats: usize,
     pub metrics: Vec<MetricComparison>,
-    /// The worst verdict of its figures.
+    /// Runs whose window was disturbed, as `side repeat N: reason`.
+    pub disturbed: Vec<String>,
+    /// The worst verdict of its figures (`inconclusive` when a run was disturbed, unless
+    /// disturbed runs are accepted).
     pub verdict: Verdict,
 }
 
@@ -246,6 +249,8 @@ impl PointComparison {
 pub struct Options {
     pub thresholds: Thresholds,
     pub bootstrap: Bootstrap,
+    /// Judge points with disturbed runs like the others instead of calling them inconclusive.
+    pub accept_disturbed: bool,
 }
 
 /// The outcome of comparing two result sets.
@@ -432,7 +437,15 @@ pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Compari
             only_in_base.push(key.clone());
             continue;
         };
-        let metrics: Vec<MetricComparison> = Metric::ALL
+        let disturbed: Vec<String> = [("base", base_rows), ("head", head_rows)]
+            .iter()
+            .flat_map(|(side, rows)| {
+                rows.iter()
+                    .filter(|r| !r.disturbed.is_empty())
+                    .map(move |r| format!("{side} repeat {}: {}", r.repeat, r.disturbed))
+            })
+            .collect();
+        let mut metrics: Vec<MetricComparison> = Metric::ALL
             .iter()
             .map(|&m| {
                 MetricComparison::of(
@@ -443,6 +456,13 @@ pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Compari
                 )
             })
             .collect();
+        if !disturbed.is_empty() && !options.accept_disturbed {
+            for m in metrics.iter_mut() {
+                m.verdict = Verdict::Inconclusive;
+                m.repeats_needed = None;
+                m.note = Some("a run was disturbed (listed below)".into());
+            }
+        }
         let verdict = metrics
             .iter()
             .map(|m| m.verdict)
@@ -453,6 +473,7 @@ pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Compari
             base_repeats: base_rows.len(),
             head_repeats: head_rows.len(),
             metrics,
+            disturbed,
             verdict,
         });
     }

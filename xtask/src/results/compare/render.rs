@@ -92,6 +92,12 @@ fn footer(comparison: &Comparison) -> String {
             }
         }
     }
+    for p in comparison.points.iter().filter(|p| !p.disturbed.is_empty()) {
+        let _ = writeln!(out, "disturbed, {}:", point_label(p));
+        for run in &p.disturbed {
+            let _ = writeln!(out, "  {run}");
+        }
+    }
     let (base_cut, head_cut) = comparison.interrupted;
     if base_cut + head_cut > 0 {
         let _ = writeln!(

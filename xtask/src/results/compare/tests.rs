@@ -60,6 +60,7 @@ fn synthetic(repeats: usize, scale: f64, noise: f64, seed: u64, run_id: &str) ->
                 throughput_tps: 10_000.0 / scale * run_scale * jitter(),
                 latency_p50_s: Some(0.1 * scale * run_scale * jitter()),
                 latency_p99_s: Some(0.2 * scale * run_scale * jitter()),
+                ..Default::default()
             })
             .collect();
         let mean = |f: fn(&crate::results::seconds::Second) -> f64| {
@@ -332,4 +333,25 @@ fn run_directories_compare_like_their_summary_files() {
     let c = compare_paths(&run, &head, &options()).expect("compare");
     assert_eq!(c.regressed().len(), 1, "{}", render(&c, Format::Text));
     assert_eq!(c.regressed()[0].key.load, 2000);
+}
+
+#[test]
+fn a_disturbed_run_makes_its_point_inconclusive_unless_accepted() {
+    let base = synthetic(3, 1.0, 0.02, 1, "base");
+    let mut head = synthetic(3, 1.3, 0.02, 2, "head");
+    head.rows[1].disturbed = "stall: committed below 50% of the offered load for 3.0 s".into();
+    let c = compare(&base, &head, &options());
+    assert_eq!((c.verdict, c.exit_code()), (Verdict::Inconclusive, 2));
+    let text = render(&c, Format::Text);
+    assert!(
+        text.contains("head repeat 1: stall: committed below 50%"),
+        "{text}"
+    );
+    let accepted = Options {
+        accept_disturbed: true,
+        ..options()
+    };
+    let c = compare(&base, &head, &accepted);
+    assert_eq!((c.verdict, c.exit_code()), (Verdict::Regressed, 1));
+    assert_eq!(c.points[0].disturbed.len(), 1, "still listed");
 }

@@ -123,6 +123,8 @@ pub struct PointSeries {
     pub warmup_end: Option<f64>,
     /// Fault events as applied: (seconds, label).
     pub faults: Vec<(f64, String)>,
+    /// Scrape intervals flagged as disturbed (a stall): (from, to) seconds.
+    pub disturbed: Vec<(f64, f64)>,
 }
 
 /// The scrape interval: the median gap between one validator's consecutive scrapes.
@@ -204,6 +206,11 @@ pub fn point_series(rows: &[TimeseriesRow], faults: &[FaultRow]) -> Vec<PointSer
                         f.applied_at_s
                             .map(|at| (at, format!("{} v{}", f.event, f.validator)))
                     })
+                    .collect(),
+                disturbed: rows
+                    .iter()
+                    .filter(|r| !r.disturbed.is_empty())
+                    .map(|r| ((r.elapsed_s - interval).max(0.0), r.elapsed_s))
                     .collect(),
             }
         })

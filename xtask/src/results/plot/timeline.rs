@@ -27,6 +27,7 @@ fn max_of(values: impl Iterator<Item = f64>) -> f64 {
 const CRASH: RGBColor = RGBColor(200, 0, 0);
 const RECOVER: RGBColor = RGBColor(0, 150, 60);
 const WARMUP: RGBAColor = RGBAColor(0, 0, 0, 0.08);
+const DISTURBED: RGBAColor = RGBAColor(230, 120, 0, 0.18);
 
 /// Validator lines avoid the fault markers' red and green.
 fn series_color(i: usize) -> RGBAColor {
@@ -59,6 +60,12 @@ impl Timeline<'_> {
                 WARMUP.filled(),
             )))?;
         }
+        chart.draw_series(
+            self.series
+                .disturbed
+                .iter()
+                .map(|&(from, to)| Rectangle::new([(from, 0.0), (to, y_max)], DISTURBED.filled())),
+        )?;
         for (at, label) in &self.series.faults {
             let c = if label.starts_with("crash") {
                 CRASH
@@ -150,6 +157,9 @@ impl Figure for Timeline<'_> {
             "warm-up (not measured)".into(),
             Swatch::Band(WARMUP.mix(2.0)),
         ));
+        if !s.disturbed.is_empty() {
+            entries.push(("disturbed (stall)".into(), Swatch::Band(DISTURBED.mix(2.0))));
+        }
         if s.faults.iter().any(|f| f.1.starts_with("crash")) {
             entries.push(("crash".into(), Swatch::Dashed(CRASH.to_rgba())));
         }

@@ -1,0 +1,364 @@
+//! `cargo xtask compare --base REV`: one sweep run for two builds of the node on one testbed,
+//! interleaved run by run so that a change of the machine's load falls on both sides.
+//!
+//! The run directory holds `base/` and `head/`, each an ordinary run directory (summary,
+//! time series, logs, provenance of its build), `plan.csv` (the order the runs took) and, once
+//! compared, `comparison.json` and `comparison.md`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::{deployment, plan::Plan, plan::Point, point, prepare_context, write_json, RunContext};
+use crate::{
+    builder::{self, source::Source, Build},
+    cli::BenchArgs,
+    interrupt,
+    results::{self, SummaryRow},
+    settings::LoadedSettings,
+    ssh, testbed, workspace,
+};
+
+/// Which build a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Base,
+    Head,
+}
+
+impl Side {
+    /// Its name, also its directory in the run directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Base => "base",
+            Self::Head => "head",
+        }
+    }
+}
+
+/// One run of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub side: Side,
+    pub point: Point,
+}
+
+/// The order of the runs: each point of the sweep (load and repeat) on both sides back to
+/// back, the side that goes first alternating from one point to the next (base, head, head,
+/// base, base, head, ...), so neither side is always the one after a pause or a build.
+pub fn interleave(points: &[Point]) -> Vec<Step> {
+    points
+        .iter()
+        .enumerate()
+        .flat_map(|(i, point)| {
+            let order = if i % 2 == 0 {
+                [Side::Base, Side::Head]
+            } else {
+                [Side::Head, Side::Base]
+            };
+            order.map(|side| Step {
+                side,
+                point: point.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The revisions compared: `head` `None` is the working tree as it is.
+#[derive(Clone, Debug)]
+pub struct Revisions {
+    pub base: String,
+    pub head: Option<String>,
+}
+
+/// What an A/B run leaves.
+#[derive(Debug)]
+pub struct Outcome {
+    pub run_dir: PathBuf,
+    /// The run directory of each side.
+    pub base_dir: PathBuf,
+    pub head_dir: PathBuf,
+    /// Why the plan did not complete (a failed run), if it did not.
+    pub problems: Vec<String>,
+    /// Rows measured, per side.
+    pub rows: (Vec<SummaryRow>, Vec<SummaryRow>),
+}
+
+/// Provenance of one side, as `compare.json` records it.
+#[derive(Debug, Serialize)]
+struct SideRecord {
+    revision: String,
+    commit: String,
+    dirty: bool,
+    node_hash: String,
+}
+
+/// One line of `plan.csv`.
+#[derive(Debug, Serialize)]
+struct PlanRow {
+    index: usize,
+    side: Side,
+    load: u64,
+    repeat: usize,
+    started_at: String,
+}
+
+fn source(root: &Path, revision: Option<&str>) -> Result<Source> {
+    match revision {
+        None => Ok(Source::workspace(root)),
+        Some(rev) => builder::source::revision(root, rev, &ssh::cache_dir()),
+    }
+}
+
+fn build(side: Side, source: &Source, target: Option<&str>) -> Result<Build> {
+    eprintln!(
+        "building the {} node (release) at {}{}...",
+        side.name(),
+        &source.commit[..12.min(source.commit.len())],
+        if source.dirty {
+            " with local changes"
+        } else {
+            ""
+        }
+    );
+    builder::build(source, target).with_context(|| format!("cannot build the {} side", side.name()))
+}
+
+/// Points `context` at `side`: its binary, provenance and run directory.
+fn switch(
+    context: &mut RunContext,
+    side: Side,
+    build: &Build,
+    run_id: &str,
+    dir: &Path,
+) -> Result<()> {
+    if context.node.hash != build.node.hash {
+        context.deployment.install(build)?;
+    }
+    context.node = build.node.clone();
+    context.local_tool = build.local_tool.clone();
+    context.provenance.git_commit = build.source.commit.clone();
+    context.provenance.git_dirty = build.source.dirty;
+    context.provenance.node_hash = build.node.hash.clone();
+    context.provenance.run_id = format!("{run_id}/{}", side.name());
+    context.run_id = context.provenance.run_id.clone();
+    context.run_dir = dir.to_path_buf();
+    Ok(())
+}
+
+fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> ProgressBar {
+    let bar = multi.add(ProgressBar::new(steps as u64 * run_seconds));
+    bar.set_style(
+        ProgressStyle::with_template("A/B plan [{bar:30}] {msg}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Runs the sweep `args` for both revisions, interleaved, writing as it goes.
+pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
+    interrupt::install();
+    let root = workspace::root();
+    let plan = Plan::from_args(args, &root.join("assets"))?;
+    let (provider, instances) = testbed::running_instances(settings)?;
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("compare-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
+    let results_dir = workspace::results_directory(&settings.settings);
+    let run_dir = results_dir.join(&run_id);
+    if run_dir.exists() {
+        bail!(
+            "the run directory {} already exists: choose another --run-id",
+            run_dir.display()
+        );
+    }
+    if settings.settings.repository.is_some() {
+        eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
+    }
+    let base_source = source(&root, Some(&revisions.base))?;
+    let head_source = source(&root, revisions.head.as_deref())?;
+    let mut deployment = deployment(
+        settings,
+        &instances,
+        args,
+        &run_id,
+        &super::genesis::Ports {
+            base: settings.settings.base_port,
+            metrics_base: settings.settings.metrics_base_port,
+        },
+        plan.committee,
+    )?;
+    let builds = (|| -> Result<(Build, Build)> {
+        let target = deployment.target()?;
+        let base = build(Side::Base, &base_source, target.as_deref())?;
+        let head = build(Side::Head, &head_source, target.as_deref())?;
+        if interrupt::requested() {
+            bail!("interrupted before anything was started on the hosts");
+        }
+        deployment.install(&base)?;
+        Ok((base, head))
+    })();
+    let (base, head) = match builds {
+        Ok(builds) => builds,
+        Err(e) => {
+            deployment.finish(&run_dir).ok();
+            return Err(e);
+        }
+    };
+    if base.node.hash == head.node.hash {
+        eprintln!(
+            "note: both sides built the same node binary ({})",
+            base.node.short_hash()
+        );
+    }
+
+    let dirs = [
+        (Side::Base, run_dir.join(Side::Base.name())),
+        (Side::Head, run_dir.join(Side::Head.name())),
+    ];
+    let mut context = prepare_context(
+        settings,
+        plan,
+        provider.name(),
+        instances,
+        deployment,
+        &base,
+        run_id.clone(),
+        dirs[0].1.clone(),
+    )?;
+    for (side, dir) in &dirs {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_json(
+            &dir.join("settings.json"),
+            &super::recorded_settings(&settings.settings),
+        )?;
+        write_json(&dir.join("protocol.json"), &context.plan.protocol)?;
+        let build = if *side == Side::Base { &base } else { &head };
+        let revision = match side {
+            Side::Base => revisions.base.clone(),
+            Side::Head => revisions
+                .head
+                .clone()
+                .unwrap_or_else(|| "working tree".into()),
+        };
+        write_json(
+            &dir.join("revision.json"),
+            &SideRecord {
+                revision,
+                commit: build.source.commit.clone(),
+                dirty: build.source.dirty,
+                node_hash: build.node.hash.clone(),
+            },
+        )?;
+    }
+
+    let steps = interleave(&context.plan.points());
+    let multi = MultiProgress::new();
+    let overall = overall_bar(&multi, steps.len(), context.plan.run_seconds());
+    context.progress = Some(multi.clone());
+    let mut rows = (Vec::new(), Vec::new());
+    let mut problems = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        if interrupt::requested() {
+            break;
+        }
+        overall.set_message(format!("run {}/{}", index + 1, steps.len()));
+        let (build, dir) = match step.side {
+            Side::Base => (&base, &dirs[0].1),
+            Side::Head => (&head, &dirs[1].1),
+        };
+        if let Err(e) = switch(&mut context, step.side, build, &run_id, dir) {
+            problems.push(format!(
+                "cannot switch to the {} node: {e:#}",
+                step.side.name()
+            ));
+            break;
+        }
+        results::append_rows(
+            &run_dir.join("plan.csv"),
+            &[PlanRow {
+                index,
+                side: step.side,
+                load: step.point.load,
+                repeat: step.point.repeat,
+                started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }],
+        )?;
+        let label = format!(
+            "{} load {} tx/s r{}",
+            step.side.name(),
+            step.point.load,
+            step.point.repeat
+        );
+        match point::run(&context, &step.point, &label) {
+            Ok(row) => {
+                results::append_rows(&dir.join(results::SUMMARY_FILE), &[&row])?;
+                results::append_rows(&results_dir.join(results::RUNS_FILE), &[&row])?;
+                match step.side {
+                    Side::Base => rows.0.push(row),
+                    Side::Head => rows.1.push(row),
+                }
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "the {} run at load {} tx/s, repeat {} failed: {e:#}",
+                    step.side.name(),
+                    step.point.load,
+                    step.point.repeat
+                ));
+                break;
+            }
+        }
+        overall.inc(context.plan.run_seconds());
+    }
+    overall.finish_and_clear();
+    if interrupt::requested() {
+        problems.push("interrupted: the plan was cut short (what was measured is kept)".into());
+    }
+    if let Err(e) = context.deployment.finish(&run_dir) {
+        problems.push(format!("cannot release the testbed: {e:#}"));
+    }
+    Ok(Outcome {
+        base_dir: dirs[0].1.clone(),
+        head_dir: dirs[1].1.clone(),
+        run_dir,
+        problems,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_point_runs_on_both_sides_with_the_first_side_alternating() {
+        let points: Vec<Point> = [(1000, 0), (1000, 1), (5000, 0), (5000, 1)]
+            .into_iter()
+            .map(|(load, repeat)| Point { load, repeat })
+            .collect();
+        let order: Vec<(Side, u64, usize)> = interleave(&points)
+            .into_iter()
+            .map(|s| (s.side, s.point.load, s.point.repeat))
+            .collect();
+        use Side::{Base as B, Head as H};
+        assert_eq!(
+            order,
+            vec![
+                (B, 1000, 0),
+                (H, 1000, 0),
+                (H, 1000, 1),
+                (B, 1000, 1),
+                (B, 5000, 0),
+                (H, 5000, 0),
+                (H, 5000, 1),
+                (B, 5000, 1),
+            ]
+        );
+    }
+}
