@@ -228,6 +228,10 @@ pub struct BenchArgs {
     /// validators and files left by earlier runs in the working directory).
     #[arg(long)]
     pub skip_configure: bool,
+    /// Tests of the safety audit only: start this validator with a corrupted linearizer, so
+    /// its committed sequence forks from the others' (the run must report the fork and fail).
+    #[arg(long, hide = true, value_name = "VALIDATOR")]
+    pub plant_fork: Option<usize>,
 }
 
 /// `cargo xtask build ...`

@@ -152,7 +152,22 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     for i in 0..4 {
         let log = point.join(format!("logs/validator-{i}.log"));
         assert!(log.is_file(), "{}", log.display());
+        let commits = point.join(format!("logs/commits-{i}.csv"));
+        assert!(commits.is_file(), "{}", commits.display());
     }
+    // The audit compared the four committed sequences; liveness counts the window's commits.
+    assert!(row.safety.starts_with("ok ("), "safety {}", row.safety);
+    let checked: u64 = row.safety["ok (".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("safety {}", row.safety));
+    assert!(checked >= 10, "safety {}", row.safety);
+    assert!(
+        row.liveness.ends_with(" s") && !row.liveness.starts_with("0 "),
+        "liveness {}",
+        row.liveness
+    );
     assert!(
         std::fs::read_dir(&point)
             .expect("point dir")
@@ -206,6 +221,13 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         "recovery",
     ]);
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with crash-recovery");
+    // The restarted validator continued the same committed sequence.
+    assert!(rows[0].safety.starts_with("ok ("), "{}", rows[0].safety);
+    assert!(
+        rows[0].liveness.ends_with("under faults") && !rows[0].liveness.starts_with("0 "),
+        "{}",
+        rows[0].liveness
+    );
     assert!(
         rows[0].throughput_tps > 500.0,
         "throughput {}",
@@ -224,6 +246,51 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         .collect();
     assert_eq!(rows[0].fault_schedule, schedule.join(";"));
     assert_eq!(rows[0].fault_mode, "crash-recovery");
+    assert!(
+        node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}
+
+#[test]
+fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let args = bench_args(&[
+        "--committee",
+        "4",
+        "--loads",
+        "1000",
+        "--plant-fork",
+        "3",
+        "--run-id",
+        "forked",
+    ]);
+    let err = xtask::benchmark::run(&settings, &args).expect_err("a fork fails the bench");
+    let message = format!("{err:#}");
+    assert!(message.contains("safety broken"), "{message}");
+    // The results are written, the row says where the sequences parted.
+    let run = dir.path().join("forked");
+    let rows: Vec<SummaryRow> = read_rows(&run.join("summary.csv"));
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]
+            .safety
+            .starts_with("fork at index 20: validators 0 and 3 (last agreed at index 10)"),
+        "safety {}",
+        rows[0].safety
+    );
+    assert!(message.contains(&rows[0].safety), "{message}");
+    // `compare` does not use the row.
+    let options = xtask::results::compare::Options::default();
+    let err = xtask::results::compare::compare_paths(&run, &run, &options)
+        .expect_err("nothing usable to compare");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("left out, its safety audit found a fork at index 20"),
+        "{message}"
+    );
     assert!(
         node_processes(&node_binary()).is_empty(),
         "node processes left behind"

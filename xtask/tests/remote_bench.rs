@@ -181,6 +181,20 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         2,
         "validator 3 started twice: {recovered}"
     );
+    // The commit logs came back with the logs, and the restarted validator continued the
+    // same committed sequence.
+    for i in 0..4 {
+        assert!(
+            point.join(format!("logs/commits-{i}.csv")).is_file(),
+            "commits-{i}.csv"
+        );
+    }
+    assert!(row.safety.starts_with("ok ("), "safety {}", row.safety);
+    assert!(
+        row.liveness.ends_with("under faults"),
+        "liveness {}",
+        row.liveness
+    );
     let validators: Vec<ValidatorRow> = read_rows(&run.join("validators.csv"));
     assert!(validators.iter().any(|r| r.validator == 1
         && r.host == hosts[1].address

@@ -25,6 +25,15 @@ pub fn log_file(validator: usize) -> String {
     format!("validator-{validator}.log")
 }
 
+/// The commit log of validator `i` (its commit chain, read by the safety audit), next to
+/// its log.
+pub fn commit_log_file(validator: usize) -> String {
+    format!("commits-{validator}.csv")
+}
+
+/// From which commit index a validator started with `--plant-fork` forks.
+pub const PLANTED_FORK_AT: u64 = 20;
+
 /// How one validator is started.
 #[derive(Clone, Debug)]
 pub struct Launch {
@@ -36,6 +45,9 @@ pub struct Launch {
     pub transaction_size: usize,
     /// Whether the run emulates geo latency with `latency.csv`.
     pub latency_matrix: bool,
+    /// Tests of the safety audit: this validator's committed sequence forks from
+    /// [`PLANTED_FORK_AT`] on.
+    pub plant_fork: bool,
 }
 
 impl Launch {
@@ -58,7 +70,12 @@ impl Launch {
             self.load.to_string(),
             "--transaction-size".into(),
             self.transaction_size.to_string(),
+            "--commit-log".into(),
+            format!("{dir}/{}", commit_log_file(i)),
         ];
+        if self.plant_fork {
+            args.extend(["--plant-fork-at".into(), PLANTED_FORK_AT.to_string()]);
+        }
         if self.latency_matrix {
             args.extend(["--latency-matrix".into(), format!("{dir}/{LATENCY_FILE}")]);
         }

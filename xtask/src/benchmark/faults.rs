@@ -96,6 +96,7 @@ mod tests {
                 leader_timeout_ms: 1000,
             },
             latency_matrix: None,
+            plant_fork: None,
         }
     }
 

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{last_lines, log_file, Deployment, Executor, Launch};
+use super::executor::{commit_log_file, last_lines, log_file, Deployment, Executor, Launch};
 use crate::{
     builder::{Build, NodeBinary},
     measurement::host::HostCounters,
@@ -61,6 +61,8 @@ pub struct LocalExecutor {
     binary: Option<PathBuf>,
     metrics_ports: Vec<u16>,
     children: BTreeMap<usize, Child>,
+    /// Every validator started at least once.
+    started: std::collections::BTreeSet<usize>,
 }
 
 impl LocalExecutor {
@@ -78,6 +80,7 @@ impl LocalExecutor {
             binary: None,
             metrics_ports,
             children: BTreeMap::new(),
+            started: Default::default(),
         })
     }
 
@@ -158,6 +161,7 @@ impl Executor for LocalExecutor {
             .spawn()
             .with_context(|| format!("cannot start validator {i} ({})", binary.display()))?;
         self.children.insert(i, child);
+        self.started.insert(i);
         Ok(())
     }
 
@@ -215,8 +219,18 @@ impl Executor for LocalExecutor {
         Ok(())
     }
 
-    fn collect_logs(&mut self, _destination: &Path) -> Result<()> {
-        // Local validators already write into the results directory.
+    fn collect_logs(&mut self, destination: &Path) -> Result<()> {
+        // Local validators already write their logs into the results directory; their
+        // commit logs are in the working directory.
+        for &i in self.started.iter() {
+            let source = self.work.path().join(commit_log_file(i));
+            if source.exists() {
+                let target = destination.join(commit_log_file(i));
+                std::fs::copy(&source, &target).with_context(|| {
+                    format!("cannot copy {} to {}", source.display(), target.display())
+                })?;
+            }
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 pub mod ab;
 pub mod analysis;
+pub mod audit;
 pub mod executor;
 pub mod faults;
 pub mod genesis;
@@ -223,6 +224,19 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     println!("{}", results::table::render(&rows));
     warn_disturbed(&rows, &context.settings);
     println!("results: {}", context.run_dir.display());
+    let forks: Vec<String> = rows
+        .iter()
+        .filter(|r| audit::is_fork(&r.safety))
+        .map(|r| format!("\n  load {} repeat {}: {}", r.load, r.repeat, r.safety))
+        .collect();
+    if !forks.is_empty() {
+        bail!(
+            "safety broken: the validators' committed sequences differ (the `safety` column of \
+             {} says where; the commit logs are with each point's logs):{}",
+            context.run_dir.join(results::SUMMARY_FILE).display(),
+            forks.concat()
+        );
+    }
     if interrupt::requested() {
         bail!("interrupted: the results above cover what was measured");
     }

@@ -147,6 +147,8 @@ pub struct Plan {
     pub scrape_interval_s: f64,
     pub protocol: Protocol,
     pub latency_matrix: Option<LatencyMatrix>,
+    /// Tests of the safety audit: a validator whose committed sequence forks.
+    pub plant_fork: Option<usize>,
 }
 
 /// One run of a benchmark: a load and a repetition.
@@ -229,6 +231,12 @@ impl Plan {
             .as_deref()
             .map(|spec| LatencyMatrix::resolve(spec, assets))
             .transpose()?;
+        if let Some(v) = args.plant_fork.filter(|&v| v >= args.committee) {
+            bail!(
+                "--plant-fork {v} is not a validator of a committee of {}",
+                args.committee
+            );
+        }
         let fault_mode = match (args.faults, args.crash_recovery) {
             (0, _) => FaultMode::None,
             (_, false) => FaultMode::Permanent,
@@ -252,6 +260,7 @@ impl Plan {
                 leader_timeout_ms: args.leader_timeout_ms,
             },
             latency_matrix,
+            plant_fork: args.plant_fork,
         })
     }
 

@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
     analysis,
+    audit::{self, liveness},
     executor::{Executor, Launch, COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
     faults::{self, FaultEvent},
     genesis, monitor,
@@ -76,6 +77,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
                 load: loads[i],
                 transaction_size: plan.transaction_size,
                 latency_matrix: plan.latency_matrix.is_some(),
+                plant_fork: plan.plant_fork == Some(i),
             };
             (i, launch)
         })
@@ -103,9 +105,28 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     stopped.context("cannot stop every validator")?;
     collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
 
+    // Crashed validators are audited on what they committed; those never started have no
+    // commit log.
+    let audited: Vec<usize> = launches.keys().copied().collect();
+    let safety = audit::audit(&logs, &audited);
+    if !matches!(safety, audit::Safety::Ok { .. }) {
+        eprintln!(
+            "warning: point {name}: safety {safety} (commit logs in {})",
+            logs.display()
+        );
+    }
+    let correct: Vec<usize> = audited
+        .iter()
+        .copied()
+        .filter(|&i| !plan.is_faulty(i))
+        .collect();
+    let liveness = liveness::liveness(&recording, plan.warmup_s as f64, &correct, false);
+
     let disturbance = write_details(context, point, &name, &recording)?;
     let mut row = summary_row(context, point, &schedule, &recording);
     row.disturbed = disturbance.summary();
+    row.safety = safety.to_string();
+    row.liveness = liveness.to_string();
     Ok(row)
 }
 
@@ -313,6 +334,8 @@ fn summary_row(
         cpu_cores_mean: s.cpu_cores_mean,
         cpu_cores_max: s.cpu_cores_max,
         memory_mib_max: s.memory_mib_max,
+        safety: String::new(),
+        liveness: String::new(),
         interrupted: recording.interrupted,
         disturbed: String::new(),
     }

@@ -16,6 +16,7 @@ pub mod names {
     pub const COMMITTED_LEADERS: &str = "node_committed_leaders_total";
     pub const CURRENT_ROUND: &str = "node_current_round";
     pub const LAST_COMMITTED_ROUND: &str = "node_last_committed_round";
+    pub const COMMIT_INDEX: &str = "node_commit_index";
     pub const BLOCKS_PROPOSED: &str = "node_blocks_proposed_total";
     pub const BLOCKS_RECEIVED: &str = "node_blocks_received_total";
     pub const MISSING_BLOCK_REQUESTS: &str = "node_missing_block_requests_total";
@@ -42,6 +43,8 @@ pub struct Snapshot {
     pub current_round: f64,
     /// Round of the last committed leader.
     pub last_committed_round: f64,
+    /// Leaders committed since genesis (continues across restarts).
+    pub commit_index: f64,
     /// Blocks this validator proposed.
     pub blocks_proposed: f64,
     /// Blocks received from peers.
@@ -96,6 +99,7 @@ impl Snapshot {
                 names::COMMITTED_BYTES => snapshot.committed_bytes = value,
                 names::CURRENT_ROUND => snapshot.current_round = value,
                 names::LAST_COMMITTED_ROUND => snapshot.last_committed_round = value,
+                names::COMMIT_INDEX => snapshot.commit_index = value,
                 names::BLOCKS_PROPOSED => snapshot.blocks_proposed = value,
                 names::BLOCKS_RECEIVED => snapshot.blocks_received = value,
                 names::MISSING_BLOCK_REQUESTS => snapshot.missing_block_requests = value,
@@ -154,6 +158,16 @@ mod tests {
         assert!(s.resident_memory_bytes > 0.0 && s.cpu_seconds > 0.0);
         let p50 = s.latency.quantile(0.5).expect("p50");
         assert!(p50 > 0.02 && p50 < 0.2, "{p50}");
+    }
+
+    #[test]
+    fn reads_the_commit_index() {
+        let text = format!(
+            "{RECORDED}# HELP node_commit_index Leaders committed since genesis\n\
+             # TYPE node_commit_index gauge\nnode_commit_index 431\n"
+        );
+        assert_eq!(Snapshot::parse(&text).expect("parse").commit_index, 431.0);
+        assert_eq!(Snapshot::parse(RECORDED).expect("parse").commit_index, 0.0);
     }
 
     #[test]

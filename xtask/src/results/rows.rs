@@ -55,6 +55,12 @@ pub struct SummaryRow {
     pub cpu_cores_mean: f64,
     pub cpu_cores_max: f64,
     pub memory_mib_max: f64,
+    /// The safety audit of the correct validators' committed sequences: `ok (N commits
+    /// checked)`, `fork at index I: validators A and B ...` or `unchecked: why`.
+    pub safety: String,
+    /// Leaders committed while the faults were in effect (or in the measured window):
+    /// `N commits in S s[ under faults]`.
+    pub liveness: String,
     /// True when the run was cut short (Ctrl-C or a failure) and the window is partial.
     pub interrupted: bool,
     /// Why the window may not reflect the code (a stall, a trend, a busy host); empty when it

@@ -13,7 +13,9 @@ use anyhow::{bail, Context, Result};
 
 use super::{all_ok, logs, processes, Host, RemoteDeployment};
 use crate::{
-    benchmark::executor::{last_lines, log_file, Executor, Launch, LOG_TAIL_LINES},
+    benchmark::executor::{
+        commit_log_file, last_lines, log_file, Executor, Launch, LOG_TAIL_LINES,
+    },
     builder::NodeBinary,
     results, ssh,
     testbed::{setup, Instance},
@@ -374,7 +376,10 @@ impl Executor for RemoteExecutor<'_> {
         let placement = self.placement(self.started.iter().copied());
         let received = self.on_hosts("downloading the logs", &placement, |host, validators| {
             let dir = self.point_dir(host);
-            let files: Vec<String> = validators.iter().map(|&v| log_file(v)).collect();
+            let files: Vec<String> = validators
+                .iter()
+                .flat_map(|&v| [log_file(v), commit_log_file(v)])
+                .collect();
             let archive = tempfile::Builder::new()
                 .prefix("consensus-bench-logs-")
                 .suffix(".tar.gz")

@@ -6,10 +6,11 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// The shell command that writes the point's logs in `dir` as a gzip-compressed tar stream.
+/// The shell command that writes those of `files` that exist in `dir` as a gzip-compressed
+/// tar stream (a validator that died early may have left no commit log).
 pub fn archive_command(dir: &str, files: &[String]) -> String {
     format!(
-        "cd {} && tar -czf - -- {}",
+        "cd {} && set -- && for f in {}; do if [ -e \"$f\" ]; then set -- \"$@\" \"$f\"; fi; done && tar -czf - -- \"$@\"",
         crate::ssh::shell::quote(dir),
         crate::ssh::shell::join(files)
     )
@@ -63,7 +64,11 @@ mod tests {
         let archive = dir.path().join("logs.tar.gz");
         let command = archive_command(
             &logs.display().to_string(),
-            &["validator-0.log".into(), "validator-3.log".into()],
+            &[
+                "validator-0.log".into(),
+                "commits-0.csv".into(),
+                "validator-3.log".into(),
+            ],
         );
         let status = std::process::Command::new("sh")
             .args(["-c", &format!("{command} > {}", archive.display())])

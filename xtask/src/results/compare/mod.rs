@@ -3,7 +3,8 @@
 //! Points match on committee, faults (count and mode), offered load, transaction size and
 //! protocol parameters (wave length, leaders, leader wait and timeout, latency matrix). For each
 //! point and figure (committed throughput, p50, p99) the change is the relative change of the
-//! medians of the repeats (interrupted rows left out), with a bootstrap confidence interval
+//! medians of the repeats (interrupted rows left out; rows whose safety audit found a fork too,
+//! and they leave the comparison undecided), with a bootstrap confidence interval
 //! over the repeats and the per-second samples of each run ([`bootstrap`]). The interval, set
 //! against the threshold, gives the verdict ([`verdict`]).
 
@@ -31,6 +32,7 @@ use super::{
     seconds::{self, RunKey, Second},
     SummaryRow, TimeseriesRow, TIMESERIES_FILE,
 };
+use crate::benchmark::audit;
 
 /// What makes two rows the same point of a benchmark.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -411,25 +413,41 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// Rows grouped by point, interrupted rows left out; returns the groups and how many rows
-/// were left out.
-fn group(rows: &[SummaryRow]) -> (BTreeMap<PointKey, Vec<&SummaryRow>>, usize) {
+/// Rows grouped by point, interrupted rows and rows whose safety audit found a fork left
+/// out (their figures mean nothing); returns the groups, how many interrupted rows were left
+/// out, and each fork described (`side` names the set).
+fn group<'a>(
+    rows: &'a [SummaryRow],
+    side: &str,
+) -> (BTreeMap<PointKey, Vec<&'a SummaryRow>>, usize, Vec<String>) {
     let mut groups: BTreeMap<PointKey, Vec<&SummaryRow>> = BTreeMap::new();
     let mut interrupted = 0;
+    let mut forks = Vec::new();
     for row in rows {
+        if audit::is_fork(&row.safety) {
+            forks.push(format!(
+                "{side} run {} ({}, repeat {}) is left out, its safety audit found a {}",
+                row.run_id,
+                PointKey::of(row),
+                row.repeat,
+                row.safety
+            ));
+            continue;
+        }
         if row.interrupted {
             interrupted += 1;
             continue;
         }
         groups.entry(PointKey::of(row)).or_default().push(row);
     }
-    (groups, interrupted)
+    (groups, interrupted, forks)
 }
 
 /// Compares `head` against `base` point by point.
 pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Comparison {
-    let (base_groups, base_interrupted) = group(&base.rows);
-    let (head_groups, head_interrupted) = group(&head.rows);
+    let (base_groups, base_interrupted, mut forks) = group(&base.rows, "base");
+    let (head_groups, head_interrupted, head_forks) = group(&head.rows, "head");
+    forks.extend(head_forks);
     let mut points = Vec::new();
     let mut only_in_base = Vec::new();
     for (key, base_rows) in &base_groups {
@@ -496,6 +514,9 @@ pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Compari
         verdict: Verdict::Inconclusive,
     };
     comparison.verdict = comparison.overall();
+    for fork in forks {
+        comparison.add_problem(fork);
+    }
     comparison
 }
 
@@ -512,11 +533,16 @@ pub fn compare_paths(base: &Path, head: &Path, options: &Options) -> Result<Comp
     if comparison.points.is_empty() {
         bail!(
             "no common point to compare (points match on committee, faults, load, transaction \
-             size and protocol parameters)\nbase {} has:{}\nhead {} has:{}",
+             size and protocol parameters)\nbase {} has:{}\nhead {} has:{}{}",
             base.display(),
             list(&comparison.only_in_base),
             head.display(),
-            list(&comparison.only_in_head)
+            list(&comparison.only_in_head),
+            comparison
+                .problems
+                .iter()
+                .map(|p| format!("\n{p}"))
+                .collect::<String>()
         );
     }
     Ok(comparison)

@@ -238,6 +238,39 @@ fn interrupted_rows_are_left_out() {
 }
 
 #[test]
+fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided() {
+    let base = recorded();
+    let fork = "fork at index 20: validators 0 and 3 (last agreed at index 10)";
+    let mut head = recorded();
+    // One repeat of the 8000 tx/s point forked; its figures would look like an improvement.
+    let forked = head
+        .iter_mut()
+        .find(|r| r.load == 8000)
+        .expect("an 8000 tx/s row");
+    forked.safety = fork.into();
+    forked.throughput_tps *= 2.0;
+    let repeat = forked.repeat;
+    let c = compare(&rows_only(base.clone()), &rows_only(head), &options());
+    assert_eq!(
+        c.problems,
+        vec![format!(
+            "head run sweep-n4 (n4 f0, load 8000 tx/s, 512 B tx, w3 l1, repeat {repeat}) is left \
+             out, its safety audit found a {fork}"
+        )]
+    );
+    assert_eq!((c.verdict, c.exit_code()), (Verdict::Inconclusive, 2));
+    let point = c.points.iter().find(|p| p.key.load == 8000).expect("point");
+    assert_eq!(point.head_repeats, 1, "the forked repeat is not used");
+    assert!(render(&c, Format::Text).contains(fork));
+    // Rows whose audit could not be done are compared.
+    let head = changed(8000, |r| {
+        r.safety = "unchecked: no commit log from validator 2".into()
+    });
+    let c = compare(&rows_only(base), &rows_only(head), &options());
+    assert!(c.problems.is_empty());
+}
+
+#[test]
 fn mismatched_points_are_reported() {
     let base = recorded();
     let mut head: Vec<SummaryRow> = base.iter().filter(|r| r.load != 20000).cloned().collect();
