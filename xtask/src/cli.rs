@@ -182,6 +182,14 @@ pub struct BenchArgs {
     /// write-ahead log, every `--crash-interval` seconds.
     #[arg(long)]
     pub crash_recovery: bool,
+    /// Byzantine validators (benchmarks of attacks): K validators, just below the crashed ones
+    /// by index, run the node with `--byzantine MODE`. Crashed and Byzantine together must
+    /// stay within f. Needs `--behaviour`.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub byzantine: usize,
+    /// What the Byzantine validators do (the node's `--byzantine` modes).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub behaviour: Option<crate::benchmark::plan::Behaviour>,
     /// Seconds between crash-recovery events.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub crash_interval: u64,

@@ -252,6 +252,64 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
     );
 }
 
+/// One Byzantine validator of 4 (equivocating): the honest validators commit, the summary
+/// names the behaviour and the validator, and the figures are the honest validators'.
+#[test]
+fn local_bench_with_an_equivocating_validator() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let args = bench_args(&[
+        "--committee",
+        "4",
+        "--byzantine",
+        "1",
+        "--behaviour",
+        "equivocate",
+        "--loads",
+        "1000",
+        "--run-id",
+        "byzantine",
+    ]);
+    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a Byzantine validator");
+    let row = &rows[0];
+    assert_eq!(
+        (
+            row.byzantine,
+            row.behaviour.as_str(),
+            row.byzantine_validators.as_str()
+        ),
+        (1, "equivocate", "3")
+    );
+    assert_eq!(
+        row.validators_observed, 3,
+        "the Byzantine validator is not counted"
+    );
+    assert!(
+        row.throughput_tps > 500.0,
+        "throughput {}",
+        row.throughput_tps
+    );
+    let validators: Vec<xtask::results::ValidatorRow> =
+        read_rows(&dir.path().join("byzantine/validators.csv"));
+    let byzantine: Vec<usize> = validators
+        .iter()
+        .filter(|v| v.byzantine)
+        .map(|v| v.validator)
+        .collect();
+    assert_eq!(byzantine, vec![3]);
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("byzantine/n4-f0-b1-equivocate-load1000-r0/logs/validator-3.log"),
+    )
+    .expect("the Byzantine validator's log");
+    assert!(log.contains("BYZANTINE VALIDATOR"), "not started Byzantine");
+    assert!(
+        node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}
+
 #[test]
 fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
     let _serial = serial();

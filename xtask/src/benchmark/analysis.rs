@@ -38,8 +38,16 @@ pub fn observations(recording: &Recording, warmup_s: f64) -> Vec<Observation> {
 }
 
 /// Summary of the measured window.
-pub fn window_summary(recording: &Recording, warmup_s: f64) -> Summary {
-    summarize(&observations(recording, warmup_s))
+pub fn window_summary(
+    recording: &Recording,
+    warmup_s: f64,
+    counted: impl Fn(usize) -> bool,
+) -> Summary {
+    let observations: Vec<Observation> = observations(recording, warmup_s)
+        .into_iter()
+        .filter(|o| counted(o.validator))
+        .collect();
+    summarize(&observations)
 }
 
 /// Figures between two consecutive scrapes of one validator (for the time series).
@@ -130,7 +138,31 @@ mod tests {
         assert_eq!(obs.len(), 1);
         assert_eq!(obs[0].validator, 0);
         assert_eq!(obs[0].seconds, 10.0);
-        assert_eq!(window_summary(&recording, 5.0).throughput_tps, 100.0);
+        assert_eq!(
+            window_summary(&recording, 5.0, |_| true).throughput_tps,
+            100.0
+        );
+    }
+
+    /// A Byzantine validator's own figures are left out of the window summary.
+    #[test]
+    fn the_summary_counts_only_the_validators_asked_for() {
+        let recording = Recording {
+            scrapes: vec![
+                record(0, 5.0, 500.0, 5.0),
+                record(0, 15.0, 1500.0, 15.0),
+                record(1, 5.0, 500.0, 5.0),
+                record(1, 15.0, 5500.0, 15.0),
+            ],
+            ..Recording::default()
+        };
+        assert_eq!(
+            window_summary(&recording, 5.0, |_| true).throughput_tps,
+            500.0
+        );
+        let honest = window_summary(&recording, 5.0, |v| v != 1);
+        assert_eq!(honest.throughput_tps, 100.0);
+        assert_eq!(honest.validators_observed, 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::plan::Behaviour;
 use crate::{
     builder::{Build, NodeBinary},
     measurement::host::HostCounters,
@@ -48,6 +49,8 @@ pub struct Launch {
     /// Tests of the safety audit: this validator's committed sequence forks from
     /// [`PLANTED_FORK_AT`] on.
     pub plant_fork: bool,
+    /// A Byzantine behaviour (the node refuses it without `--allow-byzantine`).
+    pub byzantine: Option<Behaviour>,
 }
 
 impl Launch {
@@ -78,6 +81,13 @@ impl Launch {
         }
         if self.latency_matrix {
             args.extend(["--latency-matrix".into(), format!("{dir}/{LATENCY_FILE}")]);
+        }
+        if let Some(behaviour) = self.byzantine {
+            args.extend([
+                "--byzantine".into(),
+                behaviour.to_string(),
+                "--allow-byzantine".into(),
+            ]);
         }
         args
     }

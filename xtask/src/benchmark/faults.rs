@@ -97,6 +97,8 @@ mod tests {
             },
             latency_matrix: None,
             plant_fork: None,
+            byzantine: 0,
+            behaviour: None,
         }
     }
 

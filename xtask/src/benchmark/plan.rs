@@ -29,6 +29,31 @@ impl std::fmt::Display for FaultMode {
     }
 }
 
+/// What Byzantine validators do: the node's `node run --byzantine MODE` (see its README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// A different block for each peer every round.
+    Equivocate,
+    /// Never votes for leaders; its blocks reach only f peers.
+    Withhold,
+    /// Invalid blocks, forged far-future blocks and garbage frames at a bounded rate.
+    Spam,
+    /// Proposes nothing in the rounds it leads.
+    SilentLeader,
+}
+
+impl std::fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Equivocate => "equivocate",
+            Self::Withhold => "withhold",
+            Self::Spam => "spam",
+            Self::SilentLeader => "silent-leader",
+        })
+    }
+}
+
 /// Protocol parameters passed to the node's genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Protocol {
@@ -149,6 +174,9 @@ pub struct Plan {
     pub latency_matrix: Option<LatencyMatrix>,
     /// Tests of the safety audit: a validator whose committed sequence forks.
     pub plant_fork: Option<usize>,
+    /// Byzantine validators (just below the crashed ones by index) and what they do.
+    pub byzantine: usize,
+    pub behaviour: Option<Behaviour>,
 }
 
 /// One run of a benchmark: a load and a repetition.
@@ -161,8 +189,12 @@ pub struct Point {
 impl Point {
     /// Directory name of this point inside the run directory.
     pub fn name(&self, plan: &Plan) -> String {
+        let byzantine = match plan.behaviour {
+            Some(b) if plan.byzantine > 0 => format!("-b{}-{b}", plan.byzantine),
+            _ => String::new(),
+        };
         format!(
-            "n{}-f{}-load{}-r{}",
+            "n{}-f{}{byzantine}-load{}-r{}",
             plan.committee, plan.faults, self.load, self.repeat
         )
     }
@@ -180,6 +212,24 @@ impl Plan {
                 args.committee,
                 args.faults,
                 3 * args.faults + 1
+            );
+        }
+        match (args.byzantine, args.behaviour) {
+            (0, Some(b)) => bail!("--behaviour {b} needs --byzantine K > 0 validators"),
+            (k, None) if k > 0 => bail!(
+                "--byzantine {k} needs --behaviour MODE (equivocate, withhold, spam or silent-leader)"
+            ),
+            _ => {}
+        }
+        let faulty = args.faults + args.byzantine;
+        if args.byzantine > 0 && 3 * faulty + 1 > args.committee {
+            bail!(
+                "--committee {} cannot tolerate --faults {} plus --byzantine {}: BFT needs at \
+                 least 3f+1 = {} validators for f = {faulty} faulty ones",
+                args.committee,
+                args.faults,
+                args.byzantine,
+                3 * faulty + 1
             );
         }
         if args.loads.is_empty() {
@@ -261,6 +311,8 @@ impl Plan {
             },
             latency_matrix,
             plant_fork: args.plant_fork,
+            byzantine: args.byzantine,
+            behaviour: args.behaviour.filter(|_| args.byzantine > 0),
         })
     }
 
@@ -277,6 +329,26 @@ impl Plan {
         validator >= self.committee - self.faults
     }
 
+    /// Byzantine validators: the `byzantine` indices just below the crashed ones.
+    pub fn is_byzantine(&self, validator: usize) -> bool {
+        let below = self.committee - self.faults;
+        validator < below && validator >= below - self.byzantine
+    }
+
+    /// The behaviour of a validator, if it is Byzantine.
+    pub fn behaviour_of(&self, validator: usize) -> Option<Behaviour> {
+        self.behaviour.filter(|_| self.is_byzantine(validator))
+    }
+
+    /// The Byzantine validators, for the results (`5;6`).
+    pub fn byzantine_validators(&self) -> String {
+        (0..self.committee)
+            .filter(|&i| self.is_byzantine(i))
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
     /// Validators started at the beginning of a run.
     pub fn started_validators(&self) -> Vec<usize> {
         (0..self.committee)
@@ -284,10 +356,15 @@ impl Plan {
             .collect()
     }
 
-    /// Load of each validator's generator, in tx/s, so that the started ones offer `load`
-    /// together (a permanently crashed validator's share goes to the others).
+    /// Load of each validator's generator, in tx/s, so that the started honest ones offer
+    /// `load` together (a permanently crashed or a Byzantine validator's share goes to the
+    /// others: clients would not rely on them).
     pub fn load_per_validator(&self, load: u64) -> Vec<u64> {
-        let started = self.started_validators();
+        let started: Vec<usize> = self
+            .started_validators()
+            .into_iter()
+            .filter(|&i| !self.is_byzantine(i))
+            .collect();
         let share = load / started.len() as u64;
         let extra = (load % started.len() as u64) as usize;
         (0..self.committee)

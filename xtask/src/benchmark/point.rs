@@ -78,6 +78,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
                 transaction_size: plan.transaction_size,
                 latency_matrix: plan.latency_matrix.is_some(),
                 plant_fork: plan.plant_fork == Some(i),
+                byzantine: plan.behaviour_of(i),
             };
             (i, launch)
         })
@@ -106,8 +107,12 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
 
     // Crashed validators are audited on what they committed; those never started have no
-    // commit log.
-    let audited: Vec<usize> = launches.keys().copied().collect();
+    // commit log; Byzantine ones are not audited (only honest validators must agree).
+    let audited: Vec<usize> = launches
+        .keys()
+        .copied()
+        .filter(|&i| !plan.is_byzantine(i))
+        .collect();
     let safety = audit::audit(&logs, &audited);
     if !matches!(safety, audit::Safety::Ok { .. }) {
         eprintln!(
@@ -239,6 +244,7 @@ fn write_details(
                 region: context.region_of(o.validator),
                 instance_type: host.specs.clone(),
                 faulty: plan.is_faulty(o.validator) && plan.faults > 0,
+                byzantine: plan.is_byzantine(o.validator),
                 throughput_tps: o.throughput(),
                 latency_p50_s: latency.quantile(0.5),
                 latency_p99_s: latency.quantile(0.99),
@@ -276,7 +282,8 @@ fn summary_row(
     recording: &monitor::Recording,
 ) -> SummaryRow {
     let plan = &context.plan;
-    let s = analysis::window_summary(recording, plan.warmup_s as f64);
+    // The figures are the honest validators' (what a Byzantine one reports is its own).
+    let s = analysis::window_summary(recording, plan.warmup_s as f64, |v| !plan.is_byzantine(v));
     let p = &context.provenance;
     let fault_schedule = schedule
         .iter()
@@ -298,6 +305,9 @@ fn summary_row(
         faults: plan.faults,
         fault_mode: plan.fault_mode.to_string(),
         fault_schedule,
+        byzantine: plan.byzantine,
+        behaviour: plan.behaviour.map(|b| b.to_string()).unwrap_or_default(),
+        byzantine_validators: plan.byzantine_validators(),
         load: point.load,
         repeat: point.repeat,
         transaction_size: plan.transaction_size,

@@ -22,6 +22,11 @@ pub struct SummaryRow {
     pub fault_mode: String,
     /// The fault events, `kind@seconds:validator` separated by `;`.
     pub fault_schedule: String,
+    /// Byzantine validators: how many, their behaviour and which (`5;6`). The measured
+    /// figures below are the honest validators'.
+    pub byzantine: usize,
+    pub behaviour: String,
+    pub byzantine_validators: String,
     pub load: u64,
     pub repeat: usize,
     pub transaction_size: usize,
@@ -120,6 +125,7 @@ pub struct ValidatorRow {
     pub region: String,
     pub instance_type: String,
     pub faulty: bool,
+    pub byzantine: bool,
     pub throughput_tps: f64,
     pub latency_p50_s: Option<f64>,
     pub latency_p99_s: Option<f64>,

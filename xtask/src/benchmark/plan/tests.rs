@@ -91,3 +91,38 @@ fn malformed_latency_matrix_is_refused_with_its_path() {
     let err = plan_error(&["--latency-matrix", "no-such-preset"]);
     assert!(err.contains("no-such-preset"), "{err}");
 }
+
+#[test]
+fn byzantine_validators_sit_below_the_crashed_ones_and_stay_within_f() {
+    let plan = Plan::from_args(
+        &args(&[
+            "--committee",
+            "7",
+            "--faults",
+            "1",
+            "--byzantine",
+            "1",
+            "--behaviour",
+            "equivocate",
+        ]),
+        &assets(),
+    )
+    .expect("1 crashed + 1 Byzantine of 7");
+    assert_eq!(plan.byzantine_validators(), "5");
+    assert!(plan.is_faulty(6) && !plan.is_byzantine(6));
+    assert_eq!(plan.behaviour_of(5), Some(Behaviour::Equivocate));
+    assert_eq!(plan.behaviour_of(4), None);
+    // The Byzantine validator's share of the load goes to the honest started ones.
+    let loads = plan.load_per_validator(5000);
+    assert_eq!((loads[5], loads[6]), (0, 0));
+    assert_eq!(loads.iter().sum::<u64>(), 5000);
+    assert_eq!(
+        plan.points()[0].name(&plan),
+        "n7-f1-b1-equivocate-load10000-r0"
+    );
+
+    let err = plan_error(&["--faults", "1", "--byzantine", "1", "--behaviour", "spam"]);
+    assert!(err.contains("3f+1 = 7"), "{err}");
+    assert!(plan_error(&["--byzantine", "1"]).contains("--behaviour"));
+    assert!(plan_error(&["--behaviour", "withhold"]).contains("--byzantine"));
+}

@@ -40,6 +40,8 @@ pub struct PointKey {
     pub committee: usize,
     pub faults: usize,
     pub fault_mode: String,
+    pub byzantine: usize,
+    pub behaviour: String,
     pub load: u64,
     pub transaction_size: usize,
     pub wave_length: u32,
@@ -55,6 +57,8 @@ impl PointKey {
             committee: row.committee,
             faults: row.faults,
             fault_mode: row.fault_mode.clone(),
+            byzantine: row.byzantine,
+            behaviour: row.behaviour.clone(),
             load: row.load,
             transaction_size: row.transaction_size,
             wave_length: row.wave_length,
@@ -86,6 +90,9 @@ impl std::fmt::Display for PointKey {
         write!(f, "n{} f{}", self.committee, self.faults)?;
         if self.fault_mode == "crash-recovery" {
             f.write_str(" (crash-recovery)")?;
+        }
+        if self.byzantine > 0 {
+            write!(f, " b{} {}", self.byzantine, self.behaviour)?;
         }
         write!(
             f,

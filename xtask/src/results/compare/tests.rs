@@ -388,3 +388,29 @@ fn a_disturbed_run_makes_its_point_inconclusive_unless_accepted() {
     assert_eq!((c.verdict, c.exit_code()), (Verdict::Regressed, 1));
     assert_eq!(c.points[0].disturbed.len(), 1, "still listed");
 }
+
+/// A run with a Byzantine behaviour is another point than the fault-free run or another
+/// behaviour: it is never compared with them.
+#[test]
+fn byzantine_behaviours_are_different_points() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = write(dir.path(), "base.csv", &recorded());
+    let byzantine = |behaviour: &str| -> Vec<SummaryRow> {
+        recorded()
+            .into_iter()
+            .map(|r| SummaryRow {
+                byzantine: 1,
+                behaviour: behaviour.to_string(),
+                byzantine_validators: "3".into(),
+                ..r
+            })
+            .collect()
+    };
+    let head = write(dir.path(), "head.csv", &byzantine("equivocate"));
+    let err = compare_paths(&base, &head, Thresholds::default()).expect_err("nothing common");
+    let text = format!("{err:#}");
+    assert!(text.contains("n4 f0 b1 equivocate"), "{text}");
+    let other = write(dir.path(), "other.csv", &byzantine("spam"));
+    assert!(compare_paths(&head, &other, Thresholds::default()).is_err());
+    assert!(compare_paths(&head, &head, Thresholds::default()).is_ok());
+}

@@ -34,6 +34,8 @@ struct CurveKey {
     committee: usize,
     faults: usize,
     fault_mode: String,
+    byzantine: usize,
+    behaviour: String,
     transaction_size: usize,
     protocol: String,
 }
@@ -58,6 +60,8 @@ pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
             committee: row.committee,
             faults: row.faults,
             fault_mode: row.fault_mode.clone(),
+            byzantine: row.byzantine,
+            behaviour: row.behaviour.clone(),
             transaction_size: row.transaction_size,
             protocol: protocol(row),
         };
@@ -81,6 +85,9 @@ pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
             let mut label = format!("n={} f={}", key.committee, key.faults);
             if key.fault_mode == "crash-recovery" {
                 label.push_str(" crash-recovery");
+            }
+            if key.byzantine > 0 {
+                label.push_str(&format!(" byzantine={} {}", key.byzantine, key.behaviour));
             }
             if show_size {
                 label.push_str(&format!(", {} B tx", key.transaction_size));

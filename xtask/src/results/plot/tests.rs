@@ -106,3 +106,20 @@ fn an_old_timeseries_file_is_refused() {
     let err = plot(&[run], &dir.path().join("plots")).expect_err("old schema");
     assert!(format!("{err:#}").contains("missing columns"), "{err:#}");
 }
+
+#[test]
+fn byzantine_runs_are_their_own_curve() {
+    let mut rows = run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
+    let byzantine: Vec<_> = rows
+        .iter()
+        .cloned()
+        .map(|r| crate::results::SummaryRow {
+            byzantine: 1,
+            behaviour: "withhold".into(),
+            ..r
+        })
+        .collect();
+    rows.extend(byzantine);
+    let labels: Vec<String> = curves(&rows).into_iter().map(|c| c.label).collect();
+    assert_eq!(labels, vec!["n=4 f=0", "n=4 f=0 byzantine=1 withhold"]);
+}
