@@ -407,10 +407,10 @@ fn byzantine_behaviours_are_different_points() {
             .collect()
     };
     let head = write(dir.path(), "head.csv", &byzantine("equivocate"));
-    let err = compare_paths(&base, &head, Thresholds::default()).expect_err("nothing common");
+    let err = compare_paths(&base, &head, &options()).expect_err("nothing common");
     let text = format!("{err:#}");
     assert!(text.contains("n4 f0 b1 equivocate"), "{text}");
     let other = write(dir.path(), "other.csv", &byzantine("spam"));
-    assert!(compare_paths(&head, &other, Thresholds::default()).is_err());
-    assert!(compare_paths(&head, &head, Thresholds::default()).is_ok());
+    assert!(compare_paths(&head, &other, &options()).is_err());
+    assert!(compare_paths(&head, &head, &options()).is_ok());
 }
