@@ -299,3 +299,69 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
 async fn waiting_for_a_condition_that_never_holds_fails() {
     wait_until(&[], Duration::from_millis(100), "never", |_| false).await;
 }
+
+/// A validator down for longer than its peers keep rounds in memory catches up from what
+/// they serve from their WALs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_catches_up_from_blocks_its_peers_serve_from_their_wals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let parameters = node::parameters::Parameters {
+        retention_rounds: 6,
+        ..test_parameters()
+    };
+    let configs = configs(4, dir.path(), parameters);
+    let mut validators = Vec::new();
+    for c in configs.iter().cloned() {
+        validators.push(Validator::start(c).await.expect("start"));
+    }
+    let refs: Vec<_> = validators.iter().collect();
+    wait_until(
+        &refs,
+        LIMIT,
+        "every validator committed 5 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 5),
+    )
+    .await;
+    let victim = validators.pop().expect("validator 3");
+    let last_round = victim.metrics().current_round.get();
+    victim.kill().await;
+    // The others go on until every round the victim missed is out of their memory (below
+    // last committed round - retention_rounds).
+    let gone = last_round + 6 + 20;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while validators
+        .iter()
+        .any(|v| v.metrics().last_committed_round.get() < gone)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the others did not reach round {gone}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    validators.push(Validator::start(configs[3].clone()).await.expect("restart"));
+    let refs: Vec<_> = validators.iter().collect();
+    let logs = wait_until(
+        &refs,
+        LIMIT,
+        "the restarted validator committed 10 leaders",
+        |logs| logs[3].len() >= 10,
+    )
+    .await;
+    // It committed what the others committed, from the rounds it missed on.
+    let first = &logs[3][0];
+    let at = logs[0]
+        .iter()
+        .position(|c| c.leader == first.leader)
+        .expect("the restarted validator's first commit is in validator 0's sequence");
+    assert_prefix(&logs[0][at..], &logs[3]);
+    assert!(
+        (first.leader.round as i64) < gone,
+        "it started committing at round {}, after the rounds it missed",
+        first.leader.round
+    );
+    for v in validators {
+        v.shutdown().await.expect("clean shutdown");
+    }
+}

@@ -64,14 +64,21 @@ fn is_hex(text: &str, len: usize) -> bool {
 }
 
 /// Every provenance column of a row of a local run with `bench_args` (warm-up 2 s, 6 s
-/// measured), started at `started`, is filled with what really ran.
-fn assert_provenance(row: &SummaryRow, started: chrono::DateTime<chrono::Utc>) {
+/// measured), run between `started` and `finished`, is filled with what really ran.
+fn assert_provenance(
+    row: &SummaryRow,
+    started: chrono::DateTime<chrono::Utc>,
+    finished: chrono::DateTime<chrono::Utc>,
+) {
     assert_eq!(row.run_id, "e2e");
-    let date = chrono::DateTime::parse_from_rfc3339(&row.date).expect("RFC 3339 date");
-    let seconds = (date.with_timezone(&chrono::Utc) - started).num_seconds();
+    let date = chrono::DateTime::parse_from_rfc3339(&row.date)
+        .expect("RFC 3339 date")
+        .with_timezone(&chrono::Utc);
+    // The date is written in whole seconds.
+    let started = started - chrono::Duration::seconds(1);
     assert!(
-        (0..120).contains(&seconds),
-        "date {} vs start {started}",
+        started <= date && date <= finished,
+        "date {} is not between the start {started} and the end {finished} of the run",
         row.date
     );
     let root = xtask::workspace::root();
@@ -105,6 +112,7 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     let args = bench_args(&["--committee", "4", "--loads", "2000", "--run-id", "e2e"]);
     let started = chrono::Utc::now();
     let rows = xtask::benchmark::run(&settings, &args).expect("bench runs");
+    let finished = chrono::Utc::now();
     assert_eq!(rows.len(), 1);
 
     let run = dir.path().join("e2e");
@@ -125,7 +133,7 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     assert!(row.rounds_per_s > 0.0 && row.direct_commits > 0.0);
     assert!(row.measured_s > 4.0, "measured {}", row.measured_s);
     assert!(!row.interrupted);
-    assert_provenance(row, started);
+    assert_provenance(row, started, finished);
     assert_eq!(row.fault_mode, "none");
     assert_eq!(row.fault_schedule, "");
     // The real run reads back through the schema check `compare` and `plot` use, and plots.
@@ -179,6 +187,53 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     assert_eq!(runs, rows);
     assert!(
         node_processes(&node_binary()).is_empty(),
+        "node processes left behind"
+    );
+}
+
+#[test]
+fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    let args = common::bench_args(
+        120,
+        &["--committee", "4", "--loads", "2000", "--run-id", "cut"],
+    );
+    let metrics_base = settings.settings.metrics_base_port;
+    let urls: Vec<String> = (0..4)
+        .map(|i| format!("http://127.0.0.1:{}/metrics", metrics_base + i))
+        .collect();
+    // Built before, so that the wait below covers the run only.
+    let binary = node_binary();
+    // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
+    let result = common::interrupt_when(
+        std::time::Duration::from_secs(120),
+        || common::running_for(&urls, 4.0),
+        || xtask::benchmark::run(&settings, &args),
+    );
+    let err = result.expect_err("an interrupted bench says so");
+    assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+    let rows: Vec<SummaryRow> = read_rows(&dir.path().join("cut/summary.csv"));
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert!(row.interrupted, "the row is not marked interrupted");
+    assert!(
+        row.measured_s > 0.0 && row.measured_s < 120.0,
+        "measured {} s of 120",
+        row.measured_s
+    );
+    assert!(row.throughput_tps > 0.0, "what was measured is kept");
+    let runs: Vec<SummaryRow> = read_rows(&dir.path().join("runs.csv"));
+    assert_eq!(&runs, &rows);
+    for i in 0..4 {
+        let log = dir
+            .path()
+            .join(format!("cut/n4-f0-load2000-r0/logs/validator-{i}.log"));
+        assert!(log.is_file(), "{}", log.display());
+    }
+    assert!(
+        node_processes(&binary).is_empty(),
         "node processes left behind"
     );
 }

@@ -145,3 +145,96 @@ fn install_names_an_unknown_instance_and_refuses_the_local_testbed() {
         vec!["127.0.0.1:27000", "127.0.0.1:27001", "127.0.0.1:27002"]
     );
 }
+
+/// Metric names in a PromQL expression (identifiers starting `node_` or `process_`).
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|t| t.starts_with("node_") || t.starts_with("process_"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Kills the validator when dropped, also when the test fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_dashboard_queries_metrics_a_running_node_exposes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = xtask::builder::build_node(&xtask::workspace::root(), None)
+        .expect("node builds")
+        .path;
+    let base = common::free_base_port(1);
+    let genesis = std::process::Command::new(&node)
+        .args(["genesis", "--ips", "127.0.0.1", "--working-directory"])
+        .arg(dir.path())
+        .args(["--base-port", &base.to_string()])
+        .args(["--metrics-base-port", &(base + 1000).to_string()])
+        .status()
+        .expect("node genesis");
+    assert!(genesis.success());
+    // One validator is a committee of its own: it commits alone.
+    let log = std::fs::File::create(dir.path().join("validator.log")).expect("log file");
+    let _validator = Running(
+        std::process::Command::new(&node)
+            .args(["run", "--authority", "0", "--load", "100"])
+            .arg("--committee")
+            .arg(dir.path().join("committee.json"))
+            .arg("--parameters")
+            .arg(dir.path().join("parameters.json"))
+            .arg("--private")
+            .arg(dir.path().join("private-0.key"))
+            .arg("--storage")
+            .arg(dir.path().join("storage"))
+            .stderr(log)
+            .spawn()
+            .expect("node run"),
+    );
+    // Labelled counters appear once counted: wait until a leader was committed (bounded).
+    let url = format!("http://127.0.0.1:{}/metrics", base + 1000);
+    let agent = xtask::measurement::scrape::agent();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let text = xtask::measurement::scrape::fetch(&agent, &url).unwrap_or_default();
+        if text.contains("node_committed_leaders_total{") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit within 60 s: {}",
+            std::fs::read_to_string(dir.path().join("validator.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let exposed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(files::DASHBOARD).expect("dashboard JSON");
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            if expr.contains("job=\"hosts\"") {
+                continue; // node exporter's metrics
+            }
+            for name in metric_names(expr) {
+                assert!(
+                    exposed.contains(name.as_str()),
+                    "{name} (in {expr}) is not in the node's /metrics:\n{text}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} metric references checked");
+}

@@ -16,8 +16,28 @@ use xtask::{
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
+/// Benchmarks measure this machine: two at once would distort each other's figures and slow
+/// both (the remote ones run all their validators here too). An interrupt request is seen by
+/// every command of the process: tests that inject one hold this lock as well.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn bench_args(extra: &[&str]) -> BenchArgs {
     common::bench_args(5, extra)
+}
+
+/// Metrics addresses of `committee` validators spread over `hosts` (validator `i` runs on
+/// host `i % hosts`).
+fn metrics_urls(settings: &LoadedSettings, hosts: &[StaticHost], committee: usize) -> Vec<String> {
+    (0..committee)
+        .map(|i| {
+            let port = settings.settings.metrics_base_port as usize + i;
+            format!("http://{}:{port}/metrics", hosts[i % hosts.len()].address)
+        })
+        .collect()
 }
 
 /// A static testbed: `hosts` with a working directory each under `root`, results in
@@ -81,6 +101,7 @@ fn forget_on_exit(settings: &LoadedSettings) -> ForgetTestbed {
 
 #[test]
 fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
+    let _serial = serial();
     let root = tempfile::tempdir().expect("tmp");
     let hosts = static_hosts(root.path());
     let mut settings = static_settings(root.path(), &hosts);
@@ -257,6 +278,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
 
 #[test]
 fn an_unreachable_host_is_named_and_nothing_is_left_running() {
+    let _serial = serial();
     let root = tempfile::tempdir().expect("tmp");
     let mut hosts = static_hosts(root.path());
     // A loopback address and port where no sshd listens.
@@ -293,16 +315,23 @@ fn an_unreachable_host_is_named_and_nothing_is_left_running() {
 
 #[test]
 fn the_build_target_is_asked_from_the_hosts() {
+    let _serial = serial();
     let root = tempfile::tempdir().expect("tmp");
     let hosts = static_hosts(root.path());
     let settings = static_settings(root.path(), &hosts);
     let _forget = forget_on_exit(&settings);
     let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
-    let native = xtask::builder::target::native().expect("native");
-    let arch = native.split('-').next().expect("arch");
-    // Musl when this toolchain has it, else glibc.
-    let expected = if xtask::builder::target::is_installed(&format!("{arch}-unknown-linux-musl")) {
-        format!("{arch}-unknown-linux-musl")
+    // The hosts are this machine: its architecture, and musl when rustup says that target
+    // is installed (the code under test looks for the standard library in the sysroot).
+    let arch = std::env::consts::ARCH;
+    let musl = format!("{arch}-unknown-linux-musl");
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .expect("rustup lists the installed targets");
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    let expected = if installed.lines().any(|l| l.trim() == musl) {
+        musl
     } else {
         format!("{arch}-unknown-linux-gnu")
     };
@@ -340,6 +369,7 @@ fn process_tree(root: u32) -> Vec<u32> {
 
 #[test]
 fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
+    let _serial = serial();
     let root = tempfile::tempdir().expect("tmp");
     let mut hosts = static_hosts(root.path());
     // One more host with its own sshd, to be lost mid-run: the machine "dies" (its sshd and
@@ -385,15 +415,15 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
             .trim()
             .parse()
             .expect("pid");
-        let hosts = hosts.clone();
+        let urls = metrics_urls(&settings, &hosts, committee);
         let doomed_dir = doomed_dir.clone();
         move || {
-            // Once every validator runs (bounded wait), the host goes away.
+            // Once every validator is a second into the measured window (after the 2 s
+            // warm-up), the host goes away; a bounded wait.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-            while left_running(&hosts).len() < committee && std::time::Instant::now() < deadline {
+            while !common::running_for(&urls, 3.0) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
-            std::thread::sleep(std::time::Duration::from_secs(2));
             let mut victims = process_tree(sshd_pid);
             victims.extend(
                 common::processes_under(&doomed_dir)
@@ -440,6 +470,7 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
 
 #[test]
 fn a_busy_port_is_named_with_its_host_and_nothing_starts() {
+    let _serial = serial();
     let root = tempfile::tempdir().expect("tmp");
     let hosts = static_hosts(root.path());
     let settings = static_settings(root.path(), &hosts);

@@ -85,15 +85,17 @@ fn copies_files_both_ways_with_scp() {
 fn an_unreachable_host_is_named_and_the_others_still_connect() {
     let hosts = common::hosts();
     let mut instances: Vec<_> = hosts.iter().map(common::instance).collect();
+    // A port held by a socket that does not listen: no sshd can be there.
+    let (_held, port) = common::refused_port(std::net::Ipv4Addr::LOCALHOST);
     let mut down = instances[0].clone();
-    down.id = "127.0.0.9:2222".into();
-    down.public_ip = Some("127.0.0.9".into());
-    down.ssh_port = 2222;
+    down.id = format!("127.0.0.1:{port}");
+    down.public_ip = Some("127.0.0.1".into());
+    down.ssh_port = port;
     instances.push(down);
     let (_state, ssh) = client("ssh-down");
     let err = ssh.connect_all(&instances).expect_err("one host is down");
     let message = format!("{err:#}");
-    assert!(message.contains("127.0.0.9:2222"), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(message.contains("1 of"), "{message}");
     for host in &hosts {
         assert!(

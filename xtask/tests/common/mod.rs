@@ -149,3 +149,104 @@ pub fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result<Vec<In
         xtask::commands::testbed::Console::batch(),
     )
 }
+
+/// Clears an interrupt request when dropped, also when the test fails.
+struct ClearInterrupt;
+
+impl Drop for ClearInterrupt {
+    fn drop(&mut self) {
+        xtask::interrupt::clear();
+    }
+}
+
+/// Runs `command` and, once `ready` holds (polled every 100 ms on another thread, at most
+/// `limit`), interrupts it as Ctrl-C does; returns what the command returned. Every command
+/// of the process sees the interrupt until it is cleared: only for tests that hold their
+/// file's serial lock.
+pub fn interrupt_when<T>(
+    limit: std::time::Duration,
+    ready: impl Fn() -> bool + Send,
+    command: impl FnOnce() -> T,
+) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _clear = ClearInterrupt;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let finished = &done;
+        let watcher = scope.spawn(move || {
+            let deadline = std::time::Instant::now() + limit;
+            while !finished.load(Ordering::SeqCst) {
+                if ready() {
+                    xtask::interrupt::request();
+                    return true;
+                }
+                if std::time::Instant::now() > deadline {
+                    // Stop the command anyway; the test fails below.
+                    xtask::interrupt::request();
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            false
+        });
+        let result = command();
+        done.store(true, Ordering::SeqCst);
+        let interrupted = watcher.join().expect("watcher thread");
+        assert!(
+            interrupted,
+            "the point to interrupt the command was not reached within {limit:?}, or the \
+             command ended before it"
+        );
+        result
+    })
+}
+
+/// Runs `command` with an interrupt already requested (Ctrl-C before it starts); the request
+/// is cleared after. Only for tests that hold their file's serial lock.
+pub fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
+    let _clear = ClearInterrupt;
+    xtask::interrupt::request();
+    command()
+}
+
+/// Whether every validator answers at `urls` and has been running for at least `seconds`
+/// (`node_benchmark_duration_seconds`).
+pub fn running_for(urls: &[String], seconds: f64) -> bool {
+    let agent = xtask::measurement::scrape::agent();
+    urls.iter().all(|url| {
+        xtask::measurement::scrape::scrape(&agent, url).is_ok_and(|s| s.uptime >= seconds)
+    })
+}
+
+/// A port of `address` (IPv4) that nothing listens on while the returned socket lives: it is
+/// bound but not listening, so connections are refused and nothing else can take the port.
+pub fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a descriptor this function owns (wrapped in OwnedFd
+    // right away); the address structs are zeroed and filled before use.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(address).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+        assert_eq!(
+            rc,
+            0,
+            "bind {address}:0: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut bound_len = len;
+        let rc = libc::getsockname(
+            fd,
+            &mut bound as *mut _ as *mut libc::sockaddr,
+            &mut bound_len,
+        );
+        assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+        (owned, u16::from_be(bound.sin_port))
+    }
+}

@@ -1,29 +1,12 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::*;
 
-/// Metric names in a PromQL expression (identifiers starting `node_` or `process_`).
-fn metric_names(expr: &str) -> Vec<String> {
-    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|t| t.starts_with("node_") || t.starts_with("process_"))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Metric names the real node exposes: a scrape recorded from a running validator.
-fn node_metrics() -> BTreeSet<String> {
-    let text = include_str!("../../measurement/testdata/validator-metrics.txt");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect()
-}
-
+/// The panels and how they query (their metric names are checked against a running node in
+/// `tests/monitoring.rs`).
 #[test]
-fn the_dashboard_queries_metrics_the_node_really_exposes() {
+fn the_dashboard_has_its_panels_on_the_validators_job() {
     let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).expect("dashboard JSON");
-    let exposed = node_metrics();
     let panels = dashboard["panels"].as_array().expect("panels");
     let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
     for wanted in [
@@ -40,7 +23,6 @@ fn the_dashboard_queries_metrics_the_node_really_exposes() {
             "no panel {wanted:?} in {titles:?}"
         );
     }
-    let mut checked = 0;
     for panel in panels {
         assert_eq!(
             panel["datasource"]["uid"], DATASOURCE_UID,
@@ -53,16 +35,8 @@ fn the_dashboard_queries_metrics_the_node_really_exposes() {
                 continue; // node exporter's metrics
             }
             assert!(expr.contains("job=\"validators\""), "{expr}");
-            for name in metric_names(expr) {
-                assert!(
-                    exposed.contains(&name),
-                    "{name} (in {expr}) is not a node metric"
-                );
-                checked += 1;
-            }
         }
     }
-    assert!(checked >= 15, "only {checked} metric references checked");
     let latency = panels
         .iter()
         .find(|p| p["title"] == "Latency (submit to commit)")
