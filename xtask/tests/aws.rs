@@ -62,6 +62,41 @@ impl Bed {
         }
     }
 
+    /// The same testbed with other `regions` and API endpoint (`None`: moto itself).
+    fn variant(&self, regions: &[&str], endpoint: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = settings_in(
+            dir.path(),
+            regions,
+            self.settings
+                .settings
+                .specs
+                .as_deref()
+                .unwrap_or("t3.micro"),
+            &credentials_file(),
+        );
+        settings.testbed_id = self.id().to_string();
+        settings.api_endpoint = Some(endpoint.map_or_else(moto, str::to_string));
+        Self {
+            _dir: dir,
+            settings: settings.validate().expect("valid settings"),
+        }
+    }
+
+    /// The provider, retrying with millisecond pauses (tests under injected faults).
+    fn fast_provider(&self) -> AwsProvider {
+        AwsProvider::with_retry(
+            &self.settings,
+            xtask::testbed::aws::retry::RetryPolicy {
+                max_attempts: 6,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+                operation_timeout: Duration::from_secs(60),
+            },
+        )
+        .expect("provider")
+    }
+
     fn id(&self) -> &str {
         &self.settings.settings.testbed_id
     }
@@ -644,4 +679,304 @@ fn destroy_finds_a_partial_deploy_and_is_safe_to_rerun() {
     // Terminated instances stay visible to EC2 for a while; the testbed no longer counts them.
     assert_eq!(deploy_n(&provider, &bed.settings, 1), 2);
     assert_eq!(common::destroy(&provider).expect("destroy").len(), 2);
+}
+
+/// What EC2 holds of a testbed in `region`, seen by an independent client: live instances,
+/// key pairs and security groups.
+fn leftovers(region: &str, testbed_id: &str) -> (usize, usize, usize) {
+    let client = ec2(region);
+    let instances = block_on(
+        client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{TESTBED_TAG}"))
+                    .values(testbed_id)
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopping")
+                    .values("stopped")
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("describe instances")
+    .reservations()
+    .iter()
+    .map(|r| r.instances().len())
+    .sum();
+    let prefix = format!("consensus-bench-{testbed_id}-");
+    let pairs = block_on(client.describe_key_pairs().send())
+        .expect("describe key pairs")
+        .key_pairs()
+        .iter()
+        .filter(|k| {
+            k.key_name()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .is_some_and(|rest| rest.len() == 8)
+        })
+        .count();
+    let group = format!("consensus-bench-{testbed_id}");
+    let groups = block_on(client.describe_security_groups().send())
+        .expect("describe security groups")
+        .security_groups()
+        .iter()
+        .filter(|g| g.group_name() == Some(group.as_str()))
+        .count();
+    (instances, pairs, groups)
+}
+
+/// Instances in a region removed from the settings are still found: status shows them (marked
+/// as outside the settings) and destroy deletes them, with the key pairs and security groups
+/// of every region.
+#[test]
+fn status_and_destroy_find_regions_removed_from_the_settings() {
+    let regions = ["eu-north-1", "sa-east-1", "ap-northeast-3"];
+    let bed = Bed::new(&regions, "t3.micro");
+    assert_eq!(deploy_n(&bed.provider(), &bed.settings, 1), 3);
+    for region in regions {
+        assert_eq!(leftovers(region, bed.id()), (1, 1, 1), "{region}");
+    }
+    let narrowed = bed.variant(&regions[..2], None);
+    let provider = narrowed.provider();
+    let listing = provider.sweep();
+    assert!(listing.failures.is_empty(), "{:?}", listing.failures);
+    assert_eq!(
+        per_region(&listing.instances),
+        BTreeMap::from([
+            ("ap-northeast-3".to_string(), 1),
+            ("eu-north-1".to_string(), 1),
+            ("sa-east-1".to_string(), 1)
+        ])
+    );
+    let shown = status::render(
+        &listing.instances,
+        &narrowed.settings.settings.regions,
+        chrono::Utc::now(),
+        false,
+    );
+    assert!(
+        shown.contains("ap-northeast-3: 1 running (not in the settings' `regions`"),
+        "{shown}"
+    );
+    assert_eq!(common::destroy(&provider).expect("destroy").len(), 3);
+    for region in regions {
+        assert_eq!(leftovers(region, bed.id()), (0, 0, 0), "{region}");
+    }
+}
+
+/// A region that refuses every call is named with EC2's answer, the other regions are
+/// destroyed anyway (instances, key pair, group), the exit is an error, and a re-run once
+/// the region answers finishes the job.
+#[test]
+fn a_failing_region_is_named_and_the_others_are_still_destroyed() {
+    let regions = ["eu-central-1", "ap-northeast-1"];
+    let bed = Bed::new(&regions, "t3.micro");
+    assert_eq!(deploy_n(&bed.provider(), &bed.settings, 1), 2);
+    let dialect = common::ec2_dialect::Ec2Dialect::default();
+    dialect.state().failing_region = Some("ap-northeast-1".into());
+    let proxy = common::fault_proxy::FaultProxy::start(
+        moto_address(),
+        common::faults::Schedule::new(1, no_faults(), 0),
+        dialect.clone(),
+    );
+    let behind = bed.variant(&regions, Some(&proxy.url()));
+    let provider = behind.fast_provider();
+    let err = format!(
+        "{:#}",
+        common::destroy(&provider).expect_err("a region fails")
+    );
+    assert!(
+        err.contains("ap-northeast-1") && err.contains("UnauthorizedOperation"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run `cargo xtask testbed destroy` again"),
+        "{err}"
+    );
+    assert!(dialect.state().refused > 0);
+    assert_eq!(leftovers("eu-central-1", bed.id()), (0, 0, 0));
+    assert_eq!(leftovers("ap-northeast-1", bed.id()), (1, 1, 1));
+    let status =
+        xtask::commands::testbed::status::show(&provider, &behind.settings, Console::batch());
+    assert!(format!("{:#}", status.expect_err("incomplete")).contains("ap-northeast-1"));
+
+    dialect.state().failing_region = None;
+    assert_eq!(common::destroy(&provider).expect("re-run").len(), 1);
+    assert_eq!(leftovers("ap-northeast-1", bed.id()), (0, 0, 0));
+}
+
+fn moto_address() -> std::net::SocketAddr {
+    moto()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("MOTO_ENDPOINT is http://127.0.0.1:PORT")
+}
+
+fn no_faults() -> common::faults::Rates {
+    common::faults::Rates {
+        delay: 0.0,
+        throttle: 0.0,
+        server_error: 0.0,
+        server_error_after: 0.0,
+        reset: 0.0,
+        lost_answer: 0.0,
+    }
+}
+
+/// AWS keeps a client token bound to its first RunInstances for a day, also after its
+/// instances ended: deploy/destroy cycles of one testbed, behind a proxy that gives moto that
+/// idempotency, each get new tokens and create exactly what they ask for.
+#[test]
+fn repeated_deploy_destroy_cycles_get_fresh_client_tokens() {
+    let bed = Bed::new(&["us-east-2"], "t3.micro");
+    let dialect = common::ec2_dialect::Ec2Dialect::default();
+    let proxy = common::fault_proxy::FaultProxy::start(
+        moto_address(),
+        common::faults::Schedule::new(1, no_faults(), 0),
+        dialect.clone(),
+    );
+    let behind = bed.variant(&["us-east-2"], Some(&proxy.url()));
+    let provider = behind.fast_provider();
+    for cycle in 0..7 {
+        let report = try_deploy(&provider, &behind.settings, 1)
+            .unwrap_or_else(|e| panic!("cycle {cycle}: {e:#}"));
+        assert_eq!(report.created.len(), 1, "cycle {cycle}");
+        assert_eq!(leftovers("us-east-2", bed.id()).0, 1, "cycle {cycle}");
+        common::destroy(&provider).unwrap_or_else(|e| panic!("cycle {cycle}: {e:#}"));
+    }
+    assert_eq!(dialect.state().instances_created, 7);
+}
+
+/// `SOAK_CYCLES` (default 2) deploy -> stop -> start -> destroy cycles of 2 instances in 3
+/// regions through a proxy in front of moto injecting faults drawn from `SOAK_SEED` (default
+/// 1): throttling, 5xx before and after EC2 acted, resets, delays, answers lost after EC2
+/// created. After each deploy every region has exactly 2 instances and no instance was ever
+/// created twice; after each destroy nothing of the testbed is left.
+#[test]
+fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let (cycles, seed) = (env("SOAK_CYCLES", 2), env("SOAK_SEED", 1));
+    const PER_REGION: usize = 2;
+    let regions = ["us-west-1", "eu-west-3", "ap-southeast-2"];
+    let bed = Bed::new(&regions, "t3.micro");
+    let dialect = common::ec2_dialect::Ec2Dialect::default();
+    let proxy = common::fault_proxy::FaultProxy::start(
+        moto_address(),
+        common::faults::Schedule::new(seed, common::faults::Rates::harsh(), 3),
+        dialect.clone(),
+    );
+    let behind = bed.variant(&regions, Some(&proxy.url()));
+    let provider = behind.fast_provider();
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(2);
+    // A command that fails says to run it again: so does the test, a few times at most.
+    let mut reruns = 0;
+    let mut until_ok = |what: &str, cycle: u64, f: &mut dyn FnMut() -> anyhow::Result<()>| {
+        for attempt in 0..5 {
+            match f() {
+                Ok(()) => return,
+                Err(e) if attempt < 4 => {
+                    reruns += 1;
+                    println!("cycle {cycle}: {what} failed, running it again: {e:#}");
+                }
+                Err(e) => panic!("cycle {cycle}: {what}: {e:#}"),
+            }
+        }
+    };
+    for cycle in 0..cycles {
+        let before = dialect.state().instances_created;
+        until_ok("deploy", cycle, &mut || {
+            try_deploy(&provider, &behind.settings, PER_REGION).map(drop)
+        });
+        for region in regions {
+            assert_eq!(
+                leftovers(region, bed.id()).0,
+                PER_REGION,
+                "cycle {cycle}: {region}"
+            );
+        }
+        assert_eq!(
+            dialect.state().instances_created - before,
+            (PER_REGION * regions.len()) as u64,
+            "cycle {cycle}: an instance was created twice"
+        );
+        until_ok("stop", cycle, &mut || lifecycle::stop(&provider).map(drop));
+        until_ok("start", cycle, &mut || {
+            lifecycle::start(&provider, &behind.settings, None, deadline, &fast_wait()).map(drop)
+        });
+        let running = provider
+            .list_instances()
+            .map(|l| l.iter().filter(|i| i.is_running()).count());
+        assert_eq!(
+            running.ok(),
+            Some(PER_REGION * regions.len()),
+            "cycle {cycle}: not all running"
+        );
+        until_ok("destroy", cycle, &mut || {
+            common::destroy(&provider).map(drop)
+        });
+        for region in regions {
+            assert_eq!(
+                leftovers(region, bed.id()),
+                (0, 0, 0),
+                "cycle {cycle}: {region}"
+            );
+        }
+    }
+    let schedule = proxy.schedule();
+    let injected = schedule.injected();
+    let state = dialect.state();
+    println!(
+        "aws soak: seed {seed}, {cycles} cycles, {} requests, faults injected {injected:?}, \
+         token replays {}, instances created {}, commands run again {reruns}, duplicates 0, \
+         orphans 0",
+        schedule.requests(),
+        state.replays,
+        state.instances_created
+    );
+    for kind in [
+        "throttle",
+        "5xx",
+        "connection reset",
+        "answer lost after acting",
+    ] {
+        assert!(
+            injected.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} injected: {injected:?}"
+        );
+    }
+}
+
+/// An endpoint nobody answers on ends, after a few retries, in a sentence naming the region
+/// and what to check, never a Debug dump of the SDK's error.
+#[test]
+fn an_unreachable_endpoint_is_said_in_words() {
+    let bed = Bed::new(&["eu-west-1"], "t3.micro");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let provider = bed.variant(&["eu-west-1"], Some(&endpoint)).fast_provider();
+    let err = format!(
+        "{:#}",
+        provider.list_instances().expect_err("nobody answers")
+    );
+    assert!(err.contains("cannot reach EC2"), "{err}");
+    assert!(
+        err.contains("api_endpoint") && err.contains("eu-west-1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ConnectorError") && !err.contains(" { "),
+        "a Debug dump: {err}"
+    );
 }

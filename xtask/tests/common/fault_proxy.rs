@@ -17,12 +17,31 @@ use std::{
 
 use super::faults::{Fault, Schedule};
 
-/// How an API says "slow down" and "server error".
+/// An answer made by the proxy: `(status, content type, body)`.
+pub type Answer = (u16, &'static str, String);
+
+/// How an API says "slow down" and "server error", and what the proxy adds to an emulator
+/// that lacks it (a region refusing every call, idempotent creates).
 pub trait Dialect: Send + Sync + 'static {
-    /// `(status, content type, body)` of a throttled request.
-    fn throttled(&self) -> (u16, &'static str, String);
-    /// `(status, content type, body)` of a server error.
-    fn server_error(&self, status: u16) -> (u16, &'static str, String);
+    /// The answer to a throttled request.
+    fn throttled(&self) -> Answer;
+    /// The answer of a server error.
+    fn server_error(&self, status: u16) -> Answer;
+    /// The key faults are drawn and counted under. Default: `method_and_path`.
+    fn key(&self, method_and_path: &str, _head: &[String], _body: &[u8]) -> String {
+        method_and_path.to_string()
+    }
+    /// An answer given instead of forwarding, before any fault (e.g. a failing region).
+    fn refuse(&self, _head: &[String], _body: &[u8]) -> Option<Answer> {
+        None
+    }
+    /// What the API answers again to a repeated request, instead of forwarding it: the first
+    /// answer's bytes, or an error answer. Default: nothing (forward).
+    fn replay(&self, _body: &[u8]) -> Option<Result<Vec<u8>, Answer>> {
+        None
+    }
+    /// Called with every request forwarded and the bytes of the upstream's answer.
+    fn remember(&self, _body: &[u8], _answer: &[u8]) {}
 }
 
 /// Largest request or response head read.
@@ -204,7 +223,7 @@ fn reset(stream: TcpStream) {
     drop(stream);
 }
 
-fn answer(stream: &mut TcpStream, (status, content_type, body): (u16, &str, String)) {
+fn answer(stream: &mut TcpStream, (status, content_type, body): Answer) {
     let text = format!(
         "HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
@@ -225,30 +244,51 @@ fn serve(
     let request = read_message(&mut client, false)?;
     let mut words = request.head[0].split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let key = format!("{method} {}", target.split('?').next().unwrap_or(""));
+    let key = dialect.key(
+        &format!("{method} {}", target.split('?').next().unwrap_or("")),
+        &request.head,
+        &request.body,
+    );
+    if let Some(refusal) = dialect.refuse(&request.head, &request.body) {
+        answer(&mut client, refusal);
+        return Ok(());
+    }
     let fault = schedule
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .next(&key);
+    // What the API answers: replayed, or forwarded and remembered.
+    let upstream_answer = |request: &Message| -> std::io::Result<Result<Vec<u8>, Answer>> {
+        if let Some(replayed) = dialect.replay(&request.body) {
+            return Ok(replayed);
+        }
+        let bytes = forward(upstream, request)?.closing();
+        dialect.remember(&request.body, &bytes);
+        Ok(Ok(bytes))
+    };
     match fault {
         Fault::Throttle => answer(&mut client, dialect.throttled()),
         Fault::ServerError(status) => answer(&mut client, dialect.server_error(status)),
         Fault::Reset => reset(client),
         Fault::ServerErrorAfter(status) => {
-            forward(upstream, &request)?;
+            let _ = upstream_answer(&request)?;
             answer(&mut client, dialect.server_error(status));
         }
         Fault::LostAnswer => {
-            forward(upstream, &request)?;
+            let _ = upstream_answer(&request)?;
             reset(client);
         }
         Fault::None | Fault::Delay(_) => {
             if let Fault::Delay(pause) = fault {
                 std::thread::sleep(pause);
             }
-            let response = forward(upstream, &request)?;
-            client.write_all(&response.closing())?;
-            client.shutdown(Shutdown::Write)?;
+            match upstream_answer(&request)? {
+                Ok(bytes) => {
+                    client.write_all(&bytes)?;
+                    client.shutdown(Shutdown::Write)?;
+                }
+                Err(refusal) => answer(&mut client, refusal),
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! (`fault_proxy`, `faults`) for emulated cloud APIs.
 #![allow(dead_code)]
 
+pub mod ec2_dialect;
 pub mod fault_proxy;
 pub mod faults;
 

@@ -176,12 +176,13 @@ pub fn deploy(
             bail!("deploy cancelled: nothing was started or created");
         }
         interrupt::install();
-        let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id)?;
+        let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id, deadline)?;
         if attempt.resumed {
             println!(
                 "resuming the unfinished deploy attempt {} (what it created is found, not \
-                 created again)",
-                attempt.id
+                 created again; its instances power off at {})",
+                attempt.id,
+                attempt.deadline.format("%Y-%m-%d %H:%M UTC")
             );
         }
         for plan in &plans {
@@ -204,7 +205,7 @@ pub fn deploy(
             let request = CreateRequest {
                 region: &plan.region,
                 count: plan.to_create,
-                deadline,
+                deadline: attempt.deadline,
                 attempt: &attempt.id,
             };
             match provider.create_instances(&request) {

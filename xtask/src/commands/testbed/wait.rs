@@ -32,7 +32,9 @@ impl Default for WaitOptions {
 }
 
 /// Polls the provider until every instance of `ids` runs; returns them. Fails naming the
-/// instances not ready (and their states) on timeout, on Ctrl-C, or when one disappears.
+/// instances not ready (and their states) on timeout, on Ctrl-C, or when one disappears. A
+/// region that cannot be listed on one poll is polled again (its error is shown, and named
+/// on timeout).
 pub fn until_running(
     provider: &dyn Provider,
     ids: &[String],
@@ -51,17 +53,30 @@ pub fn until_running(
         .progress_chars("=> "),
     );
     let start = Instant::now();
+    // Where each instance was last seen.
+    let mut regions: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let result = loop {
-        let listed: Vec<Instance> = provider
-            .list_instances()?
-            .into_iter()
+        let listing = provider.sweep();
+        let listed: Vec<Instance> = listing
+            .instances
+            .iter()
             .filter(|i| wanted.contains(i.id.as_str()))
+            .cloned()
             .collect();
+        // An instance in a region that could not be listed this time is not known to be gone.
+        let unlisted = |id: &str| {
+            listing.failures.iter().any(|f| {
+                f.region == "*" || regions.get(id).is_some_and(|r| *r == f.region.as_str())
+            })
+        };
         let gone: Vec<&str> = ids
             .iter()
             .map(String::as_str)
-            .filter(|id| !listed.iter().any(|i| i.id == *id))
+            .filter(|id| !listed.iter().any(|i| i.id == *id) && !unlisted(id))
             .collect();
+        for instance in &listed {
+            regions.insert(instance.id.clone(), instance.region.clone());
+        }
         if !gone.is_empty() {
             break Err(anyhow::anyhow!(
                 "instance(s) {} disappeared from the testbed while waiting for them to run",
@@ -73,7 +88,10 @@ pub fn until_running(
         if running == ids.len() {
             break Ok(listed);
         }
-        let waiting = describe_waiting(&listed);
+        let mut waiting = describe_waiting(&listed);
+        for failure in &listing.failures {
+            waiting.push_str(&format!("; could not list {failure}"));
+        }
         bar.set_message(waiting.clone());
         if interrupt::requested() {
             break Err(anyhow::anyhow!(

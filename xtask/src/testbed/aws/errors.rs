@@ -101,10 +101,14 @@ where
         .into();
     }
     let reason = match &err {
-        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
-            Some(connector) => format!("cannot reach EC2: {}", DisplayErrorContext(connector)),
-            None => "cannot reach EC2".to_string(),
-        },
+        SdkError::DispatchFailure(failure) => format!(
+            "cannot reach EC2 ({}): check this machine's network access to AWS, and the \
+             settings' `api_endpoint` if it is set",
+            failure
+                .as_connector_error()
+                .map(|c| causes(c))
+                .unwrap_or_else(|| "no connection".into())
+        ),
         SdkError::TimeoutError(_) => "no answer from EC2 in time".to_string(),
         SdkError::ServiceError(service) => format!(
             "unexpected answer from EC2 (HTTP {})",
@@ -117,4 +121,18 @@ where
         _ => DisplayErrorContext(&err).to_string(),
     };
     anyhow::anyhow!("{action} in AWS region {region} failed: {reason}")
+}
+
+/// The messages of `error` and its sources, each once, in words (never a Debug dump).
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
 }
