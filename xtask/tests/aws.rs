@@ -860,13 +860,7 @@ fn repeated_deploy_destroy_cycles_get_fresh_client_tokens() {
 /// created twice; after each destroy nothing of the testbed is left.
 #[test]
 fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(default)
-    };
-    let (cycles, seed) = (env("SOAK_CYCLES", 2), env("SOAK_SEED", 1));
+    let (cycles, seed) = common::faults::soak_parameters(2);
     const PER_REGION: usize = 2;
     let regions = ["us-west-1", "eu-west-3", "ap-southeast-2"];
     let bed = Bed::new(&regions, "t3.micro");
@@ -944,17 +938,12 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
         state.replays,
         state.instances_created
     );
-    for kind in [
+    schedule.assert_injected(&[
         "throttle",
         "5xx",
         "connection reset",
         "answer lost after acting",
-    ] {
-        assert!(
-            injected.get(kind).copied().unwrap_or(0) > 0,
-            "no {kind} injected: {injected:?}"
-        );
-    }
+    ]);
 }
 
 /// An endpoint nobody answers on ends, after a few retries, in a sentence naming the region

@@ -8,7 +8,6 @@ mod common;
 mod fake_vultr;
 
 use std::{
-    collections::BTreeMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -700,13 +699,7 @@ impl Dialect for VultrDialect {
 /// testbed is left (instances, firewall group, SSH key). Prints the faults injected.
 #[test]
 fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(default)
-    };
-    let (cycles, seed) = (env("SOAK_CYCLES", 4), env("SOAK_SEED", 1));
+    let (cycles, seed) = common::faults::soak_parameters(4);
     const PER_REGION: usize = 2;
     let regions = ["ewr", "ams", "fra"];
     let fake = FakeVultr::start(TOKEN);
@@ -837,20 +830,14 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
         state.creates.len(),
         lines(&said).len()
     );
-    let kinds: BTreeMap<&str, u64> = injected;
-    for kind in [
+    schedule.assert_injected(&[
         "throttle",
         "5xx",
         "5xx after acting",
         "connection reset",
         "answer lost after acting",
         "delay",
-    ] {
-        assert!(
-            kinds.get(kind).copied().unwrap_or(0) > 0,
-            "no {kind} injected: {kinds:?}"
-        );
-    }
+    ]);
 }
 
 #[test]

@@ -73,6 +73,17 @@ impl Rates {
     }
 }
 
+/// A soak run's length and seed: `SOAK_CYCLES` (default `cycles`) and `SOAK_SEED` (default 1).
+pub fn soak_parameters(cycles: u64) -> (u64, u64) {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    (env("SOAK_CYCLES", cycles), env("SOAK_SEED", 1))
+}
+
 /// The 5xx statuses drawn from.
 const SERVER_ERRORS: [u16; 4] = [500, 502, 503, 504];
 
@@ -154,6 +165,17 @@ impl Schedule {
             *counts.entry(fault.kind()).or_default() += 1;
         }
         counts
+    }
+
+    /// Panics naming each of `kinds` that was never injected: a soak must meet them all.
+    pub fn assert_injected(&self, kinds: &[&str]) {
+        let injected = self.injected();
+        for kind in kinds {
+            assert!(
+                injected.get(kind).copied().unwrap_or(0) > 0,
+                "no {kind} injected: {injected:?}"
+            );
+        }
     }
 
     /// Faults injected on requests whose key is `key`, by kind.
