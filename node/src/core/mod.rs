@@ -136,6 +136,9 @@ pub struct Core {
     plant_fork_at: Option<u64>,
     requested: HashMap<BlockRef, Instant>,
     last_retry: Instant,
+    /// Per authority: it let a wait for its leader block time out and has not led a round
+    /// in time since, so it is not waited for (waiting is local: safety does not depend on it).
+    leader_missed: Vec<bool>,
 }
 
 impl Core {
@@ -181,7 +184,9 @@ impl Core {
             plant_fork_at: config.plant_fork_at,
             requested: HashMap::new(),
             last_retry: now,
+            leader_missed: Vec::new(),
         };
+        core.leader_missed = vec![false; core.committee.size()];
         for (a, _) in core.committee.clone().authorities() {
             let genesis = crate::block::Block::genesis(a).reference();
             if a == core.authority {

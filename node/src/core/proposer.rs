@@ -22,17 +22,56 @@ use crate::{
 const MAX_OWN_INCLUDES: usize = 1000;
 
 impl Core {
-    /// Whether every leader of `round - 1` has a block stored or is not connected (or
-    /// waiting is off): a leader we have no connection to is not waited for.
+    /// Whether every leader of `round - 1` we wait for has a block stored (or waiting is
+    /// off).
     pub(super) fn leaders_ready(&self, round: Round) -> bool {
-        if !self.params.leader_wait || round <= 1 {
-            return true;
+        self.awaited_leaders(round).next().is_none()
+    }
+
+    /// The leaders of `round - 1` whose block is missing and that we wait for: not a leader
+    /// we have no connection to, nor one that let its last wait time out (a silent leader
+    /// costs one leader timeout, not one per round it leads).
+    fn awaited_leaders(&self, round: Round) -> impl Iterator<Item = AuthorityIndex> + '_ {
+        let prev = round.saturating_sub(1);
+        let waits = self.params.leader_wait && round > 1;
+        (0..self.params.leaders_per_round)
+            .filter(move |_| waits)
+            .map(move |k| self.committee.leader(prev, k))
+            .filter(move |&leader| {
+                self.is_connected(leader)
+                    && !self.leader_missed[leader as usize]
+                    && self.dag.slot_blocks(prev, leader).is_empty()
+            })
+    }
+
+    /// Before proposing at `round`: a leader of `round - 1` whose block is here is waited for
+    /// again; one we waited for in vain (`timed_out`) is not, until it leads in time.
+    fn note_leaders(&mut self, round: Round, timed_out: bool) {
+        if round <= 1 {
+            return;
         }
         let prev = round - 1;
-        (0..self.params.leaders_per_round).all(|k| {
+        for k in 0..self.params.leaders_per_round {
             let leader = self.committee.leader(prev, k);
-            !self.is_connected(leader) || !self.dag.slot_blocks(prev, leader).is_empty()
-        })
+            let here = !self.dag.slot_blocks(prev, leader).is_empty();
+            let connected = self.is_connected(leader);
+            let missed = &mut self.leader_missed[leader as usize];
+            if here && *missed {
+                *missed = false;
+                tracing::info!(
+                    leader,
+                    round = prev,
+                    "leader is back in time: waiting for it again"
+                );
+            } else if !here && timed_out && !*missed && connected {
+                *missed = true;
+                tracing::info!(
+                    leader,
+                    round = prev,
+                    "leader timed out: not waiting for it until it leads in time"
+                );
+            }
+        }
     }
 
     /// Whether our connection to `authority` is up (always true for ourselves).
@@ -79,12 +118,14 @@ impl Core {
         {
             return Ok(());
         }
-        if !self.leaders_ready(round) {
+        let timed_out = !self.leaders_ready(round);
+        if timed_out {
             if now < self.round_started + self.params.leader_timeout() {
                 return Ok(());
             }
             self.metrics.leader_timeouts.inc();
         }
+        self.note_leaders(round, timed_out);
         let includes = self.withhold_votes(round, self.select_includes(round));
         let (batches, _count) = self.pool.take(self.params.max_block_bytes);
         let payload = transactions::concat(batches);

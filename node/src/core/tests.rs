@@ -29,11 +29,16 @@ struct Setup {
 /// Authority 0 of a 4-validator committee; `connected[i]` says whether its connection to
 /// authority i is up. The leader timeout is long enough never to fire in a test.
 fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
+    core_with(dir, connected, 3_600_000)
+}
+
+/// [`core`] with the given leader timeout.
+fn core_with(dir: &std::path::Path, connected: [bool; 4], leader_timeout_ms: u64) -> Setup {
     let (c, keys) = committee(4);
     let committee = Arc::new(c);
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let parameters = Parameters {
-        leader_timeout_ms: 3_600_000,
+        leader_timeout_ms,
         min_round_delay_ms: 0,
         ..Parameters::default()
     };
@@ -106,6 +111,73 @@ fn a_leader_that_is_not_connected_is_not_waited_for() {
     );
     assert_eq!(s.metrics.leader_timeouts.get(), 0);
     assert_eq!(fx.broadcast.last().map(|b| b.round()), Some(2));
+}
+
+/// Authority 1 leads rounds 1, 5, 9 and 13 (`leader(r) = r % 4`). It proposes nothing in
+/// rounds 1, 5 and 13 and proposes in time in round 9; everyone else proposes every round.
+/// Returns, per round from 2 on, whether our proposal there waited for the leader timeout.
+async fn waits_with_a_silent_leader(s: &mut Setup, rounds: u64) -> Vec<(u64, bool)> {
+    let timeout = std::time::Duration::from_millis(1000);
+    let mut previous: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
+    let mut waits = Vec::new();
+    for round in 1..=rounds {
+        let mut fx = Effects::default();
+        s.core.tick(&mut fx).expect("tick");
+        let waited = s.core.last_own_round() < round;
+        if waited {
+            tokio::time::advance(timeout).await;
+            s.core.tick(&mut fx).expect("tick");
+        }
+        assert_eq!(
+            s.core.last_own_round(),
+            round,
+            "no proposal at round {round}"
+        );
+        if round > 1 {
+            waits.push((round, waited));
+        }
+        let own = fx.broadcast.last().expect("own block").reference();
+        let silent = round % 4 == 1 && round != 9;
+        let blocks: Vec<_> = (1..4u32)
+            .filter(|&a| !(a == 1 && silent))
+            .map(|a| {
+                let key = &s.keys[a as usize];
+                Arc::new(Block::new_signed(
+                    a,
+                    round,
+                    0,
+                    previous.clone(),
+                    Bytes::new(),
+                    key,
+                ))
+            })
+            .collect();
+        for b in &blocks {
+            s.core
+                .add_peer_block(b.author(), b.clone(), &mut fx)
+                .expect("add");
+        }
+        previous = std::iter::once(own)
+            .chain(blocks.iter().map(|b| b.reference()))
+            .collect();
+    }
+    waits
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_that_let_its_wait_time_out_is_not_waited_for_until_it_leads_in_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core_with(dir.path(), [true; 4], 1000);
+    let waits = waits_with_a_silent_leader(&mut s, 14).await;
+    let waited: Vec<u64> = waits.iter().filter(|(_, w)| *w).map(|(r, _)| *r).collect();
+    // Round 2 waits for round 1's leader in vain; round 6 does not wait for it again;
+    // it leads round 9 in time, so round 14 waits for it again.
+    assert_eq!(
+        waited,
+        vec![2, 14],
+        "rounds that waited for the leader timeout"
+    );
+    assert_eq!(s.metrics.leader_timeouts.get(), 2);
 }
 
 #[test]
