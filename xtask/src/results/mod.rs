@@ -11,6 +11,7 @@ pub mod disturbance;
 pub mod log_report;
 pub mod logs;
 pub mod plot;
+pub mod point_key;
 pub mod provenance;
 pub mod rows;
 pub mod run_dir;
@@ -18,6 +19,7 @@ pub mod seconds;
 pub mod table;
 
 pub use csv_file::append_rows;
+pub use point_key::PointKey;
 pub use provenance::Provenance;
 pub use rows::{FaultRow, SummaryRow, TimeseriesRow, ValidatorRow};
 

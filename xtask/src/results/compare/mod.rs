@@ -27,82 +27,13 @@ pub use stats::Spread;
 pub use threshold::{parse_fraction, Thresholds};
 pub use verdict::Verdict;
 
+pub use super::point_key::PointKey;
 use super::{
     csv_file, run_dir,
     seconds::{self, RunKey, Second},
     SummaryRow, TimeseriesRow, TIMESERIES_FILE,
 };
 use crate::benchmark::audit;
-
-/// What makes two rows the same point of a benchmark.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PointKey {
-    pub committee: usize,
-    pub faults: usize,
-    pub fault_mode: String,
-    pub byzantine: usize,
-    pub behaviour: String,
-    pub load: u64,
-    pub transaction_size: usize,
-    pub wave_length: u32,
-    pub leaders: u32,
-    pub leader_wait: bool,
-    pub leader_timeout_ms: u64,
-    pub latency_matrix: String,
-}
-
-impl PointKey {
-    fn of(row: &SummaryRow) -> Self {
-        Self {
-            committee: row.committee,
-            faults: row.faults,
-            fault_mode: row.fault_mode.clone(),
-            byzantine: row.byzantine,
-            behaviour: row.behaviour.clone(),
-            load: row.load,
-            transaction_size: row.transaction_size,
-            wave_length: row.wave_length,
-            leaders: row.leaders,
-            leader_wait: row.leader_wait,
-            leader_timeout_ms: row.leader_timeout_ms,
-            latency_matrix: row.latency_matrix.clone(),
-        }
-    }
-
-    /// The protocol parameters, compactly (`w3 l1`, `no-wait`, the latency matrix).
-    pub fn protocol(&self) -> String {
-        let mut text = format!("w{} l{}", self.wave_length, self.leaders);
-        if !self.leader_wait {
-            text.push_str(" no-wait");
-        }
-        if self.leader_timeout_ms != 1000 {
-            text.push_str(&format!(" t{}ms", self.leader_timeout_ms));
-        }
-        if !self.latency_matrix.is_empty() {
-            text.push_str(&format!(" {}", self.latency_matrix));
-        }
-        text
-    }
-}
-
-impl std::fmt::Display for PointKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "n{} f{}", self.committee, self.faults)?;
-        if self.fault_mode == "crash-recovery" {
-            f.write_str(" (crash-recovery)")?;
-        }
-        if self.byzantine > 0 {
-            write!(f, " b{} {}", self.byzantine, self.behaviour)?;
-        }
-        write!(
-            f,
-            ", load {} tx/s, {} B tx, {}",
-            self.load,
-            self.transaction_size,
-            self.protocol()
-        )
-    }
-}
 
 /// A figure compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{compare::Spread, FaultRow, SummaryRow, TimeseriesRow};
+use crate::results::{compare::Spread, FaultRow, PointKey, SummaryRow, TimeseriesRow};
 
 /// (x, y) points of one line.
 pub type Line = Vec<(f64, f64)>;
@@ -28,73 +28,30 @@ pub struct Curve {
     pub points: Vec<CurvePoint>,
 }
 
-/// What separates curves.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct CurveKey {
-    committee: usize,
-    faults: usize,
-    fault_mode: String,
-    byzantine: usize,
-    behaviour: String,
-    transaction_size: usize,
-    protocol: String,
-}
-
-fn protocol(row: &SummaryRow) -> String {
-    let mut text = format!("w{} l{}", row.wave_length, row.leaders);
-    if !row.leader_wait {
-        text.push_str(" no-wait");
-    }
-    if !row.latency_matrix.is_empty() {
-        text.push_str(&format!(" {}", row.latency_matrix));
-    }
-    text
-}
-
 /// Groups rows into curves (interrupted rows left out). Labels name the committee and faults,
 /// plus the transaction size or protocol when the rows have several.
 pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
-    let mut groups: BTreeMap<CurveKey, BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
+    let mut groups: BTreeMap<PointKey, BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
     for row in rows.iter().filter(|r| !r.interrupted) {
-        let key = CurveKey {
-            committee: row.committee,
-            faults: row.faults,
-            fault_mode: row.fault_mode.clone(),
-            byzantine: row.byzantine,
-            behaviour: row.behaviour.clone(),
-            transaction_size: row.transaction_size,
-            protocol: protocol(row),
-        };
         groups
-            .entry(key)
+            .entry(PointKey::of(row).curve())
             .or_default()
             .entry(row.load)
             .or_default()
             .push(row);
     }
-    let several = |f: fn(&CurveKey) -> String| {
+    let several = |f: fn(&PointKey) -> String| {
         let mut values: Vec<String> = groups.keys().map(f).collect();
+        values.sort();
         values.dedup();
         values.len() > 1
     };
     let show_size = several(|k| k.transaction_size.to_string());
-    let show_protocol = several(|k| k.protocol.clone());
+    let show_protocol = several(|k| k.protocol());
     groups
         .iter()
         .map(|(key, loads)| {
-            let mut label = format!("n={} f={}", key.committee, key.faults);
-            if key.fault_mode == "crash-recovery" {
-                label.push_str(" crash-recovery");
-            }
-            if key.byzantine > 0 {
-                label.push_str(&format!(" byzantine={} {}", key.byzantine, key.behaviour));
-            }
-            if show_size {
-                label.push_str(&format!(", {} B tx", key.transaction_size));
-            }
-            if show_protocol {
-                label.push_str(&format!(", {}", key.protocol));
-            }
+            let label = key.curve_label(show_size, show_protocol);
             let points = loads
                 .iter()
                 .filter_map(|(&load, rows)| {

@@ -123,3 +123,19 @@ fn byzantine_runs_are_their_own_curve() {
     let labels: Vec<String> = curves(&rows).into_iter().map(|c| c.label).collect();
     assert_eq!(labels, vec!["n=4 f=0", "n=4 f=0 byzantine=1 withhold"]);
 }
+
+#[test]
+fn runs_that_differ_only_in_the_leader_timeout_are_two_curves() {
+    let mut rows = run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
+    let shorter: Vec<_> = rows
+        .iter()
+        .cloned()
+        .map(|r| crate::results::SummaryRow {
+            leader_timeout_ms: 500,
+            ..r
+        })
+        .collect();
+    rows.extend(shorter);
+    let labels: Vec<String> = curves(&rows).into_iter().map(|c| c.label).collect();
+    assert_eq!(labels, vec!["n=4 f=0, w3 l1 t500ms", "n=4 f=0, w3 l1"]);
+}
