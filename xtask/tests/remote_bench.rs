@@ -12,7 +12,7 @@ use std::{
 use xtask::{
     benchmark::remote::records::HostRow,
     cli::BenchArgs,
-    results::{FaultRow, TimeseriesRow, ValidatorRow},
+    results::{FaultRow, SummaryRow, TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
@@ -274,6 +274,88 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         "{message}"
     );
     assert!(left_running(&hosts).is_empty());
+}
+
+#[test]
+fn an_interrupted_remote_bench_stops_every_host_and_keeps_its_row_logs_and_clean_hosts() {
+    let _serial = serial();
+    let root = tempfile::tempdir().expect("tmp");
+    let hosts = static_hosts(root.path());
+    let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
+    let results = root.path().join("results");
+    // Every host runs at least one validator.
+    let committee = hosts.len().max(4);
+    let args = common::bench_args(
+        120,
+        &[
+            "--committee",
+            &committee.to_string(),
+            "--loads",
+            "1000",
+            "--run-id",
+            "cut",
+        ],
+    );
+    let urls = metrics_urls(&settings, &hosts, committee);
+    // Built before, so that the wait below covers the run only.
+    let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
+    xtask::builder::build_node(&xtask::workspace::root(), target.as_deref()).expect("node builds");
+    // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
+    let result = common::interrupt_when(
+        std::time::Duration::from_secs(180),
+        || common::running_for(&urls, 4.0),
+        || xtask::benchmark::run(&settings, &args),
+    );
+    let err = result.expect_err("an interrupted bench says so");
+    assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+
+    // The row of the cut point, marked and with what was measured.
+    let run = results.join("cut");
+    let rows: Vec<SummaryRow> = read_rows(&run.join("summary.csv"));
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert!(row.interrupted, "the row is not marked interrupted");
+    assert!(
+        row.measured_s > 0.0 && row.measured_s < 120.0,
+        "measured {} s of 120",
+        row.measured_s
+    );
+    assert!(row.throughput_tps > 0.0, "what was measured is kept");
+    assert_eq!(row.validators_observed, committee);
+    let runs: Vec<SummaryRow> = read_rows(&results.join("runs.csv"));
+    assert_eq!(&runs, &rows);
+
+    // Nothing runs on any host.
+    assert!(
+        left_running(&hosts).is_empty(),
+        "validators left: {:?}",
+        left_running(&hosts)
+    );
+    // Every validator's log and commit log came back, from every host.
+    let point = run.join(format!("n{committee}-f0-load1000-r0"));
+    for i in 0..committee {
+        let log = std::fs::read_to_string(point.join(format!("logs/validator-{i}.log")))
+            .unwrap_or_else(|e| panic!("log of validator {i}: {e}"));
+        assert!(log.contains("validator started"), "validator {i}: {log}");
+        assert!(
+            point.join(format!("logs/commits-{i}.csv")).is_file(),
+            "commits-{i}.csv"
+        );
+    }
+    let host_rows: Vec<HostRow> = read_rows(&run.join("hosts.csv"));
+    assert_eq!(host_rows.len(), hosts.len());
+    for h in &host_rows {
+        assert!(h.log_bytes_received > 0, "no log fetched from {h:?}");
+    }
+    // The hosts keep no file of the run, as after a run that ends normally.
+    for host in &hosts {
+        let runs = Path::new(host.working_directory.as_ref().expect("dir")).join("runs/cut");
+        let left: Vec<_> = std::fs::read_dir(&runs)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "point files left on the host: {left:?}");
+    }
 }
 
 #[test]
