@@ -12,11 +12,11 @@ use bytes::Bytes;
 use common::*;
 use member::*;
 use node::{
-    block::Block,
-    network::Message,
+    block::{Block, BlockRef},
+    network::{Message, COOL_DOWN},
     validator::{Validator, ValidatorConfig},
 };
-use tokio::io::AsyncWriteExt;
+use tokio::{io::AsyncWriteExt, net::TcpListener};
 
 async fn metrics_text(address: std::net::SocketAddr) -> String {
     tokio::task::spawn_blocking(move || {
@@ -31,16 +31,56 @@ async fn metrics_text(address: std::net::SocketAddr) -> String {
     .expect("join")
 }
 
+/// Reads `connection` until the block `wanted` arrives, within 20 s (pings and other blocks
+/// are skipped).
+async fn receive(connection: &mut Connection, wanted: BlockRef, what: &str) {
+    let wait = async {
+        while let Some(message) = connection.next().await {
+            if block_bytes(&message)
+                .is_some_and(|b| Block::parse(b).expect("block").reference() == wanted)
+            {
+                return true;
+            }
+        }
+        false
+    };
+    let received = tokio::time::timeout(std::time::Duration::from_secs(20), wait).await;
+    assert!(received.unwrap_or(false), "{what} within 20 s");
+}
+
+/// Validator 0 of 5 alone (it proposes its round-1 block and waits). Members 1 to 3 misbehave;
+/// member 4 stays honest and is still answered after the attacks, and member 3 is heard
+/// again once its cool-down is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_and_bad_blocks_do_not_crash_the_validator() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut configs = configs(4, dir.path(), test_parameters());
+    let mut configs = configs(5, dir.path(), test_parameters());
     configs[0].serve_metrics = true;
     let committee = configs[0].committee.clone();
     let address = committee.authority(0).expect("a0").address;
     let metrics_address = committee.authority(0).expect("a0").metrics_address;
+    let member_address = |i| committee.authority(i).expect("member").address;
+    // Validator 0 dials members 3 and 4: what it sends them arrives here.
+    let listener3 = TcpListener::bind(member_address(3))
+        .await
+        .expect("bind member 3");
+    let listener4 = TcpListener::bind(member_address(4))
+        .await
+        .expect("bind member 4");
     let validator = Validator::start(configs[0].clone()).await.expect("start");
     let member = |i: usize| identity(&committee, i as u32, &configs[i].key);
+    let genesis: Vec<BlockRef> = (0..5).map(|a| Block::genesis(a).reference()).collect();
+
+    // The honest member 4: validator 0's round-1 block reaches it, and it dials in.
+    let (_, mut to_honest) = accept(&listener4, &member(4)).await;
+    let own = loop {
+        match to_honest.next().await.expect("validator 0's first block") {
+            Message::Block(b) => break Block::parse(b).expect("block").reference(),
+            _ => continue,
+        }
+    };
+    let mut from_honest = dial(&member(4), 0, address).await.expect("member 4 dials");
+    let (_, mut to_three) = accept(&listener3, &member(3)).await;
 
     // Before authentication: oversized first frames, no hello, an unknown member.
     let attacks: Vec<Vec<u8>> = vec![
@@ -87,8 +127,7 @@ async fn malformed_frames_and_bad_blocks_do_not_crash_the_validator() {
     // A block signed with the wrong key is counted; its sender is cut off and may not
     // reconnect at once.
     let wrong_key = configs[2].key.clone();
-    let genesis = (0..4).map(|a| Block::genesis(a).reference()).collect();
-    let forged = Block::new_signed(1, 3, 0, genesis, Bytes::new(), &wrong_key);
+    let forged = Block::new_signed(1, 3, 0, genesis.clone(), Bytes::new(), &wrong_key);
     let mut c = dial(&member(3), 0, address).await.expect("dial");
     c.send(Message::Block(forged.serialized().clone()))
         .await
@@ -119,6 +158,49 @@ async fn malformed_frames_and_bad_blocks_do_not_crash_the_validator() {
             .get(),
         1
     );
+
+    // Later, the honest member's connection is still open and its request is answered.
+    from_honest
+        .send(Message::Request(vec![own]))
+        .await
+        .expect("member 4 asks again");
+    receive(
+        &mut to_honest,
+        own,
+        "the honest member 4 was not answered after the attacks",
+    )
+    .await;
+
+    // Member 3 is let back once its cool-down is over (waited for, bounded), and a valid
+    // block it sends then is accepted: it is served when member 3 asks for it.
+    let deadline = tokio::time::Instant::now() + 3 * COOL_DOWN;
+    let mut back = loop {
+        match dial(&member(3), 0, address).await {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "member 3 was still refused {} s after its cool-down began: {e}",
+                    (3 * COOL_DOWN).as_secs()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let honest = Block::new_signed(3, 1, 0, genesis, Bytes::new(), &configs[3].key);
+    back.send(Message::Block(honest.serialized().clone()))
+        .await
+        .expect("member 3 sends a valid block");
+    back.send(Message::Request(vec![honest.reference()]))
+        .await
+        .expect("member 3 asks for it");
+    receive(
+        &mut to_three,
+        honest.reference(),
+        "member 3's valid block after its cool-down was not accepted",
+    )
+    .await;
+    assert_eq!(validator.metrics().invalid_blocks.get(), 1);
 
     // Still alive and serving metrics with the contract's names.
     let text = metrics_text(metrics_address).await;
