@@ -91,19 +91,46 @@ fn an_unreachable_host_is_named_and_the_others_still_connect() {
     down.id = format!("127.0.0.1:{port}");
     down.public_ip = Some("127.0.0.1".into());
     down.ssh_port = port;
-    instances.push(down);
+    // First in the list: the hosts after it are connected all the same.
+    instances.insert(0, down);
     let (_state, ssh) = client("ssh-down");
     let err = ssh.connect_all(&instances).expect_err("one host is down");
     let message = format!("{err:#}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
-    assert!(message.contains("1 of"), "{message}");
+    assert!(
+        message.contains(&format!("1 of {} hosts unreachable", instances.len())),
+        "{message}"
+    );
     for host in &hosts {
         assert!(
             !message.contains(&format!("@{}:", host.address)),
             "{message}"
         );
     }
+    assert!(!connection_open(&ssh, &instances[0]));
+    for instance in &instances[1..] {
+        assert!(
+            connection_open(&ssh, instance),
+            "{} was not connected",
+            instance.id
+        );
+    }
     ssh.disconnect_all(&instances);
+}
+
+/// Whether the client holds an open multiplexed connection to `host` (`ssh -O check`, which
+/// never opens one).
+fn connection_open(ssh: &SshClient, host: &xtask::testbed::Instance) -> bool {
+    let mut args = ssh.command_args(host, "true").expect("ssh arguments");
+    // The destination is last before `-- true`.
+    args.truncate(args.len() - 2);
+    args.splice(0..0, ["-O".to_string(), "check".to_string()]);
+    std::process::Command::new("ssh")
+        .args(&args)
+        .output()
+        .expect("ssh runs")
+        .status
+        .success()
 }
 
 #[test]
