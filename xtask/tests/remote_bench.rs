@@ -503,8 +503,12 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
             // Once every validator is a second into the measured window (after the 2 s
             // warm-up), the host goes away; a bounded wait.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-            while !common::running_for(&urls, 3.0) && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut measuring = false;
+            while !measuring && std::time::Instant::now() < deadline {
+                measuring = common::running_for(&urls, 3.0);
+                if !measuring {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
             }
             let mut victims = process_tree(sshd_pid);
             victims.extend(
@@ -519,6 +523,7 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
                     libc::kill(pid as i32, libc::SIGKILL);
                 }
             }
+            measuring
         }
     });
     let err = xtask::benchmark::run(
@@ -533,7 +538,10 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
         ]),
     )
     .expect_err("a host was lost");
-    killer.join().expect("killer thread");
+    assert!(
+        killer.join().expect("killer thread"),
+        "the validators were never all measuring: the host was not lost during the run"
+    );
     let message = format!("{err:#}");
     assert!(message.contains(&format!("127.0.0.2:{port}")), "{message}");
     // The reachable hosts are left with nothing running, and the run's records exist.
