@@ -99,6 +99,89 @@ fn forget_on_exit(settings: &LoadedSettings) -> ForgetTestbed {
     ForgetTestbed(settings.settings.testbed_id.clone())
 }
 
+/// A host of its own: one more sshd on loopback (`scripts/sshd-hosts` in `dir`, on a free
+/// port of 127.0.0.2), accepting the key the other hosts accept, its sessions' PATH set to
+/// `path` when given. Stopped when dropped.
+struct OwnSshd {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnSshd {
+    const ADDRESS: &'static str = "127.0.0.2";
+
+    fn start(dir: PathBuf, path: Option<&str>) -> Self {
+        let port = {
+            let probe = TcpListener::bind((Self::ADDRESS, 0)).expect("bind");
+            probe.local_addr().expect("addr").port()
+        };
+        let mut command = std::process::Command::new(Self::script());
+        command
+            .env("SSHD_PORT", port.to_string())
+            .arg("start")
+            .arg(&dir)
+            .arg("1");
+        if let Some(path) = path {
+            command.env("SSHD_HOSTS_PATH", path);
+        }
+        let status = command.status().expect("sshd-hosts");
+        let sshd = Self { dir, port };
+        assert!(status.success(), "a dedicated sshd starts");
+        let public = std::fs::read_to_string(common::client_key().with_extension("pub"))
+            .expect("client public key");
+        let mut authorized = std::fs::OpenOptions::new()
+            .append(true)
+            .open(sshd.dir.join("authorized_keys"))
+            .expect("authorized_keys");
+        std::io::Write::write_all(&mut authorized, public.as_bytes()).expect("authorize");
+        sshd
+    }
+
+    fn script() -> PathBuf {
+        xtask::workspace::root().join("scripts/sshd-hosts")
+    }
+
+    fn pid(&self) -> u32 {
+        std::fs::read_to_string(self.dir.join("host1/sshd.pid"))
+            .expect("sshd pid")
+            .trim()
+            .parse()
+            .expect("pid")
+    }
+
+    fn static_host(&self, region: &str, working_directory: &Path) -> StaticHost {
+        StaticHost {
+            address: Self::ADDRESS.into(),
+            port: self.port,
+            user: Some(common::hosts()[0].user.clone()),
+            region: region.into(),
+            private_address: None,
+            working_directory: Some(working_directory.display().to_string()),
+        }
+    }
+}
+
+impl Drop for OwnSshd {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The Rust targets rustup says are installed.
+fn installed_targets() -> Vec<String> {
+    let output = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .expect("rustup lists the installed targets");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 #[test]
 fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     let _serial = serial();
@@ -407,17 +490,70 @@ fn the_build_target_is_asked_from_the_hosts() {
     // is installed (the code under test looks for the standard library in the sysroot).
     let arch = std::env::consts::ARCH;
     let musl = format!("{arch}-unknown-linux-musl");
-    let installed = std::process::Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .expect("rustup lists the installed targets");
-    let installed = String::from_utf8_lossy(&installed.stdout);
-    let expected = if installed.lines().any(|l| l.trim() == musl) {
+    let expected = if installed_targets().contains(&musl) {
         musl
     } else {
         format!("{arch}-unknown-linux-gnu")
     };
     assert_eq!(target, Some(expected));
+
+    // A host whose `uname -m` names another architecture than this machine's.
+    let other = if arch == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    };
+    let bin = root.path().join("other-arch-bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let uname = bin.join("uname");
+    std::fs::write(
+        &uname,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = -m ] && echo {other} && exit 0\nexec /usr/bin/uname \"$@\"\n"
+        ),
+    )
+    .expect("uname");
+    std::fs::set_permissions(&uname, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod uname");
+    let sshd = OwnSshd::start(
+        root.path().join("other-sshd"),
+        Some(&format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())),
+    );
+    let other_host = sshd.static_host("region-other", &root.path().join("other"));
+    let alone = static_settings(root.path(), std::slice::from_ref(&other_host));
+    let _forget_alone = forget_on_exit(&alone);
+    let answer = xtask::commands::build::hosts_target(&alone);
+    let installed = installed_targets();
+    let (musl, gnu) = (
+        format!("{other}-unknown-linux-musl"),
+        format!("{other}-unknown-linux-gnu"),
+    );
+    if installed.contains(&musl) {
+        assert_eq!(answer.expect("a target"), Some(musl));
+    } else if installed.contains(&gnu) {
+        assert_eq!(answer.expect("a target"), Some(gnu));
+    } else {
+        let message = format!("{:#}", answer.expect_err("no target for that architecture"));
+        assert!(
+            message.contains(&format!("no Rust target for {other} hosts")),
+            "{message}"
+        );
+    }
+    // With the other hosts: two architectures, one binary cannot serve both.
+    let mut mixed_hosts = hosts.clone();
+    mixed_hosts.push(other_host);
+    let mixed = static_settings(root.path(), &mixed_hosts);
+    let _forget_mixed = forget_on_exit(&mixed);
+    let message = format!(
+        "{:#}",
+        xtask::commands::build::hosts_target(&mixed).expect_err("two architectures")
+    );
+    assert!(
+        message.contains("different architectures")
+            && message.contains(arch)
+            && message.contains(other),
+        "{message}"
+    );
 }
 
 /// Processes descending from `root` (itself included).
@@ -456,47 +592,16 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
     let mut hosts = static_hosts(root.path());
     // One more host with its own sshd, to be lost mid-run: the machine "dies" (its sshd and
     // its validators are killed).
-    let sshd_dir = root.path().join("doomed-sshd");
-    let port = {
-        let probe = TcpListener::bind(("127.0.0.2", 0)).expect("bind");
-        probe.local_addr().expect("addr").port()
-    };
-    let script = xtask::workspace::root().join("scripts/sshd-hosts");
-    let status = std::process::Command::new(&script)
-        .env("SSHD_PORT", port.to_string())
-        .arg("start")
-        .arg(&sshd_dir)
-        .arg("1")
-        .status()
-        .expect("sshd-hosts");
-    assert!(status.success(), "a dedicated sshd starts");
-    // It accepts the key the other hosts accept.
-    let public = std::fs::read_to_string(common::client_key().with_extension("pub"))
-        .expect("client public key");
-    let mut authorized = std::fs::OpenOptions::new()
-        .append(true)
-        .open(sshd_dir.join("authorized_keys"))
-        .expect("authorized_keys");
-    std::io::Write::write_all(&mut authorized, public.as_bytes()).expect("authorize");
+    let sshd = OwnSshd::start(root.path().join("doomed-sshd"), None);
+    let port = sshd.port;
     let doomed_dir = root.path().join("doomed");
-    hosts.push(StaticHost {
-        address: "127.0.0.2".into(),
-        port,
-        user: hosts[0].user.clone(),
-        region: "region-doomed".into(),
-        private_address: None,
-        working_directory: Some(doomed_dir.display().to_string()),
-    });
+    hosts.push(sshd.static_host("region-doomed", &doomed_dir));
     let settings = static_settings(root.path(), &hosts);
     let _forget = forget_on_exit(&settings);
     let committee = hosts.len();
 
     let killer = std::thread::spawn({
-        let sshd_pid: u32 = std::fs::read_to_string(sshd_dir.join("host1/sshd.pid"))
-            .expect("sshd pid")
-            .trim()
-            .parse()
-            .expect("pid");
+        let sshd_pid = sshd.pid();
         let urls = metrics_urls(&settings, &hosts, committee);
         let doomed_dir = doomed_dir.clone();
         move || {
@@ -552,10 +657,6 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
     );
     let host_rows: Vec<HostRow> = read_rows(&root.path().join("results/lost/hosts.csv"));
     assert_eq!(host_rows.len(), hosts.len());
-    let _ = std::process::Command::new(&script)
-        .arg("stop")
-        .arg(&sshd_dir)
-        .status();
 }
 
 #[test]
