@@ -5,6 +5,7 @@ pub mod benchmark;
 pub mod builder;
 pub mod cli;
 pub mod commands;
+pub mod failures;
 pub mod interrupt;
 pub mod measurement;
 pub mod monitoring;

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{files, host_targets, install, targets::node_exporter_port, validator_targets};
@@ -121,16 +123,15 @@ fn install_on(
         install::run_script(&ssh, host, &install::monitoring_script(install::STAGING))?;
         bar.set_message("installing prometheus-node-exporter on every host".to_string());
         let script = install::node_exporter_script(node_exporter_port(&settings.settings));
-        let failures: Vec<String> = ssh
-            .for_each(instances, |h| install::run_script(&ssh, h, &script))
-            .into_iter()
-            .filter_map(|(h, r)| r.err().map(|e| format!("{}: {e:#}", h.id)))
-            .collect();
+        let results = ssh.for_each(instances, |h| install::run_script(&ssh, h, &script));
+        let (_, failures) = Failures::collect(results, |h| h.id.clone());
         bar.finish_and_clear();
-        if !failures.is_empty() {
-            bail!("node exporter set-up failed on {}", failures.join("; "));
-        }
-        Ok(())
+        failures.check(|n| {
+            format!(
+                "node exporter set-up failed on {n} of {} hosts",
+                instances.len()
+            )
+        })
     })();
     ssh.disconnect_all(instances);
     result

@@ -32,6 +32,8 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use sha2::{Digest, Sha256};
 
 pub use process::Output;
@@ -324,20 +326,9 @@ impl SshClient {
     /// Connects to every host in parallel; an error naming each unreachable host. Connections
     /// that succeeded stay open (close them with [`Self::disconnect_all`]).
     pub fn connect_all(&self, hosts: &[Instance]) -> Result<()> {
-        let failures: Vec<String> = self
-            .for_each(hosts, |host| self.connect(host))
-            .into_iter()
-            .filter_map(|(_, result)| result.err().map(|e| format!("{e:#}")))
-            .collect();
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} hosts unreachable:\n  {}",
-                failures.len(),
-                hosts.len(),
-                failures.join("\n  ")
-            );
-        }
-        Ok(())
+        let results = self.for_each(hosts, |host| self.connect(host));
+        let (_, failures) = Failures::collect(results, describe);
+        failures.check(|n| format!("{n} of {} hosts unreachable", hosts.len()))
     }
 
     /// Closes the multiplexed connection to `host` (and its port forwards), if open.

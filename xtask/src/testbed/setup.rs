@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Instance;
@@ -281,7 +283,7 @@ pub struct Summary {
     /// Hosts that work but need attention (clock), each naming its host.
     pub warnings: Vec<String>,
     /// Hosts that failed, each naming its host and the cause.
-    pub failures: Vec<String>,
+    pub failures: Failures,
 }
 
 /// Summarises the results of [`run`].
@@ -322,7 +324,7 @@ pub fn summarize(results: &[(Instance, Result<HostReport>)]) -> Summary {
                     )),
                 }
             }
-            Err(error) => summary.failures.push(format!("{name}: {error:#}")),
+            Err(error) => summary.failures.push(name, format!("{error:#}")),
         }
     }
     summary

@@ -30,6 +30,8 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use executor::RemoteExecutor;
@@ -151,31 +153,9 @@ fn working_directory(settings: &Settings, instance: &Instance) -> String {
 
 /// Collects per-host results; an error naming every host that failed.
 fn all_ok<T>(what: &str, hosts: &[Instance], results: Vec<Result<T>>) -> Result<Vec<T>> {
-    let mut values = Vec::new();
-    let mut failures = Vec::new();
-    for (host, result) in hosts.iter().zip(results) {
-        match result {
-            Ok(v) => values.push(v),
-            Err(e) => {
-                // Errors from the SSH layer already start with the host.
-                let name = ssh::describe(host);
-                let text = format!("{e:#}");
-                failures.push(if text.starts_with(&name) {
-                    text
-                } else {
-                    format!("{name}: {text}")
-                });
-            }
-        }
-    }
-    if !failures.is_empty() {
-        bail!(
-            "{what} failed on {} of {} hosts:\n  {}",
-            failures.len(),
-            hosts.len(),
-            failures.join("\n  ")
-        );
-    }
+    // Errors from the SSH layer already start with the host: it is not named twice.
+    let (values, failures) = Failures::collect(hosts.iter().zip(results), |h| ssh::describe(h));
+    failures.check(|n| format!("{what} failed on {n} of {} hosts", hosts.len()))?;
     Ok(values)
 }
 

@@ -11,6 +11,8 @@
 //! left; a re-run picks it up.
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use super::{attempt::Attempt, console::Console, lifecycle, wait, WaitOptions};
@@ -155,7 +157,7 @@ pub fn deploy(
     let total: usize = plans.iter().map(RegionPlan::to_bill).sum();
     let mut created = Vec::new();
     let mut started = Vec::new();
-    let mut failures = Vec::new();
+    let mut failures = Failures::default();
     let attempt = if total == 0 {
         println!(
             "every region already has {} running instance(s) of testbed {}: nothing to start \
@@ -187,7 +189,7 @@ pub fn deploy(
         }
         for plan in &plans {
             if interrupt::requested() {
-                failures.push(format!("{}: not deployed (interrupted)", plan.region));
+                failures.push(&plan.region, "not deployed (interrupted)");
                 continue;
             }
             if !plan.to_start.is_empty() {
@@ -196,7 +198,7 @@ pub fn deploy(
                         println!("{}: started {}", plan.region, ids(&plan.to_start));
                         started.extend(plan.to_start.iter().cloned());
                     }
-                    Err(error) => failures.push(format!("{}: {error:#}", plan.region)),
+                    Err(error) => failures.push(&plan.region, format!("{error:#}")),
                 }
             }
             if plan.to_create == 0 {
@@ -213,7 +215,7 @@ pub fn deploy(
                     println!("{}: created {}", plan.region, ids(&new));
                     created.extend(new);
                 }
-                Err(error) => failures.push(format!("{}: {error:#}", plan.region)),
+                Err(error) => failures.push(&plan.region, format!("{error:#}")),
             }
         }
         Some(attempt)
@@ -249,13 +251,11 @@ pub fn deploy(
     } else {
         Some(super::setup::set_up(settings, &ready).map_err(|e| with_failures(e, &failures))?)
     };
-    if !failures.is_empty() {
-        bail!(
-            "some instances could not be started or created (those created belong to the \
-             testbed; re-run `testbed deploy` to complete it, or `testbed destroy`):\n  {}",
-            failures.join("\n  ")
-        );
-    }
+    failures.check(|_| {
+        "some instances could not be started or created (those created belong to the \
+         testbed; re-run `testbed deploy` to complete it, or `testbed destroy`)"
+            .to_string()
+    })?;
     if let Some(attempt) = attempt {
         attempt.finish()?;
     }
@@ -298,13 +298,13 @@ fn target_regions(settings: &LoadedSettings, only: Option<&str>) -> Result<Vec<S
     }
 }
 
-fn with_failures(error: anyhow::Error, failures: &[String]) -> anyhow::Error {
+fn with_failures(error: anyhow::Error, failures: &Failures) -> anyhow::Error {
     if failures.is_empty() {
         error
     } else {
         error.context(format!(
             "besides, some instances could not be created:\n  {}",
-            failures.join("\n  ")
+            failures.lines()
         ))
     }
 }

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
+
+use crate::failures::Failures;
 use chrono::{DateTime, Duration as Hours, Utc};
 
 use super::{console::Console, wait, WaitOptions};
@@ -127,30 +129,20 @@ pub fn rearm(
     let command = user_data::rearm_command(deadline);
     let results = ssh.run_all(instances, &command);
     ssh.disconnect_all(instances);
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(host, result)| {
-            result
-                .as_ref()
-                .err()
-                .map(|e| format!("{} ({}): {e:#}", host.id, host.region))
-        })
-        .collect();
-    let armed: Vec<Instance> = results
-        .into_iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(host, _)| host)
-        .collect();
+    let (armed, failed) = Failures::collect(
+        results
+            .into_iter()
+            .map(|(host, result)| (host.clone(), result.map(|_| host))),
+        |host| format!("{} ({})", host.id, host.region),
+    );
     provider.record_deadline(&armed, deadline)?;
-    if !failed.is_empty() {
-        bail!(
-            "could not re-arm the dead-man switch of {} instance(s) (they keep their old \
+    failed.check(|n| {
+        format!(
+            "could not re-arm the dead-man switch of {n} instance(s) (they keep their old \
              deadline; an instance past it powers off 15 minutes after boot): run `testbed \
-             start` again or `testbed destroy`:\n  {}",
-            failed.len(),
-            failed.join("\n  ")
-        );
-    }
+             start` again or `testbed destroy`"
+        )
+    })?;
     println!(
         "dead-man switch re-armed on {} instance(s): they power off at {when}",
         armed.len()

@@ -40,13 +40,11 @@ pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<setup::Su
     for warning in &summary.warnings {
         eprintln!("warning: {warning}");
     }
-    if !summary.failures.is_empty() {
-        bail!(
-            "set-up failed on {} of {} hosts (re-run `cargo xtask testbed setup` once fixed):\n  {}",
-            summary.failures.len(),
-            hosts.len(),
-            summary.failures.join("\n  ")
-        );
-    }
+    summary.failures.check(|n| {
+        format!(
+            "set-up failed on {n} of {} hosts (re-run `cargo xtask testbed setup` once fixed)",
+            hosts.len()
+        )
+    })?;
     Ok(summary)
 }

@@ -28,6 +28,8 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::failures::Failures;
 use aws_sdk_ec2::{
     types::{Filter, LocationType},
     Client,
@@ -344,18 +346,13 @@ impl Provider for AwsProvider {
                 .iter()
                 .map(|(region, client)| self.check_region(client, region, arch));
             let results = join_all(checks).await;
-            let mut found = Vec::new();
-            let mut failures = Vec::new();
-            for (&(region, _), result) in clients.iter().zip(results) {
-                match result {
-                    Ok(image) => found.push((region, image)),
-                    Err(err) => failures.push(format!("{err:#}")),
-                }
-            }
-            if !failures.is_empty() {
-                bail!("{}", failures.join("\n"));
-            }
-            Ok(found)
+            let named = clients
+                .iter()
+                .zip(results)
+                .map(|(&(region, _), result)| (region, result.map(|image| (region, image))));
+            let (found, failures) = Failures::collect(named, |region| region.to_string());
+            failures.check(|n| format!("{n} of {} regions cannot be used", clients.len()))?;
+            Ok::<_, anyhow::Error>(found)
         })?;
         for (region, image) in images {
             self.cache_image(region, &image);

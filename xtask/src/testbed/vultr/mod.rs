@@ -21,6 +21,8 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
+
+use crate::failures::Failures;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -220,24 +222,13 @@ impl VultrProvider {
             |i| locked::retry_while_locked(progress, &self.lock_wait, i, what, || action(i)),
             || Err("the request failed unexpectedly".to_string()),
         );
-        let failures: Vec<String> = instances
-            .iter()
-            .zip(results)
-            .filter_map(|(i, result)| {
-                result
-                    .err()
-                    .map(|e| format!("instance {} ({}): {e}", i.id, i.region))
-            })
-            .collect();
-        if !failures.is_empty() {
-            bail!(
-                "cannot {what} {} of {} instances:\n  {}",
-                failures.len(),
-                instances.len(),
-                failures.join("\n  ")
-            );
-        }
-        Ok(())
+        let (_, failures) = Failures::collect(
+            instances
+                .iter()
+                .zip(results.into_iter().map(|r| r.map_err(anyhow::Error::msg))),
+            |i| format!("instance {} ({})", i.id, i.region),
+        );
+        failures.check(|n| format!("cannot {what} {n} of {} instances", instances.len()))
     }
 }
 
