@@ -1,15 +1,94 @@
-//! The summary table printed at the end of a benchmark, fit to the terminal's width.
+//! The summary table printed at the end of a benchmark, fit to the terminal's width: when the
+//! whole table is wider, the least important columns are left out (and named below it).
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
-use super::SummaryRow;
+use super::{SummaryRow, SUMMARY_FILE};
 
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{:.0}", v * 1000.0))
 }
 
-/// Renders summary rows as a table, one line per point, as wide as the terminal (or `COLUMNS`)
-/// allows: headers wrap before the numbers do.
+/// A column: its header (lines), its rank (0 is kept longest) and its cell.
+struct Column {
+    header: &'static str,
+    rank: u8,
+    cell: fn(&SummaryRow) -> String,
+}
+
+const COLUMNS: [Column; 13] = [
+    Column {
+        header: "nodes",
+        rank: 0,
+        cell: |r| r.committee.to_string(),
+    },
+    Column {
+        header: "faults",
+        rank: 0,
+        cell: |r| match r.fault_mode.as_str() {
+            "crash-recovery" => format!("{} (c-r)", r.faults),
+            _ => r.faults.to_string(),
+        },
+    },
+    Column {
+        header: "load\ntx/s",
+        rank: 0,
+        cell: |r| r.load.to_string(),
+    },
+    Column {
+        header: "rep",
+        rank: 1,
+        cell: |r| r.repeat.to_string(),
+    },
+    Column {
+        header: "committed\ntx/s",
+        rank: 0,
+        cell: |r| format!("{:.0}", r.throughput_tps),
+    },
+    Column {
+        header: "p50\nms",
+        rank: 0,
+        cell: |r| ms(r.latency_p50_s),
+    },
+    Column {
+        header: "p90\nms",
+        rank: 4,
+        cell: |r| ms(r.latency_p90_s),
+    },
+    Column {
+        header: "p99\nms",
+        rank: 0,
+        cell: |r| ms(r.latency_p99_s),
+    },
+    Column {
+        header: "avg\nms",
+        rank: 5,
+        cell: |r| ms(r.latency_avg_s),
+    },
+    Column {
+        header: "rounds\n/s",
+        rank: 2,
+        cell: |r| format!("{:.1}", r.rounds_per_s),
+    },
+    Column {
+        header: "rejected\ntx/s",
+        rank: 3,
+        cell: |r| format!("{:.0}", r.rejected_tps),
+    },
+    Column {
+        header: "cpu/\nnode",
+        rank: 3,
+        cell: |r| format!("{:.2}", r.cpu_cores_mean),
+    },
+    Column {
+        header: "mem\nMiB",
+        rank: 2,
+        cell: |r| format!("{:.0}", r.memory_mib_max),
+    },
+];
+
+/// Renders summary rows as a table, one line per point, within the terminal's width (or
+/// `COLUMNS`) when there is one.
 pub fn render(rows: &[SummaryRow]) -> String {
     let width = Table::new()
         .width()
@@ -17,55 +96,73 @@ pub fn render(rows: &[SummaryRow]) -> String {
     render_within(rows, width)
 }
 
-/// [`render`] within `width` characters (none: as wide as the cells need).
+/// [`render`] within `width` characters (none: every column).
 pub fn render_within(rows: &[SummaryRow], width: Option<u16>) -> String {
-    let mut table = Table::new();
-    table.set_content_arrangement(ContentArrangement::Dynamic);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| COLUMNS.iter().map(|c| (c.cell)(r)).collect())
+        .collect();
+    let widths: Vec<usize> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let header = c.header.lines().map(|l| l.chars().count()).max();
+            let data = cells.iter().map(|row| row[i].chars().count()).max();
+            header.max(data).unwrap_or(0)
+        })
+        .collect();
+    // Each column adds its width, a space either side and a border.
+    let total = |kept: &[bool]| -> usize {
+        1 + widths
+            .iter()
+            .zip(kept)
+            .filter(|(_, k)| **k)
+            .map(|(w, _)| w + 3)
+            .sum::<usize>()
+    };
+    let mut kept = vec![true; COLUMNS.len()];
     if let Some(width) = width {
-        table.set_width(width);
+        for rank in (1..=5).rev() {
+            if total(&kept) <= usize::from(width) {
+                break;
+            }
+            for (i, c) in COLUMNS.iter().enumerate() {
+                if c.rank == rank {
+                    kept[i] = false;
+                }
+            }
+        }
     }
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "nodes",
-        "faults",
-        "load tx/s",
-        "rep",
-        "committed tx/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "avg ms",
-        "rounds/s",
-        "rejected tx/s",
-        "cpu/node",
-        "mem MiB",
-    ]);
-    for r in rows {
-        let faults = match r.fault_mode.as_str() {
-            "crash-recovery" => format!("{} (c-r)", r.faults),
-            _ => r.faults.to_string(),
-        };
-        let mut cells = vec![
-            Cell::new(r.committee),
-            Cell::new(faults),
-            Cell::new(r.load),
-            Cell::new(r.repeat),
-            Cell::new(format!("{:.0}", r.throughput_tps)),
-            Cell::new(ms(r.latency_p50_s)),
-            Cell::new(ms(r.latency_p90_s)),
-            Cell::new(ms(r.latency_p99_s)),
-            Cell::new(ms(r.latency_avg_s)),
-            Cell::new(format!("{:.1}", r.rounds_per_s)),
-            Cell::new(format!("{:.0}", r.rejected_tps)),
-            Cell::new(format!("{:.2}", r.cpu_cores_mean)),
-            Cell::new(format!("{:.0}", r.memory_mib_max)),
-        ];
-        cells = cells
-            .into_iter()
-            .map(|c| c.set_alignment(CellAlignment::Right))
-            .collect();
-        table.add_row(cells);
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(
+        COLUMNS
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.header),
+    );
+    for row in &cells {
+        table.add_row(
+            row.iter()
+                .zip(&kept)
+                .filter(|(_, k)| **k)
+                .map(|(text, _)| Cell::new(text).set_alignment(CellAlignment::Right)),
+        );
     }
-    table.to_string()
+    let left_out: Vec<&str> = COLUMNS
+        .iter()
+        .zip(&kept)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c.header.split(['\n', '/']).next().unwrap_or(c.header))
+        .collect();
+    let mut text = table.to_string();
+    if !left_out.is_empty() {
+        text.push_str(&format!(
+            "\nleft out to fit the terminal: {}\n(every figure is in {SUMMARY_FILE})",
+            left_out.join(", ")
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -117,6 +214,7 @@ mod tests {
                 );
             }
             assert!(text.contains("99987") && text.contains("12345"), "{text}");
+            assert_eq!(text.contains("left out"), width == 80, "{text}");
         }
     }
 }
