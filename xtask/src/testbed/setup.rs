@@ -108,73 +108,31 @@ pub struct HostReport {
     pub ufw_opened: bool,
 }
 
-/// The shell script run on each host. It writes `key=value` lines on standard output and its
-/// errors on standard error.
+/// The set-up run on each host (`bash -s`), after the assignments [`script`] puts before it.
+const HOST_SCRIPT: &str = include_str!("../../../assets/setup/host.sh");
+
+/// The shell script run on each host: [`HOST_SCRIPT`] with its parameters. It writes
+/// `key=value` lines on standard output and its errors on standard error.
 pub fn script(options: &SetupOptions) -> String {
-    let mut s = String::from("set -u\nmissing=''\n");
-    for tool in &options.tools {
-        s.push_str(&format!(
-            "command -v {} >/dev/null 2>&1 || missing=\"$missing {}\"\n",
-            shell::quote(&tool.command),
-            shell::quote(&tool.package)
-        ));
-    }
-    s.push_str(
-        "if [ \"$(id -u)\" = 0 ]; then sudo=''; \
-         elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo='sudo -n'; \
-         else sudo=none; fi\n",
-    );
-    s.push_str("if [ -n \"$missing\" ]; then\n");
-    if options.install_missing {
-        s.push_str(
-            "  if [ \"$sudo\" = none ]; then echo \"missing:$missing; cannot install them: not root and no password-less sudo\" >&2; exit 3; fi\n\
-             \x20 export DEBIAN_FRONTEND=noninteractive\n\
-             \x20 $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || { echo \"apt-get update failed (installing:$missing)\" >&2; exit 4; }\n\
-             \x20 $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >&2 || { echo \"apt-get install$missing failed\" >&2; exit 4; }\n\
-             \x20 echo \"installed=$missing\"\n",
-        );
-    } else {
-        s.push_str("  echo \"missing:$missing (installing is disabled)\" >&2; exit 5\n");
-    }
-    s.push_str("fi\n");
-    // ufw: open SSH and the benchmark ports when it is active (Vultr's images enable it).
-    s.push_str("ufw=no\nif command -v ufw >/dev/null 2>&1 && [ \"$sudo\" != none ] && $sudo ufw status 2>/dev/null | grep -q 'Status: active'; then\n");
-    s.push_str(
-        "  $sudo ufw allow 22/tcp >/dev/null || { echo 'ufw allow 22/tcp failed' >&2; exit 6; }\n",
-    );
-    for (first, last) in &options.port_ranges {
-        s.push_str(&format!(
-            "  $sudo ufw allow {first}:{last}/tcp >/dev/null || {{ echo 'ufw allow {first}:{last}/tcp failed' >&2; exit 6; }}\n"
-        ));
-    }
-    s.push_str("  ufw=yes\nfi\necho \"ufw=$ufw\"\n");
-    // Open files: the wanted limit if the hard limit allows it (or may be raised), else the
-    // hard limit; written to the session file the validators' shell sources.
-    s.push_str(&format!(
-        "want={want}\nhard=$(ulimit -Hn)\n\
-         if ( ulimit -Hn \"$want\" 2>/dev/null; ulimit -n \"$want\" ) 2>/dev/null; then limit=$want\n\
-         elif [ \"$hard\" = unlimited ]; then limit=$want\n\
-         else limit=$hard; fi\n\
-         dir={dir}\n\
-         mkdir -p \"$dir\" || {{ echo \"cannot create $dir\" >&2; exit 7; }}\n\
-         printf 'ulimit -Hn %s 2>/dev/null || true\\nulimit -n %s\\n' \"$limit\" \"$limit\" > \"$dir/{session}\" || {{ echo \"cannot write $dir/{session}\" >&2; exit 7; }}\n\
-         echo \"open_files=$(. \"$dir/{session}\" && ulimit -n)\"\n",
-        want = options.open_files,
-        dir = shell::quote(&options.state_dir),
-        session = SESSION_FILE,
-    ));
-    // Clock synchronisation.
-    s.push_str(
-        "clock=unknown\n\
-         if command -v timedatectl >/dev/null 2>&1 && v=$(timedatectl show -p NTPSynchronized --value 2>/dev/null); then\n\
-         \x20 case \"$v\" in yes) clock=yes ;; no) clock=no ;; esac\n\
-         fi\n\
-         if [ \"$clock\" = unknown ] && command -v chronyc >/dev/null 2>&1 && out=$(chronyc tracking 2>/dev/null); then\n\
-         \x20 if printf '%s\\n' \"$out\" | grep -Eq '^Leap status *: Normal'; then clock=yes; else clock=no; fi\n\
-         fi\n\
-         echo \"clock=$clock\"\n",
-    );
-    s
+    let tools: Vec<String> = options
+        .tools
+        .iter()
+        .map(|t| format!("{}:{}", t.command, t.package))
+        .collect();
+    let ranges: Vec<String> = options
+        .port_ranges
+        .iter()
+        .map(|(first, last)| format!("{first}:{last}"))
+        .collect();
+    format!(
+        "TOOLS={}\nINSTALL_MISSING={}\nPORT_RANGES={}\nOPEN_FILES={}\nSTATE_DIR={}\nSESSION_FILE={}\n{HOST_SCRIPT}",
+        shell::quote(&tools.join(" ")),
+        if options.install_missing { "yes" } else { "no" },
+        shell::quote(&ranges.join(" ")),
+        options.open_files,
+        shell::quote(&options.state_dir),
+        shell::quote(SESSION_FILE),
+    )
 }
 
 /// Reads the `key=value` lines of the script's output.
@@ -334,20 +292,128 @@ pub fn summarize(results: &[(Instance, Result<HostReport>)]) -> Summary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn script_is_valid_shell_and_installs_only_what_is_missing() {
-        let options = SetupOptions::new(vec![(26000, 26999)]);
-        let text = script(&options);
-        let status = std::process::Command::new("bash")
-            .args(["-n", "-c", &text])
-            .status()
+    /// Runs the set-up script locally with `options`, `PATH` starting with `bin`.
+    fn run_locally(options: &SetupOptions, bin: &std::path::Path) -> std::process::Output {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = std::process::Command::new("bash")
+            .arg("-s")
+            .env("PATH", path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("bash");
-        assert!(status.success(), "{text}");
-        // apt-get only runs inside the `missing` branch.
-        let branch = text.find("if [ -n \"$missing\" ]").expect("branch");
-        let install = text.find("apt-get").expect("apt-get");
-        assert!(install > branch, "{text}");
-        assert!(text.contains("ufw allow 26000:26999/tcp"), "{text}");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script(options).as_bytes())
+            .expect("script");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// A fake command in `bin` that appends its arguments to `bin/<name>.calls`.
+    fn fake(bin: &std::path::Path, name: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let file = bin.join(name);
+        let calls = bin.join(format!("{name}.calls"));
+        std::fs::write(
+            &file,
+            format!("#!/bin/sh\necho \"$*\" >> '{}'\n{body}\n", calls.display()),
+        )
+        .expect("fake");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    fn options_in(dir: &std::path::Path) -> SetupOptions {
+        let mut options = SetupOptions::new(vec![(26000, 26999), (27000, 27999)]);
+        options.state_dir = dir.join("state").display().to_string();
+        options.open_files = 1024;
+        options
+    }
+
+    #[test]
+    fn the_script_passes_shellcheck() {
+        let text = script(&SetupOptions::new(vec![(26000, 26999)]));
+        crate::testbed::user_data::shellcheck("set-up", &text, "bash");
+    }
+
+    #[test]
+    fn the_script_installs_only_what_is_missing_and_opens_the_ports_in_an_active_ufw() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        fake(&bin, "apt-get", "exit 0");
+        fake(&bin, "sudo", "exit 0");
+        fake(
+            &bin,
+            "ufw",
+            "[ \"$1\" = status ] && echo 'Status: active'; exit 0",
+        );
+        fake(&bin, "timedatectl", "echo yes");
+        let mut options = options_in(dir.path());
+        options
+            .tools
+            .push(Tool::new("no-such-command-here", "the-package"));
+        let output = run_locally(&options, &bin);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = parse_report(&stdout).expect("report");
+        assert_eq!(report.installed, ["the-package"]);
+        assert_eq!(report.open_files, 1024);
+        assert_eq!(report.clock, ClockSync::Synchronized);
+        assert!(report.ufw_opened);
+        let apt = std::fs::read_to_string(bin.join("apt-get.calls")).expect("apt-get ran");
+        assert!(
+            apt.contains("install") && apt.ends_with(" the-package\n"),
+            "{apt}"
+        );
+        let ufw = std::fs::read_to_string(bin.join("ufw.calls")).expect("ufw ran");
+        for allowed in [
+            "allow 22/tcp",
+            "allow 26000:26999/tcp",
+            "allow 27000:27999/tcp",
+        ] {
+            assert!(ufw.contains(allowed), "{ufw}");
+        }
+        let session = dir.path().join("state").join(SESSION_FILE);
+        assert!(std::fs::read_to_string(session)
+            .expect("session")
+            .contains("ulimit -n 1024"));
+    }
+
+    #[test]
+    fn a_missing_tool_with_installing_disabled_fails_the_host_and_installs_nothing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        fake(&bin, "apt-get", "exit 0");
+        let mut options = options_in(dir.path());
+        options.install_missing = false;
+        options
+            .tools
+            .push(Tool::new("no-such-command-here", "the-package"));
+        let output = run_locally(&options, &bin);
+        assert_eq!(output.status.code(), Some(5));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("missing: the-package (installing is disabled)"),
+            "{stderr}"
+        );
+        assert!(!bin.join("apt-get.calls").exists(), "apt-get ran");
+        // Everything present: nothing installed, no ufw on this machine's PATH is needed.
+        let output = run_locally(&options_in(dir.path()), &bin);
+        let report = parse_report(&String::from_utf8_lossy(&output.stdout)).expect("report");
+        assert!(report.installed.is_empty());
     }
 
     #[test]

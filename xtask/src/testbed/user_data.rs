@@ -74,6 +74,31 @@ pub fn rearm_command(deadline: DateTime<Utc>) -> String {
     )
 }
 
+/// Tests: fails with shellcheck's findings unless `body` (a `shell` script) passes it.
+#[cfg(test)]
+pub(crate) fn shellcheck(name: &str, body: &str, shell: &str) {
+    use std::io::Write;
+    let output = std::process::Command::new("shellcheck")
+        .args(["--shell", shell, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("shellcheck (Debian package shellcheck; scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::{path::Path, process::Command};
@@ -186,31 +211,8 @@ mod tests {
     #[test]
     fn scripts_pass_shellcheck() {
         let text = script("bench-1", deadline(), &[(26000, 26999)]);
-        for (name, body, shell) in [
-            ("user data", text.as_str(), "bash"),
-            ("check", CHECK_SCRIPT, "sh"),
-        ] {
-            let output = Command::new("shellcheck")
-                .args(["--shell", shell, "-"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    use std::io::Write;
-                    child
-                        .stdin
-                        .take()
-                        .expect("stdin")
-                        .write_all(body.as_bytes())?;
-                    child.wait_with_output()
-                })
-                .expect("shellcheck (Debian package shellcheck; scripts/test installs it)");
-            assert!(
-                output.status.success(),
-                "{name}: {}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-        }
+        super::shellcheck("user data", &text, "bash");
+        super::shellcheck("check", CHECK_SCRIPT, "sh");
     }
 
     #[test]
