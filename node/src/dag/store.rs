@@ -21,7 +21,6 @@ pub struct DagStore {
     rounds: BTreeMap<Round, Vec<BlockPtr>>,
     gc_round: Round,
     highest_round: Round,
-    last_round_per_author: Vec<Round>,
     committed_ahead: HashSet<BlockRef>,
     /// References of pruned blocks, for `pruned_window` rounds below the gc round.
     pruned: BTreeSet<BlockRef>,
@@ -37,7 +36,6 @@ impl DagStore {
             rounds: BTreeMap::new(),
             gc_round: 0,
             highest_round: 0,
-            last_round_per_author: vec![0; committee.size()],
             committed_ahead: HashSet::new(),
             pruned: BTreeSet::new(),
             pruned_window,
@@ -80,9 +78,6 @@ impl DagStore {
         self.rounds.entry(r.round).or_default().push(block.clone());
         self.blocks.insert(r, Entry { block, committed });
         self.highest_round = self.highest_round.max(r.round);
-        if let Some(last) = self.last_round_per_author.get_mut(r.author as usize) {
-            *last = (*last).max(r.round);
-        }
         true
     }
 
@@ -119,14 +114,6 @@ impl DagStore {
     /// Highest round of any stored block.
     pub fn highest_round(&self) -> Round {
         self.highest_round
-    }
-
-    /// Highest stored round of `author`.
-    pub fn last_round_of(&self, author: AuthorityIndex) -> Round {
-        self.last_round_per_author
-            .get(author as usize)
-            .copied()
-            .unwrap_or(0)
     }
 
     /// Rounds below this are pruned.

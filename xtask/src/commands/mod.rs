@@ -45,8 +45,3 @@ impl std::error::Error for ExitStatus {}
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     error.downcast_ref::<ExitStatus>().map_or(1, |e| e.code)
 }
-
-/// The error of a command that a later version provides.
-pub fn not_available(what: &str) -> anyhow::Error {
-    anyhow::anyhow!("`{what}` is not available yet in this version of the orchestrator")
-}
