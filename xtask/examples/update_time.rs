@@ -21,7 +21,7 @@ use xtask::{
     },
     builder::{self, Build, NodeBinary},
     settings::{CloudProvider, Settings},
-    ssh,
+    workspace,
 };
 
 #[path = "../tests/common/mod.rs"]
@@ -155,7 +155,7 @@ fn main() -> Result<()> {
     let root = xtask::workspace::root();
     let node = builder::build_node(&root, None)?;
     let scratch = tempfile::tempdir()?;
-    let cache = ssh::cache_dir();
+    let cache = workspace::cache_dir();
     println!(
         "node {} ({} bytes); {trials} trials per host count",
         node.short_hash(),
@@ -241,7 +241,7 @@ fn main() -> Result<()> {
             std::fs::remove_file(&binary.path).ok();
         }
         deployment.finish(scratch.path().join("none").as_path())?;
-        let _ = std::fs::remove_dir_all(ssh::testbed_state_dir(&loaded.settings.testbed_id));
+        let _ = std::fs::remove_dir_all(workspace::testbed_state_dir(&loaded.settings.testbed_id));
         let (low, high) = (
             total.iter().copied().fold(f64::INFINITY, f64::min),
             total.iter().copied().fold(0.0, f64::max),

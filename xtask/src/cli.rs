@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::results::compare::Format;
+use crate::{protocol::defaults, results::compare::Format};
 
 /// Benchmark the consensus node on this machine, on your own SSH hosts, or on AWS / Vultr
 /// instances across the world.
@@ -197,7 +197,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub repeat: usize,
     /// Size of each transaction in bytes.
-    #[arg(long, default_value_t = 512, value_name = "BYTES")]
+    #[arg(long, default_value_t = defaults::TRANSACTION_SIZE, value_name = "BYTES")]
     pub transaction_size: usize,
     /// Measured window in seconds (after the warm-up).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
@@ -209,16 +209,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub scrape_interval: f64,
     /// Protocol: wave length (3 for Mysticeti-C; 4 or 5 for the Mahi-Mahi variant).
-    #[arg(long, default_value_t = 3, value_name = "ROUNDS")]
+    #[arg(long, default_value_t = defaults::WAVE_LENGTH, value_name = "ROUNDS")]
     pub wave_length: u32,
     /// Protocol: leaders per round.
-    #[arg(long, default_value_t = 1, value_name = "L")]
+    #[arg(long, default_value_t = defaults::LEADERS, value_name = "L")]
     pub leaders: u32,
     /// Protocol: propose without waiting for the previous round's leader (Mahi-Mahi).
     #[arg(long)]
     pub no_leader_wait: bool,
     /// Protocol: how long to wait for a leader before proposing anyway.
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    #[arg(long, default_value_t = defaults::LEADER_TIMEOUT_MS, value_name = "MS")]
     pub leader_timeout_ms: u64,
     /// Geo emulation: a latency matrix (CSV of one-way delays in ms between regions) or the
     /// name of a preset in `assets/latency/` (e.g. `aws`). Validators are assigned to its

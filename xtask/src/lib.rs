@@ -9,6 +9,7 @@ pub mod failures;
 pub mod interrupt;
 pub mod measurement;
 pub mod monitoring;
+pub mod protocol;
 pub mod results;
 pub mod settings;
 pub mod ssh;

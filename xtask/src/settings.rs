@@ -198,10 +198,10 @@ pub struct Settings {
 }
 
 fn default_base_port() -> u16 {
-    26000
+    crate::protocol::defaults::BASE_PORT
 }
 fn default_metrics_base_port() -> u16 {
-    27000
+    crate::protocol::defaults::METRICS_BASE_PORT
 }
 fn default_disk_size_gb() -> u32 {
     50

@@ -1,4 +1,5 @@
-//! Where things are in this workspace: its root, the default settings and results paths.
+//! Where things are: the workspace root, the default settings and results paths, and the
+//! orchestrator's own cache (built binaries, checkouts, per-testbed state).
 
 use std::path::{Path, PathBuf};
 
@@ -44,4 +45,19 @@ pub fn resolve(path: &Path) -> PathBuf {
     } else {
         root().join(path)
     }
+}
+
+/// Where the orchestrator keeps its own state: `$HOME/.cache/consensus-bench`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/consensus-bench")
+}
+
+/// The state of one testbed (its known_hosts): `cache_dir()/testbeds/<testbed_id>`.
+pub fn testbed_state_dir(testbed_id: &str) -> PathBuf {
+    cache_dir()
+        .join("testbeds")
+        .join(crate::ssh::shell::path_component(testbed_id))
 }

@@ -91,7 +91,7 @@ struct ForgetTestbed(String);
 
 impl Drop for ForgetTestbed {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(xtask::ssh::testbed_state_dir(&self.0));
+        let _ = std::fs::remove_dir_all(xtask::workspace::testbed_state_dir(&self.0));
     }
 }
 

@@ -18,7 +18,7 @@ use crate::{
     interrupt,
     results::{self, SummaryRow},
     settings::LoadedSettings,
-    ssh, testbed, workspace,
+    testbed, workspace,
 };
 
 /// Which build a run uses.
@@ -109,7 +109,7 @@ struct PlanRow {
 fn source(root: &Path, revision: Option<&str>) -> Result<Source> {
     match revision {
         None => Ok(Source::workspace(root)),
-        Some(rev) => builder::source::revision(root, rev, &ssh::cache_dir()),
+        Some(rev) => builder::source::revision(root, rev, &workspace::cache_dir()),
     }
 }
 

@@ -9,28 +9,8 @@ use super::plan::Behaviour;
 use crate::{
     builder::{Build, NodeBinary},
     measurement::host::HostCounters,
+    protocol,
 };
-
-/// Files of one run's genesis, as written by `node genesis` on this machine.
-pub const COMMITTEE_FILE: &str = "committee.json";
-pub const PARAMETERS_FILE: &str = "parameters.json";
-pub const LATENCY_FILE: &str = "latency.csv";
-
-/// The private key file of validator `i`.
-pub fn private_key_file(validator: usize) -> String {
-    format!("private-{validator}.key")
-}
-
-/// The log file of validator `i`.
-pub fn log_file(validator: usize) -> String {
-    format!("validator-{validator}.log")
-}
-
-/// The commit log of validator `i` (its commit chain, read by the safety audit), next to
-/// its log.
-pub fn commit_log_file(validator: usize) -> String {
-    format!("commits-{validator}.csv")
-}
 
 /// From which commit index a validator started with `--plant-fork` forks.
 pub const PLANTED_FORK_AT: u64 = 20;
@@ -56,40 +36,17 @@ pub struct Launch {
 impl Launch {
     /// The node's command line, with its files in directory `dir` on the host.
     pub fn args(&self, dir: &str) -> Vec<String> {
-        let i = self.validator;
-        let mut args = vec![
-            "run".to_string(),
-            "--authority".into(),
-            i.to_string(),
-            "--committee".into(),
-            format!("{dir}/{COMMITTEE_FILE}"),
-            "--parameters".into(),
-            format!("{dir}/{PARAMETERS_FILE}"),
-            "--private".into(),
-            format!("{dir}/{}", private_key_file(i)),
-            "--storage".into(),
-            format!("{dir}/storage-{i}"),
-            "--load".into(),
-            self.load.to_string(),
-            "--transaction-size".into(),
-            self.transaction_size.to_string(),
-            "--commit-log".into(),
-            format!("{dir}/{}", commit_log_file(i)),
-        ];
-        if self.plant_fork {
-            args.extend(["--plant-fork-at".into(), PLANTED_FORK_AT.to_string()]);
-        }
-        if self.latency_matrix {
-            args.extend(["--latency-matrix".into(), format!("{dir}/{LATENCY_FILE}")]);
-        }
-        if let Some(behaviour) = self.byzantine {
-            args.extend([
-                "--byzantine".into(),
-                behaviour.to_string(),
-                "--allow-byzantine".into(),
-            ]);
-        }
-        args
+        protocol::run_args(
+            &protocol::RunOptions {
+                validator: self.validator,
+                load: self.load,
+                transaction_size: self.transaction_size,
+                latency_matrix: self.latency_matrix,
+                plant_fork_at: self.plant_fork.then_some(PLANTED_FORK_AT),
+                byzantine: self.byzantine.map(|b| b.to_string()),
+            },
+            dir,
+        )
     }
 }
 

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::{executor::LATENCY_FILE, plan::Plan};
-use crate::builder::NodeBinary;
+use super::plan::Plan;
+use crate::{builder::NodeBinary, protocol};
 
 /// Ports and addresses of a committee.
 #[derive(Clone, Debug)]
@@ -43,31 +43,27 @@ pub fn generate(
     ports: &Ports,
     directory: &Path,
 ) -> Result<()> {
-    let mut args: Vec<String> = vec!["genesis".into(), "--ips".into()];
-    args.extend(ips.iter().cloned());
-    args.extend([
-        "--working-directory".into(),
-        directory.display().to_string(),
-        "--base-port".into(),
-        ports.base.to_string(),
-        "--metrics-base-port".into(),
-        ports.metrics_base.to_string(),
-        "--wave-length".into(),
-        plan.protocol.wave_length.to_string(),
-        "--leaders".into(),
-        plan.protocol.leaders.to_string(),
-        "--leader-timeout-ms".into(),
-        plan.protocol.leader_timeout_ms.to_string(),
-    ]);
-    if !plan.protocol.leader_wait {
-        args.push("--no-leader-wait".into());
-    }
-    if let Some(matrix) = &plan.latency_matrix {
-        args.push("--regions".into());
-        args.extend((0..ips.len()).map(|i| matrix.region_of(i).to_string()));
-        std::fs::copy(&matrix.path, directory.join(LATENCY_FILE))
-            .with_context(|| format!("cannot copy the latency matrix {}", matrix.path.display()))?;
-    }
+    let regions = match &plan.latency_matrix {
+        Some(matrix) => {
+            std::fs::copy(&matrix.path, directory.join(protocol::files::LATENCY_FILE))
+                .with_context(|| {
+                    format!("cannot copy the latency matrix {}", matrix.path.display())
+                })?;
+            Some(
+                (0..ips.len())
+                    .map(|i| matrix.region_of(i).to_string())
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let args = protocol::genesis_args(
+        ips,
+        &directory.display().to_string(),
+        (ports.base, ports.metrics_base),
+        &plan.protocol,
+        regions,
+    );
     let output = duct::cmd(&node.path, &args)
         .stderr_to_stdout()
         .stdout_capture()

@@ -12,7 +12,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{commit_log_file, last_lines, log_file, Deployment, Executor, Launch};
+use super::executor::{last_lines, Deployment, Executor, Launch};
+use crate::protocol::files::{commit_log_file, log_file};
 use crate::{
     builder::{Build, NodeBinary},
     measurement::host::HostCounters,

@@ -24,7 +24,6 @@ use crate::{
     interrupt,
     results::{self, provenance, Provenance, SummaryRow},
     settings::{CloudProvider, LoadedSettings, Settings},
-    ssh,
     testbed::{self, Instance},
     workspace,
 };
@@ -320,7 +319,7 @@ fn prepare_build(
     let source = builder::source::resolve(
         root,
         settings.settings.repository.as_ref(),
-        &ssh::cache_dir(),
+        &workspace::cache_dir(),
     )?;
     eprintln!(
         "building the node (release{}) at {}{}...",

@@ -10,13 +10,14 @@ use anyhow::{bail, Result};
 use indicatif::ProgressBar;
 
 use super::{
-    executor::{log_file, Executor, Launch},
+    executor::{Executor, Launch},
     faults::{FaultEvent, FaultKind},
     plan::Plan,
 };
 use crate::{
     interrupt,
     measurement::{host::HostCounters, scrape, Snapshot},
+    protocol::files::log_file,
 };
 
 /// How long validators may take to serve their metrics after starting.

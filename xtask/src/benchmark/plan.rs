@@ -54,14 +54,7 @@ impl std::fmt::Display for Behaviour {
     }
 }
 
-/// Protocol parameters passed to the node's genesis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Protocol {
-    pub wave_length: u32,
-    pub leaders: u32,
-    pub leader_wait: bool,
-    pub leader_timeout_ms: u64,
-}
+pub use crate::protocol::Protocol;
 
 /// A latency matrix: one-way delays in milliseconds between regions.
 #[derive(Clone, Debug, PartialEq)]

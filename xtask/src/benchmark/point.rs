@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{
     analysis,
     audit::{self, liveness},
-    executor::{Executor, Launch, COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
+    executor::{Executor, Launch},
     faults::{self, FaultEvent},
     genesis, monitor,
     plan::Point,
@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     measurement::host::HostPressure,
+    protocol::files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
     results::{
         self,
         disturbance::{self, Disturbance},

@@ -20,7 +20,7 @@ pub fn run(settings: &LoadedSettings, args: BuildArgs) -> Result<()> {
     let source = builder::source::resolve(
         &workspace::root(),
         settings.settings.repository.as_ref(),
-        &ssh::cache_dir(),
+        &workspace::cache_dir(),
     )?;
     eprintln!(
         "building the node at {}{} for {}...",

@@ -8,25 +8,8 @@ use serde::Serialize;
 
 use super::Histogram;
 
-/// Names of the node's metrics (see `node/`).
-pub mod names {
-    pub const COMMITTED_TRANSACTIONS: &str = "node_committed_transactions_total";
-    pub const COMMITTED_BYTES: &str = "node_committed_bytes_total";
-    pub const LATENCY: &str = "node_transaction_latency_seconds";
-    pub const COMMITTED_LEADERS: &str = "node_committed_leaders_total";
-    pub const CURRENT_ROUND: &str = "node_current_round";
-    pub const LAST_COMMITTED_ROUND: &str = "node_last_committed_round";
-    pub const COMMIT_INDEX: &str = "node_commit_index";
-    pub const BLOCKS_PROPOSED: &str = "node_blocks_proposed_total";
-    pub const BLOCKS_RECEIVED: &str = "node_blocks_received_total";
-    pub const MISSING_BLOCK_REQUESTS: &str = "node_missing_block_requests_total";
-    pub const LEADER_TIMEOUTS: &str = "node_leader_timeouts_total";
-    pub const BENCHMARK_DURATION: &str = "node_benchmark_duration_seconds";
-    pub const SUBMITTED: &str = "node_submitted_transactions_total";
-    pub const REJECTED: &str = "node_rejected_transactions_total";
-    pub const CPU_SECONDS: &str = "process_cpu_seconds_total";
-    pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
-}
+/// Names of the node's metrics.
+pub use crate::protocol::metrics as names;
 
 /// The figures of one scrape. Counters are cumulative since the validator started.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

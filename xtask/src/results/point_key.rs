@@ -4,9 +4,7 @@
 use serde::Serialize;
 
 use super::SummaryRow;
-
-/// The node's default leader timeout: left out of point names.
-const DEFAULT_LEADER_TIMEOUT_MS: u64 = 1000;
+use crate::protocol::defaults::LEADER_TIMEOUT_MS as DEFAULT_LEADER_TIMEOUT_MS;
 
 /// A point: committee, faults (count and mode), Byzantine validators, offered load,
 /// transaction size and protocol parameters (wave length, leaders, leader wait and timeout,

@@ -63,7 +63,7 @@ pub struct SshOptions {
 
 impl SshOptions {
     /// Options for the testbed of `settings`: its key, and known_hosts in
-    /// [`testbed_state_dir`].
+    /// [`crate::workspace::testbed_state_dir`].
     pub fn from_settings(settings: &Settings) -> Result<Self> {
         if settings.cloud_provider != crate::settings::CloudProvider::Local {
             let key = settings.ssh_private_key_file.as_deref().ok_or_else(|| {
@@ -80,7 +80,7 @@ impl SshOptions {
                 )
             })?;
         }
-        let state = testbed_state_dir(&settings.testbed_id);
+        let state = crate::workspace::testbed_state_dir(&settings.testbed_id);
         Ok(Self::new(
             settings.ssh_private_key_file.clone(),
             &state,
@@ -105,21 +105,6 @@ impl SshOptions {
             concurrency: 32,
         }
     }
-}
-
-/// Where the orchestrator keeps its own state: `$HOME/.cache/consensus-bench`.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(".cache/consensus-bench")
-}
-
-/// The state of one testbed (its known_hosts): `cache_dir()/testbeds/<testbed_id>`.
-pub fn testbed_state_dir(testbed_id: &str) -> PathBuf {
-    cache_dir()
-        .join("testbeds")
-        .join(shell::path_component(testbed_id))
 }
 
 /// `user@address:port`, how hosts are named in messages.

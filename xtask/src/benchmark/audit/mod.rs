@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, fmt, path::Path};
 
 pub use commit_log::CommitLog;
 
-use super::executor::commit_log_file;
+use crate::protocol::files::commit_log_file;
 
 /// How the `safety` column starts when the audit found a fork (`compare` and `bench` look
 /// for it).

@@ -13,10 +13,9 @@ use anyhow::{bail, Context, Result};
 
 use super::{all_ok, logs, processes, Host, RemoteDeployment};
 use crate::{
-    benchmark::executor::{
-        commit_log_file, last_lines, log_file, Executor, Launch, LOG_TAIL_LINES,
-    },
+    benchmark::executor::{last_lines, Executor, Launch, LOG_TAIL_LINES},
     builder::NodeBinary,
+    protocol::files::{commit_log_file, log_file},
     results, ssh,
     testbed::{setup, Instance},
 };
@@ -258,7 +257,7 @@ impl Executor for RemoteExecutor<'_> {
         let (index, host) = self.deployment.host_of(i);
         let dir = self.point_dir(host);
         let mut args = launch.args(&dir);
-        args.push("--bind-all".into());
+        args.push(crate::protocol::run::BIND_ALL.into());
         let filter = std::env::var("NODE_LOG").unwrap_or_else(|_| "info".into());
         let output = self
             .deployment

@@ -486,7 +486,13 @@ impl RemoteDeployment {
         }
         let started = Instant::now();
         let bar = phase_bar("uploading", self.hosts.len());
-        let results = upload::update(&self.ssh, &self.hosts, binary, &ssh::cache_dir(), &bar)?;
+        let results = upload::update(
+            &self.ssh,
+            &self.hosts,
+            binary,
+            &crate::workspace::cache_dir(),
+            &bar,
+        )?;
         bar.finish_and_clear();
         for (host, result) in self.hosts.iter().zip(&results) {
             if let Ok(sent) = result {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
-use crate::ssh::testbed_state_dir;
+use crate::workspace::testbed_state_dir;
 
 /// File name of the attempt in the testbed's state directory.
 const FILE: &str = "deploy-attempt";

@@ -1,0 +1,234 @@
+//! The orchestrator's contract with the node it benchmarks: the subcommands and flags of
+//! `node genesis` and `node run`, the files genesis writes and a run leaves, the metric names
+//! the scraper reads, and the protocol's defaults. Everything else in the orchestrator asks
+//! this module.
+//!
+//! The orchestrator also benchmarks other commits of the node, so this is its own copy of the
+//! contract, not the node crate's: `xtask/tests/node_contract.rs` runs the built node's
+//! `--help` and `genesis` against it and fails on drift.
+
+use serde::Serialize;
+
+/// The node's defaults the orchestrator relies on.
+pub mod defaults {
+    /// Rounds per wave (3: Mysticeti-C).
+    pub const WAVE_LENGTH: u32 = 3;
+    /// Leaders per round.
+    pub const LEADERS: u32 = 1;
+    /// How long a validator waits for a leader's block before proposing anyway.
+    pub const LEADER_TIMEOUT_MS: u64 = 1000;
+    /// Transaction size of the load generator, in bytes.
+    pub const TRANSACTION_SIZE: usize = 512;
+    /// Validator i listens on `BASE_PORT + i`...
+    pub const BASE_PORT: u16 = 26000;
+    /// ...and serves `/metrics` on `METRICS_BASE_PORT + i`.
+    pub const METRICS_BASE_PORT: u16 = 27000;
+}
+
+/// Files of a run: written by `node genesis` into its working directory, or by a validator.
+pub mod files {
+    pub const COMMITTEE_FILE: &str = "committee.json";
+    pub const PARAMETERS_FILE: &str = "parameters.json";
+    /// The latency matrix a run with geo emulation reads (copied next to the genesis files).
+    pub const LATENCY_FILE: &str = "latency.csv";
+
+    /// The private key file of validator `i`.
+    pub fn private_key_file(validator: usize) -> String {
+        format!("private-{validator}.key")
+    }
+
+    /// The storage (WAL) directory of validator `i`.
+    pub fn storage_dir(validator: usize) -> String {
+        format!("storage-{validator}")
+    }
+
+    /// The log file of validator `i` (its standard output and error).
+    pub fn log_file(validator: usize) -> String {
+        format!("validator-{validator}.log")
+    }
+
+    /// The commit log of validator `i` (its commit chain, read by the safety audit), next to
+    /// its log.
+    pub fn commit_log_file(validator: usize) -> String {
+        format!("commits-{validator}.csv")
+    }
+}
+
+/// Names of the node's metrics the orchestrator reads.
+pub mod metrics {
+    pub const COMMITTED_TRANSACTIONS: &str = "node_committed_transactions_total";
+    pub const COMMITTED_BYTES: &str = "node_committed_bytes_total";
+    pub const LATENCY: &str = "node_transaction_latency_seconds";
+    pub const COMMITTED_LEADERS: &str = "node_committed_leaders_total";
+    pub const CURRENT_ROUND: &str = "node_current_round";
+    pub const LAST_COMMITTED_ROUND: &str = "node_last_committed_round";
+    pub const COMMIT_INDEX: &str = "node_commit_index";
+    pub const BLOCKS_PROPOSED: &str = "node_blocks_proposed_total";
+    pub const BLOCKS_RECEIVED: &str = "node_blocks_received_total";
+    pub const MISSING_BLOCK_REQUESTS: &str = "node_missing_block_requests_total";
+    pub const LEADER_TIMEOUTS: &str = "node_leader_timeouts_total";
+    pub const BENCHMARK_DURATION: &str = "node_benchmark_duration_seconds";
+    pub const SUBMITTED: &str = "node_submitted_transactions_total";
+    pub const REJECTED: &str = "node_rejected_transactions_total";
+    pub const CPU_SECONDS: &str = "process_cpu_seconds_total";
+    pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+}
+
+/// Protocol parameters passed to the node's genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Protocol {
+    pub wave_length: u32,
+    pub leaders: u32,
+    pub leader_wait: bool,
+    pub leader_timeout_ms: u64,
+}
+
+/// `node genesis`: writes a fresh committee, parameters and keys.
+pub mod genesis {
+    pub const COMMAND: &str = "genesis";
+    pub const IPS: &str = "--ips";
+    pub const WORKING_DIRECTORY: &str = "--working-directory";
+    pub const BASE_PORT: &str = "--base-port";
+    pub const METRICS_BASE_PORT: &str = "--metrics-base-port";
+    pub const WAVE_LENGTH: &str = "--wave-length";
+    pub const LEADERS: &str = "--leaders";
+    pub const LEADER_TIMEOUT_MS: &str = "--leader-timeout-ms";
+    pub const NO_LEADER_WAIT: &str = "--no-leader-wait";
+    pub const REGIONS: &str = "--regions";
+    /// Every flag above, for the drift test.
+    pub const FLAGS: [&str; 9] = [
+        IPS,
+        WORKING_DIRECTORY,
+        BASE_PORT,
+        METRICS_BASE_PORT,
+        WAVE_LENGTH,
+        LEADERS,
+        LEADER_TIMEOUT_MS,
+        NO_LEADER_WAIT,
+        REGIONS,
+    ];
+}
+
+/// The command line of `node genesis` for validators at `ips` (one per validator), writing
+/// into `directory`; `regions` (one per validator) when the run emulates geo latency.
+pub fn genesis_args(
+    ips: &[String],
+    directory: &str,
+    (base_port, metrics_base_port): (u16, u16),
+    protocol: &Protocol,
+    regions: Option<Vec<String>>,
+) -> Vec<String> {
+    use genesis::*;
+    let mut args = vec![COMMAND.to_string(), IPS.into()];
+    args.extend(ips.iter().cloned());
+    args.extend([
+        WORKING_DIRECTORY.into(),
+        directory.into(),
+        BASE_PORT.into(),
+        base_port.to_string(),
+        METRICS_BASE_PORT.into(),
+        metrics_base_port.to_string(),
+        WAVE_LENGTH.into(),
+        protocol.wave_length.to_string(),
+        LEADERS.into(),
+        protocol.leaders.to_string(),
+        LEADER_TIMEOUT_MS.into(),
+        protocol.leader_timeout_ms.to_string(),
+    ]);
+    if !protocol.leader_wait {
+        args.push(NO_LEADER_WAIT.into());
+    }
+    if let Some(regions) = regions {
+        args.push(REGIONS.into());
+        args.extend(regions);
+    }
+    args
+}
+
+/// `node run`: one validator.
+pub mod run {
+    pub const COMMAND: &str = "run";
+    pub const AUTHORITY: &str = "--authority";
+    pub const COMMITTEE: &str = "--committee";
+    pub const PARAMETERS: &str = "--parameters";
+    pub const PRIVATE: &str = "--private";
+    pub const STORAGE: &str = "--storage";
+    pub const LOAD: &str = "--load";
+    pub const TRANSACTION_SIZE: &str = "--transaction-size";
+    pub const COMMIT_LOG: &str = "--commit-log";
+    pub const PLANT_FORK_AT: &str = "--plant-fork-at";
+    pub const LATENCY_MATRIX: &str = "--latency-matrix";
+    pub const BYZANTINE: &str = "--byzantine";
+    pub const ALLOW_BYZANTINE: &str = "--allow-byzantine";
+    /// Listen on every interface, not only the committee's address (hosts behind NAT).
+    pub const BIND_ALL: &str = "--bind-all";
+    /// Every flag above, for the drift test.
+    pub const FLAGS: [&str; 13] = [
+        AUTHORITY,
+        COMMITTEE,
+        PARAMETERS,
+        PRIVATE,
+        STORAGE,
+        LOAD,
+        TRANSACTION_SIZE,
+        COMMIT_LOG,
+        PLANT_FORK_AT,
+        LATENCY_MATRIX,
+        BYZANTINE,
+        ALLOW_BYZANTINE,
+        BIND_ALL,
+    ];
+}
+
+/// How one validator is run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOptions {
+    /// Validator index in the committee.
+    pub validator: usize,
+    /// Load generator rate in tx/s (0: none).
+    pub load: u64,
+    /// Transaction size in bytes.
+    pub transaction_size: usize,
+    /// Whether the run emulates geo latency with [`files::LATENCY_FILE`].
+    pub latency_matrix: bool,
+    /// Tests of the safety audit: the commit index from which its committed sequence forks.
+    pub plant_fork_at: Option<u64>,
+    /// A Byzantine behaviour's name (the node refuses it without `--allow-byzantine`).
+    pub byzantine: Option<String>,
+}
+
+/// The command line of `node run`, with the run's files in directory `dir` on the host.
+pub fn run_args(options: &RunOptions, dir: &str) -> Vec<String> {
+    use files::*;
+    use run::*;
+    let i = options.validator;
+    let mut args = vec![
+        COMMAND.to_string(),
+        AUTHORITY.into(),
+        i.to_string(),
+        COMMITTEE.into(),
+        format!("{dir}/{COMMITTEE_FILE}"),
+        PARAMETERS.into(),
+        format!("{dir}/{PARAMETERS_FILE}"),
+        PRIVATE.into(),
+        format!("{dir}/{}", private_key_file(i)),
+        STORAGE.into(),
+        format!("{dir}/{}", storage_dir(i)),
+        LOAD.into(),
+        options.load.to_string(),
+        run::TRANSACTION_SIZE.into(),
+        options.transaction_size.to_string(),
+        COMMIT_LOG.into(),
+        format!("{dir}/{}", commit_log_file(i)),
+    ];
+    if let Some(index) = options.plant_fork_at {
+        args.extend([PLANT_FORK_AT.into(), index.to_string()]);
+    }
+    if options.latency_matrix {
+        args.extend([LATENCY_MATRIX.into(), format!("{dir}/{LATENCY_FILE}")]);
+    }
+    if let Some(behaviour) = &options.byzantine {
+        args.extend([BYZANTINE.into(), behaviour.clone(), ALLOW_BYZANTINE.into()]);
+    }
+    args
+}

@@ -1,0 +1,155 @@
+//! The orchestrator's copy of the node's contract (`xtask::protocol`) against the node built
+//! from this workspace: every flag the orchestrator passes is accepted, the files genesis
+//! writes are where the orchestrator looks, and the node's defaults are the orchestrator's.
+
+use std::path::{Path, PathBuf};
+
+use xtask::protocol::{self, defaults, files};
+
+fn node() -> PathBuf {
+    xtask::builder::build_node(&xtask::workspace::root(), None)
+        .expect("node builds")
+        .path
+}
+
+fn help(node: &Path, command: &str) -> String {
+    let output = std::process::Command::new(node)
+        .args([command, "--help"])
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "node {command} --help failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Whether `node COMMAND` accepts `flag`: shown in its help, or (a hidden flag) parsed with a
+/// value before `--help`.
+fn accepts(node: &Path, command: &str, help: &str, flag: &str) -> bool {
+    help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")) || {
+        std::process::Command::new(node)
+            .args([command, flag, "1", "--help"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
+/// The default the help text gives for `flag` (in the lines up to the next flag).
+fn default_of(help: &str, flag: &str) -> Option<String> {
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(flag));
+    let first = lines.next()?;
+    let section: Vec<&str> = std::iter::once(first)
+        .chain(lines.take_while(|l| !l.trim_start().starts_with('-')))
+        .collect();
+    let value = section.join("\n");
+    let value = value.split("[default: ").nth(1)?;
+    Some(value.split(']').next()?.to_string())
+}
+
+#[test]
+fn every_flag_the_orchestrator_passes_is_accepted_by_the_node() {
+    let node = node();
+    for (command, flags) in [
+        (protocol::genesis::COMMAND, &protocol::genesis::FLAGS[..]),
+        (protocol::run::COMMAND, &protocol::run::FLAGS[..]),
+    ] {
+        let text = help(&node, command);
+        for flag in flags {
+            assert!(
+                accepts(&node, command, &text, flag),
+                "node {command} does not accept {flag}:\n{text}"
+            );
+        }
+    }
+    // The check can fail: a flag the node does not have is refused.
+    let run = help(&node, protocol::run::COMMAND);
+    assert!(!accepts(
+        &node,
+        protocol::run::COMMAND,
+        &run,
+        "--no-such-flag"
+    ));
+}
+
+#[test]
+fn the_node_defaults_are_the_orchestrators() {
+    let node = node();
+    let run = help(&node, protocol::run::COMMAND);
+    assert_eq!(
+        default_of(&run, protocol::run::TRANSACTION_SIZE),
+        Some(defaults::TRANSACTION_SIZE.to_string()),
+        "{run}"
+    );
+    // Genesis with no protocol flags: the node's own defaults.
+    let dir = tempfile::tempdir().expect("tmp");
+    let status = std::process::Command::new(&node)
+        .args([protocol::genesis::COMMAND, protocol::genesis::IPS])
+        .args(["127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1"])
+        .arg(protocol::genesis::WORKING_DIRECTORY)
+        .arg(dir.path())
+        .status()
+        .expect("genesis runs");
+    assert!(status.success());
+    for i in 0..4 {
+        assert!(dir.path().join(files::private_key_file(i)).is_file());
+    }
+    let read = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(name)).expect(name);
+        serde_json::from_str(&text).expect(name)
+    };
+    let parameters = read(files::PARAMETERS_FILE);
+    assert_eq!(parameters["wave_length"], defaults::WAVE_LENGTH);
+    assert_eq!(parameters["leaders_per_round"], defaults::LEADERS);
+    assert_eq!(parameters["leader_timeout_ms"], defaults::LEADER_TIMEOUT_MS);
+    assert_eq!(parameters["leader_wait"], true);
+    let committee = read(files::COMMITTEE_FILE);
+    let last = &committee["authorities"][3];
+    assert_eq!(
+        last["address"],
+        format!("127.0.0.1:{}", defaults::BASE_PORT + 3)
+    );
+    assert_eq!(
+        last["metrics_address"],
+        format!("127.0.0.1:{}", defaults::METRICS_BASE_PORT + 3)
+    );
+}
+
+#[test]
+fn genesis_writes_what_the_orchestrator_asks_for() {
+    let node = node();
+    let dir = tempfile::tempdir().expect("tmp");
+    let ips = vec!["127.0.0.1".to_string(); 4];
+    let chosen = protocol::Protocol {
+        wave_length: 5,
+        leaders: 2,
+        leader_wait: false,
+        leader_timeout_ms: 700,
+    };
+    let regions = Some(["a", "b", "a", "b"].map(String::from).to_vec());
+    let args = protocol::genesis_args(
+        &ips,
+        &dir.path().display().to_string(),
+        (31000, 32000),
+        &chosen,
+        regions,
+    );
+    let status = std::process::Command::new(&node)
+        .args(&args)
+        .status()
+        .expect("genesis runs");
+    assert!(status.success(), "{args:?}");
+    let text = std::fs::read_to_string(dir.path().join(files::PARAMETERS_FILE)).expect("file");
+    let parameters: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(parameters["wave_length"], 5);
+    assert_eq!(parameters["leaders_per_round"], 2);
+    assert_eq!(parameters["leader_wait"], false);
+    assert_eq!(parameters["leader_timeout_ms"], 700);
+    let text = std::fs::read_to_string(dir.path().join(files::COMMITTEE_FILE)).expect("file");
+    let committee: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(committee["authorities"][1]["address"], "127.0.0.1:31001");
+    assert_eq!(
+        committee["authorities"][1]["metrics_address"],
+        "127.0.0.1:32001"
+    );
+    assert_eq!(committee["authorities"][1]["region"], "b");
+}
