@@ -349,7 +349,7 @@ mod tests {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).expect("bin");
         fake(&bin, "apt-get", "exit 0");
-        fake(&bin, "sudo", "exit 0");
+        fake(&bin, "sudo", "[ \"$1\" = -n ] && shift; exec \"$@\"");
         fake(
             &bin,
             "ufw",
