@@ -113,6 +113,28 @@ fn a_leader_that_is_not_connected_is_not_waited_for() {
     assert_eq!(fx.broadcast.last().map(|b| b.round()), Some(2));
 }
 
+/// Signed blocks of `authors` at `round` that include `previous`, added to the core.
+fn add_round(
+    s: &mut Setup,
+    round: u64,
+    authors: impl Iterator<Item = u32>,
+    previous: &[crate::block::BlockRef],
+    fx: &mut Effects,
+) -> Vec<crate::block::BlockPtr> {
+    let blocks: Vec<_> = authors
+        .map(|a| {
+            let key = &s.keys[a as usize];
+            Arc::new(Block::new_signed(a, round, 0, previous.to_vec(), Bytes::new(), key))
+        })
+        .collect();
+    for b in &blocks {
+        s.core
+            .add_peer_block(b.author(), b.clone(), fx)
+            .expect("add");
+    }
+    blocks
+}
+
 /// Authority 1 leads rounds 1, 5, 9 and 13 (`leader(r) = r % 4`). It proposes nothing in
 /// rounds 1, 5 and 13 and proposes in time in round 9; everyone else proposes every round.
 /// Returns, per round from 2 on, whether our proposal there waited for the leader timeout.
@@ -138,25 +160,8 @@ async fn waits_with_a_silent_leader(s: &mut Setup, rounds: u64) -> Vec<(u64, boo
         }
         let own = fx.broadcast.last().expect("own block").reference();
         let silent = round % 4 == 1 && round != 9;
-        let blocks: Vec<_> = (1..4u32)
-            .filter(|&a| !(a == 1 && silent))
-            .map(|a| {
-                let key = &s.keys[a as usize];
-                Arc::new(Block::new_signed(
-                    a,
-                    round,
-                    0,
-                    previous.clone(),
-                    Bytes::new(),
-                    key,
-                ))
-            })
-            .collect();
-        for b in &blocks {
-            s.core
-                .add_peer_block(b.author(), b.clone(), &mut fx)
-                .expect("add");
-        }
+        let authors = (1..4u32).filter(|&a| !(a == 1 && silent));
+        let blocks = add_round(s, round, authors, &previous, &mut fx);
         previous = std::iter::once(own)
             .chain(blocks.iter().map(|b| b.reference()))
             .collect();
@@ -308,24 +313,7 @@ fn run_rounds(s: &mut Setup, rounds: u64, fx: &mut Effects) -> Vec<Vec<crate::bl
             "no proposal at round {round}"
         );
         let own = fx.broadcast.last().expect("own block").reference();
-        let blocks: Vec<_> = (1..4u32)
-            .map(|a| {
-                let key = &s.keys[a as usize];
-                Arc::new(Block::new_signed(
-                    a,
-                    round,
-                    0,
-                    previous.clone(),
-                    Bytes::new(),
-                    key,
-                ))
-            })
-            .collect();
-        for b in &blocks {
-            s.core
-                .add_peer_block(b.author(), b.clone(), fx)
-                .expect("add");
-        }
+        let blocks = add_round(s, round, 1..4u32, &previous, fx);
         previous = std::iter::once(own)
             .chain(blocks.iter().map(|b| b.reference()))
             .collect();

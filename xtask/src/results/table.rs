@@ -16,75 +16,29 @@ struct Column {
     cell: fn(&SummaryRow) -> String,
 }
 
+impl Column {
+    const fn new(header: &'static str, rank: u8, cell: fn(&SummaryRow) -> String) -> Self {
+        Self { header, rank, cell }
+    }
+}
+
 const COLUMNS: [Column; 13] = [
-    Column {
-        header: "nodes",
-        rank: 0,
-        cell: |r| r.committee.to_string(),
-    },
-    Column {
-        header: "faults",
-        rank: 0,
-        cell: |r| match r.fault_mode.as_str() {
-            "crash-recovery" => format!("{} (c-r)", r.faults),
-            _ => r.faults.to_string(),
-        },
-    },
-    Column {
-        header: "load\ntx/s",
-        rank: 0,
-        cell: |r| r.load.to_string(),
-    },
-    Column {
-        header: "rep",
-        rank: 1,
-        cell: |r| r.repeat.to_string(),
-    },
-    Column {
-        header: "committed\ntx/s",
-        rank: 0,
-        cell: |r| format!("{:.0}", r.throughput_tps),
-    },
-    Column {
-        header: "p50\nms",
-        rank: 0,
-        cell: |r| ms(r.latency_p50_s),
-    },
-    Column {
-        header: "p90\nms",
-        rank: 4,
-        cell: |r| ms(r.latency_p90_s),
-    },
-    Column {
-        header: "p99\nms",
-        rank: 0,
-        cell: |r| ms(r.latency_p99_s),
-    },
-    Column {
-        header: "avg\nms",
-        rank: 5,
-        cell: |r| ms(r.latency_avg_s),
-    },
-    Column {
-        header: "rounds\n/s",
-        rank: 2,
-        cell: |r| format!("{:.1}", r.rounds_per_s),
-    },
-    Column {
-        header: "rejected\ntx/s",
-        rank: 3,
-        cell: |r| format!("{:.0}", r.rejected_tps),
-    },
-    Column {
-        header: "cpu/\nnode",
-        rank: 3,
-        cell: |r| format!("{:.2}", r.cpu_cores_mean),
-    },
-    Column {
-        header: "mem\nMiB",
-        rank: 2,
-        cell: |r| format!("{:.0}", r.memory_mib_max),
-    },
+    Column::new("nodes", 0, |r| r.committee.to_string()),
+    Column::new("faults", 0, |r| match r.fault_mode.as_str() {
+        "crash-recovery" => format!("{} (c-r)", r.faults),
+        _ => r.faults.to_string(),
+    }),
+    Column::new("load\ntx/s", 0, |r| r.load.to_string()),
+    Column::new("rep", 1, |r| r.repeat.to_string()),
+    Column::new("committed\ntx/s", 0, |r| format!("{:.0}", r.throughput_tps)),
+    Column::new("p50\nms", 0, |r| ms(r.latency_p50_s)),
+    Column::new("p90\nms", 4, |r| ms(r.latency_p90_s)),
+    Column::new("p99\nms", 0, |r| ms(r.latency_p99_s)),
+    Column::new("avg\nms", 5, |r| ms(r.latency_avg_s)),
+    Column::new("rounds\n/s", 2, |r| format!("{:.1}", r.rounds_per_s)),
+    Column::new("rejected\ntx/s", 3, |r| format!("{:.0}", r.rejected_tps)),
+    Column::new("cpu/\nnode", 3, |r| format!("{:.2}", r.cpu_cores_mean)),
+    Column::new("mem\nMiB", 2, |r| format!("{:.0}", r.memory_mib_max)),
 ];
 
 /// Renders summary rows as a table, one line per point, within the terminal's width (or
