@@ -124,7 +124,14 @@ fn add_round(
     let blocks: Vec<_> = authors
         .map(|a| {
             let key = &s.keys[a as usize];
-            Arc::new(Block::new_signed(a, round, 0, previous.to_vec(), Bytes::new(), key))
+            Arc::new(Block::new_signed(
+                a,
+                round,
+                0,
+                previous.to_vec(),
+                Bytes::new(),
+                key,
+            ))
         })
         .collect();
     for b in &blocks {
