@@ -30,13 +30,7 @@ fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
     settings.validate().expect("valid local settings")
 }
 
-fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    csv::Reader::from_path(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::read_rows;
 
 /// Processes still running the node binary of this workspace's release build.
 fn node_processes(binary: &Path) -> Vec<u32> {
@@ -214,18 +208,7 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
     );
     let err = result.expect_err("an interrupted bench says so");
     assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
-    let rows: Vec<SummaryRow> = read_rows(&dir.path().join("cut/summary.csv"));
-    assert_eq!(rows.len(), 1);
-    let row = &rows[0];
-    assert!(row.interrupted, "the row is not marked interrupted");
-    assert!(
-        row.measured_s > 0.0 && row.measured_s < 120.0,
-        "measured {} s of 120",
-        row.measured_s
-    );
-    assert!(row.throughput_tps > 0.0, "what was measured is kept");
-    let runs: Vec<SummaryRow> = read_rows(&dir.path().join("runs.csv"));
-    assert_eq!(&runs, &rows);
+    common::interrupted_row(dir.path(), "cut", 120.0);
     for i in 0..4 {
         let log = dir
             .path()

@@ -251,3 +251,32 @@ pub fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) 
         (owned, u16::from_be(bound.sin_port))
     }
 }
+
+/// The rows of a CSV file of the results.
+pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The one summary row of run `run_id` under `results`, interrupted during a window of
+/// `window_s` seconds: marked interrupted, with what was measured kept, and the same row in
+/// the results' `runs.csv`.
+pub fn interrupted_row(results: &Path, run_id: &str, window_s: f64) -> xtask::results::SummaryRow {
+    let rows: Vec<xtask::results::SummaryRow> =
+        read_rows(&results.join(run_id).join("summary.csv"));
+    assert_eq!(rows.len(), 1);
+    let row = rows[0].clone();
+    assert!(row.interrupted, "the row is not marked interrupted");
+    assert!(
+        row.measured_s > 0.0 && row.measured_s < window_s,
+        "measured {} s of {window_s}",
+        row.measured_s
+    );
+    assert!(row.throughput_tps > 0.0, "what was measured is kept");
+    let runs: Vec<xtask::results::SummaryRow> = read_rows(&results.join("runs.csv"));
+    assert_eq!(runs, rows);
+    row
+}
