@@ -11,7 +11,10 @@ use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::{deployment, plan::Plan, plan::Point, point, prepare_context, write_json, RunContext};
+use super::{
+    deployment, new_run_dir, plan::Plan, plan::Point, point, prepare_context, write_json,
+    RunContext,
+};
 use crate::{
     builder::{self, source::Source, Build},
     cli::BenchArgs,
@@ -170,13 +173,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         .clone()
         .unwrap_or_else(|| format!("compare-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
     let results_dir = workspace::results_directory(&settings.settings);
-    let run_dir = results_dir.join(&run_id);
-    if run_dir.exists() {
-        bail!(
-            "the run directory {} already exists: choose another --run-id",
-            run_dir.display()
-        );
-    }
+    let run_dir = new_run_dir(&results_dir, &run_id)?;
     if settings.settings.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
     }
@@ -187,10 +184,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         &instances,
         args,
         &run_id,
-        &super::genesis::Ports {
-            base: settings.settings.base_port,
-            metrics_base: settings.settings.metrics_base_port,
-        },
+        &super::genesis::Ports::of(&settings.settings),
         plan.committee,
     )?;
     let builds = (|| -> Result<(Build, Build)> {

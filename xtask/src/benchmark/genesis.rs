@@ -15,6 +15,14 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// The ports the settings give validator 0 (`base_port`, `metrics_base_port`).
+    pub fn of(settings: &crate::settings::Settings) -> Self {
+        Self {
+            base: settings.base_port,
+            metrics_base: settings.metrics_base_port,
+        }
+    }
+
     /// Every port validator `i` of an `n`-committee uses: `base + i` and `metrics_base + i`.
     pub fn all(&self, n: usize) -> Result<Vec<u16>> {
         (0..n)

@@ -145,6 +145,18 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The directory of run `run_id` in `results_dir`, which must not exist yet.
+fn new_run_dir(results_dir: &Path, run_id: &str) -> Result<PathBuf> {
+    let run_dir = results_dir.join(run_id);
+    if run_dir.exists() {
+        bail!(
+            "the run directory {} already exists: choose another --run-id",
+            run_dir.display()
+        );
+    }
+    Ok(run_dir)
+}
+
 /// Runs `cargo xtask bench`: every point of the sweep, writing results as it goes.
 pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow>> {
     interrupt::install();
@@ -156,17 +168,8 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         .clone()
         .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
     let results_dir = workspace::results_directory(&settings.settings);
-    let run_dir = results_dir.join(&run_id);
-    if run_dir.exists() {
-        bail!(
-            "the run directory {} already exists: choose another --run-id",
-            run_dir.display()
-        );
-    }
-    let ports = Ports {
-        base: settings.settings.base_port,
-        metrics_base: settings.settings.metrics_base_port,
-    };
+    let run_dir = new_run_dir(&results_dir, &run_id)?;
+    let ports = Ports::of(&settings.settings);
     let mut deployment = deployment(settings, &instances, args, &run_id, &ports, plan.committee)?;
     let build = match prepare_build(settings, &root, deployment.as_mut()) {
         Ok(build) => build,
@@ -293,10 +296,7 @@ fn prepare_context(
             instance_type: instances[0].specs.clone(),
         },
         parameters_hash: provenance::short_hash(&plan.protocol)?,
-        ports: Ports {
-            base: settings.settings.base_port,
-            metrics_base: settings.settings.metrics_base_port,
-        },
+        ports: Ports::of(&settings.settings),
         settings: settings.clone(),
         plan,
         instances,
