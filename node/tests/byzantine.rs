@@ -17,10 +17,7 @@ async fn honest_commit_with(behaviour: Behaviour) -> Vec<Validator> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut configs = configs(4, dir.path(), test_parameters());
     configs[3].byzantine = Some(behaviour);
-    let mut validators = Vec::new();
-    for c in configs {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let mut validators = start_all(configs).await;
     let byzantine = validators.pop().expect("validator 3");
     let refs: Vec<_> = validators.iter().collect();
     let what = format!("{behaviour}: every honest validator commits {COMMITS} leaders");

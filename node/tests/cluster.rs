@@ -14,10 +14,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 async fn four_validators_commit_the_same_sequence() {
     let dir = tempfile::tempdir().expect("tempdir");
     let configs = configs(4, dir.path(), test_parameters());
-    let mut validators = Vec::new();
-    for c in configs {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let validators = start_all(configs).await;
     let refs: Vec<_> = validators.iter().collect();
     let logs = wait_until(
         &refs,
@@ -77,10 +74,7 @@ async fn a_planted_fork_changes_the_commit_chain_from_its_index_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut configs = configs(4, dir.path(), test_parameters());
     configs[3].plant_fork_at = Some(5);
-    let mut validators = Vec::new();
-    for c in configs {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let validators = start_all(configs).await;
     let refs: Vec<_> = validators.iter().collect();
     let logs = wait_until(
         &refs,
@@ -119,10 +113,7 @@ async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
         ..test_parameters()
     };
     let configs = configs(4, dir.path(), parameters);
-    let mut validators = Vec::new();
-    for c in configs.iter().cloned() {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let mut validators = start_all(configs.iter().cloned()).await;
     let refs: Vec<_> = validators.iter().collect();
     wait_until(
         &refs,
@@ -176,10 +167,7 @@ async fn three_of_four_validators_still_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut configs = configs(4, dir.path(), test_parameters());
     configs.pop();
-    let mut validators = Vec::new();
-    for c in configs {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let validators = start_all(configs).await;
     let refs: Vec<_> = validators.iter().collect();
     let logs = wait_until(
         &refs,
@@ -220,10 +208,7 @@ async fn three_of_four_validators_still_commit() {
 async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let configs = configs(4, dir.path(), test_parameters());
-    let mut validators = Vec::new();
-    for c in configs.iter().cloned() {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let mut validators = start_all(configs.iter().cloned()).await;
     let refs: Vec<_> = validators.iter().collect();
     wait_until(
         &refs,
@@ -310,10 +295,7 @@ async fn a_validator_catches_up_from_blocks_its_peers_serve_from_their_wals() {
         ..test_parameters()
     };
     let configs = configs(4, dir.path(), parameters);
-    let mut validators = Vec::new();
-    for c in configs.iter().cloned() {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let mut validators = start_all(configs.iter().cloned()).await;
     let refs: Vec<_> = validators.iter().collect();
     wait_until(
         &refs,

@@ -71,6 +71,15 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
         .collect()
 }
 
+/// Starts a validator for each config, in order.
+pub async fn start_all(configs: impl IntoIterator<Item = ValidatorConfig>) -> Vec<Validator> {
+    let mut validators = Vec::new();
+    for c in configs {
+        validators.push(Validator::start(c).await.expect("start"));
+    }
+    validators
+}
+
 /// Waits until `done` holds for the validators' commits, polling every 50 ms; panics
 /// naming `what` if it does not within `limit`.
 pub async fn wait_until(

@@ -10,7 +10,7 @@ use std::{
 };
 
 use common::*;
-use node::{metrics::Metrics, network::max_handshakes, validator::Validator};
+use node::{metrics::Metrics, network::max_handshakes};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 /// Log output of the whole test binary.
@@ -85,10 +85,7 @@ async fn a_flood_of_unauthenticated_connections_leaves_memory_bounded_and_commit
     parameters.handshake_timeout_ms = 3_000;
     let configs = configs(4, dir.path(), parameters);
     let address = configs[0].committee.authority(0).expect("a0").address;
-    let mut validators = Vec::new();
-    for c in configs {
-        validators.push(Validator::start(c).await.expect("start"));
-    }
+    let validators = start_all(configs).await;
     let refs: Vec<_> = validators.iter().collect();
     wait_until(
         &refs,

@@ -5,7 +5,7 @@
 mod common;
 mod fake_vultr;
 
-use std::{sync::Mutex, time::Duration};
+use std::{path::Path, sync::Mutex, time::Duration};
 
 use fake_vultr::FakeVultr;
 use xtask::{
@@ -13,7 +13,8 @@ use xtask::{
         deploy::{deploy, DeployOptions},
         Console, WaitOptions,
     },
-    testbed::{self, Instance},
+    settings::LoadedSettings,
+    testbed::{self, Instance, Provider},
 };
 
 const TOKEN: &str = "VULTR-INT-KEY-5c21aa";
@@ -22,17 +23,25 @@ const TOKEN: &str = "VULTR-INT-KEY-5c21aa";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn options(instances: usize) -> DeployOptions {
-    DeployOptions {
-        instances,
-        region: None,
-        ttl_hours: None,
-        yes: true,
-        skip_setup: true,
-        wait: WaitOptions {
-            timeout: Duration::from_secs(30),
-            interval: Duration::from_millis(20),
-        },
-    }
+    let wait = WaitOptions {
+        timeout: Duration::from_secs(30),
+        interval: Duration::from_millis(20),
+    };
+    fake_vultr::deploy_options(instances, wait)
+}
+
+/// Testbed `id` in regions ewr and ams of the fake, with its settings in `dir`.
+fn vultr_testbed(fake: &FakeVultr, dir: &Path, id: &str) -> (LoadedSettings, Box<dyn Provider>) {
+    let settings = fake_vultr::settings(
+        dir,
+        &fake.endpoint(),
+        TOKEN,
+        id,
+        &["ewr", "ams"],
+        "vc2-1c-1gb",
+    );
+    let provider = testbed::provider(&settings).expect("provider");
+    (settings, provider)
 }
 
 #[test]
@@ -40,15 +49,7 @@ fn a_deploy_interrupted_while_waiting_leaves_its_instances_for_the_next_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
-    let settings = fake_vultr::settings(
-        dir.path(),
-        &fake.endpoint(),
-        TOKEN,
-        "bench-i",
-        &["ewr", "ams"],
-        "vc2-1c-1gb",
-    );
-    let provider = testbed::provider(&settings).expect("provider");
+    let (settings, provider) = vultr_testbed(&fake, dir.path(), "bench-i");
     fake.state().polls_until_active = u32::MAX;
     // Ctrl-C once all four instances exist and the deploy is waiting for them to run.
     let waiting = || {
@@ -95,15 +96,7 @@ fn a_deploy_interrupted_before_creating_creates_nothing_and_names_each_region() 
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
-    let settings = fake_vultr::settings(
-        dir.path(),
-        &fake.endpoint(),
-        TOKEN,
-        "bench-j",
-        &["ewr", "ams"],
-        "vc2-1c-1gb",
-    );
-    let provider = testbed::provider(&settings).expect("provider");
+    let (settings, provider) = vultr_testbed(&fake, dir.path(), "bench-j");
     // Ctrl-C before the first region is created.
     let result = common::interrupted_from_the_start(|| {
         deploy(provider.as_ref(), &settings, &options(2), Console::batch())

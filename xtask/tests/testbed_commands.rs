@@ -38,14 +38,7 @@ fn later() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn options(instances: usize) -> DeployOptions {
-    DeployOptions {
-        instances,
-        region: None,
-        ttl_hours: None,
-        yes: true,
-        skip_setup: true,
-        wait: fast_wait(),
-    }
+    fake_vultr::deploy_options(instances, fast_wait())
 }
 
 fn testbed(fake: &FakeVultr, dir: &Path, regions: &[&str]) -> (LoadedSettings, Box<dyn Provider>) {

@@ -199,6 +199,21 @@ pub fn settings(
         .expect("valid settings")
 }
 
+/// `testbed deploy` options for tests: `instances` per region, no question, no set-up.
+pub fn deploy_options(
+    instances: usize,
+    wait: xtask::commands::testbed::WaitOptions,
+) -> xtask::commands::testbed::deploy::DeployOptions {
+    xtask::commands::testbed::deploy::DeployOptions {
+        instances,
+        region: None,
+        ttl_hours: None,
+        yes: true,
+        skip_setup: true,
+        wait,
+    }
+}
+
 /// The settings as a struct, for tests that break them.
 pub fn settings_json(
     dir: &Path,
