@@ -147,6 +147,7 @@ impl Core {
         let committee = config.committee;
         let params = config.parameters;
         let now = Instant::now();
+        let leader_missed = vec![false; committee.size()];
         let mut core = Self {
             authority: config.authority,
             dag: DagStore::new(&committee, params.retention_rounds),
@@ -184,9 +185,8 @@ impl Core {
             plant_fork_at: config.plant_fork_at,
             requested: HashMap::new(),
             last_retry: now,
-            leader_missed: Vec::new(),
+            leader_missed,
         };
-        core.leader_missed = vec![false; core.committee.size()];
         for (a, _) in core.committee.clone().authorities() {
             let genesis = crate::block::Block::genesis(a).reference();
             if a == core.authority {
