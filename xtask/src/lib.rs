@@ -9,6 +9,8 @@ pub mod failures;
 pub mod interrupt;
 pub mod measurement;
 pub mod monitoring;
+pub mod parallel;
+pub mod progress;
 pub mod protocol;
 pub mod results;
 pub mod settings;

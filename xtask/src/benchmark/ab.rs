@@ -7,8 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::progress;
 use anyhow::{bail, Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
@@ -153,13 +154,10 @@ fn switch(
 }
 
 fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> ProgressBar {
-    let bar = multi.add(ProgressBar::new(steps as u64 * run_seconds));
-    bar.set_style(
-        ProgressStyle::with_template("A/B plan [{bar:30}] {msg}, {eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+    multi.add(progress::bar(
+        steps as u64 * run_seconds,
+        "A/B plan [{bar:30}] {msg}, {eta} left",
+    ))
 }
 
 /// Runs the sweep `args` for both revisions, interleaved, writing as it goes.

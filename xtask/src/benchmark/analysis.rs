@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::monitor::{Recording, ScrapeRecord};
+use super::measure::{Recording, ScrapeRecord};
 use crate::measurement::{summarize, Observation, Summary};
 
 /// Each validator's scrapes in time order.

@@ -8,7 +8,7 @@ pub mod executor;
 pub mod faults;
 pub mod genesis;
 pub mod local;
-pub mod monitor;
+pub mod measure;
 pub mod plan;
 pub mod point;
 pub mod remote;

@@ -3,19 +3,20 @@
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::{
     analysis,
     audit::{self, liveness},
     executor::{Executor, Launch},
     faults::{self, FaultEvent},
-    genesis, monitor,
+    genesis, measure,
     plan::Point,
     RunContext,
 };
 use crate::{
     measurement::host::HostPressure,
+    progress,
     protocol::files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
     results::{
         self,
@@ -23,17 +24,6 @@ use crate::{
         seconds, FaultRow, SummaryRow, TimeseriesRow, ValidatorRow,
     },
 };
-
-fn progress_bar(total: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} s, {eta} left: {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar
-}
 
 /// Runs one point and writes its time series, validator figures and fault events; returns its
 /// summary row. Every process started is stopped before this returns, on success or error.
@@ -86,7 +76,11 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         .collect();
 
     let mut executor = context.executor(&name, &logs)?;
-    let progress = progress_bar(plan.run_seconds(), label);
+    let progress = progress::bar(
+        plan.run_seconds(),
+        "{prefix} [{bar:30}] {pos}/{len} s, {eta} left: {msg}",
+    );
+    progress.set_prefix(label.to_string());
     let progress = match &context.progress {
         Some(multi) => multi.add(progress),
         None => progress,
@@ -144,22 +138,22 @@ fn drive(
     launches: &BTreeMap<usize, Launch>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
-) -> Result<monitor::Recording> {
+) -> Result<measure::Recording> {
     executor.check_ports(&context.ports.all(context.plan.committee)?)?;
     executor.stage(&context.node, genesis)?;
     for launch in launches.values() {
         executor.start(launch)?;
     }
     let started: Vec<usize> = launches.keys().copied().collect();
-    monitor::wait_ready(executor, &started)?;
-    monitor::measure(executor, &context.plan, launches, schedule, progress)
+    measure::wait_ready(executor, &started)?;
+    measure::record(executor, &context.plan, launches, schedule, progress)
 }
 
 fn write_details(
     context: &RunContext,
     point: &Point,
     name: &str,
-    recording: &monitor::Recording,
+    recording: &measure::Recording,
 ) -> Result<Disturbance> {
     let plan = &context.plan;
     let warmup = plan.warmup_s as f64;
@@ -280,7 +274,7 @@ fn summary_row(
     context: &RunContext,
     point: &Point,
     schedule: &[FaultEvent],
-    recording: &monitor::Recording,
+    recording: &measure::Recording,
 ) -> SummaryRow {
     let plan = &context.plan;
     // The figures are the honest validators' (what a Byzantine one reports is its own).

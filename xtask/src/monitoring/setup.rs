@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::failures::Failures;
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress;
 
 use super::{files, host_targets, install, targets::node_exporter_port, validator_targets};
 use crate::{
@@ -94,17 +94,6 @@ fn find<'a>(instances: &'a [Instance], name: &str) -> Result<&'a Instance> {
         })
 }
 
-fn spinner(message: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar.set_message(message.to_string());
-    bar
-}
-
 fn install_on(
     settings: &LoadedSettings,
     instances: &[Instance],
@@ -114,7 +103,7 @@ fn install_on(
     let ssh = SshClient::new(SshOptions::from_settings(&settings.settings)?)?;
     let result = (|| {
         ssh.connect_all(instances)?;
-        let bar = spinner(&format!("uploading to {}", ssh::describe(host)));
+        let bar = progress::spinner(&format!("uploading to {}", ssh::describe(host)));
         install::upload(&ssh, host, local, install::STAGING)?;
         bar.set_message(format!(
             "installing Prometheus and Grafana on {} (packages only if missing)",

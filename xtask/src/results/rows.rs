@@ -146,3 +146,45 @@ pub struct FaultRow {
     /// Seconds since start when it was applied (empty if the run ended first).
     pub applied_at_s: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::csv_file::columns;
+
+    /// The result files' headers, exactly: readers of older runs and other tools rely on them.
+    #[test]
+    fn the_headers_are_pinned() {
+        let header = |columns: Vec<String>| columns.join(",");
+        assert_eq!(
+            header(columns::<SummaryRow>().expect("summary")),
+            "run_id,date,git_commit,git_dirty,node_hash,settings_hash,parameters_hash,provider,\
+             regions,instance_type,committee,faults,fault_mode,fault_schedule,byzantine,\
+             behaviour,byzantine_validators,load,repeat,transaction_size,warmup_s,duration_s,\
+             wave_length,leaders,leader_wait,leader_timeout_ms,latency_matrix,measured_s,\
+             validators_observed,throughput_tps,throughput_bytes_per_s,latency_avg_s,\
+             latency_stdev_s,latency_p50_s,latency_p90_s,latency_p99_s,rounds_per_s,\
+             blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
+             direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
+             cpu_cores_max,memory_mib_max,safety,liveness,interrupted,disturbed"
+        );
+        assert_eq!(
+            header(columns::<TimeseriesRow>().expect("timeseries")),
+            "run_id,point,load,repeat,validator,host,region,instance_type,elapsed_s,phase,\
+             committed_transactions,throughput_tps,latency_p50_s,latency_p99_s,current_round,\
+             last_committed_round,cpu_cores,memory_mib,submitted_transactions,\
+             rejected_transactions,host_cpu_busy,host_iowait,host_steal,host_cpu_pressure,\
+             host_io_pressure,disturbed"
+        );
+        assert_eq!(
+            header(columns::<ValidatorRow>().expect("validators")),
+            "run_id,point,load,repeat,validator,host,region,instance_type,faulty,byzantine,\
+             throughput_tps,latency_p50_s,latency_p99_s,cpu_cores,memory_mib,submitted_tps,\
+             rejected_tps"
+        );
+        assert_eq!(
+            header(columns::<FaultRow>().expect("faults")),
+            "run_id,point,at_s,validator,event,applied_at_s"
+        );
+    }
+}

@@ -22,7 +22,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod parallel;
 pub mod process;
 pub mod shell;
 
@@ -33,7 +32,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::failures::Failures;
+use crate::{failures::Failures, parallel};
 use sha2::{Digest, Sha256};
 
 pub use process::Output;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::failures::Failures;
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress;
 
 use super::Instance;
 use crate::{
@@ -210,11 +210,9 @@ pub fn run(
     hosts: &[Instance],
     options: &SetupOptions,
 ) -> Vec<(Instance, Result<HostReport>)> {
-    let bar = ProgressBar::new(hosts.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("set-up [{bar:30}] {pos}/{len} hosts {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = progress::bar(
+        hosts.len() as u64,
+        "set-up [{bar:30}] {pos}/{len} hosts {msg}",
     );
     let results = ssh.for_each(hosts, |host| {
         let result = if interrupt::requested() {

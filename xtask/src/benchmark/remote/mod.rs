@@ -32,7 +32,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use crate::failures::Failures;
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress;
+use indicatif::ProgressBar;
 
 pub use executor::RemoteExecutor;
 
@@ -161,11 +162,9 @@ fn all_ok<T>(what: &str, hosts: &[Instance], results: Vec<Result<T>>) -> Result<
 
 /// A progress bar counting hosts through one phase.
 fn phase_bar(phase: &str, hosts: usize) -> ProgressBar {
-    let bar = ProgressBar::new(hosts as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} hosts {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = progress::bar(
+        hosts as u64,
+        "{prefix:>12} [{bar:30}] {pos}/{len} hosts {msg}",
     );
     bar.set_prefix(phase.to_string());
     bar

@@ -5,8 +5,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::progress;
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     interrupt,
@@ -44,13 +44,9 @@ pub fn until_running(
         return Ok(Vec::new());
     }
     let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let bar = ProgressBar::new(ids.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "waiting for instances [{bar:30}] {pos}/{len} running ({elapsed}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+    let bar = progress::bar(
+        ids.len() as u64,
+        "waiting for instances [{bar:30}] {pos}/{len} running ({elapsed}) {msg}",
     );
     let start = Instant::now();
     // Where each instance was last seen.

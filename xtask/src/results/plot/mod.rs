@@ -14,8 +14,8 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 
+use crate::progress;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{csv_file, run_dir, FaultRow, SummaryRow, TimeseriesRow, FAULTS_FILE, TIMESERIES_FILE};
 pub use series::{curves, point_series, Curve, CurvePoint, PointSeries};
@@ -73,11 +73,9 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
         .map(|run| (run, point_series(&run.timeseries, &run.faults)))
         .collect();
     let figures = 2 + timelines.iter().map(|(_, s)| s.len()).sum::<usize>();
-    let progress = ProgressBar::new(figures as u64);
-    progress.set_style(
-        ProgressStyle::with_template("drawing [{bar:30}] {pos}/{len} figures: {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let progress = progress::bar(
+        figures as u64,
+        "drawing [{bar:30}] {pos}/{len} figures: {msg}",
     );
     let name = match runs.as_slice() {
         [one] => format!("run {}", one.id),

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{public_key::read_public_key, user_data, CreateRequest, Instance, Provider};
-use crate::{settings::LoadedSettings, ssh::parallel};
+use crate::{parallel, settings::LoadedSettings};
 use client::{ApiError, Client, Progress};
 use locked::LockWait;
 use resources::Resources;

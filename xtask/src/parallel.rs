@@ -1,4 +1,6 @@
-//! Runs a function over many items on a bounded number of threads, keeping the input order.
+//! Owns the one way the tool works on many items at once: a function over them on a bounded
+//! number of scoped threads, results in the input order (hosts over SSH, cloud API calls,
+//! validator scrapes).
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},

@@ -1,12 +1,13 @@
-//! The measured part of a run: readiness, scraping every validator on a fixed interval, and
-//! applying the fault schedule.
+//! Owns the measuring loop of one point: waiting for the validators to serve their metrics,
+//! then scraping every validator on a fixed interval until the warm-up and the measured window
+//! have passed, applying the fault schedule and watching that no validator dies on the way.
 
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
 
 use super::{
@@ -17,6 +18,7 @@ use super::{
 use crate::{
     interrupt,
     measurement::{host::HostCounters, scrape, Snapshot},
+    parallel,
     protocol::files::log_file,
 };
 
@@ -88,7 +90,7 @@ pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<(
 
 /// Scrapes the validators until the warm-up and the measured window have passed (or the user
 /// interrupts), applying `schedule` on the way. `launches` says how to restart a validator.
-pub fn measure(
+pub fn record(
     executor: &mut dyn Executor,
     plan: &Plan,
     launches: &BTreeMap<usize, Launch>,
@@ -97,104 +99,142 @@ pub fn measure(
 ) -> Result<Recording> {
     let agent = scrape::agent();
     let start = Instant::now();
-    let total = plan.run_seconds() as f64;
     let interval = Duration::from_secs_f64(plan.scrape_interval_s);
     let mut recording = Recording {
         faults: schedule.iter().map(|e| (e.clone(), None)).collect(),
         ..Recording::default()
     };
     let mut up: Vec<usize> = launches.keys().copied().collect();
-    let mut tick = 0u32;
-    loop {
+    for tick in 1u32.. {
         let elapsed = start.elapsed().as_secs_f64();
-        for (event, applied) in recording.faults.iter_mut() {
-            if applied.is_none() && event.at_s <= elapsed {
-                match event.event {
-                    FaultKind::CrashedFromStart => {}
-                    FaultKind::Crash => {
-                        executor.kill(event.validator)?;
-                        up.retain(|&v| v != event.validator);
-                    }
-                    FaultKind::Recover => {
-                        if let Some(launch) = launches.get(&event.validator) {
-                            executor.start(launch)?;
-                            up.push(event.validator);
-                        }
-                    }
-                }
-                *applied = Some(elapsed);
-            }
-        }
-        for &i in &up {
-            if !executor.is_alive(i)? {
-                bail!(
-                    "validator {i} died {elapsed:.1} s into the run (not a scheduled fault): see {}{}",
-                    log_file(i),
-                    tail(executor, i)
-                );
-            }
-        }
-        let urls: Vec<(usize, String)> = up
-            .iter()
-            .map(|&i| executor.metrics_url(i).map(|url| (i, url)))
-            .collect::<Result<_>>()?;
-        let scraped: Vec<(usize, Result<Snapshot>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = urls
-                .iter()
-                .map(|(i, url)| {
-                    let agent = &agent;
-                    (*i, scope.spawn(move || scrape::scrape(agent, url)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    let result = h
-                        .join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("scraper thread panicked")));
-                    (i, result)
-                })
-                .collect()
-        });
+        apply_due_faults(executor, launches, &mut recording.faults, &mut up, elapsed)?;
+        check_alive(executor, &up, elapsed)?;
+        let scraped = scrape_all(executor, &agent, &up)?;
         let scraped_at = start.elapsed().as_secs_f64();
-        if let Some(counters) = executor.host_counters() {
-            recording.host.push((scraped_at, counters));
-        }
-        let mut committed = 0.0f64;
-        for (validator, result) in scraped {
-            match result {
-                Ok(snapshot) => {
-                    committed = committed.max(snapshot.committed_transactions);
-                    recording.scrapes.push(ScrapeRecord {
-                        validator,
-                        elapsed_s: scraped_at,
-                        snapshot,
-                    });
-                }
-                Err(e) => progress.println(format!("warning: validator {validator}: {e:#}")),
-            }
-        }
-        let phase = if scraped_at < plan.warmup_s as f64 {
-            "warm-up"
-        } else {
-            "measuring"
-        };
-        progress.set_position(scraped_at.min(total) as u64);
-        progress.set_message(format!("{phase}, {committed:.0} tx committed"));
-        if scraped_at >= total {
+        let committed = keep(executor, &mut recording, scraped, scraped_at, progress);
+        show_progress(progress, plan, scraped_at, committed);
+        if scraped_at >= plan.run_seconds() as f64 {
             break;
         }
         if interrupt::requested() {
             recording.interrupted = true;
             break;
         }
-        tick += 1;
-        let next = start + interval * tick;
-        while Instant::now() < next && !interrupt::requested() {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
-        }
+        pause_until(start + interval * tick);
     }
     Ok(recording)
+}
+
+/// Applies every fault event due by `elapsed` seconds that is not applied yet, keeping `up`
+/// (the validators that should be running) in step.
+fn apply_due_faults(
+    executor: &mut dyn Executor,
+    launches: &BTreeMap<usize, Launch>,
+    faults: &mut [(FaultEvent, Option<f64>)],
+    up: &mut Vec<usize>,
+    elapsed: f64,
+) -> Result<()> {
+    let due = faults
+        .iter_mut()
+        .filter(|(event, applied)| applied.is_none() && event.at_s <= elapsed);
+    for (event, applied) in due {
+        match event.event {
+            FaultKind::CrashedFromStart => {}
+            FaultKind::Crash => {
+                executor.kill(event.validator)?;
+                up.retain(|&v| v != event.validator);
+            }
+            FaultKind::Recover => {
+                if let Some(launch) = launches.get(&event.validator) {
+                    executor.start(launch)?;
+                    up.push(event.validator);
+                }
+            }
+        }
+        *applied = Some(elapsed);
+    }
+    Ok(())
+}
+
+/// Fails naming the first validator of `up` that died without a scheduled fault.
+fn check_alive(executor: &mut dyn Executor, up: &[usize], elapsed: f64) -> Result<()> {
+    for &i in up {
+        if !executor.is_alive(i)? {
+            bail!(
+                "validator {i} died {elapsed:.1} s into the run (not a scheduled fault): see {}{}",
+                log_file(i),
+                tail(executor, i)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Scrapes every validator of `up` at once.
+fn scrape_all(
+    executor: &mut dyn Executor,
+    agent: &ureq::Agent,
+    up: &[usize],
+) -> Result<Vec<(usize, Result<Snapshot>)>> {
+    let urls: Vec<(usize, String)> = up
+        .iter()
+        .map(|&i| executor.metrics_url(i).map(|url| (i, url)))
+        .collect::<Result<_>>()?;
+    let snapshots = parallel::map(
+        &urls,
+        urls.len(),
+        |(_, url)| scrape::scrape(agent, url),
+        || Err(anyhow!("the scraper thread panicked")),
+    );
+    Ok(urls.iter().map(|(i, _)| *i).zip(snapshots).collect())
+}
+
+/// Records the scrapes taken `scraped_at` seconds into the run, and the host's load counters
+/// where the executor has them; warns about each failed scrape. Returns the most transactions
+/// any validator has committed.
+fn keep(
+    executor: &mut dyn Executor,
+    recording: &mut Recording,
+    scraped: Vec<(usize, Result<Snapshot>)>,
+    scraped_at: f64,
+    progress: &ProgressBar,
+) -> f64 {
+    if let Some(counters) = executor.host_counters() {
+        recording.host.push((scraped_at, counters));
+    }
+    let mut committed = 0.0f64;
+    for (validator, result) in scraped {
+        match result {
+            Ok(snapshot) => {
+                committed = committed.max(snapshot.committed_transactions);
+                recording.scrapes.push(ScrapeRecord {
+                    validator,
+                    elapsed_s: scraped_at,
+                    snapshot,
+                });
+            }
+            Err(e) => progress.println(format!("warning: validator {validator}: {e:#}")),
+        }
+    }
+    committed
+}
+
+/// Moves the progress bar to `scraped_at` seconds and says the phase and what is committed.
+fn show_progress(progress: &ProgressBar, plan: &Plan, scraped_at: f64, committed: f64) {
+    let phase = if scraped_at < plan.warmup_s as f64 {
+        "warm-up"
+    } else {
+        "measuring"
+    };
+    progress.set_position(scraped_at.min(plan.run_seconds() as f64) as u64);
+    progress.set_message(format!("{phase}, {committed:.0} tx committed"));
+}
+
+/// Sleeps until `next`, waking early when the user interrupts.
+fn pause_until(next: Instant) {
+    while Instant::now() < next && !interrupt::requested() {
+        std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
+    }
 }
 
 #[cfg(test)]
