@@ -181,21 +181,22 @@ fn main() -> Result<()> {
         let loaded = settings.validate()?;
         let provider = xtask::testbed::provider(&loaded)?;
         let instances = provider.list_instances()?;
+        let ssh = loaded.settings.ssh_options()?;
+        let control_dir = ssh.control_dir.display().to_string();
         let mut deployment = RemoteDeployment::prepare(
-            &loaded.settings,
+            ssh,
             &instances,
             Options {
                 run_id: "update-bench".into(),
                 consensus_ports: Vec::new(),
                 metrics_ports: Vec::new(),
+                port_ranges: loaded.settings.ports().ranges(),
+                working_directories: loaded.settings.working_directories(),
+                scrape_through_ssh: false,
                 skip_update: false,
                 skip_configure: true,
             },
         )?;
-        let control_dir = xtask::ssh::SshOptions::from_settings(&loaded.settings)?
-            .control_dir
-            .display()
-            .to_string();
         let (mut compress, mut transfer, mut total, mut second) = (vec![], vec![], vec![], 0);
         let (mut cpu_local, mut cpu_hosts) = (vec![], vec![]);
         let mut per_host = 0;

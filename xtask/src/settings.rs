@@ -5,13 +5,17 @@
 //! The provider's API token is read from `token_file` into a [`Secret`] that never prints.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     fmt,
     path::{Path, PathBuf},
 };
 
+use anyhow::Context;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::{ports::Ports, ssh::SshOptions, workspace};
 
 /// Which machines a testbed runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,6 +120,13 @@ pub struct StaticHost {
     /// seen through several addresses need one directory each.
     #[serde(default)]
     pub working_directory: Option<String>,
+}
+
+impl StaticHost {
+    /// The id of the instance this host is (`address:port`).
+    pub fn instance_id(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
 }
 
 fn default_ssh_port() -> u16 {
@@ -429,12 +440,14 @@ impl Settings {
                 });
             }
         }
-        if self.metrics_base_port.abs_diff(self.base_port) < 1000 {
+        if self.ports().overlap() {
             return Err(SettingsError::Invalid {
                 field: "metrics_base_port",
                 reason: format!(
-                    "{} is within 1000 of base_port {}: validator and metrics ports would overlap",
-                    self.metrics_base_port, self.base_port
+                    "{} is within {} of base_port {}: validator and metrics ports would overlap",
+                    self.metrics_base_port,
+                    crate::ports::PORT_RANGE_LEN,
+                    self.base_port
                 ),
             });
         }
@@ -443,6 +456,56 @@ impl Settings {
             token,
             source: None,
         })
+    }
+
+    /// The first validator and metrics ports.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            base: self.base_port,
+            metrics_base: self.metrics_base_port,
+        }
+    }
+
+    /// The directory benchmark results go to.
+    pub fn results_directory(&self) -> PathBuf {
+        self.results_directory
+            .as_deref()
+            .map_or_else(|| workspace::root().join("results"), workspace::resolve)
+    }
+
+    /// The working directories the settings give hosts, by instance id (static hosts).
+    pub fn working_directories(&self) -> BTreeMap<String, String> {
+        self.hosts
+            .iter()
+            .filter_map(|h| Some((h.instance_id(), h.working_directory.clone()?)))
+            .collect()
+    }
+
+    /// The SSH options of the testbed's hosts: its private key (checked readable: what uses
+    /// SSH needs it, except on the local testbed), known_hosts in
+    /// [`workspace::testbed_state_dir`].
+    pub fn ssh_options(&self) -> anyhow::Result<SshOptions> {
+        if self.cloud_provider != CloudProvider::Local {
+            let key = self.ssh_private_key_file.as_deref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "settings: `ssh_private_key_file` is required to reach the {} testbed's \
+                     hosts over SSH",
+                    self.cloud_provider
+                )
+            })?;
+            std::fs::File::open(key).with_context(|| {
+                format!(
+                    "settings: `ssh_private_key_file` = {}: cannot read it",
+                    key.display()
+                )
+            })?;
+        }
+        let state = workspace::testbed_state_dir(&self.testbed_id);
+        Ok(SshOptions::new(
+            self.ssh_private_key_file.clone(),
+            &state,
+            &self.testbed_id,
+        ))
     }
 
     /// The public key file: `ssh_public_key_file`, or the private key path + `.pub`.
@@ -479,6 +542,21 @@ impl Settings {
         {
             *path = expand_tilde(path);
         }
+    }
+}
+
+/// Loads the settings named on the command line, else `settings.json` in the workspace root,
+/// else the embedded local testbed.
+pub fn from_command_line(explicit: Option<&Path>) -> anyhow::Result<LoadedSettings> {
+    let default = workspace::root().join("settings.json");
+    let path = match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None if default.is_file() => Some(default),
+        None => None,
+    };
+    match path {
+        Some(path) => Settings::load(&path).context("invalid settings"),
+        None => Ok(Settings::local_default().validate()?),
     }
 }
 

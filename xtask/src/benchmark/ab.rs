@@ -170,7 +170,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         .run_id
         .clone()
         .unwrap_or_else(|| format!("compare-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let results_dir = workspace::results_directory(&settings.settings);
+    let results_dir = settings.settings.results_directory();
     let run_dir = new_run_dir(&results_dir, &run_id)?;
     if settings.settings.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
@@ -182,7 +182,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         &instances,
         args,
         &run_id,
-        &super::genesis::Ports::of(&settings.settings),
+        &settings.settings.ports(),
         plan.committee,
     )?;
     let builds = (|| -> Result<(Build, Build)> {

@@ -5,43 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::plan::Plan;
-use crate::{builder::NodeBinary, protocol};
-
-/// Ports and addresses of a committee.
-#[derive(Clone, Debug)]
-pub struct Ports {
-    pub base: u16,
-    pub metrics_base: u16,
-}
-
-impl Ports {
-    /// The ports the settings give validator 0 (`base_port`, `metrics_base_port`).
-    pub fn of(settings: &crate::settings::Settings) -> Self {
-        Self {
-            base: settings.base_port,
-            metrics_base: settings.metrics_base_port,
-        }
-    }
-
-    /// Every port validator `i` of an `n`-committee uses: `base + i` and `metrics_base + i`.
-    pub fn all(&self, n: usize) -> Result<Vec<u16>> {
-        (0..n)
-            .flat_map(|i| [(self.base, i), (self.metrics_base, i)])
-            .map(|(base, i)| {
-                u16::try_from(usize::from(base) + i)
-                    .ok()
-                    .with_context(|| format!("port {base} + {i} is beyond 65535"))
-            })
-            .collect()
-    }
-
-    /// The metrics port of each validator.
-    pub fn metrics(&self, n: usize) -> Vec<u16> {
-        (0..n)
-            .map(|i| self.metrics_base.wrapping_add(i as u16))
-            .collect()
-    }
-}
+use crate::{builder::NodeBinary, ports::Ports, protocol};
 
 /// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
 pub fn generate(

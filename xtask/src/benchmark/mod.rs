@@ -22,13 +22,13 @@ use crate::{
     builder::{self, NodeBinary},
     cli::BenchArgs,
     interrupt,
+    ports::Ports,
     results::{self, provenance, Provenance, SummaryRow},
     settings::{CloudProvider, LoadedSettings, Settings},
     testbed::{self, Instance},
     workspace,
 };
 use executor::{Deployment, Executor};
-use genesis::Ports;
 use plan::Plan;
 
 /// What every point of a benchmark shares.
@@ -116,14 +116,15 @@ fn deployment(
             ports.metrics(committee),
         ))),
         _ => Ok(Box::new(remote::RemoteDeployment::prepare(
-            &settings.settings,
+            settings.settings.ssh_options()?,
             instances,
             remote::Options {
                 run_id: run_id.to_string(),
-                consensus_ports: (0..committee)
-                    .map(|i| ports.base.wrapping_add(i as u16))
-                    .collect(),
+                consensus_ports: ports.consensus(committee),
                 metrics_ports: ports.metrics(committee),
+                port_ranges: ports.ranges(),
+                working_directories: settings.settings.working_directories(),
+                scrape_through_ssh: settings.settings.scrape_through_ssh,
                 skip_update: args.skip_update,
                 skip_configure: args.skip_configure,
             },
@@ -167,9 +168,9 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         .run_id
         .clone()
         .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
-    let results_dir = workspace::results_directory(&settings.settings);
+    let results_dir = settings.settings.results_directory();
     let run_dir = new_run_dir(&results_dir, &run_id)?;
-    let ports = Ports::of(&settings.settings);
+    let ports = settings.settings.ports();
     let mut deployment = deployment(settings, &instances, args, &run_id, &ports, plan.committee)?;
     let build = match prepare_build(settings, &root, deployment.as_mut()) {
         Ok(build) => build,
@@ -296,7 +297,7 @@ fn prepare_context(
             instance_type: instances[0].specs.clone(),
         },
         parameters_hash: provenance::short_hash(&plan.protocol)?,
-        ports: Ports::of(&settings.settings),
+        ports: settings.settings.ports(),
         settings: settings.clone(),
         plan,
         instances,

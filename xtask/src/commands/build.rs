@@ -6,7 +6,7 @@ use crate::{
     builder::{self, target},
     cli::BuildArgs,
     settings::{CloudProvider, LoadedSettings},
-    ssh::{self, SshClient, SshOptions},
+    ssh::{self, SshClient},
     testbed::{self, Instance},
     workspace,
 };
@@ -65,7 +65,7 @@ pub fn hosts_target(settings: &LoadedSettings) -> Result<Option<String>> {
 
 /// The one architecture of `instances` (asked over SSH).
 fn hosts_arch(settings: &LoadedSettings, instances: &[Instance]) -> Result<String> {
-    let ssh = SshClient::new(SshOptions::from_settings(&settings.settings)?)?;
+    let ssh = SshClient::new(settings.settings.ssh_options()?)?;
     let answers = ssh
         .connect_all(instances)
         .map(|()| ssh.run_all(instances, "uname -m"));

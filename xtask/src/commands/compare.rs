@@ -10,7 +10,6 @@ use crate::{
     cli::CompareArgs,
     results::compare::{self, Bootstrap, Comparison, Options, Thresholds, Verdict},
     settings::LoadedSettings,
-    workspace,
 };
 
 /// A path as given, or a run id under the results directory when no such path exists.
@@ -78,7 +77,7 @@ pub fn run(settings: &LoadedSettings, args: CompareArgs) -> Result<()> {
     let (Some(base), Some(head)) = (&args.base, &args.head) else {
         return run_revisions(settings, &args);
     };
-    let results = workspace::results_directory(&settings.settings);
+    let results = settings.settings.results_directory();
     let (base, head) = (side(&results, base), side(&results, head));
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;

@@ -11,7 +11,7 @@ use crate::{
 
 /// Runs `logs`.
 pub fn run(settings: &LoadedSettings, args: LogsArgs) -> Result<()> {
-    let results = workspace::results_directory(&settings.settings);
+    let results = settings.settings.results_directory();
     let run = run_dir::resolve(&results, args.run.as_deref())?;
     let logs_root = settings
         .settings

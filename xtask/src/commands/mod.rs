@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let settings = crate::workspace::load_settings(cli.settings.as_deref())?;
+    let settings = crate::settings::from_command_line(cli.settings.as_deref())?;
     match cli.command {
         Command::Testbed(command) => testbed::run(&settings, command),
         Command::Bench(args) => bench::run(&settings, args),

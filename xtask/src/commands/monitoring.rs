@@ -2,13 +2,13 @@
 
 use anyhow::Result;
 
-use crate::{cli::MonitoringArgs, monitoring::setup, settings::LoadedSettings, workspace};
+use crate::{cli::MonitoringArgs, monitoring::setup, settings::LoadedSettings};
 
 /// Runs `monitoring`.
 pub fn run(settings: &LoadedSettings, args: MonitoringArgs) -> Result<()> {
     let output = args
         .output
-        .unwrap_or_else(|| workspace::results_directory(&settings.settings).join("monitoring"));
+        .unwrap_or_else(|| settings.settings.results_directory().join("monitoring"));
     let request = setup::Request {
         committee: args.committee,
         output,

@@ -6,12 +6,11 @@ use crate::{
     cli::PlotArgs,
     results::{plot, run_dir},
     settings::LoadedSettings,
-    workspace,
 };
 
 /// Runs `plot`.
 pub fn run(settings: &LoadedSettings, args: PlotArgs) -> Result<()> {
-    let results = workspace::results_directory(&settings.settings);
+    let results = settings.settings.results_directory();
     let runs = if args.runs.is_empty() {
         vec![run_dir::latest(&results)?]
     } else {

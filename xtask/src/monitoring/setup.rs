@@ -7,10 +7,10 @@ use anyhow::{bail, Context, Result};
 use crate::failures::Failures;
 use crate::progress;
 
-use super::{files, host_targets, install, targets::node_exporter_port, validator_targets};
+use super::{files, host_targets, install, validator_targets};
 use crate::{
     settings::{CloudProvider, LoadedSettings},
-    ssh::{self, SshClient, SshOptions},
+    ssh::{self, SshClient},
     testbed::{self, Instance},
 };
 
@@ -36,11 +36,11 @@ pub fn run(settings: &LoadedSettings, request: &Request) -> Result<Vec<PathBuf>>
     let committee = request
         .committee
         .unwrap_or(if local { 4 } else { instances.len() });
-    let validators = validator_targets(s, &instances, committee);
+    let validators = validator_targets(&s.ports(), &instances, committee);
     let hosts = if local {
         Vec::new()
     } else {
-        host_targets(s, &instances)
+        host_targets(&s.ports(), &instances)
     };
     let dashboards = request.install.as_ref().map(|_| install::REMOTE_DASHBOARDS);
     let written = files::write(
@@ -100,7 +100,7 @@ fn install_on(
     host: &Instance,
     local: &Path,
 ) -> Result<()> {
-    let ssh = SshClient::new(SshOptions::from_settings(&settings.settings)?)?;
+    let ssh = SshClient::new(settings.settings.ssh_options()?)?;
     let result = (|| {
         ssh.connect_all(instances)?;
         let bar = progress::spinner(&format!("uploading to {}", ssh::describe(host)));
@@ -111,7 +111,7 @@ fn install_on(
         ));
         install::run_script(&ssh, host, &install::monitoring_script(install::STAGING))?;
         bar.set_message("installing prometheus-node-exporter on every host".to_string());
-        let script = install::node_exporter_script(node_exporter_port(&settings.settings));
+        let script = install::node_exporter_script(settings.settings.ports().node_exporter());
         let results = ssh.for_each(instances, |h| install::run_script(&ssh, h, &script));
         let (_, failures) = Failures::collect(results, |h| h.id.clone());
         bar.finish_and_clear();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{settings::Settings, testbed::user_data::PORT_RANGE_LEN, testbed::Instance};
+use crate::{instance::Instance, ports::Ports};
 
 /// One scrape target in Prometheus' file discovery format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -15,22 +15,10 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The port prometheus-node-exporter listens on: the last port of the metrics range, which
-/// the testbeds' firewalls already open.
-pub fn node_exporter_port(settings: &Settings) -> u16 {
-    settings
-        .metrics_base_port
-        .saturating_add(PORT_RANGE_LEN - 1)
-}
-
 /// The validators of a committee of `committee`, spread round-robin over `instances` as the
 /// benchmark places them; validator `i` serves metrics on `metrics_base_port + i`. Instances
 /// without an address are skipped.
-pub fn validator_targets(
-    settings: &Settings,
-    instances: &[Instance],
-    committee: usize,
-) -> Vec<Target> {
+pub fn validator_targets(ports: &Ports, instances: &[Instance], committee: usize) -> Vec<Target> {
     if instances.is_empty() {
         return Vec::new();
     }
@@ -40,7 +28,7 @@ pub fn validator_targets(
             let address = host.public_ip.as_deref()?;
             let port = u16::try_from(i)
                 .ok()
-                .and_then(|i| settings.metrics_base_port.checked_add(i))?;
+                .and_then(|i| ports.metrics_base.checked_add(i))?;
             Some(Target {
                 targets: vec![format!("{address}:{port}")],
                 labels: BTreeMap::from([
@@ -54,8 +42,8 @@ pub fn validator_targets(
 }
 
 /// The node exporter of every host with an address.
-pub fn host_targets(settings: &Settings, instances: &[Instance]) -> Vec<Target> {
-    let port = node_exporter_port(settings);
+pub fn host_targets(ports: &Ports, instances: &[Instance]) -> Vec<Target> {
+    let port = ports.node_exporter();
     instances
         .iter()
         .filter_map(|host| {
@@ -92,12 +80,12 @@ mod tests {
 
     #[test]
     fn validators_go_round_robin_with_their_own_metrics_port() {
-        let settings = Settings::local_default();
+        let ports = Ports::default();
         let hosts = [
             instance("a", Some("10.0.0.1")),
             instance("b", Some("10.0.0.2")),
         ];
-        let targets = validator_targets(&settings, &hosts, 3);
+        let targets = validator_targets(&ports, &hosts, 3);
         let addresses: Vec<&str> = targets.iter().map(|t| t.targets[0].as_str()).collect();
         assert_eq!(
             addresses,
@@ -105,14 +93,13 @@ mod tests {
         );
         assert_eq!(targets[1].labels["validator"], "1");
         assert_eq!(targets[1].labels["host"], "b");
-        assert!(validator_targets(&settings, &[], 4).is_empty());
+        assert!(validator_targets(&ports, &[], 4).is_empty());
     }
 
     #[test]
     fn hosts_are_scraped_on_the_last_metrics_port() {
-        let settings = Settings::local_default();
         let hosts = [instance("a", Some("10.0.0.1")), instance("pending", None)];
-        let targets = host_targets(&settings, &hosts);
+        let targets = host_targets(&Ports::default(), &hosts);
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].targets, vec!["10.0.0.1:27999"]);
     }

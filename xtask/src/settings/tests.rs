@@ -141,7 +141,7 @@ fn cloud_settings_load_without_key_files_and_ssh_names_the_key() {
         .expect("no key needed to load");
     let err = format!(
         "{:#}",
-        crate::ssh::SshOptions::from_settings(&loaded.settings).expect_err("unreadable key")
+        loaded.settings.ssh_options().expect_err("unreadable key")
     );
     assert!(
         err.contains("ssh_private_key_file") && err.contains(&missing),
@@ -154,10 +154,7 @@ fn cloud_settings_load_without_key_files_and_ssh_names_the_key() {
                 .remove("ssh_private_key_file");
         }))
         .expect("no key needed to load");
-    let err = format!(
-        "{:#}",
-        crate::ssh::SshOptions::from_settings(&loaded.settings).expect_err("no key")
-    );
+    let err = format!("{:#}", loaded.settings.ssh_options().expect_err("no key"));
     assert!(err.contains("`ssh_private_key_file` is required"), "{err}");
     // A static testbed always uses SSH: its key is checked when loading.
     let err = error_text(fixture.load(&fixture.settings(|v| {

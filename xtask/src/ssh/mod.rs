@@ -9,12 +9,15 @@
 //! - [`SshClient::run_all`] and [`SshClient::for_each`] work on many hosts in parallel with
 //!   bounded concurrency; every error names its host.
 //!
+//! It knows hosts as [`Instance`]s (address, port, user) and takes the key and known_hosts
+//! file as [`SshOptions`]: which settings give them is its callers' business.
+//!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! # let settings = xtask::settings::Settings::local_default();
-//! # let instances: Vec<xtask::testbed::Instance> = Vec::new();
+//! # let instances: Vec<xtask::instance::Instance> = Vec::new();
 //! use xtask::ssh::{SshClient, SshOptions};
-//! let ssh = SshClient::new(SshOptions::from_settings(&settings)?)?;
+//! let state = std::path::Path::new("/tmp/my-testbed");
+//! let ssh = SshClient::new(SshOptions::new(None, state, "my-testbed"))?;
 //! ssh.connect_all(&instances)?; // fails naming every unreachable host
 //! for (host, result) in ssh.run_all(&instances, "uname -m") {
 //!     println!("{}: {}", host.id, result?.stdout.trim());
@@ -37,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use process::Output;
 
-use crate::{settings::Settings, testbed::Instance};
+use crate::instance::Instance;
 
 /// How to reach a testbed's hosts.
 #[derive(Clone, Debug)]
@@ -61,32 +64,6 @@ pub struct SshOptions {
 }
 
 impl SshOptions {
-    /// Options for the testbed of `settings`: its key, and known_hosts in
-    /// [`crate::workspace::testbed_state_dir`].
-    pub fn from_settings(settings: &Settings) -> Result<Self> {
-        if settings.cloud_provider != crate::settings::CloudProvider::Local {
-            let key = settings.ssh_private_key_file.as_deref().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "settings: `ssh_private_key_file` is required to reach the {} testbed's \
-                     hosts over SSH",
-                    settings.cloud_provider
-                )
-            })?;
-            std::fs::File::open(key).with_context(|| {
-                format!(
-                    "settings: `ssh_private_key_file` = {}: cannot read it",
-                    key.display()
-                )
-            })?;
-        }
-        let state = crate::workspace::testbed_state_dir(&settings.testbed_id);
-        Ok(Self::new(
-            settings.ssh_private_key_file.clone(),
-            &state,
-            &settings.testbed_id,
-        ))
-    }
-
     /// Options with the defaults, known_hosts in `state_dir`; `name` tells the control sockets
     /// of different testbeds apart.
     pub fn new(private_key: Option<PathBuf>, state_dir: &Path, name: &str) -> Self {

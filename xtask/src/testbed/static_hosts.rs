@@ -18,7 +18,7 @@ impl StaticProvider {
             .hosts
             .iter()
             .map(|host| Instance {
-                id: format!("{}:{}", host.address, host.port),
+                id: host.instance_id(),
                 region: host.region.clone(),
                 public_ip: Some(host.address.clone()),
                 private_ip: host.private_address.clone(),

@@ -9,12 +9,6 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::settings::Settings;
-
-/// How many ports above `base_port` and `metrics_base_port` a testbed opens: enough for the
-/// largest committee one host can run (settings keep the two ranges this far apart).
-pub const PORT_RANGE_LEN: u16 = 1000;
-
 /// Where an instance keeps its deadline.
 pub const DEADLINE_FILE: &str = "/etc/consensus-bench/deadline";
 
@@ -22,15 +16,6 @@ pub const DEADLINE_FILE: &str = "/etc/consensus-bench/deadline";
 pub const CHECK_SCRIPT: &str = include_str!("../../../assets/deadman/check.sh");
 const SERVICE_UNIT: &str = include_str!("../../../assets/deadman/consensus-bench-deadline.service");
 const TIMER_UNIT: &str = include_str!("../../../assets/deadman/consensus-bench-deadline.timer");
-
-/// The TCP port ranges (inclusive) the benchmark uses on every host: validator-to-validator
-/// traffic and the metrics endpoints. SSH (22) comes on top.
-pub fn benchmark_port_ranges(settings: &Settings) -> Vec<(u16, u16)> {
-    [settings.base_port, settings.metrics_base_port]
-        .into_iter()
-        .map(|base| (base, base.saturating_add(PORT_RANGE_LEN - 1)))
-        .collect()
-}
 
 /// The user-data shell script: installs the dead-man switch with `deadline` (with
 /// terminate-on-shutdown on AWS the power-off ends the instance; Vultr instances halt and are

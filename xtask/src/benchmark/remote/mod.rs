@@ -42,9 +42,8 @@ use crate::interrupt;
 use crate::{
     builder::{target, target::GlibcVersion, Build, NodeBinary},
     results,
-    settings::Settings,
     ssh::{self, shell::quote, SshClient, SshOptions},
-    testbed::{setup, user_data, Instance},
+    testbed::{setup, Instance},
 };
 use records::HostRow;
 use route::Route;
@@ -52,7 +51,7 @@ use route::Route;
 /// Working directory on a host when the settings give none (relative to the login directory).
 pub const DEFAULT_WORKING_DIRECTORY: &str = "consensus-bench";
 
-/// What a remote run needs to know besides the settings.
+/// What a remote run needs to know besides how to reach the hosts.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The run's identifier: its files live in `runs/<run_id>` on each host.
@@ -61,6 +60,13 @@ pub struct Options {
     pub consensus_ports: Vec<u16>,
     /// The metrics port of each validator.
     pub metrics_ports: Vec<u16>,
+    /// The port ranges the set-up opens on every host.
+    pub port_ranges: Vec<(u16, u16)>,
+    /// Working directories the settings give hosts, by instance id; others use
+    /// [`DEFAULT_WORKING_DIRECTORY`].
+    pub working_directories: BTreeMap<String, String>,
+    /// Scrape metrics through SSH port forwards even when the ports answer directly.
+    pub scrape_through_ssh: bool,
     /// Do not send the binary; check the hosts have it.
     pub skip_update: bool,
     /// Do not set the hosts up (tools check, leftovers of earlier runs removed).
@@ -130,7 +136,6 @@ pub struct RemoteDeployment {
     ssh: SshClient,
     hosts: Vec<Host>,
     options: Options,
-    scrape_through_ssh: bool,
     /// The binary installed by [`Deployment::install`].
     binary: Option<NodeBinary>,
     /// Local ports forwarded to (host index, remote port), kept for the whole run.
@@ -140,14 +145,13 @@ pub struct RemoteDeployment {
     finished: bool,
 }
 
-/// The working directory the settings give `instance` (static hosts), else the default.
-fn working_directory(settings: &Settings, instance: &Instance) -> String {
-    let configured = settings
-        .hosts
-        .iter()
-        .find(|h| format!("{}:{}", h.address, h.port) == instance.id)
-        .and_then(|h| h.working_directory.clone());
-    let dir = configured.unwrap_or_else(|| DEFAULT_WORKING_DIRECTORY.to_string());
+/// The working directory `options` give `instance`, else the default.
+fn working_directory(options: &Options, instance: &Instance) -> String {
+    let dir = options
+        .working_directories
+        .get(&instance.id)
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_WORKING_DIRECTORY.to_string());
     // `~/x` is the login directory's `x`, where relative paths start anyway.
     dir.strip_prefix("~/").map(str::to_string).unwrap_or(dir)
 }
@@ -173,8 +177,8 @@ fn phase_bar(phase: &str, hosts: usize) -> ProgressBar {
 /// The testbed set-up run on every host unless `--skip-configure` ([`setup`]: missing tools
 /// installed, ufw opened, open-files limit in `<working dir>/session.sh`, clock sync checked),
 /// with the commands the validators' start and stop need on top.
-fn setup_options(settings: &Settings, working_directory: &str) -> setup::SetupOptions {
-    let mut options = setup::SetupOptions::new(user_data::benchmark_port_ranges(settings));
+fn setup_options(port_ranges: &[(u16, u16)], working_directory: &str) -> setup::SetupOptions {
+    let mut options = setup::SetupOptions::new(port_ranges.to_vec());
     options.state_dir = working_directory.to_string();
     options.tools.extend([
         setup::Tool::new("setsid", "util-linux"),
@@ -198,21 +202,20 @@ impl RemoteDeployment {
     /// Connects to every host of `instances`, reads what the run needs from them, sets them
     /// up and measures their clocks. Fails naming every unreachable or unusable host, before
     /// anything is started; the connections are closed then.
-    pub fn prepare(settings: &Settings, instances: &[Instance], options: Options) -> Result<Self> {
-        let ssh = SshClient::new(SshOptions::from_settings(settings)?)?;
+    pub fn prepare(ssh: SshOptions, instances: &[Instance], options: Options) -> Result<Self> {
+        let ssh = SshClient::new(ssh)?;
         if let Err(e) = ssh.connect_all(instances) {
             ssh.disconnect_all(instances);
             return Err(
                 e.context("the run stopped before anything was started or changed on the hosts")
             );
         }
-        let prepared = Self::probe(&ssh, settings, instances, &options);
+        let prepared = Self::probe(&ssh, instances, &options);
         match prepared {
             Ok(hosts) => Ok(Self {
                 ssh,
                 hosts,
                 options,
-                scrape_through_ssh: settings.scrape_through_ssh,
                 binary: None,
                 forwards: Mutex::new(BTreeMap::new()),
                 started: AtomicBool::new(false),
@@ -225,15 +228,10 @@ impl RemoteDeployment {
         }
     }
 
-    fn probe(
-        ssh: &SshClient,
-        settings: &Settings,
-        instances: &[Instance],
-        options: &Options,
-    ) -> Result<Vec<Host>> {
+    fn probe(ssh: &SshClient, instances: &[Instance], options: &Options) -> Result<Vec<Host>> {
         let bar = phase_bar("preparing", instances.len());
         let results = ssh.for_each(instances, |instance| {
-            let dir = working_directory(settings, instance);
+            let dir = working_directory(options, instance);
             let output = ssh.run(
                 instance,
                 &format!(
@@ -252,8 +250,11 @@ impl RemoteDeployment {
             let report = if options.skip_configure {
                 None
             } else {
-                let report =
-                    setup::configure_host(ssh, instance, &setup_options(settings, absolute))?;
+                let report = setup::configure_host(
+                    ssh,
+                    instance,
+                    &setup_options(&options.port_ranges, absolute),
+                )?;
                 ssh.run(instance, &cleanup_command(absolute))
                     .with_context(|| format!("cannot clean {absolute}"))?;
                 Some(report)
@@ -335,7 +336,7 @@ impl RemoteDeployment {
                         port,
                     ));
                 }
-                let direct = !self.scrape_through_ssh
+                let direct = !self.options.scrape_through_ssh
                     && host.instance.public_ip.as_deref().is_some_and(|ip| {
                         route::answers(ip, port, std::time::Duration::from_secs(2))
                     });

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration as Hours, Utc};
 use super::{console::Console, wait, WaitOptions};
 use crate::{
     settings::LoadedSettings,
-    ssh::{SshClient, SshOptions},
+    ssh::SshClient,
     testbed::{failure_error, user_data, Instance, InstanceState, Listing, Provider},
 };
 
@@ -123,7 +123,7 @@ pub fn rearm(
         );
         return Ok(());
     }
-    let mut options = SshOptions::from_settings(&settings.settings)?;
+    let mut options = settings.settings.ssh_options()?;
     options.connect_attempts = options.connect_attempts.max(10);
     let ssh = SshClient::new(options)?;
     let command = user_data::rearm_command(deadline);

@@ -4,8 +4,8 @@ use anyhow::{bail, Result};
 
 use crate::{
     settings::LoadedSettings,
-    ssh::{SshClient, SshOptions},
-    testbed::{self, setup, Instance, Provider},
+    ssh::SshClient,
+    testbed::{setup, Instance, Provider},
 };
 
 /// Sets up every running instance of the testbed.
@@ -24,13 +24,11 @@ pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<setup::
 /// Sets up `hosts` over SSH in parallel, prints one line per host and a warning per host
 /// needing attention; fails naming every host whose set-up failed.
 pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<setup::Summary> {
-    let mut options = SshOptions::from_settings(&settings.settings)?;
+    let mut options = settings.settings.ssh_options()?;
     // Fresh instances may need a while before their sshd answers.
     options.connect_attempts = options.connect_attempts.max(10);
     let ssh = SshClient::new(options)?;
-    let setup_options = setup::SetupOptions::new(testbed::user_data::benchmark_port_ranges(
-        &settings.settings,
-    ));
+    let setup_options = setup::SetupOptions::new(settings.settings.ports().ranges());
     let results = setup::run(&ssh, hosts, &setup_options);
     ssh.disconnect_all(hosts);
     let summary = setup::summarize(&results);

@@ -105,7 +105,7 @@ impl AwsProvider {
             testbed_id: settings.testbed_id.clone(),
             instance_type,
             disk_size_gb: settings.disk_size_gb,
-            port_ranges: user_data::benchmark_port_ranges(settings),
+            port_ranges: settings.ports().ranges(),
             public_key_file: settings.public_key_path(),
             ssh_user: settings.ssh_user(),
             settings_regions: settings.regions.clone(),

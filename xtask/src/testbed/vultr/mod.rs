@@ -86,7 +86,7 @@ impl VultrProvider {
             plan,
             ssh_user: s.ssh_user(),
             public_key_file,
-            port_ranges: user_data::benchmark_port_ranges(s),
+            port_ranges: s.ports().ranges(),
             lock_wait: LockWait::default(),
             plans: Mutex::new(None),
             resources: Mutex::new(None),
