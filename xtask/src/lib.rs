@@ -1,6 +1,7 @@
 //! The orchestrator as a library: `cargo xtask` is a thin binary over it, and the integration
 //! tests drive the same code.
 
+pub mod aws_support;
 pub mod benchmark;
 pub mod builder;
 pub mod cli;

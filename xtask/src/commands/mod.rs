@@ -10,11 +10,17 @@ pub mod testbed;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{Cli, Command},
+    settings::CloudProvider,
+};
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<()> {
     let settings = crate::settings::from_command_line(cli.settings.as_deref())?;
+    if settings.settings.cloud_provider == CloudProvider::Aws && !crate::aws_support::BUILT_IN {
+        return Err(crate::aws_support::rerun_with_aws());
+    }
     match cli.command {
         Command::Testbed(command) => testbed::run(&settings, command),
         Command::Bench(args) => bench::run(&settings, args),

@@ -3,6 +3,7 @@
 //! Cloud providers (AWS, Vultr) create and bill instances; `static` is a fixed list of the
 //! user's SSH hosts; `local` is this machine. The benchmark logic only sees [`Instance`]s.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod local;
 pub mod public_key;
@@ -166,7 +167,12 @@ pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
             &settings.settings,
         ))),
         CloudProvider::Vultr => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
+        #[cfg(feature = "aws")]
         CloudProvider::Aws => Ok(Box::new(aws::AwsProvider::new(settings)?)),
+        #[cfg(not(feature = "aws"))]
+        CloudProvider::Aws => anyhow::bail!(
+            "this build of the orchestrator has no AWS support: build it with `--features aws`"
+        ),
     }
 }
 
