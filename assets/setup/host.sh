@@ -1,5 +1,5 @@
 # Set-up of one benchmark host, run with `bash -s` over SSH. The orchestrator puts these
-# assignments before it (xtask/src/testbed/setup.rs):
+# assignments before it (xtask/src/testbed/host_setup.rs):
 #   TOOLS            "command:package ..." the orchestrator runs on the host
 #   INSTALL_MISSING  yes: install missing packages with apt-get; no: fail with exit 5
 #   PORT_RANGES      "first:last ..." TCP ports to open in ufw when it is active

@@ -189,7 +189,7 @@ pub struct BenchArgs {
     pub byzantine: usize,
     /// What the Byzantine validators do (the node's `--byzantine` modes).
     #[arg(long, value_enum, value_name = "MODE")]
-    pub behaviour: Option<crate::benchmark::plan::Behaviour>,
+    pub behaviour: Option<crate::benchmark::experiment::Behaviour>,
     /// Seconds between crash-recovery events.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub crash_interval: u64,

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use xtask::{
-    monitoring::{files, install, setup},
+    monitoring::{apply, files, install},
     settings::{CloudProvider, LoadedSettings, Settings},
     ssh::{SshClient, SshOptions},
     testbed::{self, Instance},
@@ -40,9 +40,9 @@ fn every_validator_and_host_of_a_static_testbed_is_scraped_and_the_files_upload(
     let hosts = common::hosts();
     let output = dir.path().join("monitoring");
     let committee = hosts.len() + 2;
-    let files_written = setup::run(
+    let files_written = apply::run(
         &settings,
-        &setup::Request {
+        &apply::Request {
             committee: Some(committee),
             output: output.clone(),
             install: None,
@@ -106,9 +106,9 @@ fn every_validator_and_host_of_a_static_testbed_is_scraped_and_the_files_upload(
 fn install_names_an_unknown_instance_and_refuses_the_local_testbed() {
     let dir = tempfile::tempdir().expect("tmp");
     let settings = static_settings(dir.path());
-    let err = setup::run(
+    let err = apply::run(
         &settings,
-        &setup::Request {
+        &apply::Request {
             committee: None,
             output: dir.path().join("m"),
             install: Some("no-such-host".into()),
@@ -122,9 +122,9 @@ fn install_names_an_unknown_instance_and_refuses_the_local_testbed() {
     let mut local = Settings::local_default();
     local.results_directory = Some(dir.path().to_path_buf());
     let local = local.validate().expect("local");
-    let err = setup::run(
+    let err = apply::run(
         &local,
-        &setup::Request {
+        &apply::Request {
             committee: Some(3),
             output: dir.path().join("local"),
             install: Some("localhost".into()),

@@ -19,7 +19,7 @@ use xtask::{
     ssh::{SshClient, SshOptions},
     testbed::{
         self,
-        setup::{self, ClockSync, SetupOptions, Tool},
+        host_setup::{self, ClockSync, SetupOptions, Tool},
         Instance, InstanceState, Provider,
     },
 };
@@ -91,10 +91,10 @@ fn deploy_counts_existing_instances_toward_n() {
     assert_eq!(third.created.len(), 2, "one more per region");
     assert_eq!((per_region(&fake, "ewr"), per_region(&fake, "ams")), (3, 3));
     let ewr = third
-        .plans
+        .needs
         .iter()
         .find(|p| p.region == "ewr")
-        .expect("ewr plan");
+        .expect("ewr needs");
     assert_eq!((ewr.existing, ewr.to_create), (2, 1));
     assert!((ewr.price_per_hour.expect("price") - 5.0 / 672.0).abs() < 1e-9);
 
@@ -430,7 +430,7 @@ fn setup_configures_every_reachable_host_and_names_the_others() {
     let dead = dead_host();
     targets.push(dead.clone());
 
-    let results = setup::run(&ssh, &targets, &options);
+    let results = host_setup::run(&ssh, &targets, &options);
     assert_eq!(results.len(), targets.len());
     for (host, result) in &results[..hosts.len()] {
         let report = result
@@ -450,7 +450,7 @@ fn setup_configures_every_reachable_host_and_names_the_others() {
             report.open_files
         );
         // The validators' shell gets that limit by sourcing the session file.
-        let session = format!("{}/{}", options.state_dir, setup::SESSION_FILE);
+        let session = format!("{}/{}", options.state_dir, host_setup::SESSION_FILE);
         let limit = ssh
             .run(host, &format!(". {session} && ulimit -n"))
             .expect("source the session file");
@@ -468,7 +468,7 @@ fn setup_configures_every_reachable_host_and_names_the_others() {
         "{err}"
     );
 
-    let summary = setup::summarize(&results);
+    let summary = host_setup::summarize(&results);
     assert_eq!(summary.lines.len(), hosts.len());
     assert_eq!(summary.failures.len(), 1);
     assert!(
@@ -506,7 +506,7 @@ fn setup_names_missing_tools_and_installs_nothing_when_told_not_to() {
         "consensus-bench-absent-tool",
         "consensus-bench-absent-package",
     ));
-    for (host, result) in setup::run(&ssh, &hosts, &options) {
+    for (host, result) in host_setup::run(&ssh, &hosts, &options) {
         let err = format!("{:#}", result.expect_err("a tool is missing"));
         assert!(err.contains("consensus-bench-absent-package"), "{err}");
         assert!(

@@ -13,8 +13,8 @@ use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
-    deployment, new_run_dir, plan::Plan, plan::Point, point, prepare_context, write_json,
-    RunContext,
+    deployment, experiment::Experiment, experiment::Point, new_run_dir, point, prepare_context,
+    write_json, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
@@ -164,7 +164,7 @@ fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> Progres
 pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
     interrupt::install();
     let root = workspace::root();
-    let plan = Plan::from_args(args, &root.join("assets"))?;
+    let experiment = Experiment::from_args(args, &root.join("assets"))?;
     let (provider, instances) = testbed::running_instances(settings)?;
     let run_id = args
         .run_id
@@ -183,7 +183,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         args,
         &run_id,
         &settings.settings.ports(),
-        plan.committee,
+        experiment.committee,
     )?;
     let builds = (|| -> Result<(Build, Build)> {
         let target = deployment.target()?;
@@ -215,7 +215,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
     ];
     let mut context = prepare_context(
         settings,
-        plan,
+        experiment,
         provider.name(),
         instances,
         deployment,
@@ -229,7 +229,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
             &dir.join("settings.json"),
             &super::recorded_settings(&settings.settings),
         )?;
-        write_json(&dir.join("protocol.json"), &context.plan.protocol)?;
+        write_json(&dir.join("protocol.json"), &context.experiment.protocol)?;
         let build = if *side == Side::Base { &base } else { &head };
         let revision = match side {
             Side::Base => revisions.base.clone(),
@@ -249,9 +249,9 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         )?;
     }
 
-    let steps = interleave(&context.plan.points());
+    let steps = interleave(&context.experiment.points());
     let multi = MultiProgress::new();
-    let overall = overall_bar(&multi, steps.len(), context.plan.run_seconds());
+    let overall = overall_bar(&multi, steps.len(), context.experiment.run_seconds());
     context.progress = Some(multi.clone());
     let mut rows = (Vec::new(), Vec::new());
     let mut problems = Vec::new();
@@ -306,7 +306,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
                 break;
             }
         }
-        overall.inc(context.plan.run_seconds());
+        overall.inc(context.experiment.run_seconds());
     }
     overall.finish_and_clear();
     if interrupt::requested() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::plan::Behaviour;
+use super::experiment::Behaviour;
 use crate::{
     builder::{Build, NodeBinary},
     measurement::host::HostCounters,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::plan::{FaultMode, Plan};
+use super::experiment::{Experiment, FaultMode};
 
 /// What happens to a validator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -36,9 +36,11 @@ pub struct FaultEvent {
 
 /// The events of one run, in time order: faulty validators crash every other
 /// `crash_interval` and recover in between (crash-recovery), or never start (permanent).
-pub fn schedule(plan: &Plan) -> Vec<FaultEvent> {
-    let faulty: Vec<usize> = (0..plan.committee).filter(|&i| plan.is_faulty(i)).collect();
-    match plan.fault_mode {
+pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
+    let faulty: Vec<usize> = (0..experiment.committee)
+        .filter(|&i| experiment.is_faulty(i))
+        .collect();
+    match experiment.fault_mode {
         FaultMode::None => Vec::new(),
         FaultMode::Permanent => faulty
             .into_iter()
@@ -50,9 +52,9 @@ pub fn schedule(plan: &Plan) -> Vec<FaultEvent> {
             .collect(),
         FaultMode::CrashRecovery => {
             let mut events = Vec::new();
-            let interval = plan.crash_interval_s.max(1);
+            let interval = experiment.crash_interval_s.max(1);
             let mut k = 1;
-            while k * interval < plan.run_seconds() {
+            while k * interval < experiment.run_seconds() {
                 let event = if k % 2 == 1 {
                     FaultKind::Crash
                 } else {
@@ -75,10 +77,10 @@ pub fn schedule(plan: &Plan) -> Vec<FaultEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::benchmark::plan::Protocol;
+    use crate::benchmark::experiment::Protocol;
 
-    fn plan(faults: usize, mode: FaultMode) -> Plan {
-        Plan {
+    fn experiment(faults: usize, mode: FaultMode) -> Experiment {
+        Experiment {
             committee: 4,
             faults,
             fault_mode: mode,
@@ -104,7 +106,7 @@ mod tests {
 
     #[test]
     fn crash_recovery_alternates_within_the_run() {
-        let events = schedule(&plan(1, FaultMode::CrashRecovery));
+        let events = schedule(&experiment(1, FaultMode::CrashRecovery));
         let summary: Vec<(f64, usize, FaultKind)> = events
             .iter()
             .map(|e| (e.at_s, e.validator, e.event))
@@ -121,10 +123,10 @@ mod tests {
 
     #[test]
     fn permanent_faults_are_the_last_validators() {
-        let events = schedule(&plan(1, FaultMode::Permanent));
+        let events = schedule(&experiment(1, FaultMode::Permanent));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].validator, 3);
         assert_eq!(events[0].event, FaultKind::CrashedFromStart);
-        assert!(schedule(&plan(0, FaultMode::None)).is_empty());
+        assert!(schedule(&experiment(0, FaultMode::None)).is_empty());
     }
 }

@@ -4,18 +4,18 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::plan::Plan;
+use super::experiment::Experiment;
 use crate::{builder::NodeBinary, ports::Ports, protocol};
 
 /// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
 pub fn generate(
     node: &NodeBinary,
-    plan: &Plan,
+    experiment: &Experiment,
     ips: &[String],
     ports: &Ports,
     directory: &Path,
 ) -> Result<()> {
-    let regions = match &plan.latency_matrix {
+    let regions = match &experiment.latency_matrix {
         Some(matrix) => {
             std::fs::copy(&matrix.path, directory.join(protocol::files::LATENCY_FILE))
                 .with_context(|| {
@@ -33,7 +33,7 @@ pub fn generate(
         ips,
         &directory.display().to_string(),
         (ports.base, ports.metrics_base),
-        &plan.protocol,
+        &experiment.protocol,
         regions,
     );
     let output = duct::cmd(&node.path, &args)

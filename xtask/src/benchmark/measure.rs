@@ -12,8 +12,8 @@ use indicatif::ProgressBar;
 
 use super::{
     executor::{Executor, Launch},
+    experiment::Experiment,
     faults::{FaultEvent, FaultKind},
-    plan::Plan,
 };
 use crate::{
     interrupt,
@@ -92,14 +92,14 @@ pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<(
 /// interrupts), applying `schedule` on the way. `launches` says how to restart a validator.
 pub fn record(
     executor: &mut dyn Executor,
-    plan: &Plan,
+    experiment: &Experiment,
     launches: &BTreeMap<usize, Launch>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
 ) -> Result<Recording> {
     let agent = scrape::agent();
     let start = Instant::now();
-    let interval = Duration::from_secs_f64(plan.scrape_interval_s);
+    let interval = Duration::from_secs_f64(experiment.scrape_interval_s);
     let mut recording = Recording {
         faults: schedule.iter().map(|e| (e.clone(), None)).collect(),
         ..Recording::default()
@@ -112,8 +112,8 @@ pub fn record(
         let scraped = scrape_all(executor, &agent, &up)?;
         let scraped_at = start.elapsed().as_secs_f64();
         let committed = keep(executor, &mut recording, scraped, scraped_at, progress);
-        show_progress(progress, plan, scraped_at, committed);
-        if scraped_at >= plan.run_seconds() as f64 {
+        show_progress(progress, experiment, scraped_at, committed);
+        if scraped_at >= experiment.run_seconds() as f64 {
             break;
         }
         if interrupt::requested() {
@@ -220,13 +220,13 @@ fn keep(
 }
 
 /// Moves the progress bar to `scraped_at` seconds and says the phase and what is committed.
-fn show_progress(progress: &ProgressBar, plan: &Plan, scraped_at: f64, committed: f64) {
-    let phase = if scraped_at < plan.warmup_s as f64 {
+fn show_progress(progress: &ProgressBar, experiment: &Experiment, scraped_at: f64, committed: f64) {
+    let phase = if scraped_at < experiment.warmup_s as f64 {
         "warm-up"
     } else {
         "measuring"
     };
-    progress.set_position(scraped_at.min(plan.run_seconds() as f64) as u64);
+    progress.set_position(scraped_at.min(experiment.run_seconds() as f64) as u64);
     progress.set_message(format!("{phase}, {committed:.0} tx committed"));
 }
 

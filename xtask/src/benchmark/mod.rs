@@ -5,11 +5,11 @@ pub mod ab;
 pub mod analysis;
 pub mod audit;
 pub mod executor;
+pub mod experiment;
 pub mod faults;
 pub mod genesis;
 pub mod local;
 pub mod measure;
-pub mod plan;
 pub mod point;
 pub mod remote;
 
@@ -29,12 +29,12 @@ use crate::{
     workspace,
 };
 use executor::{Deployment, Executor};
-use plan::Plan;
+use experiment::Experiment;
 
 /// What every point of a benchmark shares.
 pub struct RunContext {
     pub settings: LoadedSettings,
-    pub plan: Plan,
+    pub experiment: Experiment,
     pub instances: Vec<Instance>,
     /// The binary the validators run.
     pub node: NodeBinary,
@@ -61,7 +61,7 @@ impl RunContext {
     /// otherwise its host's.
     pub fn region_of(&self, validator: usize) -> String {
         match (
-            &self.plan.latency_matrix,
+            &self.experiment.latency_matrix,
             self.settings.settings.cloud_provider,
         ) {
             (Some(matrix), CloudProvider::Local) => matrix.region_of(validator).to_string(),
@@ -162,7 +162,7 @@ fn new_run_dir(results_dir: &Path, run_id: &str) -> Result<PathBuf> {
 pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow>> {
     interrupt::install();
     let root = workspace::root();
-    let plan = Plan::from_args(args, &root.join("assets"))?;
+    let experiment = Experiment::from_args(args, &root.join("assets"))?;
     let (provider, instances) = testbed::running_instances(settings)?;
     let run_id = args
         .run_id
@@ -171,7 +171,14 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     let results_dir = settings.settings.results_directory();
     let run_dir = new_run_dir(&results_dir, &run_id)?;
     let ports = settings.settings.ports();
-    let mut deployment = deployment(settings, &instances, args, &run_id, &ports, plan.committee)?;
+    let mut deployment = deployment(
+        settings,
+        &instances,
+        args,
+        &run_id,
+        &ports,
+        experiment.committee,
+    )?;
     let build = match prepare_build(settings, &root, deployment.as_mut()) {
         Ok(build) => build,
         Err(e) => {
@@ -184,11 +191,11 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let recorded = recorded_settings(&settings.settings);
     write_json(&run_dir.join("settings.json"), &recorded)?;
-    write_json(&run_dir.join("protocol.json"), &plan.protocol)?;
+    write_json(&run_dir.join("protocol.json"), &experiment.protocol)?;
 
     let mut context = prepare_context(
         settings,
-        plan,
+        experiment,
         provider.name(),
         instances,
         deployment,
@@ -197,7 +204,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         run_dir,
     )?;
 
-    let points = context.plan.points();
+    let points = context.experiment.points();
     let mut rows = Vec::new();
     let mut failure = None;
     for (index, point) in points.iter().enumerate() {
@@ -267,7 +274,7 @@ pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
 #[allow(clippy::too_many_arguments)]
 fn prepare_context(
     settings: &LoadedSettings,
-    plan: Plan,
+    experiment: Experiment,
     provider: &str,
     instances: Vec<Instance>,
     deployment: Box<dyn Deployment>,
@@ -276,7 +283,8 @@ fn prepare_context(
     run_dir: PathBuf,
 ) -> Result<RunContext> {
     let recorded = recorded_settings(&settings.settings);
-    let regions: Vec<String> = match (&plan.latency_matrix, settings.settings.cloud_provider) {
+    let regions: Vec<String> = match (&experiment.latency_matrix, settings.settings.cloud_provider)
+    {
         (Some(m), CloudProvider::Local) => m.regions.clone(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
@@ -296,10 +304,10 @@ fn prepare_context(
             regions: regions.join(";"),
             instance_type: instances[0].specs.clone(),
         },
-        parameters_hash: provenance::short_hash(&plan.protocol)?,
+        parameters_hash: provenance::short_hash(&experiment.protocol)?,
         ports: settings.settings.ports(),
         settings: settings.clone(),
-        plan,
+        experiment,
         instances,
         node: build.node.clone(),
         local_tool: build.local_tool.clone(),

@@ -9,10 +9,9 @@ use super::{
     analysis,
     audit::{self, liveness},
     executor::{Executor, Launch},
+    experiment::Point,
     faults::{self, FaultEvent},
-    genesis, measure,
-    plan::Point,
-    RunContext,
+    genesis, measure, RunContext,
 };
 use crate::{
     measurement::host::HostPressure,
@@ -28,8 +27,8 @@ use crate::{
 /// Runs one point and writes its time series, validator figures and fault events; returns its
 /// summary row. Every process started is stopped before this returns, on success or error.
 pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
-    let plan = &context.plan;
-    let name = point.name(plan);
+    let experiment = &context.experiment;
+    let name = point.name(experiment);
     let point_dir = context.run_dir.join(&name);
     let logs = context.logs_dir(&name);
     std::fs::create_dir_all(&point_dir)
@@ -39,12 +38,12 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         .prefix("consensus-bench-genesis-")
         .tempdir()
         .context("cannot create a genesis directory")?;
-    let ips: Vec<String> = (0..plan.committee)
+    let ips: Vec<String> = (0..experiment.committee)
         .map(|i| context.peer_address(i))
         .collect::<Result<_>>()?;
     genesis::generate(
         &context.local_tool,
-        plan,
+        experiment,
         &ips,
         &context.ports,
         genesis_dir.path(),
@@ -57,19 +56,19 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         }
     }
 
-    let schedule = faults::schedule(plan);
-    let loads = plan.load_per_validator(point.load);
-    let launches: BTreeMap<usize, Launch> = plan
+    let schedule = faults::schedule(experiment);
+    let loads = experiment.load_per_validator(point.load);
+    let launches: BTreeMap<usize, Launch> = experiment
         .started_validators()
         .into_iter()
         .map(|i| {
             let launch = Launch {
                 validator: i,
                 load: loads[i],
-                transaction_size: plan.transaction_size,
-                latency_matrix: plan.latency_matrix.is_some(),
-                plant_fork: plan.plant_fork == Some(i),
-                byzantine: plan.behaviour_of(i),
+                transaction_size: experiment.transaction_size,
+                latency_matrix: experiment.latency_matrix.is_some(),
+                plant_fork: experiment.plant_fork == Some(i),
+                byzantine: experiment.behaviour_of(i),
             };
             (i, launch)
         })
@@ -77,7 +76,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
 
     let mut executor = context.executor(&name, &logs)?;
     let progress = progress::bar(
-        plan.run_seconds(),
+        experiment.run_seconds(),
         "{prefix} [{bar:30}] {pos}/{len} s, {eta} left: {msg}",
     );
     progress.set_prefix(label.to_string());
@@ -106,7 +105,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     let audited: Vec<usize> = launches
         .keys()
         .copied()
-        .filter(|&i| !plan.is_byzantine(i))
+        .filter(|&i| !experiment.is_byzantine(i))
         .collect();
     let safety = audit::audit(&logs, &audited);
     if !matches!(safety, audit::Safety::Ok { .. }) {
@@ -118,9 +117,9 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     let correct: Vec<usize> = audited
         .iter()
         .copied()
-        .filter(|&i| !plan.is_faulty(i))
+        .filter(|&i| !experiment.is_faulty(i))
         .collect();
-    let liveness = liveness::liveness(&recording, plan.warmup_s as f64, &correct, false);
+    let liveness = liveness::liveness(&recording, experiment.warmup_s as f64, &correct, false);
 
     let disturbance = write_details(context, point, &name, &recording)?;
     let mut row = summary_row(context, point, &schedule, &recording);
@@ -139,14 +138,14 @@ fn drive(
     schedule: &[FaultEvent],
     progress: &ProgressBar,
 ) -> Result<measure::Recording> {
-    executor.check_ports(&context.ports.all(context.plan.committee)?)?;
+    executor.check_ports(&context.ports.all(context.experiment.committee)?)?;
     executor.stage(&context.node, genesis)?;
     for launch in launches.values() {
         executor.start(launch)?;
     }
     let started: Vec<usize> = launches.keys().copied().collect();
     measure::wait_ready(executor, &started)?;
-    measure::record(executor, &context.plan, launches, schedule, progress)
+    measure::record(executor, &context.experiment, launches, schedule, progress)
 }
 
 fn write_details(
@@ -155,8 +154,8 @@ fn write_details(
     name: &str,
     recording: &measure::Recording,
 ) -> Result<Disturbance> {
-    let plan = &context.plan;
-    let warmup = plan.warmup_s as f64;
+    let experiment = &context.experiment;
+    let warmup = experiment.warmup_s as f64;
     // The host's load over each scrape interval, by the scrape's time.
     let pressure: BTreeMap<u64, HostPressure> = recording
         .host
@@ -238,8 +237,8 @@ fn write_details(
                 host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
                 region: context.region_of(o.validator),
                 instance_type: host.specs.clone(),
-                faulty: plan.is_faulty(o.validator) && plan.faults > 0,
-                byzantine: plan.is_byzantine(o.validator),
+                faulty: experiment.is_faulty(o.validator) && experiment.faults > 0,
+                byzantine: experiment.is_byzantine(o.validator),
                 throughput_tps: o.throughput(),
                 latency_p50_s: latency.quantile(0.5),
                 latency_p99_s: latency.quantile(0.99),
@@ -276,9 +275,11 @@ fn summary_row(
     schedule: &[FaultEvent],
     recording: &measure::Recording,
 ) -> SummaryRow {
-    let plan = &context.plan;
+    let experiment = &context.experiment;
     // The figures are the honest validators' (what a Byzantine one reports is its own).
-    let s = analysis::window_summary(recording, plan.warmup_s as f64, |v| !plan.is_byzantine(v));
+    let s = analysis::window_summary(recording, experiment.warmup_s as f64, |v| {
+        !experiment.is_byzantine(v)
+    });
     let p = &context.provenance;
     let fault_schedule = schedule
         .iter()
@@ -296,23 +297,26 @@ fn summary_row(
         provider: p.provider.clone(),
         regions: p.regions.clone(),
         instance_type: p.instance_type.clone(),
-        committee: plan.committee,
-        faults: plan.faults,
-        fault_mode: plan.fault_mode.to_string(),
+        committee: experiment.committee,
+        faults: experiment.faults,
+        fault_mode: experiment.fault_mode.to_string(),
         fault_schedule,
-        byzantine: plan.byzantine,
-        behaviour: plan.behaviour.map(|b| b.to_string()).unwrap_or_default(),
-        byzantine_validators: plan.byzantine_validators(),
+        byzantine: experiment.byzantine,
+        behaviour: experiment
+            .behaviour
+            .map(|b| b.to_string())
+            .unwrap_or_default(),
+        byzantine_validators: experiment.byzantine_validators(),
         load: point.load,
         repeat: point.repeat,
-        transaction_size: plan.transaction_size,
-        warmup_s: plan.warmup_s,
-        duration_s: plan.duration_s,
-        wave_length: plan.protocol.wave_length,
-        leaders: plan.protocol.leaders,
-        leader_wait: plan.protocol.leader_wait,
-        leader_timeout_ms: plan.protocol.leader_timeout_ms,
-        latency_matrix: plan
+        transaction_size: experiment.transaction_size,
+        warmup_s: experiment.warmup_s,
+        duration_s: experiment.duration_s,
+        wave_length: experiment.protocol.wave_length,
+        leaders: experiment.protocol.leaders,
+        leader_wait: experiment.protocol.leader_wait,
+        leader_timeout_ms: experiment.protocol.leader_timeout_ms,
+        latency_matrix: experiment
             .latency_matrix
             .as_ref()
             .map(|m| m.name.clone())

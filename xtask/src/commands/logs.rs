@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 
 use crate::{
     cli::LogsArgs,
-    results::{log_report, run_dir},
+    results::{run_dir, run_logs},
     settings::LoadedSettings,
     workspace,
 };
@@ -18,9 +18,9 @@ pub fn run(settings: &LoadedSettings, args: LogsArgs) -> Result<()> {
         .logs_directory
         .as_deref()
         .map(workspace::resolve);
-    let logs = log_report::collect(&run, logs_root.as_deref())
+    let logs = run_logs::collect(&run, logs_root.as_deref())
         .with_context(|| format!("run {}", run.display()))?;
     println!("run: {}", run.display());
-    println!("{}", log_report::render(&logs, args.lines));
+    println!("{}", run_logs::render(&logs, args.lines));
     Ok(())
 }

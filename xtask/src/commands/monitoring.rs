@@ -2,17 +2,17 @@
 
 use anyhow::Result;
 
-use crate::{cli::MonitoringArgs, monitoring::setup, settings::LoadedSettings};
+use crate::{cli::MonitoringArgs, monitoring::apply, settings::LoadedSettings};
 
 /// Runs `monitoring`.
 pub fn run(settings: &LoadedSettings, args: MonitoringArgs) -> Result<()> {
     let output = args
         .output
         .unwrap_or_else(|| settings.settings.results_directory().join("monitoring"));
-    let request = setup::Request {
+    let request = apply::Request {
         committee: args.committee,
         output,
         install: args.install,
     };
-    setup::run(settings, &request).map(|_| ())
+    apply::run(settings, &request).map(|_| ())
 }

@@ -5,9 +5,9 @@
 //! Targets live in Prometheus file-based discovery files (`targets/*.json`), which Prometheus
 //! re-reads when they change: after a redeploy, run `cargo xtask monitoring` again.
 
+pub mod apply;
 pub mod files;
 pub mod install;
-pub mod setup;
 pub mod targets;
 
 pub use files::{write, Written};

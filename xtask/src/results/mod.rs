@@ -8,15 +8,15 @@
 pub mod compare;
 pub mod csv_file;
 pub mod disturbance;
-pub mod log_report;
-pub mod logs;
 pub mod plot;
 pub mod point_key;
 pub mod provenance;
 pub mod rows;
 pub mod run_dir;
+pub mod run_logs;
 pub mod seconds;
 pub mod table;
+pub mod validator_log;
 
 pub use csv_file::append_rows;
 pub use point_key::PointKey;

@@ -5,9 +5,9 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod host_setup;
 pub mod local;
 pub mod public_key;
-pub mod setup;
 pub mod static_hosts;
 pub mod user_data;
 pub mod vultr;

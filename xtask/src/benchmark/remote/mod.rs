@@ -12,11 +12,11 @@
 //! and closes the connections; dropping the deployment does the same cleanup.
 
 pub mod clock;
-pub mod executor;
-pub mod logs;
+pub mod log_archive;
 pub mod processes;
 pub mod records;
 pub mod route;
+pub mod ssh_executor;
 pub mod upload;
 
 use std::{
@@ -35,7 +35,7 @@ use crate::failures::Failures;
 use crate::progress;
 use indicatif::ProgressBar;
 
-pub use executor::RemoteExecutor;
+pub use ssh_executor::RemoteExecutor;
 
 use super::executor::Deployment;
 use crate::interrupt;
@@ -43,7 +43,7 @@ use crate::{
     builder::{target, target::GlibcVersion, Build, NodeBinary},
     results,
     ssh::{self, shell::quote, SshClient, SshOptions},
-    testbed::{setup, Instance},
+    testbed::{host_setup, Instance},
 };
 use records::HostRow;
 use route::Route;
@@ -101,7 +101,7 @@ pub struct Host {
     /// Clock offset measured before the run.
     pub clock: Option<clock::Offset>,
     /// What the set-up found (`None` with `--skip-configure`).
-    pub setup: Option<setup::HostReport>,
+    pub setup: Option<host_setup::HostReport>,
     stats: Mutex<HostStats>,
 }
 
@@ -177,13 +177,13 @@ fn phase_bar(phase: &str, hosts: usize) -> ProgressBar {
 /// The testbed set-up run on every host unless `--skip-configure` ([`setup`]: missing tools
 /// installed, ufw opened, open-files limit in `<working dir>/session.sh`, clock sync checked),
 /// with the commands the validators' start and stop need on top.
-fn setup_options(port_ranges: &[(u16, u16)], working_directory: &str) -> setup::SetupOptions {
-    let mut options = setup::SetupOptions::new(port_ranges.to_vec());
+fn setup_options(port_ranges: &[(u16, u16)], working_directory: &str) -> host_setup::SetupOptions {
+    let mut options = host_setup::SetupOptions::new(port_ranges.to_vec());
     options.state_dir = working_directory.to_string();
     options.tools.extend([
-        setup::Tool::new("setsid", "util-linux"),
-        setup::Tool::new("nohup", "coreutils"),
-        setup::Tool::new("pgrep", "procps"),
+        host_setup::Tool::new("setsid", "util-linux"),
+        host_setup::Tool::new("nohup", "coreutils"),
+        host_setup::Tool::new("pgrep", "procps"),
     ]);
     options
 }
@@ -250,7 +250,7 @@ impl RemoteDeployment {
             let report = if options.skip_configure {
                 None
             } else {
-                let report = setup::configure_host(
+                let report = host_setup::configure_host(
                     ssh,
                     instance,
                     &setup_options(&options.port_ranges, absolute),
@@ -274,11 +274,11 @@ impl RemoteDeployment {
         bar.finish_and_clear();
         let results: Vec<Result<Host>> = results.into_iter().map(|(_, r)| r).collect();
         let hosts = all_ok("preparing the hosts", instances, results)?;
-        let reports: Vec<(Instance, Result<setup::HostReport>)> = hosts
+        let reports: Vec<(Instance, Result<host_setup::HostReport>)> = hosts
             .iter()
             .filter_map(|h| Some((h.instance.clone(), Ok(h.setup.clone()?))))
             .collect();
-        for warning in setup::summarize(&reports).warnings {
+        for warning in host_setup::summarize(&reports).warnings {
             eprintln!("warning: {warning}");
         }
         let offsets: Vec<(String, clock::Offset)> = hosts

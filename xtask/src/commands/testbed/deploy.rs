@@ -2,7 +2,7 @@
 //!
 //! Flow: refuse `--instances 0` and a time to live under an hour; pre-flight (regions, plan or
 //! instance type, keys: nothing is created if it fails); sweep the account (a target region
-//! that cannot be searched stops the deploy, other regions only warn); plan per region (the
+//! that cannot be searched stops the deploy, other regions only warn); each region's needs (the
 //! testbed's running and booting instances count toward N, stopped ones are started before any
 //! is created); show the cost per hour and ask; resume or begin the deploy attempt (which keeps
 //! creates idempotent across retries and re-runs); start, then create, region by region; wait
@@ -19,7 +19,7 @@ use super::{attempt::Attempt, console::Console, lifecycle, wait, WaitOptions};
 use crate::{
     interrupt,
     settings::LoadedSettings,
-    testbed::{setup::Summary, CreateRequest, Instance, InstanceState, Provider},
+    testbed::{host_setup::Summary, CreateRequest, Instance, InstanceState, Provider},
 };
 
 /// What to deploy.
@@ -41,7 +41,7 @@ pub struct DeployOptions {
 
 /// What one region needs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RegionPlan {
+pub struct RegionNeeds {
     pub region: String,
     /// Instances of the testbed already there (not terminated).
     pub existing: usize,
@@ -53,8 +53,8 @@ pub struct RegionPlan {
     pub price_per_hour: Option<f64>,
 }
 
-impl RegionPlan {
-    /// Instances this plan will have billed by the hour from now (started or created).
+impl RegionNeeds {
+    /// Instances these needs will have billed by the hour from now (started or created).
     fn to_bill(&self) -> usize {
         self.to_start.len() + self.to_create
     }
@@ -63,7 +63,7 @@ impl RegionPlan {
 /// What a deploy did.
 #[derive(Clone, Debug)]
 pub struct DeployReport {
-    pub plans: Vec<RegionPlan>,
+    pub needs: Vec<RegionNeeds>,
     /// Instances created now.
     pub created: Vec<Instance>,
     /// Stopped instances started now.
@@ -75,8 +75,8 @@ pub struct DeployReport {
     pub setup: Option<Summary>,
 }
 
-/// The plan of `region` for `wanted` running instances among the testbed's `instances`.
-pub fn plan_region(region: &str, wanted: usize, instances: &[Instance]) -> RegionPlan {
+/// What `region` needs for `wanted` running instances among the testbed's `instances`.
+pub fn region_needs(region: &str, wanted: usize, instances: &[Instance]) -> RegionNeeds {
     let here: Vec<&Instance> = instances
         .iter()
         .filter(|i| i.region == region && i.state != InstanceState::Terminated)
@@ -99,7 +99,7 @@ pub fn plan_region(region: &str, wanted: usize, instances: &[Instance]) -> Regio
     // Instances still stopping cannot be started yet, but are not replaced either: a re-run
     // starts them.
     let to_create = need.saturating_sub(startable.len() + stopping);
-    RegionPlan {
+    RegionNeeds {
         region: region.to_string(),
         existing: here.len(),
         to_start: startable,
@@ -138,13 +138,13 @@ pub fn deploy(
     ) {
         return Err(error.context("nothing was created; run `testbed deploy` again"));
     }
-    let mut plans = Vec::new();
+    let mut needs = Vec::new();
     for region in &regions {
-        let mut plan = plan_region(region, options.instances, &listing.instances);
-        if plan.to_bill() > 0 {
-            plan.price_per_hour = provider.price_per_hour(region)?;
+        let mut need = region_needs(region, options.instances, &listing.instances);
+        if need.to_bill() > 0 {
+            need.price_per_hour = provider.price_per_hour(region)?;
         }
-        plans.push(plan);
+        needs.push(need);
     }
     // Instances an interrupted deploy left pending are waited for and set up as well.
     let resumed: Vec<String> = listing
@@ -154,7 +154,7 @@ pub fn deploy(
         .map(|i| i.id.clone())
         .collect();
 
-    let total: usize = plans.iter().map(RegionPlan::to_bill).sum();
+    let total: usize = needs.iter().map(RegionNeeds::to_bill).sum();
     let mut created = Vec::new();
     let mut started = Vec::new();
     let mut failures = Failures::default();
@@ -166,8 +166,8 @@ pub fn deploy(
         );
         None
     } else {
-        print!("{}", cost_estimate(&plans));
-        let creating: usize = plans.iter().map(|p| p.to_create).sum();
+        print!("{}", cost_estimate(&needs));
+        let creating: usize = needs.iter().map(|p| p.to_create).sum();
         let question = format!(
             "Start {} and create {creating} {} instance(s) for testbed {}?",
             total - creating,
@@ -187,35 +187,35 @@ pub fn deploy(
                 attempt.deadline.format("%Y-%m-%d %H:%M UTC")
             );
         }
-        for plan in &plans {
+        for need in &needs {
             if interrupt::requested() {
-                failures.push(&plan.region, "not deployed (interrupted)");
+                failures.push(&need.region, "not deployed (interrupted)");
                 continue;
             }
-            if !plan.to_start.is_empty() {
-                match provider.start_instances(&plan.to_start) {
+            if !need.to_start.is_empty() {
+                match provider.start_instances(&need.to_start) {
                     Ok(()) => {
-                        println!("{}: started {}", plan.region, ids(&plan.to_start));
-                        started.extend(plan.to_start.iter().cloned());
+                        println!("{}: started {}", need.region, ids(&need.to_start));
+                        started.extend(need.to_start.iter().cloned());
                     }
-                    Err(error) => failures.push(&plan.region, format!("{error:#}")),
+                    Err(error) => failures.push(&need.region, format!("{error:#}")),
                 }
             }
-            if plan.to_create == 0 {
+            if need.to_create == 0 {
                 continue;
             }
             let request = CreateRequest {
-                region: &plan.region,
-                count: plan.to_create,
+                region: &need.region,
+                count: need.to_create,
                 deadline: attempt.deadline,
                 attempt: &attempt.id,
             };
             match provider.create_instances(&request) {
                 Ok(new) => {
-                    println!("{}: created {}", plan.region, ids(&new));
+                    println!("{}: created {}", need.region, ids(&new));
                     created.extend(new);
                 }
-                Err(error) => failures.push(&plan.region, format!("{error:#}")),
+                Err(error) => failures.push(&need.region, format!("{error:#}")),
             }
         }
         Some(attempt)
@@ -259,17 +259,17 @@ pub fn deploy(
     if let Some(attempt) = attempt {
         attempt.finish()?;
     }
-    for plan in &plans {
+    for need in &needs {
         println!(
             "{}: started {}, created {}, kept {}",
-            plan.region,
-            plan.to_start.len(),
-            plan.to_create,
-            plan.existing - plan.to_start.len()
+            need.region,
+            need.to_start.len(),
+            need.to_create,
+            need.existing - need.to_start.len()
         );
     }
     Ok(DeployReport {
-        plans,
+        needs,
         created,
         started,
         ready,
@@ -312,7 +312,7 @@ fn with_failures(error: anyhow::Error, failures: &Failures) -> anyhow::Error {
 /// The cost estimate shown before creating: per region the instances to create, the price
 /// of one per hour and their cost per hour ("unknown" where the provider gives no price), and
 /// the total.
-pub fn cost_estimate(plans: &[RegionPlan]) -> String {
+pub fn cost_estimate(needs: &[RegionNeeds]) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header([
@@ -325,24 +325,24 @@ pub fn cost_estimate(plans: &[RegionPlan]) -> String {
     ]);
     let mut total = 0.0;
     let mut unknown = Vec::new();
-    for plan in plans {
-        let (price, cost) = match plan.price_per_hour {
+    for need in needs {
+        let (price, cost) = match need.price_per_hour {
             Some(price) => {
-                let cost = price * plan.to_bill() as f64;
+                let cost = price * need.to_bill() as f64;
                 total += cost;
                 (format!("${price:.4}"), format!("${cost:.4}"))
             }
-            None if plan.to_bill() == 0 => ("-".into(), "$0.0000".into()),
+            None if need.to_bill() == 0 => ("-".into(), "$0.0000".into()),
             None => {
-                unknown.push(plan.region.as_str());
+                unknown.push(need.region.as_str());
                 ("unknown".into(), "unknown".into())
             }
         };
         table.add_row([
-            plan.region.clone(),
-            plan.existing.to_string(),
-            plan.to_start.len().to_string(),
-            plan.to_create.to_string(),
+            need.region.clone(),
+            need.existing.to_string(),
+            need.to_start.len().to_string(),
+            need.to_create.to_string(),
             price,
             cost,
         ]);
@@ -365,15 +365,15 @@ mod tests {
 
     #[test]
     fn estimate_multiplies_and_marks_unknown_prices() {
-        let plans = [
-            RegionPlan {
+        let needs = [
+            RegionNeeds {
                 region: "ewr".into(),
                 existing: 1,
                 to_start: Vec::new(),
                 to_create: 2,
                 price_per_hour: Some(0.5),
             },
-            RegionPlan {
+            RegionNeeds {
                 region: "ams".into(),
                 existing: 0,
                 to_start: Vec::new(),
@@ -381,7 +381,7 @@ mod tests {
                 price_per_hour: None,
             },
         ];
-        let text = cost_estimate(&plans);
+        let text = cost_estimate(&needs);
         assert!(text.contains("$1.0000"), "{text}");
         assert!(text.contains("unknown"), "{text}");
         assert!(text.contains("per hour plus unknown in ams"), "{text}");
@@ -404,7 +404,7 @@ mod tests {
     /// Stopped instances are started before any is created; running, booting and stopping
     /// ones are not replaced; other regions do not count.
     #[test]
-    fn plans_start_stopped_instances_before_creating() {
+    fn needs_start_stopped_instances_before_creating() {
         use InstanceState::*;
         let instances = [
             instance("a", "ewr", Stopped),
@@ -415,18 +415,18 @@ mod tests {
             instance("f", "ams", Pending),
             instance("g", "fra", Terminated),
         ];
-        let plan = plan_region("ewr", 1, &instances);
-        assert_eq!((plan.existing, plan.to_create), (3, 0));
-        assert_eq!(ids(&plan.to_start), "a");
-        let plan = plan_region("ewr", 5, &instances);
-        assert_eq!(ids(&plan.to_start), "a, b, c");
-        assert_eq!(plan.to_create, 2);
-        let plan = plan_region("ams", 3, &instances);
-        assert!(plan.to_start.is_empty());
-        assert_eq!(plan.to_create, 0, "the stopping one is not replaced");
-        let plan = plan_region("ams", 4, &instances);
-        assert_eq!(plan.to_create, 1);
-        let plan = plan_region("fra", 2, &instances);
-        assert_eq!((plan.existing, plan.to_create), (0, 2));
+        let need = region_needs("ewr", 1, &instances);
+        assert_eq!((need.existing, need.to_create), (3, 0));
+        assert_eq!(ids(&need.to_start), "a");
+        let need = region_needs("ewr", 5, &instances);
+        assert_eq!(ids(&need.to_start), "a, b, c");
+        assert_eq!(need.to_create, 2);
+        let need = region_needs("ams", 3, &instances);
+        assert!(need.to_start.is_empty());
+        assert_eq!(need.to_create, 0, "the stopping one is not replaced");
+        let need = region_needs("ams", 4, &instances);
+        assert_eq!(need.to_create, 1);
+        let need = region_needs("fra", 2, &instances);
+        assert_eq!((need.existing, need.to_create), (0, 2));
     }
 }

@@ -5,11 +5,11 @@ use anyhow::{bail, Result};
 use crate::{
     settings::LoadedSettings,
     ssh::SshClient,
-    testbed::{setup, Instance, Provider},
+    testbed::{host_setup, Instance, Provider},
 };
 
 /// Sets up every running instance of the testbed.
-pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<setup::Summary> {
+pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<host_setup::Summary> {
     let running: Vec<Instance> = provider
         .list_instances()?
         .into_iter()
@@ -23,15 +23,15 @@ pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<setup::
 
 /// Sets up `hosts` over SSH in parallel, prints one line per host and a warning per host
 /// needing attention; fails naming every host whose set-up failed.
-pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<setup::Summary> {
+pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<host_setup::Summary> {
     let mut options = settings.settings.ssh_options()?;
     // Fresh instances may need a while before their sshd answers.
     options.connect_attempts = options.connect_attempts.max(10);
     let ssh = SshClient::new(options)?;
-    let setup_options = setup::SetupOptions::new(settings.settings.ports().ranges());
-    let results = setup::run(&ssh, hosts, &setup_options);
+    let setup_options = host_setup::SetupOptions::new(settings.settings.ports().ranges());
+    let results = host_setup::run(&ssh, hosts, &setup_options);
     ssh.disconnect_all(hosts);
-    let summary = setup::summarize(&results);
+    let summary = host_setup::summarize(&results);
     for line in &summary.lines {
         println!("{line}");
     }

@@ -11,13 +11,13 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::{all_ok, logs, processes, Host, RemoteDeployment};
+use super::{all_ok, log_archive, processes, Host, RemoteDeployment};
 use crate::{
     benchmark::executor::{last_lines, Executor, Launch, LOG_TAIL_LINES},
     builder::NodeBinary,
     protocol::files::{commit_log_file, log_file},
     results, ssh,
-    testbed::{setup, Instance},
+    testbed::{host_setup, Instance},
 };
 
 /// How long a liveness answer is reused: the measurement loop asks about every validator on
@@ -271,7 +271,7 @@ impl Executor for RemoteExecutor<'_> {
                     i,
                     &log_file(i),
                     &filter,
-                    &format!("{}/{}", host.dir, setup::SESSION_FILE),
+                    &format!("{}/{}", host.dir, host_setup::SESSION_FILE),
                 ),
             )
             .with_context(|| format!("cannot start validator {i}"))?;
@@ -386,13 +386,13 @@ impl Executor for RemoteExecutor<'_> {
                 .context("cannot create a local file for the logs")?;
             self.deployment.ssh.run_to_file(
                 &host.instance,
-                &logs::archive_command(&dir, &files),
+                &log_archive::archive_command(&dir, &files),
                 archive.path(),
             )?;
             let bytes = std::fs::metadata(archive.path())
                 .map(|m| m.len())
                 .unwrap_or_default();
-            logs::unpack(archive.path(), destination)?;
+            log_archive::unpack(archive.path(), destination)?;
             // The point is over and its logs are here: its files leave the host.
             self.deployment.ssh.run(
                 &host.instance,
@@ -403,7 +403,7 @@ impl Executor for RemoteExecutor<'_> {
         for (index, bytes) in received {
             self.deployment.hosts[index].stats().log_bytes_received += bytes;
         }
-        let summaries = results::logs::summarise(destination)
+        let summaries = results::validator_log::summarise(destination)
             .with_context(|| format!("cannot read the logs in {}", destination.display()))?;
         for summary in summaries {
             let Some(v) = summary.validator.filter(|v| self.started.contains(v)) else {

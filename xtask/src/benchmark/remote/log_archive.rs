@@ -1,5 +1,5 @@
 //! Validator logs from the hosts: fetched as one gzip-compressed tar stream per host and
-//! unpacked next to the results (where [`crate::results::logs`] counts their errors,
+//! unpacked next to the results (where [`crate::results::validator_log`] counts their errors,
 //! warnings and panics).
 
 use std::path::{Component, Path, PathBuf};

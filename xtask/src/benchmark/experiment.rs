@@ -1,4 +1,5 @@
-//! What a benchmark will run, validated before anything starts.
+//! The experiment a benchmark runs (committee, faults, Byzantine validators, loads and
+//! repetitions, protocol parameters, timing, latency matrix), validated before anything starts.
 
 use std::path::{Path, PathBuf};
 
@@ -150,9 +151,9 @@ impl LatencyMatrix {
     }
 }
 
-/// A validated benchmark.
+/// A validated experiment: what `bench` (and each side of `compare --base`) runs.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct Experiment {
     pub committee: usize,
     pub faults: usize,
     pub fault_mode: FaultMode,
@@ -181,19 +182,19 @@ pub struct Point {
 
 impl Point {
     /// Directory name of this point inside the run directory.
-    pub fn name(&self, plan: &Plan) -> String {
-        let byzantine = match plan.behaviour {
-            Some(b) if plan.byzantine > 0 => format!("-b{}-{b}", plan.byzantine),
+    pub fn name(&self, experiment: &Experiment) -> String {
+        let byzantine = match experiment.behaviour {
+            Some(b) if experiment.byzantine > 0 => format!("-b{}-{b}", experiment.byzantine),
             _ => String::new(),
         };
         format!(
             "n{}-f{}{byzantine}-load{}-r{}",
-            plan.committee, plan.faults, self.load, self.repeat
+            experiment.committee, experiment.faults, self.load, self.repeat
         )
     }
 }
 
-impl Plan {
+impl Experiment {
     /// Validates the command line.
     pub fn from_args(args: &BenchArgs, assets: &Path) -> Result<Self> {
         if args.committee == 0 {

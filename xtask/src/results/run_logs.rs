@@ -11,7 +11,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::{
     csv_file,
-    logs::{self, LogSummary},
+    validator_log::{self, LogSummary},
     TimeseriesRow, ValidatorRow, TIMESERIES_FILE, VALIDATORS_FILE,
 };
 
@@ -54,7 +54,7 @@ pub fn collect(run: &Path, logs_root: Option<&Path>) -> Result<Vec<RunLog>> {
     let hosts = recorded_hosts(run);
     let mut out = Vec::new();
     for root in &roots {
-        for mut summary in logs::summarise(root)? {
+        for mut summary in validator_log::summarise(root)? {
             let relative = summary.file.strip_prefix(root).unwrap_or(&summary.file);
             let mut components = relative.components();
             let point = (relative.components().count() > 1)

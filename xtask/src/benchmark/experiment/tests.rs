@@ -16,59 +16,68 @@ fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
 }
 
-fn plan_error(extra: &[&str]) -> String {
-    Plan::from_args(&args(extra), &assets())
-        .expect_err("invalid plan")
+fn experiment_error(extra: &[&str]) -> String {
+    Experiment::from_args(&args(extra), &assets())
+        .expect_err("invalid experiment")
         .to_string()
 }
 
 #[test]
 fn zero_load_is_refused() {
-    assert!(plan_error(&["--loads", "1000,0"]).contains("load of 0"));
+    assert!(experiment_error(&["--loads", "1000,0"]).contains("load of 0"));
 }
 
 #[test]
 fn committee_must_tolerate_the_faults() {
-    let err = plan_error(&["--committee", "4", "--faults", "2"]);
+    let err = experiment_error(&["--committee", "4", "--faults", "2"]);
     assert!(err.contains("3f+1 = 7"), "{err}");
-    assert!(Plan::from_args(&args(&["--committee", "7", "--faults", "2"]), &assets()).is_ok());
+    assert!(
+        Experiment::from_args(&args(&["--committee", "7", "--faults", "2"]), &assets()).is_ok()
+    );
 }
 
 #[test]
 fn crash_recovery_needs_faults() {
-    assert!(plan_error(&["--crash-recovery"]).contains("--faults"));
+    assert!(experiment_error(&["--crash-recovery"]).contains("--faults"));
 }
 
 #[test]
 fn sweep_has_one_point_per_load_and_repeat() {
-    let plan =
-        Plan::from_args(&args(&["--loads", "10,20", "--repeat", "2"]), &assets()).expect("plan");
-    let points: Vec<(u64, usize)> = plan.points().iter().map(|p| (p.load, p.repeat)).collect();
+    let experiment =
+        Experiment::from_args(&args(&["--loads", "10,20", "--repeat", "2"]), &assets())
+            .expect("experiment");
+    let points: Vec<(u64, usize)> = experiment
+        .points()
+        .iter()
+        .map(|p| (p.load, p.repeat))
+        .collect();
     assert_eq!(points, vec![(10, 0), (10, 1), (20, 0), (20, 1)]);
 }
 
 #[test]
 fn load_is_split_over_the_started_validators() {
-    let plan =
-        Plan::from_args(&args(&["--committee", "4", "--faults", "1"]), &assets()).expect("plan");
-    assert_eq!(plan.started_validators(), vec![0, 1, 2]);
-    let loads = plan.load_per_validator(10_000);
+    let experiment =
+        Experiment::from_args(&args(&["--committee", "4", "--faults", "1"]), &assets())
+            .expect("experiment");
+    assert_eq!(experiment.started_validators(), vec![0, 1, 2]);
+    let loads = experiment.load_per_validator(10_000);
     assert_eq!(loads, vec![3334, 3333, 3333, 0]);
     assert_eq!(loads.iter().sum::<u64>(), 10_000);
 
-    let recovery = Plan::from_args(
+    let recovery = Experiment::from_args(
         &args(&["--committee", "4", "--faults", "1", "--crash-recovery"]),
         &assets(),
     )
-    .expect("plan");
+    .expect("experiment");
     assert_eq!(recovery.started_validators(), vec![0, 1, 2, 3]);
     assert_eq!(recovery.load_per_validator(100), vec![25, 25, 25, 25]);
 }
 
 #[test]
 fn latency_preset_resolves_with_its_regions() {
-    let plan = Plan::from_args(&args(&["--latency-matrix", "aws"]), &assets()).expect("plan");
-    let matrix = plan.latency_matrix.expect("matrix");
+    let experiment =
+        Experiment::from_args(&args(&["--latency-matrix", "aws"]), &assets()).expect("experiment");
+    let matrix = experiment.latency_matrix.expect("matrix");
     assert!(matrix.regions.contains(&"us-east-1".to_string()));
     assert_eq!(matrix.region_of(0), matrix.regions[0]);
     assert_eq!(matrix.region_of(matrix.regions.len()), matrix.regions[0]);
@@ -81,20 +90,20 @@ fn malformed_latency_matrix_is_refused_with_its_path() {
     std::fs::write(&path, "region,a,b\na,0,10\nb,10\n").expect("write");
     let err = format!(
         "{:#}",
-        Plan::from_args(
+        Experiment::from_args(
             &args(&["--latency-matrix", path.to_str().expect("utf8")]),
             &assets()
         )
         .expect_err("malformed")
     );
     assert!(err.contains("m.csv"), "{err}");
-    let err = plan_error(&["--latency-matrix", "no-such-preset"]);
+    let err = experiment_error(&["--latency-matrix", "no-such-preset"]);
     assert!(err.contains("no-such-preset"), "{err}");
 }
 
 #[test]
 fn byzantine_validators_sit_below_the_crashed_ones_and_stay_within_f() {
-    let plan = Plan::from_args(
+    let experiment = Experiment::from_args(
         &args(&[
             "--committee",
             "7",
@@ -108,21 +117,21 @@ fn byzantine_validators_sit_below_the_crashed_ones_and_stay_within_f() {
         &assets(),
     )
     .expect("1 crashed + 1 Byzantine of 7");
-    assert_eq!(plan.byzantine_validators(), "5");
-    assert!(plan.is_faulty(6) && !plan.is_byzantine(6));
-    assert_eq!(plan.behaviour_of(5), Some(Behaviour::Equivocate));
-    assert_eq!(plan.behaviour_of(4), None);
+    assert_eq!(experiment.byzantine_validators(), "5");
+    assert!(experiment.is_faulty(6) && !experiment.is_byzantine(6));
+    assert_eq!(experiment.behaviour_of(5), Some(Behaviour::Equivocate));
+    assert_eq!(experiment.behaviour_of(4), None);
     // The Byzantine validator's share of the load goes to the honest started ones.
-    let loads = plan.load_per_validator(5000);
+    let loads = experiment.load_per_validator(5000);
     assert_eq!((loads[5], loads[6]), (0, 0));
     assert_eq!(loads.iter().sum::<u64>(), 5000);
     assert_eq!(
-        plan.points()[0].name(&plan),
+        experiment.points()[0].name(&experiment),
         "n7-f1-b1-equivocate-load10000-r0"
     );
 
-    let err = plan_error(&["--faults", "1", "--byzantine", "1", "--behaviour", "spam"]);
+    let err = experiment_error(&["--faults", "1", "--byzantine", "1", "--behaviour", "spam"]);
     assert!(err.contains("3f+1 = 7"), "{err}");
-    assert!(plan_error(&["--byzantine", "1"]).contains("--behaviour"));
-    assert!(plan_error(&["--behaviour", "withhold"]).contains("--byzantine"));
+    assert!(experiment_error(&["--byzantine", "1"]).contains("--behaviour"));
+    assert!(experiment_error(&["--behaviour", "withhold"]).contains("--byzantine"));
 }
