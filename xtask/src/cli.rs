@@ -246,9 +246,10 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     /// Rust target triple to build for. Default: this machine's for the local testbed; for
-    /// remote hosts their architecture (`uname -m` on static hosts, the instance type on
-    /// clouds) as `<arch>-unknown-linux-musl` when that target is installed (a static binary),
-    /// else `<arch>-unknown-linux-gnu` (then the hosts need the glibc version printed).
+    /// remote hosts (static, or running cloud instances) the architecture their `uname -m`
+    /// names, as `bench` does: `<arch>-unknown-linux-musl` when that target is installed (a
+    /// static binary), else `<arch>-unknown-linux-gnu` (then the hosts need the glibc version
+    /// printed).
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 }

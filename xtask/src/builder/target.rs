@@ -45,18 +45,27 @@ pub fn normalise_arch(uname: &str) -> Result<&'static str> {
     }
 }
 
-/// The architecture of a cloud instance type, when the host cannot be asked: AWS Graviton
-/// families carry a `g` after the generation (`c7g.large`, `m6gd.xlarge`, `t4g.micro`);
-/// everything else is x86_64.
-pub fn arch_of_instance_type(specs: &str) -> &'static str {
-    let family = specs.split('.').next().unwrap_or_default();
-    let after_generation = family
-        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-        .trim_start_matches(|c: char| c.is_ascii_digit());
-    if specs.contains('.') && after_generation.starts_with('g') {
-        "aarch64"
-    } else {
-        "x86_64"
+/// The target for hosts whose `uname -m` printed `unames`: the one architecture they share
+/// (see [`for_arch`]). The one rule of `cargo xtask build` and of the benchmark.
+pub fn for_hosts<'a>(
+    unames: impl IntoIterator<Item = &'a str>,
+    installed: impl Fn(&str) -> bool,
+) -> Result<String> {
+    let mut arches = Vec::new();
+    for uname in unames {
+        let arch = normalise_arch(uname)?;
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    match arches[..] {
+        [arch] => for_arch(arch, installed),
+        [] => bail!("the testbed has no hosts to build for"),
+        _ => bail!(
+            "the hosts have different architectures ({}): one binary cannot run on all of \
+             them; use hosts of one architecture",
+            arches.join(", ")
+        ),
     }
 }
 
@@ -137,15 +146,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn architectures_and_instance_types() {
+    fn architectures_and_the_one_target_of_the_hosts() {
         assert_eq!(normalise_arch("x86_64\n").expect("x86"), "x86_64");
         assert_eq!(normalise_arch("arm64").expect("arm"), "aarch64");
         assert!(normalise_arch("riscv64").is_err());
-        assert_eq!(arch_of_instance_type("c7g.large"), "aarch64");
-        assert_eq!(arch_of_instance_type("m6gd.8xlarge"), "aarch64");
-        assert_eq!(arch_of_instance_type("t4g.micro"), "aarch64");
-        assert_eq!(arch_of_instance_type("m5d.8xlarge"), "x86_64");
-        assert_eq!(arch_of_instance_type("vc2-16c-32gb"), "x86_64");
+        let all = |_: &str| true;
+        assert_eq!(
+            for_hosts(["aarch64\n", "arm64"], all).expect("one arch"),
+            "aarch64-unknown-linux-musl"
+        );
+        let mixed = for_hosts(["x86_64", "aarch64"], all).expect_err("mixed");
+        assert!(mixed.to_string().contains("x86_64, aarch64"), "{mixed}");
+        assert!(for_hosts([], all).is_err());
+        assert!(for_hosts(["x86_64", "riscv64"], all).is_err());
     }
 
     #[test]

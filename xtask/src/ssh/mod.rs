@@ -29,18 +29,18 @@ pub mod process;
 pub mod shell;
 
 use std::{
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
-
-use crate::{failures::Failures, parallel};
 use sha2::{Digest, Sha256};
 
-pub use process::Output;
+use crate::{failures::Failures, instance::Instance, parallel};
 
-use crate::instance::Instance;
+pub use process::Output;
 
 /// How to reach a testbed's hosts.
 #[derive(Clone, Debug)]
@@ -175,12 +175,26 @@ impl SshClient {
         Ok(format!("{}@{address}:", host.ssh_user))
     }
 
-    /// The `ssh` arguments that run `command` on `host` over its multiplexed connection, for
-    /// callers that talk to the command while it runs.
+    /// The `ssh` arguments that run `command` on `host` over its multiplexed connection.
     pub fn command_args(&self, host: &Instance, command: &str) -> Result<Vec<String>> {
         let mut args = self.ssh_args(host)?;
         args.extend(["--".into(), command.to_string()]);
         Ok(args)
+    }
+
+    /// Starts `command` on `host` over its multiplexed connection and returns the local `ssh`
+    /// with its input and output piped, for callers that talk to the command while it runs.
+    /// It runs in its own process group (Ctrl-C reaches only the orchestrator); the caller
+    /// closes its input and reaps it.
+    pub fn session(&self, host: &Instance, command: &str) -> Result<Child> {
+        Command::new("ssh")
+            .args(self.command_args(host, command)?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start ssh to {}", describe(host)))
     }
 
     /// Runs `command` on `host` and returns its output whatever the exit code; an error only
@@ -192,9 +206,8 @@ impl SshClient {
         io: process::Io,
         timeout: Duration,
     ) -> Result<Output> {
-        let mut args = self.ssh_args(host)?;
-        args.extend(["--".into(), command.to_string()]);
-        process::run("ssh", &args, io, timeout).with_context(|| format!("on {}", describe(host)))
+        process::run("ssh", &self.command_args(host, command)?, io, timeout)
+            .with_context(|| format!("on {}", describe(host)))
     }
 
     /// Runs `command` on `host`; an error naming the host, the exit code and the last line of

@@ -4,8 +4,7 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
-    os::unix::process::CommandExt,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::mpsc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -52,15 +51,7 @@ pub fn from_sample(before_s: f64, remote_s: f64, after_s: f64) -> Offset {
 /// Measures `host`'s clock offset over its (open) SSH connection: one remote shell answers
 /// each line sent with `date +%s.%N`, so the samples do not include starting a session.
 pub fn measure(ssh: &SshClient, host: &Instance) -> Result<Offset> {
-    let args = ssh.command_args(host, "while read -r _; do date +%s.%N; done")?;
-    let mut child = Command::new("ssh")
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .context("cannot start ssh")?;
+    let mut child = ssh.session(host, "while read -r _; do date +%s.%N; done")?;
     let result = ping_pong(&mut child);
     drop(child.stdin.take());
     // The remote loop ends with its input; make sure the local client goes too.

@@ -518,17 +518,11 @@ impl RemoteDeployment {
 
 impl Deployment for RemoteDeployment {
     fn target(&self) -> Result<Option<String>> {
-        let mut arches: Vec<&str> = self.hosts.iter().map(|h| h.arch.as_str()).collect();
-        arches.sort_unstable();
-        arches.dedup();
-        match arches[..] {
-            [arch] => target::for_arch(arch, target::is_installed).map(Some),
-            _ => bail!(
-                "the hosts have different architectures ({}): one binary cannot run on all \
-                 of them",
-                arches.join(", ")
-            ),
-        }
+        target::for_hosts(
+            self.hosts.iter().map(|h| h.arch.as_str()),
+            target::is_installed,
+        )
+        .map(Some)
     }
 
     fn install(&mut self, build: &Build) -> Result<()> {
