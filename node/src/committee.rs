@@ -192,7 +192,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A committee of `n` equal-stake members with deterministic keys.
-    pub fn committee(n: usize) -> (Committee, Vec<ed25519_dalek::SigningKey>) {
+    pub(crate) fn committee(n: usize) -> (Committee, Vec<ed25519_dalek::SigningKey>) {
         let keys: Vec<_> = (0..n)
             .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i as u8 + 1; 32]))
             .collect();

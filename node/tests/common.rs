@@ -13,13 +13,13 @@ use node::{
 };
 
 /// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local address").port()
 }
 
 /// Parameters that make tests quick.
-pub fn test_parameters() -> Parameters {
+pub(crate) fn test_parameters() -> Parameters {
     Parameters {
         leader_timeout_ms: 300,
         min_round_delay_ms: 20,
@@ -29,7 +29,7 @@ pub fn test_parameters() -> Parameters {
 }
 
 /// Configs for an `n`-validator committee with storage under `dir`.
-pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorConfig> {
+pub(crate) fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorConfig> {
     let keys: Vec<SigningKey> = (0..n)
         .map(|i| SigningKey::from_bytes(&[i as u8 + 11; 32]))
         .collect();
@@ -72,7 +72,9 @@ pub fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<ValidatorCon
 }
 
 /// Starts a validator for each config, in order.
-pub async fn start_all(configs: impl IntoIterator<Item = ValidatorConfig>) -> Vec<Validator> {
+pub(crate) async fn start_all(
+    configs: impl IntoIterator<Item = ValidatorConfig>,
+) -> Vec<Validator> {
     let mut validators = Vec::new();
     for c in configs {
         validators.push(Validator::start(c).await.expect("start"));
@@ -82,7 +84,7 @@ pub async fn start_all(configs: impl IntoIterator<Item = ValidatorConfig>) -> Ve
 
 /// Waits until `done` holds for the validators' commits, polling every 50 ms; panics
 /// naming `what` if it does not within `limit`.
-pub async fn wait_until(
+pub(crate) async fn wait_until(
     validators: &[&Validator],
     limit: Duration,
     what: &str,
@@ -104,7 +106,7 @@ pub async fn wait_until(
 }
 
 /// Asserts that `a` and `b` agree on their common prefix; returns its length.
-pub fn assert_prefix(a: &[CommitSummary], b: &[CommitSummary]) -> usize {
+pub(crate) fn assert_prefix(a: &[CommitSummary], b: &[CommitSummary]) -> usize {
     let n = a.len().min(b.len());
     for i in 0..n {
         assert_eq!(a[i], b[i], "commit {i} differs");
@@ -113,7 +115,7 @@ pub fn assert_prefix(a: &[CommitSummary], b: &[CommitSummary]) -> usize {
 }
 
 /// A validator's commit log (`index,leader_round,leader_author,chain` lines): index -> chain.
-pub fn read_commit_log(path: &Path) -> std::collections::BTreeMap<u64, String> {
+pub(crate) fn read_commit_log(path: &Path) -> std::collections::BTreeMap<u64, String> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut lines = text.lines();

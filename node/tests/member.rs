@@ -30,7 +30,7 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 const MAX_FRAME: usize = 8 << 20;
 
 /// One end of a connection after the handshake.
-pub struct Connection {
+pub(crate) struct Connection {
     /// Frames from the other end.
     pub frames: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
     /// To the other end.
@@ -39,13 +39,13 @@ pub struct Connection {
 
 impl Connection {
     /// Sends one message.
-    pub async fn send(&mut self, message: Message) -> std::io::Result<()> {
+    pub(crate) async fn send(&mut self, message: Message) -> std::io::Result<()> {
         write_message(&mut self.writer, message).await?;
         self.writer.flush().await
     }
 
     /// The next message, or None when the connection ends (or nothing comes for 10 s).
-    pub async fn next(&mut self) -> Option<Message> {
+    pub(crate) async fn next(&mut self) -> Option<Message> {
         match timeout(Duration::from_secs(10), self.frames.next()).await {
             Ok(Some(Ok(frame))) => Message::decode(frame.freeze()).ok(),
             _ => None,
@@ -54,7 +54,7 @@ impl Connection {
 
     /// Whether the other end closed the connection within 10 s (anything it sends is read
     /// and ignored).
-    pub async fn closed(&mut self) -> bool {
+    pub(crate) async fn closed(&mut self) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             match tokio::time::timeout_at(deadline, self.frames.next()).await {
@@ -67,7 +67,11 @@ impl Connection {
 }
 
 /// Member `me` of `committee`, signing with `key` (its own, or another one to pose as it).
-pub fn identity(committee: &Arc<Committee>, me: AuthorityIndex, key: &SigningKey) -> Identity {
+pub(crate) fn identity(
+    committee: &Arc<Committee>,
+    me: AuthorityIndex,
+    key: &SigningKey,
+) -> Identity {
     Identity {
         me,
         key: key.clone(),
@@ -84,7 +88,7 @@ fn split(stream: TcpStream) -> Connection {
 }
 
 /// Connects to member `peer` at `address` as `identity`.
-pub async fn dial(
+pub(crate) async fn dial(
     identity: &Identity,
     peer: AuthorityIndex,
     address: SocketAddr,
@@ -99,7 +103,10 @@ pub async fn dial(
 }
 
 /// Accepts connections on `listener` as `identity` until one authenticates (at most 20 s).
-pub async fn accept(listener: &TcpListener, identity: &Identity) -> (AuthorityIndex, Connection) {
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    identity: &Identity,
+) -> (AuthorityIndex, Connection) {
     let attempt = async {
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
@@ -118,19 +125,19 @@ pub async fn accept(listener: &TcpListener, identity: &Identity) -> (AuthorityIn
 }
 
 /// Raw connection without any handshake.
-pub async fn raw(address: SocketAddr) -> Connection {
+pub(crate) async fn raw(address: SocketAddr) -> Connection {
     split(TcpStream::connect(address).await.expect("connect"))
 }
 
 /// Frames `body` (length prefix included).
-pub fn frame(body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_le_bytes().to_vec();
     out.extend_from_slice(body);
     out
 }
 
 /// The block bytes in a message, if it is one.
-pub fn block_bytes(message: &Message) -> Option<Bytes> {
+pub(crate) fn block_bytes(message: &Message) -> Option<Bytes> {
     match message {
         Message::Block(b) => Some(b.clone()),
         _ => None,

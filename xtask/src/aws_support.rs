@@ -10,14 +10,14 @@ use std::{ffi::OsString, path::Path, process::Command};
 
 /// Set in the environment of the re-run, so that a build still without the provider stops
 /// instead of re-running itself again.
-pub const RERUN_MARKER: &str = "XTASK_AWS_RERUN";
+pub(crate) const RERUN_MARKER: &str = "XTASK_AWS_RERUN";
 
 /// Whether this build has the AWS provider.
-pub const BUILT_IN: bool = cfg!(feature = "aws");
+pub(crate) const BUILT_IN: bool = cfg!(feature = "aws");
 
 /// The command that runs the orchestrator of `workspace` again, with the AWS provider and the
 /// same `arguments` (the command line without the program name), from the same directory.
-pub fn rerun_command(
+pub(crate) fn rerun_command(
     cargo: OsString,
     workspace: &Path,
     arguments: impl IntoIterator<Item = OsString>,
@@ -35,7 +35,7 @@ pub fn rerun_command(
 
 /// Replaces this process with the orchestrator built with the AWS provider; returns only on
 /// failure.
-pub fn rerun_with_aws() -> anyhow::Error {
+pub(crate) fn rerun_with_aws() -> anyhow::Error {
     if std::env::var_os(RERUN_MARKER).is_some() {
         return anyhow::anyhow!(
             "this build of the orchestrator has no AWS support even after re-running with \

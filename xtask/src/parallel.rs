@@ -9,7 +9,7 @@ use std::sync::{
 
 /// Applies `f` to every item with at most `concurrency` calls in flight; results come back in
 /// the order of `items`. A panicking call yields `on_panic()` for its item.
-pub fn map<T, R, F, P>(items: &[T], concurrency: usize, f: F, on_panic: P) -> Vec<R>
+pub(crate) fn map<T, R, F, P>(items: &[T], concurrency: usize, f: F, on_panic: P) -> Vec<R>
 where
     T: Sync,
     R: Send,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 /// How many ports above each base a testbed opens: enough for the largest committee one host
 /// can run. The two ranges must not overlap, so the bases are at least this far apart.
-pub const PORT_RANGE_LEN: u16 = 1000;
+pub(crate) const PORT_RANGE_LEN: u16 = 1000;
 
 /// The first validator and metrics ports (`base_port`, `metrics_base_port` in the settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

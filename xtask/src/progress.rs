@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// A bar of `len` steps whose line is `template` (indicatif's syntax, e.g.
 /// `"drawing [{bar:30}] {pos}/{len} figures: {msg}"`).
-pub fn bar(len: u64, template: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, template: &str) -> ProgressBar {
     ProgressBar::new(len).with_style(
         ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -16,7 +16,7 @@ pub fn bar(len: u64, template: &str) -> ProgressBar {
 }
 
 /// A spinner that says `message` and the time elapsed, ticking on its own.
-pub fn spinner(message: &str) -> ProgressBar {
+pub(crate) fn spinner(message: &str) -> ProgressBar {
     let spinner = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

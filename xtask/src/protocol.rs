@@ -216,7 +216,7 @@ pub fn run_args(options: &RunOptions, dir: &str) -> Vec<String> {
         format!("{dir}/{}", storage_dir(i)),
         LOAD.into(),
         options.load.to_string(),
-        run::TRANSACTION_SIZE.into(),
+        TRANSACTION_SIZE.into(),
         options.transaction_size.to_string(),
         COMMIT_LOG.into(),
         format!("{dir}/{}", commit_log_file(i)),

@@ -87,7 +87,7 @@ impl Bed {
     fn fast_provider(&self) -> AwsProvider {
         AwsProvider::with_retry(
             &self.settings,
-            xtask::testbed::aws::retry::RetryPolicy {
+            testbed::aws::retry::RetryPolicy {
                 max_attempts: 6,
                 initial_backoff: Duration::from_millis(5),
                 max_backoff: Duration::from_millis(20),
@@ -802,8 +802,7 @@ fn a_failing_region_is_named_and_the_others_are_still_destroyed() {
     assert!(dialect.state().refused > 0);
     assert_eq!(leftovers("eu-central-1", bed.id()), (0, 0, 0));
     assert_eq!(leftovers("ap-northeast-1", bed.id()), (1, 1, 1));
-    let status =
-        xtask::commands::testbed::status::show(&provider, &behind.settings, Console::batch());
+    let status = status::show(&provider, &behind.settings, Console::batch());
     assert!(format!("{:#}", status.expect_err("incomplete")).contains("ap-northeast-1"));
 
     dialect.state().failing_region = None;

@@ -11,7 +11,7 @@ use prometheus::{
 };
 
 /// Exports `process_cpu_seconds_total` and `process_resident_memory_bytes`.
-pub struct ProcessMetrics {
+pub(super) struct ProcessMetrics {
     cpu: Counter,
     memory: Gauge,
     descs: Vec<Desc>,
@@ -19,7 +19,7 @@ pub struct ProcessMetrics {
 
 impl ProcessMetrics {
     /// Creates the collector.
-    pub fn new() -> prometheus::Result<Self> {
+    pub(super) fn new() -> prometheus::Result<Self> {
         let cpu = Counter::with_opts(Opts::new(
             "process_cpu_seconds_total",
             "Total user and system CPU time spent in seconds.",

@@ -6,14 +6,14 @@ use std::{borrow::Cow, sync::Mutex, time::Duration};
 use crate::ratelimit::RateLimit;
 
 /// Longest warning message, in bytes.
-pub const MAX_LOG_MESSAGE: usize = 256;
+pub(super) const MAX_LOG_MESSAGE: usize = 256;
 
 /// Shortest interval between two warnings (10 per second); the rest are counted and
 /// reported with the next one.
 const INTERVAL: Duration = Duration::from_millis(100);
 
 /// `text` cut to at most `max` bytes (at a character boundary), marked when cut.
-pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
+pub(super) fn truncate(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
@@ -25,7 +25,7 @@ pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// A rate limit shared by every connection of a listener.
-pub struct PeerLog {
+pub(super) struct PeerLog {
     limit: Mutex<RateLimit>,
 }
 
@@ -39,7 +39,7 @@ impl Default for PeerLog {
 
 impl PeerLog {
     /// Logs `message` (truncated) at warning level unless the rate limit is reached.
-    pub fn warn(&self, peer: &dyn std::fmt::Display, message: &str) {
+    pub(super) fn warn(&self, peer: &dyn std::fmt::Display, message: &str) {
         let allowed = self.limit.lock().unwrap_or_else(|p| p.into_inner()).check();
         if let Some(suppressed) = allowed {
             let message = truncate(message, MAX_LOG_MESSAGE);

@@ -21,16 +21,16 @@ const PING: u8 = 6;
 const GARBAGE: u8 = 0xff;
 
 /// Most references in one request.
-pub const MAX_REQUEST_REFS: usize = 1024;
+pub(super) const MAX_REQUEST_REFS: usize = 1024;
 
 /// Length of a handshake nonce.
-pub const NONCE_LENGTH: usize = 32;
+pub(super) const NONCE_LENGTH: usize = 32;
 
 /// A handshake nonce.
-pub type Nonce = [u8; NONCE_LENGTH];
+pub(super) type Nonce = [u8; NONCE_LENGTH];
 
 /// An ed25519 signature as sent on the wire.
-pub type SignatureBytes = [u8; SIGNATURE_LENGTH];
+pub(super) type SignatureBytes = [u8; SIGNATURE_LENGTH];
 
 /// A protocol message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,19 +16,19 @@ struct Slot {
 }
 
 /// The inbound connection state of every member.
-pub struct InboundPeers {
+pub(super) struct InboundPeers {
     slots: Vec<Slot>,
 }
 
 /// The current connection of a member, until a newer one replaces it.
-pub struct Registration {
+pub(super) struct Registration {
     generation: watch::Receiver<u64>,
     mine: u64,
 }
 
 impl Registration {
     /// Resolves when a newer connection of the same member authenticated.
-    pub async fn replaced(&mut self) {
+    pub(super) async fn replaced(&mut self) {
         loop {
             if *self.generation.borrow_and_update() != self.mine {
                 return;
@@ -42,7 +42,7 @@ impl Registration {
 
 impl InboundPeers {
     /// State for a committee of `n` members.
-    pub fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize) -> Self {
         Self {
             slots: (0..n)
                 .map(|_| Slot {
@@ -54,7 +54,7 @@ impl InboundPeers {
     }
 
     /// Refuses a member that is cooling down.
-    pub fn admit(&self, member: AuthorityIndex) -> Result<(), HandshakeError> {
+    pub(super) fn admit(&self, member: AuthorityIndex) -> Result<(), HandshakeError> {
         let Some(slot) = self.slots.get(member as usize) else {
             return Err(HandshakeError::UnknownMember(member));
         };
@@ -66,7 +66,7 @@ impl InboundPeers {
     }
 
     /// Makes a newly authenticated connection the member's only one.
-    pub fn register(&self, member: AuthorityIndex) -> Registration {
+    pub(super) fn register(&self, member: AuthorityIndex) -> Registration {
         let Some(slot) = self.slots.get(member as usize) else {
             // Unreachable after a handshake; a registration nothing replaces.
             return Registration {
@@ -86,7 +86,7 @@ impl InboundPeers {
     }
 
     /// Refuses the member's handshakes for `duration`.
-    pub fn cool_down(&self, member: AuthorityIndex, duration: Duration) {
+    pub(super) fn cool_down(&self, member: AuthorityIndex, duration: Duration) {
         if let Some(slot) = self.slots.get(member as usize) {
             *slot.cooling_until.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Instant::now() + duration);

@@ -5,7 +5,7 @@
 use thiserror::Error;
 
 /// Bytes before a frame's payload.
-pub const FRAME_HEADER: usize = 12;
+pub(super) const FRAME_HEADER: usize = 12;
 
 /// Why reading stopped before the end of a segment.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -30,14 +30,14 @@ pub fn encode_frame(out: &mut Vec<u8>, payload: &[u8]) {
 
 /// Reserves a frame header at the end of `out`; the payload is appended after it, then
 /// [`finish_frame`] fills the header in. Returns where the header starts.
-pub fn begin_frame(out: &mut Vec<u8>) -> usize {
+pub(super) fn begin_frame(out: &mut Vec<u8>) -> usize {
     let at = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER]);
     at
 }
 
 /// Fills in the header reserved at `at`: the payload is everything after it.
-pub fn finish_frame(out: &mut [u8], at: usize) {
+pub(super) fn finish_frame(out: &mut [u8], at: usize) {
     let payload = &out[at + FRAME_HEADER..];
     let len = (payload.len() as u32).to_le_bytes();
     let crc = crc32fast::hash(payload).to_le_bytes();
@@ -47,7 +47,7 @@ pub fn finish_frame(out: &mut [u8], at: usize) {
 }
 
 /// Frame payloads with the offset of their frame.
-pub type Frames<'a> = Vec<(usize, &'a [u8])>;
+pub(super) type Frames<'a> = Vec<(usize, &'a [u8])>;
 
 fn u32_at(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]])

@@ -406,7 +406,7 @@ fn a_segment_without_a_header_is_refused() {
 /// at open, or by rotation) fsyncs the directory.
 #[test]
 fn creating_a_segment_fsyncs_the_directory() {
-    let syncs = || super::DIRECTORY_SYNCS.with(|c| c.get());
+    let syncs = || DIRECTORY_SYNCS.with(|c| c.get());
     let dir = tempfile::tempdir().expect("tempdir");
     let before = syncs();
     let (mut wal, _) = Wal::open(dir.path(), 1024, owner()).expect("open");

@@ -196,8 +196,8 @@ mod tests {
     #[test]
     fn scripts_pass_shellcheck() {
         let text = script("bench-1", deadline(), &[(26000, 26999)]);
-        super::shellcheck("user data", &text, "bash");
-        super::shellcheck("check", CHECK_SCRIPT, "sh");
+        shellcheck("user data", &text, "bash");
+        shellcheck("check", CHECK_SCRIPT, "sh");
     }
 
     #[test]

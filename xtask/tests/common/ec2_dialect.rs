@@ -13,7 +13,7 @@ use super::fault_proxy::{Answer, Dialect};
 
 /// What the dialect saw and what it should do, shared with the test.
 #[derive(Debug, Default)]
-pub struct Ec2State {
+pub(crate) struct Ec2State {
     /// Every call signed for this region is refused with `UnauthorizedOperation`.
     pub failing_region: Option<String>,
     /// Instances moto was asked to create (the `MinCount` of every RunInstances forwarded
@@ -28,19 +28,19 @@ pub struct Ec2State {
 
 /// The dialect; clones share their state.
 #[derive(Clone, Debug, Default)]
-pub struct Ec2Dialect {
+pub(crate) struct Ec2Dialect {
     state: Arc<Mutex<Ec2State>>,
 }
 
 impl Ec2Dialect {
     /// The shared state.
-    pub fn state(&self) -> MutexGuard<'_, Ec2State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, Ec2State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// An EC2 error answer.
-pub fn error(status: u16, code: &str, message: &str) -> Answer {
+pub(crate) fn error(status: u16, code: &str, message: &str) -> Answer {
     (
         status,
         "text/xml",

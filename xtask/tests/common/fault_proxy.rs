@@ -18,11 +18,11 @@ use std::{
 use super::faults::{Fault, Schedule};
 
 /// An answer made by the proxy: `(status, content type, body)`.
-pub type Answer = (u16, &'static str, String);
+pub(crate) type Answer = (u16, &'static str, String);
 
 /// How an API says "slow down" and "server error", and what the proxy adds to an emulator
 /// that lacks it (a region refusing every call, idempotent creates).
-pub trait Dialect: Send + Sync + 'static {
+pub(crate) trait Dialect: Send + Sync + 'static {
     /// The answer to a throttled request.
     fn throttled(&self) -> Answer;
     /// The answer of a server error.
@@ -51,7 +51,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The running proxy.
-pub struct FaultProxy {
+pub(crate) struct FaultProxy {
     address: SocketAddr,
     schedule: Arc<Mutex<Schedule>>,
     stop: Arc<AtomicBool>,
@@ -60,7 +60,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Forwards to `upstream`, injecting what `schedule` decides, the way `dialect` speaks.
-    pub fn start(upstream: SocketAddr, schedule: Schedule, dialect: impl Dialect) -> Self {
+    pub(crate) fn start(upstream: SocketAddr, schedule: Schedule, dialect: impl Dialect) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fault proxy");
         let address = listener.local_addr().expect("proxy address");
         listener.set_nonblocking(true).expect("non-blocking accept");
@@ -95,12 +95,12 @@ impl FaultProxy {
     }
 
     /// `http://127.0.0.1:PORT`, to put in front of the API's path.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
     /// The schedule, to read what was injected.
-    pub fn schedule(&self) -> MutexGuard<'_, Schedule> {
+    pub(crate) fn schedule(&self) -> MutexGuard<'_, Schedule> {
         self.schedule.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -217,7 +217,7 @@ fn reset(stream: TcpStream) {
             libc::SOL_SOCKET,
             libc::SO_LINGER,
             &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            size_of::<libc::linger>() as libc::socklen_t,
         );
     }
     drop(stream);

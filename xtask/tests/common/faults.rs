@@ -10,7 +10,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// What to do with one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Forward it untouched.
     None,
     /// Wait, then forward it.
@@ -29,7 +29,7 @@ pub enum Fault {
 
 impl Fault {
     /// The fault's kind, for counting.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::None => "none",
             Self::Delay(_) => "delay",
@@ -42,14 +42,14 @@ impl Fault {
     }
 
     /// Whether the request fails (a delay is not a failure).
-    pub fn fails(&self) -> bool {
+    pub(crate) fn fails(&self) -> bool {
         !matches!(self, Self::None | Self::Delay(_))
     }
 }
 
 /// Probability of each fault per request (the rest: none).
 #[derive(Clone, Debug)]
-pub struct Rates {
+pub(crate) struct Rates {
     pub delay: f64,
     pub throttle: f64,
     pub server_error: f64,
@@ -61,7 +61,7 @@ pub struct Rates {
 impl Rates {
     /// Every kind often enough that a short run meets each several times: 40 % of requests
     /// fail or are delayed.
-    pub fn harsh() -> Self {
+    pub(crate) fn harsh() -> Self {
         Self {
             delay: 0.08,
             throttle: 0.08,
@@ -74,7 +74,7 @@ impl Rates {
 }
 
 /// A soak run's length and seed: `SOAK_CYCLES` (default `cycles`) and `SOAK_SEED` (default 1).
-pub fn soak_parameters(cycles: u64) -> (u64, u64) {
+pub(crate) fn soak_parameters(cycles: u64) -> (u64, u64) {
     let env = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -92,7 +92,7 @@ const MAX_DELAY: Duration = Duration::from_millis(20);
 
 /// A seeded schedule and what it injected.
 #[derive(Debug)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     rng: StdRng,
     rates: Rates,
     max_in_a_row: u32,
@@ -104,7 +104,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule drawing from `seed`.
-    pub fn new(seed: u64, rates: Rates, max_in_a_row: u32) -> Self {
+    pub(crate) fn new(seed: u64, rates: Rates, max_in_a_row: u32) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
             rates,
@@ -116,7 +116,7 @@ impl Schedule {
     }
 
     /// The fault for the next request `key` (e.g. `POST /instances`).
-    pub fn next(&mut self, key: &str) -> Fault {
+    pub(crate) fn next(&mut self, key: &str) -> Fault {
         self.requests += 1;
         let r: f64 = self.rng.gen();
         let rates = &self.rates;
@@ -154,12 +154,12 @@ impl Schedule {
     }
 
     /// Requests decided so far.
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.requests
     }
 
     /// Faults injected, by kind.
-    pub fn injected(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn injected(&self) -> BTreeMap<&'static str, u64> {
         let mut counts = BTreeMap::new();
         for (_, fault) in &self.events {
             *counts.entry(fault.kind()).or_default() += 1;
@@ -168,7 +168,7 @@ impl Schedule {
     }
 
     /// Panics naming each of `kinds` that was never injected: a soak must meet them all.
-    pub fn assert_injected(&self, kinds: &[&str]) {
+    pub(crate) fn assert_injected(&self, kinds: &[&str]) {
         let injected = self.injected();
         for kind in kinds {
             assert!(
@@ -179,7 +179,7 @@ impl Schedule {
     }
 
     /// Faults injected on requests whose key is `key`, by kind.
-    pub fn injected_on(&self, key: &str) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn injected_on(&self, key: &str) -> BTreeMap<&'static str, u64> {
         let mut counts = BTreeMap::new();
         for (_, fault) in self.events.iter().filter(|(k, _)| k == key) {
             *counts.entry(fault.kind()).or_default() += 1;

@@ -3,9 +3,9 @@
 //! (`fault_proxy`, `faults`) for emulated cloud APIs.
 #![allow(dead_code)]
 
-pub mod ec2_dialect;
-pub mod fault_proxy;
-pub mod faults;
+pub(crate) mod ec2_dialect;
+pub(crate) mod fault_proxy;
+pub(crate) mod faults;
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use xtask::{
 
 /// One emulated host, as `scripts/sshd-hosts` describes it in `hosts.json`.
 #[derive(Clone, Debug, Deserialize)]
-pub struct TestHost {
+pub(crate) struct TestHost {
     pub address: String,
     pub port: u16,
     pub user: String,
@@ -26,7 +26,7 @@ pub struct TestHost {
 
 /// The hosts of `TEST_SSH_HOSTS`. Outside `scripts/test` (which starts them) the test fails:
 /// a test that cannot reach its sshd hosts has not passed.
-pub fn hosts() -> Vec<TestHost> {
+pub(crate) fn hosts() -> Vec<TestHost> {
     let path = std::env::var_os("TEST_SSH_HOSTS").expect(
         "TEST_SSH_HOSTS is not set: run the tests with scripts/test, which starts the sshd hosts",
     );
@@ -37,7 +37,7 @@ pub fn hosts() -> Vec<TestHost> {
 impl TestHost {
     /// This host as a static testbed host in `region`, working in `directory` (`None`: the
     /// default under the login's home, shared by every host of this machine).
-    pub fn static_host(&self, region: &str, directory: Option<&Path>) -> StaticHost {
+    pub(crate) fn static_host(&self, region: &str, directory: Option<&Path>) -> StaticHost {
         StaticHost {
             address: self.address.clone(),
             port: self.port,
@@ -52,7 +52,7 @@ impl TestHost {
 /// A base port, below the ephemeral range (where SSH connections take their local ports),
 /// with the validator ports `base + i` and metrics ports `base + 1000 + i` of `validators`
 /// validators free on every address.
-pub fn free_base_port(validators: u16) -> u16 {
+pub(crate) fn free_base_port(validators: u16) -> u16 {
     for _ in 0..500 {
         let base: u16 = rand::random::<u16>() % 10_000 + 20_000;
         let wanted = (0..validators).flat_map(|i| [base + i, base + 1000 + i]);
@@ -67,13 +67,13 @@ pub fn free_base_port(validators: u16) -> u16 {
 }
 
 /// The client key authorized on every emulated host (next to hosts.json).
-pub fn client_key() -> PathBuf {
+pub(crate) fn client_key() -> PathBuf {
     let path = PathBuf::from(std::env::var_os("TEST_SSH_HOSTS").expect("TEST_SSH_HOSTS"));
     path.parent().expect("dir").join("client_key")
 }
 
 /// An instance for a test host.
-pub fn instance(host: &TestHost) -> Instance {
+pub(crate) fn instance(host: &TestHost) -> Instance {
     Instance {
         id: format!("{}:{}", host.address, host.port),
         region: format!("region-{}", host.address.rsplit('.').next().unwrap_or("x")),
@@ -88,12 +88,12 @@ pub fn instance(host: &TestHost) -> Instance {
 }
 
 /// A testbed id no other test uses.
-pub fn unique_testbed(prefix: &str) -> String {
+pub(crate) fn unique_testbed(prefix: &str) -> String {
     format!("{prefix}-{:08x}", rand::random::<u32>())
 }
 
 /// Processes whose executable lies under `dir`.
-pub fn processes_under(dir: &Path) -> Vec<(u32, PathBuf)> {
+pub(crate) fn processes_under(dir: &Path) -> Vec<(u32, PathBuf)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -110,7 +110,7 @@ pub fn processes_under(dir: &Path) -> Vec<(u32, PathBuf)> {
 
 /// `cargo xtask bench` arguments for a short test run: 2 s of warm-up, `duration` seconds
 /// measured, then `extra`.
-pub fn bench_args(duration: u64, extra: &[&str]) -> xtask::cli::BenchArgs {
+pub(crate) fn bench_args(duration: u64, extra: &[&str]) -> xtask::cli::BenchArgs {
     use clap::Parser;
     let duration = duration.to_string();
     let mut argv = vec!["xtask", "bench", "--warmup", "2", "--duration", &duration];
@@ -125,7 +125,7 @@ pub fn bench_args(duration: u64, extra: &[&str]) -> xtask::cli::BenchArgs {
 }
 
 /// Creates `count` instances in `region` in a deploy attempt of its own, powering off in 3 h.
-pub fn create(
+pub(crate) fn create(
     provider: &dyn xtask::testbed::Provider,
     region: &str,
     count: usize,
@@ -140,7 +140,7 @@ pub fn create(
 }
 
 /// `testbed destroy --yes` (network included).
-pub fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result<Vec<Instance>> {
+pub(crate) fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result<Vec<Instance>> {
     xtask::commands::testbed::lifecycle::destroy(
         provider,
         xtask::commands::testbed::lifecycle::DestroyOptions {
@@ -164,7 +164,7 @@ impl Drop for ClearInterrupt {
 /// `limit`), interrupts it as Ctrl-C does; returns what the command returned. Every command
 /// of the process sees the interrupt until it is cleared: only for tests that hold their
 /// file's serial lock.
-pub fn interrupt_when<T>(
+pub(crate) fn interrupt_when<T>(
     limit: std::time::Duration,
     ready: impl Fn() -> bool + Send,
     command: impl FnOnce() -> T,
@@ -204,7 +204,7 @@ pub fn interrupt_when<T>(
 
 /// Runs `command` with an interrupt already requested (Ctrl-C before it starts); the request
 /// is cleared after. Only for tests that hold their file's serial lock.
-pub fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
+pub(crate) fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
     let _clear = ClearInterrupt;
     xtask::interrupt::request();
     command()
@@ -212,7 +212,7 @@ pub fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
 
 /// Whether every validator answers at `urls` and has been running for at least `seconds`
 /// (`node_benchmark_duration_seconds`).
-pub fn running_for(urls: &[String], seconds: f64) -> bool {
+pub(crate) fn running_for(urls: &[String], seconds: f64) -> bool {
     let agent = xtask::measurement::scrape::agent();
     urls.iter().all(|url| {
         xtask::measurement::scrape::scrape(&agent, url).is_ok_and(|s| s.uptime >= seconds)
@@ -221,7 +221,7 @@ pub fn running_for(urls: &[String], seconds: f64) -> bool {
 
 /// A port of `address` (IPv4) that nothing listens on while the returned socket lives: it is
 /// bound but not listening, so connections are refused and nothing else can take the port.
-pub fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) {
+pub(crate) fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) {
     use std::os::fd::FromRawFd;
     // SAFETY: plain socket calls on a descriptor this function owns (wrapped in OwnedFd
     // right away); the address structs are zeroed and filled before use.
@@ -232,7 +232,7 @@ pub fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) 
         let mut addr: libc::sockaddr_in = std::mem::zeroed();
         addr.sin_family = libc::AF_INET as libc::sa_family_t;
         addr.sin_addr.s_addr = u32::from(address).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
         let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
         assert_eq!(
             rc,
@@ -253,7 +253,7 @@ pub fn refused_port(address: std::net::Ipv4Addr) -> (std::os::fd::OwnedFd, u16) 
 }
 
 /// The rows of a CSV file of the results.
-pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+pub(crate) fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     csv::Reader::from_path(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .deserialize()
@@ -264,7 +264,11 @@ pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
 /// The one summary row of run `run_id` under `results`, interrupted during a window of
 /// `window_s` seconds: marked interrupted, with what was measured kept, and the same row in
 /// the results' `runs.csv`.
-pub fn interrupted_row(results: &Path, run_id: &str, window_s: f64) -> xtask::results::SummaryRow {
+pub(crate) fn interrupted_row(
+    results: &Path,
+    run_id: &str,
+    window_s: f64,
+) -> xtask::results::SummaryRow {
     let rows: Vec<xtask::results::SummaryRow> =
         read_rows(&results.join(run_id).join("summary.csv"));
     assert_eq!(rows.len(), 1);

@@ -19,12 +19,12 @@ use std::{
     time::Duration,
 };
 
-pub use state::State;
+pub(crate) use state::State;
 use xtask::settings::{LoadedSettings, Settings};
 
 /// One request as the fake received it.
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     /// Path without the `/v2` prefix.
     pub path: String,
@@ -35,13 +35,13 @@ pub struct Recorded {
 
 impl Recorded {
     /// Whether this request changes something (creates, acts on or deletes).
-    pub fn mutates(&self) -> bool {
+    pub(crate) fn mutates(&self) -> bool {
         self.method != "GET"
     }
 }
 
 /// The running fake.
-pub struct FakeVultr {
+pub(crate) struct FakeVultr {
     port: u16,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
@@ -50,7 +50,7 @@ pub struct FakeVultr {
 
 impl FakeVultr {
     /// Starts the fake, accepting `token` only.
-    pub fn start(token: &str) -> Self {
+    pub(crate) fn start(token: &str) -> Self {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("bind the fake Vultr API");
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let state = Arc::new(Mutex::new(State::new(token)));
@@ -77,27 +77,27 @@ impl FakeVultr {
     }
 
     /// The address it listens on (for a proxy in front of it).
-    pub fn address(&self) -> std::net::SocketAddr {
+    pub(crate) fn address(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// The base URL for `api_endpoint`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/v2", self.port)
     }
 
     /// The fake's state, to seed or inspect.
-    pub fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every request received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.state().log.clone()
     }
 
     /// Requests that changed something.
-    pub fn mutations(&self) -> Vec<Recorded> {
+    pub(crate) fn mutations(&self) -> Vec<Recorded> {
         self.requests()
             .into_iter()
             .filter(Recorded::mutates)
@@ -105,7 +105,7 @@ impl FakeVultr {
     }
 
     /// Requests of `method` on exactly `path`.
-    pub fn count(&self, method: &str, path: &str) -> usize {
+    pub(crate) fn count(&self, method: &str, path: &str) -> usize {
         self.requests()
             .iter()
             .filter(|r| r.method == method && r.path == path)
@@ -113,7 +113,7 @@ impl FakeVultr {
     }
 
     /// Forgets the recorded requests.
-    pub fn clear_log(&self) {
+    pub(crate) fn clear_log(&self) {
         self.state().log.clear();
     }
 }
@@ -175,7 +175,7 @@ fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
 
 /// Files and settings of a Vultr testbed on the fake: a token file holding `token`, an SSH key
 /// pair, `regions` and plan `specs`.
-pub fn settings(
+pub(crate) fn settings(
     dir: &Path,
     endpoint: &str,
     token: &str,
@@ -200,7 +200,7 @@ pub fn settings(
 }
 
 /// `testbed deploy` options for tests: `instances` per region, no question, no set-up.
-pub fn deploy_options(
+pub(crate) fn deploy_options(
     instances: usize,
     wait: xtask::commands::testbed::WaitOptions,
 ) -> xtask::commands::testbed::deploy::DeployOptions {
@@ -215,7 +215,7 @@ pub fn deploy_options(
 }
 
 /// The settings as a struct, for tests that break them.
-pub fn settings_json(
+pub(crate) fn settings_json(
     dir: &Path,
     endpoint: &str,
     testbed_id: &str,

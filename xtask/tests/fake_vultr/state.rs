@@ -18,7 +18,7 @@ use super::Recorded;
 
 /// An instance of the fake.
 #[derive(Clone, Debug)]
-pub struct FakeInstance {
+pub(crate) struct FakeInstance {
     pub id: String,
     pub region: String,
     pub plan: String,
@@ -58,7 +58,7 @@ impl FakeInstance {
 /// (a gateway error after Vultr acted); or, with `stall`, do what was asked and answer only
 /// after that pause (longer than the client waits).
 #[derive(Clone, Debug)]
-pub struct Fault {
+pub(crate) struct Fault {
     pub method: String,
     pub path: String,
     pub status: u16,
@@ -69,7 +69,7 @@ pub struct Fault {
 
 /// Everything the fake knows.
 #[derive(Debug)]
-pub struct State {
+pub(crate) struct State {
     pub token: String,
     /// Largest page served, whatever `per_page` asks.
     pub page_size: usize,
@@ -112,7 +112,7 @@ fn owned(items: &[&str]) -> Vec<String> {
 
 impl State {
     /// A fake account with five regions and a few plans.
-    pub fn new(token: &str) -> Self {
+    pub(crate) fn new(token: &str) -> Self {
         let everywhere = ["ewr", "ams", "fra", "nrt", "sgp"];
         Self {
             token: token.to_string(),
@@ -148,7 +148,7 @@ impl State {
     }
 
     /// Makes the next `count` requests `method path` answer `status`.
-    pub fn inject(&mut self, method: &str, path: &str, status: u16, count: u32) {
+    pub(crate) fn inject(&mut self, method: &str, path: &str, status: u16, count: u32) {
         self.faults.push(Fault {
             method: method.into(),
             path: path.into(),
@@ -160,7 +160,13 @@ impl State {
     }
 
     /// Makes the next `count` requests `method path` do what they ask, then answer `status`.
-    pub fn inject_after_applying(&mut self, method: &str, path: &str, status: u16, count: u32) {
+    pub(crate) fn inject_after_applying(
+        &mut self,
+        method: &str,
+        path: &str,
+        status: u16,
+        count: u32,
+    ) {
         self.faults.push(Fault {
             method: method.into(),
             path: path.into(),
@@ -173,7 +179,7 @@ impl State {
 
     /// Makes the next `count` requests `method path` do what they ask and answer only after
     /// `pause`.
-    pub fn inject_stall(&mut self, method: &str, path: &str, pause: Duration, count: u32) {
+    pub(crate) fn inject_stall(&mut self, method: &str, path: &str, pause: Duration, count: u32) {
         self.faults.push(Fault {
             method: method.into(),
             path: path.into(),
@@ -185,7 +191,7 @@ impl State {
     }
 
     /// Adds an instance as if created earlier (active and ok when `active`).
-    pub fn seed_instance(
+    pub(crate) fn seed_instance(
         &mut self,
         region: &str,
         label: &str,
@@ -232,7 +238,7 @@ impl State {
     }
 
     /// The testbed's firewall groups (by description) and SSH keys (by name prefix) left.
-    pub fn network_left(&self, description: &str, key_prefix: &str) -> (usize, usize) {
+    pub(crate) fn network_left(&self, description: &str, key_prefix: &str) -> (usize, usize) {
         (
             self.firewalls.iter().filter(|f| f.1 == description).count(),
             self.ssh_keys
@@ -243,7 +249,7 @@ impl State {
     }
 
     /// Instances carrying `tag`.
-    pub fn tagged(&self, tag: &str) -> Vec<FakeInstance> {
+    pub(crate) fn tagged(&self, tag: &str) -> Vec<FakeInstance> {
         self.instances
             .iter()
             .filter(|i| i.tags.iter().any(|t| t == tag))
@@ -261,7 +267,7 @@ impl State {
     }
 
     /// Answers one request: status and JSON body (`None`: empty body).
-    pub fn handle(&mut self, request: Recorded) -> (u16, Option<Value>) {
+    pub(crate) fn handle(&mut self, request: Recorded) -> (u16, Option<Value>) {
         self.log.push(request.clone());
         if request.authorization.as_deref() != Some(&format!("Bearer {}", self.token)) {
             return error(401, "Unauthorized IP address: 203.0.113.9");

@@ -55,17 +55,16 @@ fn synthetic(repeats: usize, scale: f64, noise: f64, seed: u64, run_id: &str) ->
     for repeat in 0..repeats {
         let mut jitter = || 1.0 + noise * (rng.gen::<f64>() * 2.0 - 1.0);
         let run_scale = jitter();
-        let seconds: Vec<crate::results::seconds::Second> = (0..20)
-            .map(|_| crate::results::seconds::Second {
+        let seconds: Vec<Second> = (0..20)
+            .map(|_| Second {
                 throughput_tps: 10_000.0 / scale * run_scale * jitter(),
                 latency_p50_s: Some(0.1 * scale * run_scale * jitter()),
                 latency_p99_s: Some(0.2 * scale * run_scale * jitter()),
                 ..Default::default()
             })
             .collect();
-        let mean = |f: fn(&crate::results::seconds::Second) -> f64| {
-            seconds.iter().map(f).sum::<f64>() / seconds.len() as f64
-        };
+        let mean =
+            |f: fn(&Second) -> f64| seconds.iter().map(f).sum::<f64>() / seconds.len() as f64;
         set.rows.push(SummaryRow {
             run_id: run_id.into(),
             committee: 4,

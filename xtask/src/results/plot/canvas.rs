@@ -12,13 +12,14 @@ use plotters::{coord::Shift, prelude::*, style::FontStyle};
 static FONT: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
 
 /// The font family every figure uses.
-pub const FAMILY: &str = "sans-serif";
+pub(super) const FAMILY: &str = "sans-serif";
 
 /// The error type of drawing on a backend.
-pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(super) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A figure that can be drawn on any backend.
-pub trait Figure {
+pub(super) trait Figure {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
@@ -34,7 +35,7 @@ fn register_font() -> Result<()> {
 }
 
 /// Writes `figure` to `<dir>/<stem>.svg` and `<dir>/<stem>.png`; returns both paths.
-pub fn write(
+pub(super) fn write(
     figure: &impl Figure,
     dir: &Path,
     stem: &str,
@@ -61,7 +62,7 @@ pub fn write(
 }
 
 /// The colour of series `i`.
-pub fn color(i: usize) -> RGBAColor {
+pub(super) fn color(i: usize) -> RGBAColor {
     const COLORS: [RGBColor; 12] = [
         RGBColor(31, 119, 180),
         RGBColor(214, 39, 40),
@@ -80,7 +81,7 @@ pub fn color(i: usize) -> RGBAColor {
 }
 
 /// Axis numbers: `20k`, `1.5M`, plain below 10 000.
-pub fn human(value: f64) -> String {
+pub(super) fn human(value: f64) -> String {
     let a = value.abs();
     if a >= 1e6 {
         format!("{}M", trim(value / 1e6))

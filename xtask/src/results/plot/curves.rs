@@ -58,7 +58,7 @@ fn chart_with_axes<'a, DB: DrawingBackend>(
 }
 
 /// Latency against committed throughput: one line per curve (p50) with a band up to p99.
-pub struct LatencyThroughput<'a> {
+pub(super) struct LatencyThroughput<'a> {
     pub curves: &'a [Curve],
     pub title: String,
 }
@@ -107,7 +107,7 @@ impl Figure for LatencyThroughput<'_> {
 }
 
 /// Committed throughput against offered load, with the ideal `committed = offered` line.
-pub struct ThroughputLoad<'a> {
+pub(super) struct ThroughputLoad<'a> {
     pub curves: &'a [Curve],
     pub title: String,
 }

@@ -6,7 +6,7 @@ use super::canvas::{DrawResult, FAMILY};
 
 /// How an entry's sample looks.
 #[derive(Clone, Copy)]
-pub enum Swatch {
+pub(super) enum Swatch {
     /// A solid line with a dot (a measured series).
     Line(RGBAColor),
     /// A dashed line (a reference or an event).
@@ -16,10 +16,10 @@ pub enum Swatch {
 }
 
 /// Width of the legend pane, pixels.
-pub const WIDTH: u32 = 270;
+pub(super) const WIDTH: u32 = 270;
 
 /// Draws `entries` top-down in `area`, under an optional heading.
-pub fn draw<DB: DrawingBackend>(
+pub(super) fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     heading: Option<&str>,
     entries: &[(String, Swatch)],

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::results::{compare::Spread, FaultRow, PointKey, SummaryRow, TimeseriesRow};
 
 /// (x, y) points of one line.
-pub type Line = Vec<(f64, f64)>;
+pub(super) type Line = Vec<(f64, f64)>;
 
 /// One measured point of a curve: the medians of its repeats.
 #[derive(Clone, Debug, PartialEq)]

@@ -113,7 +113,7 @@ fn byzantine_runs_are_their_own_curve() {
     let byzantine: Vec<_> = rows
         .iter()
         .cloned()
-        .map(|r| crate::results::SummaryRow {
+        .map(|r| SummaryRow {
             byzantine: 1,
             behaviour: "withhold".into(),
             ..r
@@ -130,7 +130,7 @@ fn runs_that_differ_only_in_the_leader_timeout_are_two_curves() {
     let shorter: Vec<_> = rows
         .iter()
         .cloned()
-        .map(|r| crate::results::SummaryRow {
+        .map(|r| SummaryRow {
             leader_timeout_ms: 500,
             ..r
         })

@@ -13,7 +13,7 @@ use super::{
 };
 
 /// Throughput (top) and latency (bottom) of one point over time.
-pub struct Timeline<'a> {
+pub(super) struct Timeline<'a> {
     pub series: &'a PointSeries,
     pub title: String,
 }

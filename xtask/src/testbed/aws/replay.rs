@@ -12,10 +12,10 @@ use aws_smithy_types::body::SdkBody;
 use super::{client::Ec2Clients, retry::RetryPolicy};
 
 /// The region of the replayed clients.
-pub const REGION: &str = "eu-west-1";
+pub(super) const REGION: &str = "eu-west-1";
 
 /// Clients answered by `replay`, retrying up to `max_attempts` with millisecond backoffs.
-pub fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
+pub(super) fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
     let policy = RetryPolicy {
         max_attempts,
         initial_backoff: Duration::from_millis(1),
@@ -33,7 +33,7 @@ pub fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
 }
 
 /// An EC2 answer with `status` and an XML `body`.
-pub fn answer(status: u16, body: impl Into<String>) -> ReplayEvent {
+pub(super) fn answer(status: u16, body: impl Into<String>) -> ReplayEvent {
     ReplayEvent::new(
         http::Request::builder()
             .uri(format!("https://ec2.{REGION}.amazonaws.com/"))
@@ -47,7 +47,7 @@ pub fn answer(status: u16, body: impl Into<String>) -> ReplayEvent {
 }
 
 /// An EC2 error answer, as EC2 writes them.
-pub fn error(status: u16, code: &str, message: &str) -> ReplayEvent {
+pub(super) fn error(status: u16, code: &str, message: &str) -> ReplayEvent {
     answer(
         status,
         format!(
@@ -59,7 +59,7 @@ pub fn error(status: u16, code: &str, message: &str) -> ReplayEvent {
 }
 
 /// The value of `name` in a recorded (form-encoded) request body.
-pub fn parameter(body: Option<&[u8]>, name: &str) -> Option<String> {
+pub(super) fn parameter(body: Option<&[u8]>, name: &str) -> Option<String> {
     let body = std::str::from_utf8(body?).ok()?;
     body.split('&')
         .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
@@ -67,7 +67,7 @@ pub fn parameter(body: Option<&[u8]>, name: &str) -> Option<String> {
 }
 
 /// Runs a future to completion on a runtime of its own.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
