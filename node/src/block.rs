@@ -312,11 +312,19 @@ mod tests {
         (0..n).map(|a| Block::genesis(a).reference()).collect()
     }
 
+    /// The 4-validator test committee and author 1's block of round 1 (timestamp 7) on
+    /// the genesis blocks, carrying `payload`.
+    fn signed_by_author_1(payload: &'static [u8]) -> (Committee, Block) {
+        let (c, keys) = committee(4);
+        let payload = Bytes::from_static(payload);
+        let b = Block::new_signed(1, 1, 7, genesis_refs(4), payload, &keys[1]);
+        (c, b)
+    }
+
     #[test]
     fn signed_block_round_trips_and_verifies() {
-        let (c, keys) = committee(4);
         let payload = Bytes::from_static(b"abc");
-        let b = Block::new_signed(1, 1, 7, genesis_refs(4), payload.clone(), &keys[1]);
+        let (c, b) = signed_by_author_1(b"abc");
         let parsed = Block::parse_and_verify(b.serialized().clone(), &c).expect("valid");
         assert_eq!(parsed.reference(), b.reference());
         assert_eq!(parsed.payload(), &payload);
@@ -337,15 +345,7 @@ mod tests {
 
     #[test]
     fn tampered_payload_is_rejected() {
-        let (c, keys) = committee(4);
-        let b = Block::new_signed(
-            1,
-            1,
-            7,
-            genesis_refs(4),
-            Bytes::from_static(b"xyz"),
-            &keys[1],
-        );
+        let (c, b) = signed_by_author_1(b"xyz");
         let mut raw = b.serialized().to_vec();
         let i = raw.len() - SIGNATURE_LENGTH - 1;
         raw[i] ^= 1;
@@ -387,15 +387,7 @@ mod tests {
 
     #[test]
     fn truncated_bytes_are_malformed_not_a_panic() {
-        let (c, keys) = committee(4);
-        let b = Block::new_signed(
-            1,
-            1,
-            7,
-            genesis_refs(4),
-            Bytes::from_static(b"abc"),
-            &keys[1],
-        );
+        let (c, b) = signed_by_author_1(b"abc");
         for cut in 0..b.serialized().len() {
             let r = Block::parse_and_verify(b.serialized().slice(..cut), &c);
             assert!(r.is_err(), "cut at {cut} accepted");

@@ -28,6 +28,28 @@ fn disconnects(v: &Validator, reason: &str) -> u64 {
         .get()
 }
 
+/// Reads blocks from `inbound` up to and including `until` (the reply to a request);
+/// how many copies of `block` came meanwhile.
+async fn copies_until(inbound: &mut Connection, block: BlockRef, until: BlockRef) -> usize {
+    let mut copies = 0;
+    loop {
+        let message = inbound
+            .next()
+            .await
+            .expect("the reply to member 1's request");
+        let Some(bytes) = block_bytes(&message) else {
+            continue;
+        };
+        let r = Block::parse(bytes).expect("block").reference();
+        if r == block {
+            copies += 1;
+        }
+        if r == until {
+            return copies;
+        }
+    }
+}
+
 /// Validator 0 alone (no quorum: it proposes its round-1 block and waits); the test plays
 /// member 1, whose address it dials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,17 +118,7 @@ async fn spoofed_hellos_are_refused_and_a_spoofed_subscribe_gets_no_blocks() {
         .send(Message::Request(vec![own]))
         .await
         .expect("send request");
-    loop {
-        let message = inbound
-            .next()
-            .await
-            .expect("the reply to member 1's request");
-        if block_bytes(&message).is_some_and(|b| Block::parse(b).expect("block").reference() == own)
-        {
-            copies_of_own += 1;
-            break;
-        }
-    }
+    copies_of_own += copies_until(&mut inbound, own, own).await;
     let mut second = dial(&member1, 0, address(0))
         .await
         .expect("member 1 dials again");
@@ -129,22 +141,7 @@ async fn spoofed_hellos_are_refused_and_a_spoofed_subscribe_gets_no_blocks() {
         .send(Message::Request(vec![marker_ref]))
         .await
         .expect("send request");
-    loop {
-        let message = inbound
-            .next()
-            .await
-            .expect("the reply to member 1's request");
-        let Some(bytes) = block_bytes(&message) else {
-            continue;
-        };
-        let r = Block::parse(bytes).expect("block").reference();
-        if r == marker_ref {
-            break;
-        }
-        if r == own {
-            copies_of_own += 1;
-        }
-    }
+    copies_of_own += copies_until(&mut inbound, own, marker_ref).await;
     assert_eq!(
         copies_of_own, 2,
         "validator 0 answered a spoofed subscription (its own block was sent again)"

@@ -36,9 +36,7 @@ async fn honest_commit_with(behaviour: Behaviour) -> Vec<Validator> {
 }
 
 async fn stop(validators: Vec<Validator>) {
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

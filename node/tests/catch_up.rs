@@ -128,7 +128,5 @@ async fn a_greedy_member_gets_bounded_catch_up_and_no_real_time_message_is_dropp
         |l| l.iter().zip(&during).all(|(c, d)| c.len() >= d + 10),
     )
     .await;
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }

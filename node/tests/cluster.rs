@@ -6,30 +6,48 @@ mod common;
 use std::{collections::HashMap, time::Duration};
 
 use common::*;
-use node::validator::Validator;
+use node::{observer::CommitSummary, validator::Validator};
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until every validator committed `n` leaders; their commit logs.
+async fn every_validator_committed(validators: &[Validator], n: usize) -> Vec<Vec<CommitSummary>> {
+    let refs: Vec<_> = validators.iter().collect();
+    let what = format!("every validator committed {n} leaders");
+    wait_until(&refs, LIMIT, &what, |logs| {
+        logs.iter().all(|l| l.len() >= n)
+    })
+    .await
+}
+
+/// Waits until the restarted validator 3 committed `n` leaders; the commit logs.
+async fn the_restarted_validator_committed(
+    validators: &[Validator],
+    n: usize,
+) -> Vec<Vec<CommitSummary>> {
+    let refs: Vec<_> = validators.iter().collect();
+    let what = format!("the restarted validator committed {n} leaders");
+    wait_until(&refs, LIMIT, &what, |logs| logs[3].len() >= n).await
+}
+
+/// Asserts that validator 3's commits continue validator 0's sequence from where its
+/// first commit stands in it; that first commit.
+fn assert_continues_validator_0(logs: &[Vec<CommitSummary>]) -> &CommitSummary {
+    let first = &logs[3][0];
+    let at = logs[0]
+        .iter()
+        .position(|c| c.leader == first.leader)
+        .expect("the restarted validator's first commit is in validator 0's sequence");
+    assert_prefix(&logs[0][at..], &logs[3]);
+    first
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_commit_the_same_sequence() {
     let dir = tempfile::tempdir().expect("tempdir");
     let configs = configs(4, dir.path(), test_parameters());
     let validators = start_all(configs).await;
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 20 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 20),
-    )
-    .await;
-    for l in &logs {
-        assert!(
-            l.len() >= 20,
-            "a validator committed only {} leaders",
-            l.len()
-        );
-    }
+    let logs = every_validator_committed(&validators, 20).await;
     for l in &logs[1..] {
         assert!(assert_prefix(&logs[0], l) >= 20);
     }
@@ -43,9 +61,7 @@ async fn four_validators_commit_the_same_sequence() {
         .iter()
         .map(|v| v.commit_record().expect("recording"))
         .collect();
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
     let finals: Vec<_> = records
         .iter()
         .map(|r| r.lock().expect("commit record").clone())
@@ -75,17 +91,8 @@ async fn a_planted_fork_changes_the_commit_chain_from_its_index_on() {
     let mut configs = configs(4, dir.path(), test_parameters());
     configs[3].plant_fork_at = Some(5);
     let validators = start_all(configs).await;
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 8 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 8),
-    )
-    .await;
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    let logs = every_validator_committed(&validators, 8).await;
+    shutdown_all(validators).await;
     let (honest, forked) = (&logs[0], &logs[3]);
     assert!(forked.len() >= 8, "committed {}", forked.len());
     // The same leaders, the same blocks before index 5; from there the sub-DAGs come in
@@ -114,14 +121,7 @@ async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
     };
     let configs = configs(4, dir.path(), parameters);
     let mut validators = start_all(configs.iter().cloned()).await;
-    let refs: Vec<_> = validators.iter().collect();
-    wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 40 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 40),
-    )
-    .await;
+    every_validator_committed(&validators, 40).await;
     let victim = validators.pop().expect("validator 3");
     victim.kill().await;
     let segments: Vec<String> = std::fs::read_dir(dir.path().join("storage-3"))
@@ -136,30 +136,16 @@ async fn a_restart_from_a_checkpoint_continues_the_commit_chain() {
     );
 
     validators.push(Validator::start(configs[3].clone()).await.expect("restart"));
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "the restarted validator committed 10 leaders",
-        |logs| logs[3].len() >= 10,
-    )
-    .await;
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    let logs = the_restarted_validator_committed(&validators, 10).await;
+    shutdown_all(validators).await;
     assert!(
         logs[3].len() >= 10,
         "restarted validator committed {}",
         logs[3].len()
     );
-    let first = &logs[3][0];
+    // Its first commit (chain included) stands in validator 0's sequence.
+    let first = assert_continues_validator_0(&logs);
     assert!(first.chain.index > 40, "index {}", first.chain.index);
-    let at = logs[0]
-        .iter()
-        .position(|c| c.leader == first.leader)
-        .expect("the restarted validator's first commit is in validator 0's sequence");
-    assert_eq!(logs[0][at].chain, first.chain);
-    assert_prefix(&logs[0][at..], &logs[3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,20 +154,8 @@ async fn three_of_four_validators_still_commit() {
     let mut configs = configs(4, dir.path(), test_parameters());
     configs.pop();
     let validators = start_all(configs).await;
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 10 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 10),
-    )
-    .await;
+    let logs = every_validator_committed(&validators, 10).await;
     for l in &logs {
-        assert!(
-            l.len() >= 10,
-            "a validator committed only {} leaders",
-            l.len()
-        );
         // The absent validator 3 never leads a committed slot.
         assert!(l.iter().all(|c| c.leader.author != 3));
     }
@@ -199,9 +173,7 @@ async fn three_of_four_validators_still_commit() {
             "no slot of the absent validator was skipped"
         );
     }
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,14 +181,7 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let configs = configs(4, dir.path(), test_parameters());
     let mut validators = start_all(configs.iter().cloned()).await;
-    let refs: Vec<_> = validators.iter().collect();
-    wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 10 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 10),
-    )
-    .await;
+    every_validator_committed(&validators, 10).await;
     let victim = validators.pop().expect("validator 3");
     let proposed_before = victim.metrics().blocks_proposed.get();
     assert!(proposed_before > 0);
@@ -236,14 +201,7 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
         .await
         .expect("restart from the WAL");
     validators.push(restarted);
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "the restarted validator committed 15 leaders",
-        |logs| logs[3].len() >= 15,
-    )
-    .await;
+    let logs = the_restarted_validator_committed(&validators, 15).await;
     assert!(
         logs[3].len() >= 15,
         "restarted validator committed {}",
@@ -251,12 +209,7 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
     );
     assert!(validators[3].metrics().blocks_proposed.get() > 0);
     // Its commits continue the common sequence.
-    let first = &logs[3][0];
-    let at = logs[0]
-        .iter()
-        .position(|c| c.leader == first.leader)
-        .expect("the restarted validator's first commit is in validator 0's sequence");
-    assert_prefix(&logs[0][at..], &logs[3]);
+    assert_continues_validator_0(&logs);
     for l in &logs[1..3] {
         assert_prefix(&logs[0], l);
     }
@@ -274,9 +227,7 @@ async fn a_killed_validator_restarts_from_its_wal_and_rejoins() {
             );
         }
     }
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }
 
 #[tokio::test]
@@ -296,14 +247,7 @@ async fn a_validator_catches_up_from_blocks_its_peers_serve_from_their_wals() {
     };
     let configs = configs(4, dir.path(), parameters);
     let mut validators = start_all(configs.iter().cloned()).await;
-    let refs: Vec<_> = validators.iter().collect();
-    wait_until(
-        &refs,
-        LIMIT,
-        "every validator committed 5 leaders",
-        |logs| logs.iter().all(|l| l.len() >= 5),
-    )
-    .await;
+    every_validator_committed(&validators, 5).await;
     let victim = validators.pop().expect("validator 3");
     let last_round = victim.metrics().current_round.get();
     victim.kill().await;
@@ -323,27 +267,13 @@ async fn a_validator_catches_up_from_blocks_its_peers_serve_from_their_wals() {
     }
 
     validators.push(Validator::start(configs[3].clone()).await.expect("restart"));
-    let refs: Vec<_> = validators.iter().collect();
-    let logs = wait_until(
-        &refs,
-        LIMIT,
-        "the restarted validator committed 10 leaders",
-        |logs| logs[3].len() >= 10,
-    )
-    .await;
+    let logs = the_restarted_validator_committed(&validators, 10).await;
     // It committed what the others committed, from the rounds it missed on.
-    let first = &logs[3][0];
-    let at = logs[0]
-        .iter()
-        .position(|c| c.leader == first.leader)
-        .expect("the restarted validator's first commit is in validator 0's sequence");
-    assert_prefix(&logs[0][at..], &logs[3]);
+    let first = assert_continues_validator_0(&logs);
     assert!(
         (first.leader.round as i64) < gone,
         "it started committing at round {}, after the rounds it missed",
         first.leader.round
     );
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }

@@ -82,6 +82,13 @@ pub(crate) async fn start_all(
     validators
 }
 
+/// Shuts every validator down cleanly, in order.
+pub(crate) async fn shutdown_all(validators: Vec<Validator>) {
+    for v in validators {
+        v.shutdown().await.expect("clean shutdown");
+    }
+}
+
 /// Waits until `done` holds for the validators' commits, polling every 50 ms; panics
 /// naming `what` if it does not within `limit`.
 pub(crate) async fn wait_until(

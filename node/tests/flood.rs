@@ -188,7 +188,5 @@ async fn a_flood_of_unauthenticated_connections_leaves_memory_bounded_and_commit
         lines < flood / 2,
         "{lines} log lines for {flood} refused connections: not rate-limited"
     );
-    for v in validators {
-        v.shutdown().await.expect("clean shutdown");
-    }
+    shutdown_all(validators).await;
 }

@@ -66,6 +66,25 @@ impl Dag {
         refs
     }
 
+    /// Every authority proposes at `round`: those `picked` including `chosen`, the others
+    /// `rest`; the round is pushed.
+    fn split_round(
+        &mut self,
+        round: Round,
+        picked: impl Fn(u32) -> bool,
+        chosen: &[BlockRef],
+        rest: &[BlockRef],
+    ) {
+        let refs = ALL
+            .iter()
+            .map(|a| {
+                let includes = if picked(*a) { chosen } else { rest };
+                self.block(*a, round, includes.to_vec(), 0)
+            })
+            .collect();
+        self.push_round(refs);
+    }
+
     fn push_round(&mut self, refs: Vec<BlockRef>) {
         self.rounds.push(refs);
     }
@@ -132,18 +151,7 @@ fn dag_with_round1_votes(voters: &[u32]) -> Dag {
     let mut dag = Dag::new(4);
     let r1 = dag.full_round(&ALL);
     let without: Vec<_> = r1.iter().filter(|r| r.author != 1).copied().collect();
-    let r2: Vec<_> = ALL
-        .iter()
-        .map(|a| {
-            let inc = if voters.contains(a) {
-                r1.clone()
-            } else {
-                without.clone()
-            };
-            dag.block(*a, 2, inc, 0)
-        })
-        .collect();
-    dag.push_round(r2);
+    dag.split_round(2, |a| voters.contains(&a), &r1, &without);
     dag
 }
 
@@ -154,18 +162,7 @@ fn indirect_commit_through_a_later_anchor() {
     let voters: Vec<_> = r2.iter().filter(|r| r.author != 3).copied().collect();
     let others: Vec<_> = r2.iter().filter(|r| r.author != 0).copied().collect();
     // Only authority 0's round-3 block certifies the round-1 leader.
-    let r3: Vec<_> = ALL
-        .iter()
-        .map(|a| {
-            let inc = if *a == 0 {
-                voters.clone()
-            } else {
-                others.clone()
-            };
-            dag.block(*a, 3, inc, 0)
-        })
-        .collect();
-    dag.push_round(r3);
+    dag.split_round(3, |a| a == 0, &voters, &others);
     let mut c = dag.committer(3, 1);
     assert!(c.try_decide(&dag.store).is_empty(), "round 1 is undecided");
     for _ in 4..=6 {
@@ -215,18 +212,7 @@ fn equivocating_leader_commits_only_the_certified_block() {
     with_a.push(a);
     let mut with_a2 = honest.clone();
     with_a2.push(a2);
-    let r2: Vec<_> = ALL
-        .iter()
-        .map(|x| {
-            let inc = if *x == 1 {
-                with_a2.clone()
-            } else {
-                with_a.clone()
-            };
-            dag.block(*x, 2, inc, 0)
-        })
-        .collect();
-    dag.push_round(r2);
+    dag.split_round(2, |x| x == 1, &with_a2, &with_a);
     dag.full_round(&ALL);
     let mut c = dag.committer(3, 1);
     let d = c.try_decide(&dag.store);

@@ -337,19 +337,7 @@ mod tests {
     fn block_waits_for_missing_parent_then_both_are_stored() {
         let (c, keys) = committee(4);
         let mut store = DagStore::new(&c, 10);
-        let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
-        let b1: Vec<_> = (0..4u32)
-            .map(|a| {
-                Arc::new(Block::new_signed(
-                    a,
-                    1,
-                    0,
-                    genesis.clone(),
-                    Bytes::new(),
-                    &keys[a as usize],
-                ))
-            })
-            .collect();
+        let b1 = round_one(&keys);
         let refs1: Vec<_> = b1.iter().map(|b| b.reference()).collect();
         let b2 = Arc::new(Block::new_signed(
             0,
@@ -377,6 +365,23 @@ mod tests {
         );
         assert!(buffer.is_empty());
         assert!(buffer.missing().is_empty());
+    }
+
+    /// The four blocks of round 1, on the genesis blocks.
+    fn round_one(keys: &[ed25519_dalek::SigningKey]) -> Vec<BlockPtr> {
+        let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
+        (0..4u32)
+            .map(|a| {
+                Arc::new(Block::new_signed(
+                    a,
+                    1,
+                    0,
+                    genesis.clone(),
+                    Bytes::new(),
+                    &keys[a as usize],
+                ))
+            })
+            .collect()
     }
 
     fn limits() -> BufferLimits {
@@ -427,19 +432,7 @@ mod tests {
     fn references_below_the_gc_round_count_only_if_they_were_held() {
         let (c, keys) = committee(4);
         let mut store = DagStore::new(&c, 10);
-        let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
-        let r1: Vec<_> = (0..4u32)
-            .map(|a| {
-                Arc::new(Block::new_signed(
-                    a,
-                    1,
-                    0,
-                    genesis.clone(),
-                    Bytes::new(),
-                    &keys[a as usize],
-                ))
-            })
-            .collect();
+        let r1 = round_one(&keys);
         let mut buffer = CausalBuffer::new(limits());
         let mut out = Accepted::default();
         for b in &r1 {
@@ -489,19 +482,7 @@ mod tests {
             .all(|(r, why)| *why == DropReason::BufferFull && r.round > per_author as u64 + 1));
         // Another author's out-of-order block still finds room and is stored once its
         // parents come.
-        let genesis: Vec<_> = (0..4).map(|a| Block::genesis(a).reference()).collect();
-        let r1: Vec<_> = (0..4u32)
-            .map(|a| {
-                Arc::new(Block::new_signed(
-                    a,
-                    1,
-                    0,
-                    genesis.clone(),
-                    Bytes::new(),
-                    &keys[a as usize],
-                ))
-            })
-            .collect();
+        let r1 = round_one(&keys);
         let child = Arc::new(Block::new_signed(
             1,
             2,

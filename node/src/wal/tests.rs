@@ -197,16 +197,32 @@ fn segments_by_round(dir: &Path, rounds: u64, retention: impl Fn(u64) -> Retenti
             );
             wal.append(&Record::Block(Arc::new(b))).expect("append");
         }
-        let checkpoint = Record::Checkpoint {
-            last_decided: Slot { round, index: 0 },
-            last_committed_round: round,
-            last_own_round: round,
-            committed: Vec::new(),
-            chain: CommitChain::default(),
-        };
-        wal.rotate(&checkpoint, retention(round)).expect("rotate");
+        wal.rotate(&empty_checkpoint(round), retention(round))
+            .expect("rotate");
     }
     wal
+}
+
+/// A checkpoint at `round` that has committed nothing.
+fn empty_checkpoint(round: Round) -> Record {
+    Record::Checkpoint {
+        last_decided: Slot { round, index: 0 },
+        last_committed_round: round,
+        last_own_round: round,
+        committed: Vec::new(),
+        chain: CommitChain::default(),
+    }
+}
+
+/// Rotates `wal` to a new segment behind an empty checkpoint at round 0, deleting the
+/// segments that hold only blocks below `round` (no byte cap).
+fn rotate_keeping_from(wal: &mut Wal, round: Round) {
+    let retention = Retention {
+        keep_round: round,
+        max_bytes: u64::MAX,
+        needed_round: round,
+    };
+    wal.rotate(&empty_checkpoint(0), retention).expect("rotate");
 }
 
 fn segment_ids(dir: &Path) -> Vec<u64> {
@@ -323,19 +339,7 @@ fn damage_at_the_end_of_an_older_segment_stops_replay() {
     for b in &bs[..4] {
         wal.append(&Record::Block(b.clone())).expect("append");
     }
-    let checkpoint = Record::Checkpoint {
-        last_decided: Slot { round: 0, index: 0 },
-        last_committed_round: 0,
-        last_own_round: 0,
-        committed: Vec::new(),
-        chain: CommitChain::default(),
-    };
-    let keep_all = Retention {
-        keep_round: 0,
-        max_bytes: u64::MAX,
-        needed_round: 0,
-    };
-    wal.rotate(&checkpoint, keep_all).expect("rotate");
+    rotate_keeping_from(&mut wal, 0);
     for b in &bs[4..] {
         wal.append(&Record::Block(b.clone())).expect("append");
     }
@@ -359,19 +363,7 @@ fn a_wal_of_another_validator_or_committee_is_refused() {
     // Two segments, the first deleted: every segment names its owner.
     let (mut wal, _) = Wal::open(dir.path(), 1, owner()).expect("open");
     wal.append(&Record::Block(bs[0].clone())).expect("append");
-    let checkpoint = Record::Checkpoint {
-        last_decided: Slot { round: 0, index: 0 },
-        last_committed_round: 0,
-        last_own_round: 0,
-        committed: Vec::new(),
-        chain: CommitChain::default(),
-    };
-    let drop_round_one = Retention {
-        keep_round: 2,
-        max_bytes: u64::MAX,
-        needed_round: 2,
-    };
-    wal.rotate(&checkpoint, drop_round_one).expect("rotate");
+    rotate_keeping_from(&mut wal, 2);
     wal.append(&Record::Block(bs[4].clone())).expect("append");
     wal.sync().expect("sync");
     drop(wal);
@@ -411,22 +403,7 @@ fn creating_a_segment_fsyncs_the_directory() {
     let before = syncs();
     let (mut wal, _) = Wal::open(dir.path(), 1024, owner()).expect("open");
     assert_eq!(syncs(), before + 1, "first segment");
-    let checkpoint = Record::Checkpoint {
-        last_decided: Slot { round: 0, index: 0 },
-        last_committed_round: 0,
-        last_own_round: 0,
-        committed: Vec::new(),
-        chain: CommitChain::default(),
-    };
-    wal.rotate(
-        &checkpoint,
-        Retention {
-            keep_round: 0,
-            max_bytes: u64::MAX,
-            needed_round: 0,
-        },
-    )
-    .expect("rotate");
+    rotate_keeping_from(&mut wal, 0);
     assert_eq!(syncs(), before + 2, "rotated segment");
     drop(wal);
     Wal::open(dir.path(), 1024, owner()).expect("reopen");
