@@ -211,6 +211,35 @@ mod tests {
         path.display().to_string()
     }
 
+    /// Under `root`: the fake node and a point's directory (as a path and as a string).
+    fn point_dir(root: &Path) -> (String, std::path::PathBuf, String) {
+        let binary = fake_node(root);
+        let point = root.join("runs/r1/p1");
+        std::fs::create_dir_all(&point).expect("point");
+        let dir = point.display().to_string();
+        (binary, point, dir)
+    }
+
+    /// Starts `binary` (a `sleep`) for 300 s as validator `validator` of the point `dir`,
+    /// logging to `validator-N.log`; the shell's exit code, output and errors.
+    fn start_sleeping(
+        dir: &str,
+        binary: &str,
+        validator: usize,
+        session: &str,
+    ) -> (i32, String, String) {
+        let log = format!("validator-{validator}.log");
+        sh(&start(
+            dir,
+            binary,
+            &["300".into()],
+            validator,
+            &log,
+            "info",
+            session,
+        ))
+    }
+
     #[test]
     fn listening_ports_come_from_the_socket_tables() {
         let tables = "  sl  local_address rem_address   st tx_queue rx_queue\n\
@@ -227,23 +256,12 @@ mod tests {
             .prefix("proc.test+")
             .tempdir()
             .expect("tmp");
-        let binary = fake_node(root.path());
-        let point = root.path().join("runs/r1/p1");
-        std::fs::create_dir_all(&point).expect("point");
-        let dir = point.display().to_string();
+        let (binary, point, dir) = point_dir(root.path());
         // The set-up's session file applies to the validator.
         let session = root.path().join("session.sh");
         std::fs::write(&session, "ulimit -n 777\n").expect("session");
 
-        let (code, pid, err) = sh(&start(
-            &dir,
-            &binary,
-            &["300".into()],
-            2,
-            "validator-2.log",
-            "info",
-            &session.display().to_string(),
-        ));
+        let (code, pid, err) = start_sleeping(&dir, &binary, 2, &session.display().to_string());
         assert_eq!(code, 0, "{err}");
         let pid: u32 = pid.trim().parse().expect("a pid is printed");
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("running");
@@ -286,34 +304,15 @@ mod tests {
     #[test]
     fn kill_and_the_last_resort_pattern_leave_nothing() {
         let root = tempfile::tempdir().expect("tmp");
-        let binary = fake_node(root.path());
-        let point = root.path().join("runs/r1/p1");
-        std::fs::create_dir_all(&point).expect("point");
-        let dir = point.display().to_string();
-        let (_, pid, _) = sh(&start(
-            &dir,
-            &binary,
-            &["300".into()],
-            0,
-            "validator-0.log",
-            "info",
-            "/nonexistent/session.sh",
-        ));
+        let (binary, point, dir) = point_dir(root.path());
+        let (_, pid, _) = start_sleeping(&dir, &binary, 0, "/nonexistent/session.sh");
         let pid: u32 = pid.trim().parse().expect("pid");
         let (code, _, err) = sh(&kill(&dir, &binary, &[0]));
         assert_eq!(code, 0, "{err}");
         assert!(std::fs::read_link(format!("/proc/{pid}/exe")).is_err());
 
         // A process without a pid file is found by its command line.
-        let (_, _, _) = sh(&start(
-            &dir,
-            &binary,
-            &["300".into()],
-            1,
-            "validator-1.log",
-            "info",
-            "/nonexistent/session.sh",
-        ));
+        start_sleeping(&dir, &binary, 1, "/nonexistent/session.sh");
         std::fs::remove_file(point.join("validator-1.pid")).expect("lose the pid file");
         let pattern = any_validator_pattern(&root.path().display().to_string());
         let running = || {

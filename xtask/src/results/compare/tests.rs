@@ -85,21 +85,24 @@ fn synthetic(repeats: usize, scale: f64, noise: f64, seed: u64, run_id: &str) ->
     set
 }
 
-fn verdicts(c: &Comparison) -> Vec<Verdict> {
-    c.points[0].metrics.iter().map(|m| m.verdict).collect()
+/// Three repeats a side with ±`noise`, the head's figures `scale` times the base's,
+/// compared with the default options.
+fn compare_scaled(scale: f64, noise: f64) -> Comparison {
+    let base = synthetic(3, 1.0, noise, 1, "base");
+    let head = synthetic(3, scale, noise, 2, "head");
+    compare(&base, &head, &options())
+}
+
+/// Asserts that each of the three figures of the first point has `verdict`.
+fn assert_every_figure(c: &Comparison, verdict: Verdict) {
+    let verdicts: Vec<_> = c.points[0].metrics.iter().map(|m| m.verdict).collect();
+    assert_eq!(verdicts, vec![verdict; 3], "{}", render(c, Format::Text));
 }
 
 #[test]
 fn a_known_slowdown_regresses_every_figure() {
-    let base = synthetic(3, 1.0, 0.02, 1, "base");
-    let head = synthetic(3, 1.3, 0.02, 2, "head");
-    let c = compare(&base, &head, &options());
-    assert_eq!(
-        verdicts(&c),
-        vec![Verdict::Regressed; 3],
-        "{}",
-        render(&c, Format::Text)
-    );
+    let c = compare_scaled(1.3, 0.02);
+    assert_every_figure(&c, Verdict::Regressed);
     let p50 = c.points[0]
         .metric(Metric::P50)
         .expect("p50")
@@ -113,38 +116,22 @@ fn a_known_slowdown_regresses_every_figure() {
 
 #[test]
 fn a_known_speed_up_improves_every_figure() {
-    let base = synthetic(3, 1.0, 0.02, 1, "base");
-    let head = synthetic(3, 0.7, 0.02, 2, "head");
-    let c = compare(&base, &head, &options());
-    assert_eq!(
-        verdicts(&c),
-        vec![Verdict::Improved; 3],
-        "{}",
-        render(&c, Format::Text)
-    );
+    let c = compare_scaled(0.7, 0.02);
+    assert_every_figure(&c, Verdict::Improved);
     assert_eq!(c.exit_code(), 0);
 }
 
 #[test]
 fn the_same_code_with_little_noise_is_unchanged() {
-    let base = synthetic(3, 1.0, 0.02, 1, "base");
-    let head = synthetic(3, 1.0, 0.02, 2, "head");
-    let c = compare(&base, &head, &options());
-    assert_eq!(
-        verdicts(&c),
-        vec![Verdict::Unchanged; 3],
-        "{}",
-        render(&c, Format::Text)
-    );
+    let c = compare_scaled(1.0, 0.02);
+    assert_every_figure(&c, Verdict::Unchanged);
     assert_eq!(c.verdict, Verdict::Unchanged);
     assert_eq!(c.exit_code(), 0);
 }
 
 #[test]
 fn a_small_change_in_much_noise_is_inconclusive_with_the_repeats_it_would_need() {
-    let base = synthetic(3, 1.0, 0.15, 1, "base");
-    let head = synthetic(3, 1.05, 0.15, 2, "head");
-    let c = compare(&base, &head, &options());
+    let c = compare_scaled(1.05, 0.15);
     let p50 = c.points[0].metric(Metric::P50).expect("p50");
     assert_eq!(
         p50.verdict,
@@ -188,9 +175,7 @@ fn a_problem_makes_the_comparison_undecided_whatever_the_figures() {
 
 #[test]
 fn markdown_and_json_carry_the_intervals_and_the_verdict() {
-    let base = synthetic(3, 1.0, 0.02, 1, "base");
-    let head = synthetic(3, 1.3, 0.02, 2, "head");
-    let c = compare(&base, &head, &options());
+    let c = compare_scaled(1.3, 0.02);
     let md = render(&c, Format::Markdown);
     assert!(
         md.starts_with("### ❌ Performance check: regressed"),

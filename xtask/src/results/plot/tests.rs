@@ -107,35 +107,29 @@ fn an_old_timeseries_file_is_refused() {
     assert!(format!("{err:#}").contains("missing columns"), "{err:#}");
 }
 
+/// The curve labels of the recorded n=4 rows plus a copy of each changed by `change`.
+fn labels_with_a_changed_copy(change: impl Fn(SummaryRow) -> SummaryRow) -> Vec<String> {
+    let mut rows = run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
+    let changed: Vec<_> = rows.iter().cloned().map(change).collect();
+    rows.extend(changed);
+    curves(&rows).into_iter().map(|c| c.label).collect()
+}
+
 #[test]
 fn byzantine_runs_are_their_own_curve() {
-    let mut rows = run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
-    let byzantine: Vec<_> = rows
-        .iter()
-        .cloned()
-        .map(|r| SummaryRow {
-            byzantine: 1,
-            behaviour: "withhold".into(),
-            ..r
-        })
-        .collect();
-    rows.extend(byzantine);
-    let labels: Vec<String> = curves(&rows).into_iter().map(|c| c.label).collect();
+    let labels = labels_with_a_changed_copy(|r| SummaryRow {
+        byzantine: 1,
+        behaviour: "withhold".into(),
+        ..r
+    });
     assert_eq!(labels, vec!["n=4 f=0", "n=4 f=0 byzantine=1 withhold"]);
 }
 
 #[test]
 fn runs_that_differ_only_in_the_leader_timeout_are_two_curves() {
-    let mut rows = run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
-    let shorter: Vec<_> = rows
-        .iter()
-        .cloned()
-        .map(|r| SummaryRow {
-            leader_timeout_ms: 500,
-            ..r
-        })
-        .collect();
-    rows.extend(shorter);
-    let labels: Vec<String> = curves(&rows).into_iter().map(|c| c.label).collect();
+    let labels = labels_with_a_changed_copy(|r| SummaryRow {
+        leader_timeout_ms: 500,
+        ..r
+    });
     assert_eq!(labels, vec!["n=4 f=0, w3 l1 t500ms", "n=4 f=0, w3 l1"]);
 }

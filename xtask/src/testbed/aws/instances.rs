@@ -457,19 +457,7 @@ mod tests {
         ]);
         let clients = replay::clients(&replay, 1);
         let client = &clients.region(REGION);
-        let spec = LaunchSpec {
-            testbed_id: "tb",
-            instance_type: "m5.large",
-            image_id: "ami-1",
-            root_device_name: "/dev/sda1",
-            key_name: "key",
-            security_group_id: "sg-1",
-            disk_size_gb: 20,
-            user_data: "#!/bin/bash\n",
-            ssh_user: "ubuntu",
-            attempt: "a1",
-            deadline: Utc::now(),
-        };
+        let spec = replay::launch_spec("m5.large", "ami-1");
         let created = replay::block_on(launch(client, REGION, &spec, 2, 1)).expect("launched anew");
         assert_eq!(created.len(), 1);
         assert_eq!(created[0].id, "i-new");

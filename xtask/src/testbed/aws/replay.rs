@@ -9,7 +9,7 @@ use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 
-use super::{client::Ec2Clients, retry::RetryPolicy};
+use super::{client::Ec2Clients, instances::LaunchSpec, retry::RetryPolicy};
 
 /// The region of the replayed clients.
 pub(super) const REGION: &str = "eu-west-1";
@@ -73,4 +73,24 @@ pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(future)
+}
+
+/// A launch of `instance_type` from `image_id` for testbed `tb`, attempt `a1`.
+pub(super) fn launch_spec(
+    instance_type: &'static str,
+    image_id: &'static str,
+) -> LaunchSpec<'static> {
+    LaunchSpec {
+        testbed_id: "tb",
+        instance_type,
+        image_id,
+        root_device_name: "/dev/sda1",
+        key_name: "key",
+        security_group_id: "sg-1",
+        disk_size_gb: 20,
+        user_data: "#!/bin/bash\n",
+        ssh_user: "ubuntu",
+        attempt: "a1",
+        deadline: chrono::Utc::now(),
+    }
 }

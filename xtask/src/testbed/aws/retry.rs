@@ -61,7 +61,7 @@ mod tests {
         aws::{
             client::Ec2Clients,
             errors::Ec2Error,
-            instances::{launch, LaunchSpec},
+            instances::launch,
             replay::{self, REGION},
         },
         Instance, InstanceState,
@@ -81,19 +81,7 @@ mod tests {
     }
 
     fn run(clients: &Ec2Clients) -> anyhow::Result<Vec<Instance>> {
-        let spec = LaunchSpec {
-            testbed_id: "tb",
-            instance_type: "t3.micro",
-            image_id: "ami-0a2404a000000002",
-            root_device_name: "/dev/sda1",
-            key_name: "key",
-            security_group_id: "sg-1",
-            disk_size_gb: 20,
-            user_data: "#!/bin/bash\n",
-            ssh_user: "ubuntu",
-            attempt: "a1",
-            deadline: chrono::Utc::now(),
-        };
+        let spec = replay::launch_spec("t3.micro", "ami-0a2404a000000002");
         let client = &clients.region(REGION);
         replay::block_on(launch(client, REGION, &spec, 0, 1))
     }

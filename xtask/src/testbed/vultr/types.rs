@@ -272,26 +272,29 @@ mod tests {
 
     #[test]
     fn running_means_active_powered_and_ok() {
-        assert_eq!(
-            instance("pending", "running", "none").state(),
-            InstanceState::Pending
-        );
-        assert_eq!(
-            instance("active", "running", "installingbooting").state(),
-            InstanceState::Pending
-        );
-        assert_eq!(
-            instance("active", "running", "ok").state(),
-            InstanceState::Running
-        );
-        assert_eq!(
-            instance("active", "stopped", "ok").state(),
-            InstanceState::Stopped
-        );
-        assert_eq!(
-            instance("suspended", "stopped", "ok").state(),
-            InstanceState::Other("suspended/stopped".into())
-        );
+        for (status, power, server, state) in [
+            ("pending", "running", "none", InstanceState::Pending),
+            (
+                "active",
+                "running",
+                "installingbooting",
+                InstanceState::Pending,
+            ),
+            ("active", "running", "ok", InstanceState::Running),
+            ("active", "stopped", "ok", InstanceState::Stopped),
+            (
+                "suspended",
+                "stopped",
+                "ok",
+                InstanceState::Other("suspended/stopped".into()),
+            ),
+        ] {
+            assert_eq!(
+                instance(status, power, server).state(),
+                state,
+                "{status}/{power}/{server}"
+            );
+        }
         assert_eq!(instance("pending", "running", "none").public_ip(), None);
     }
 
