@@ -138,127 +138,67 @@ impl ValidatorConfig {
     }
 }
 
+/// State the core shares with the network, the load generator and the metrics.
+struct Shared {
+    metrics: Arc<Metrics>,
+    pool: Arc<TransactionPool>,
+    /// Highest round each peer has shown us (where its subscription resumes).
+    peer_rounds: Arc<Vec<AtomicU64>>,
+    /// Whether each peer is connected.
+    connected: Arc<Vec<AtomicBool>>,
+}
+
+impl Shared {
+    fn new(committee: &Committee, params: &Parameters) -> Result<Self> {
+        Ok(Self {
+            metrics: Arc::new(Metrics::new()?),
+            pool: Arc::new(TransactionPool::new(params.max_pending_bytes)),
+            peer_rounds: Arc::new((0..committee.size()).map(|_| AtomicU64::new(0)).collect()),
+            connected: Arc::new(
+                (0..committee.size())
+                    .map(|_| AtomicBool::new(false))
+                    .collect(),
+            ),
+        })
+    }
+}
+
 impl Validator {
-    /// Replays the WAL, binds the ports and starts every task.
+    /// Replays the WAL into the core, binds the ports and starts every task: the listener,
+    /// `/metrics`, a link to each peer, the Byzantine spammer if asked, the commit observer,
+    /// the load generator, the uptime counter and, last, the core.
     pub async fn start(config: ValidatorConfig) -> Result<Self> {
         config.validate()?;
         let me = config.authority;
-        let committee = config.committee.clone();
-        let params = config.parameters.clone();
-        let metrics = Arc::new(Metrics::new()?);
-        let pool = Arc::new(TransactionPool::new(params.max_pending_bytes));
-        let peer_rounds: Arc<Vec<AtomicU64>> =
-            Arc::new((0..committee.size()).map(|_| AtomicU64::new(0)).collect());
-        let connected: Arc<Vec<AtomicBool>> = Arc::new(
-            (0..committee.size())
-                .map(|_| AtomicBool::new(false))
-                .collect(),
-        );
-
-        let owner = Owner::new(&committee, me, &config.key.verifying_key());
-        let (wal, records) = Wal::open(&config.storage, params.wal_segment_bytes, owner)
-            .with_context(|| format!("cannot open the WAL in {}", config.storage.display()))?;
-        let core = Core::new(
-            CoreConfig {
-                authority: me,
-                committee: committee.clone(),
-                parameters: params.clone(),
-                key: config.key.clone(),
-                pool: pool.clone(),
-                metrics: metrics.clone(),
-                peer_rounds: peer_rounds.clone(),
-                connected: connected.clone(),
-                plant_fork_at: config.plant_fork_at,
-                byzantine: config.byzantine,
-            },
-            wal,
-            records,
-        )?;
+        let shared = Shared::new(&config.committee, &config.parameters)?;
+        let core = open_core(&config, &shared)?;
         let commit_log = CommitLog::open(&config.commit_log_path())?;
 
         let mut tasks = Vec::new();
-        let address = committee
+        let address = config
+            .committee
             .authority(me)
             .context("authority out of range")?
             .address;
         let listener = network::bind(config.listen_address(address)).await?;
         if config.serve_metrics {
-            let metrics_address = committee
-                .authority(me)
-                .context("authority out of range")?
-                .metrics_address;
-            let metrics_listener = metrics::bind(config.listen_address(metrics_address)).await?;
-            tasks.push(tokio::spawn(metrics::serve(
-                metrics_listener,
-                metrics.clone(),
-            )));
+            tasks.push(serve_metrics(&config, &shared.metrics).await?);
         }
         let identity = Arc::new(network::handshake::Identity {
             me,
             key: config.key.clone(),
-            committee: committee.clone(),
+            committee: config.committee.clone(),
         });
         let (core_tx, core_rx) = mpsc::channel(4096);
         tasks.push(tokio::spawn(network::listen(
             listener,
             identity.clone(),
-            network::Limits::new(&params),
+            network::Limits::new(&config.parameters),
             core_tx,
-            metrics.clone(),
+            shared.metrics.clone(),
         )));
-        let mut queues = Vec::new();
-        for (peer, authority) in committee.authorities() {
-            if peer == me {
-                queues.push(None);
-                continue;
-            }
-            let (tx, rx) = mpsc::channel(params.peer_queue_capacity);
-            let (jobs_tx, jobs_rx) = mpsc::channel(network::CATCH_UP_JOBS);
-            let (catch_up_tx, catch_up_rx) = mpsc::channel(network::CATCH_UP_BLOCKS);
-            queues.push(Some(network::PeerQueues {
-                messages: tx,
-                catch_up: jobs_tx,
-            }));
-            tasks.push(tokio::spawn(network::serve_catch_up(
-                peer,
-                jobs_rx,
-                catch_up_tx,
-            )));
-            let delay = config
-                .delays
-                .as_ref()
-                .and_then(|d| d.get(peer as usize).copied())
-                .unwrap_or_default();
-            tasks.push(tokio::spawn(network::run_peer(network::PeerLink {
-                identity: identity.clone(),
-                peer,
-                address: authority.address,
-                queue: rx,
-                catch_up: catch_up_rx,
-                delay,
-                subscribe_from: peer_rounds.clone(),
-                connected: connected.clone(),
-                handshake_timeout: params.handshake_timeout(),
-                keepalive_interval: params.keepalive_interval(),
-                metrics: metrics.clone(),
-            })));
-        }
-        let net = Network::new(queues, metrics.clone());
-        if config.byzantine == Some(Behaviour::Spam) {
-            tasks.push(tokio::spawn(byzantine::spam(
-                me,
-                committee.clone(),
-                config.key.clone(),
-                net.clone(),
-                metrics.clone(),
-            )));
-        }
-        if let Some(mode) = config.byzantine {
-            tracing::warn!(
-                authority = me,
-                "Byzantine behaviour `{mode}`: this validator attacks the others"
-            );
-        }
+        let net = connect_peers(&config, &identity, &shared, &mut tasks);
+        start_byzantine(&config, &net, &shared.metrics, &mut tasks);
 
         let commits = config
             .record_commits
@@ -266,35 +206,14 @@ impl Validator {
         let (commit_tx, commit_rx) = mpsc::channel(1024);
         let observer = tokio::spawn(observer::run(
             commit_rx,
-            metrics.clone(),
+            shared.metrics.clone(),
             commits.clone(),
             Some(commit_log),
         ));
         if config.load > 0 {
-            tasks.push(tokio::spawn(loadgen::run(
-                LoadConfig {
-                    rate: config.load,
-                    transaction_size: config.transaction_size,
-                    interval: Duration::from_millis(params.load_interval_ms),
-                    max_batch_bytes: (params.max_block_bytes / 4).max(1024),
-                    authority: me,
-                },
-                pool,
-                metrics.clone(),
-            )));
+            tasks.push(start_load(&config, &shared));
         }
-        let m = metrics.clone();
-        tasks.push(tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            let mut reported = 0.0;
-            let mut ticker = tokio::time::interval(Duration::from_millis(500));
-            loop {
-                ticker.tick().await;
-                let now = start.elapsed().as_secs_f64();
-                m.benchmark_duration.inc_by(now - reported);
-                reported = now;
-            }
-        }));
+        tasks.push(tokio::spawn(count_uptime(shared.metrics.clone())));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let core = tokio::spawn(core::run(core, core_rx, net, commit_tx, shutdown_rx));
         tracing::info!(authority = me, %address, "validator started");
@@ -303,7 +222,7 @@ impl Validator {
             observer,
             tasks,
             shutdown,
-            metrics,
+            metrics: shared.metrics,
             commits,
         })
     }
@@ -359,5 +278,146 @@ impl Validator {
         for t in self.tasks {
             let _ = t.await;
         }
+    }
+}
+
+/// Replays the WAL into a new core.
+fn open_core(config: &ValidatorConfig, shared: &Shared) -> Result<Core> {
+    let owner = Owner::new(
+        &config.committee,
+        config.authority,
+        &config.key.verifying_key(),
+    );
+    let (wal, records) = Wal::open(&config.storage, config.parameters.wal_segment_bytes, owner)
+        .with_context(|| format!("cannot open the WAL in {}", config.storage.display()))?;
+    Core::new(
+        CoreConfig {
+            authority: config.authority,
+            committee: config.committee.clone(),
+            parameters: config.parameters.clone(),
+            key: config.key.clone(),
+            pool: shared.pool.clone(),
+            metrics: shared.metrics.clone(),
+            peer_rounds: shared.peer_rounds.clone(),
+            connected: shared.connected.clone(),
+            plant_fork_at: config.plant_fork_at,
+            byzantine: config.byzantine,
+        },
+        wal,
+        records,
+    )
+}
+
+/// Binds the metrics address and serves `/metrics` on it.
+async fn serve_metrics(config: &ValidatorConfig, metrics: &Arc<Metrics>) -> Result<JoinHandle<()>> {
+    let address = config
+        .committee
+        .authority(config.authority)
+        .context("authority out of range")?
+        .metrics_address;
+    let listener = metrics::bind(config.listen_address(address)).await?;
+    Ok(tokio::spawn(metrics::serve(listener, metrics.clone())))
+}
+
+/// Starts a link (and a catch-up server) to every peer; returns the network the core sends
+/// through.
+fn connect_peers(
+    config: &ValidatorConfig,
+    identity: &Arc<network::handshake::Identity>,
+    shared: &Shared,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Network {
+    let params = &config.parameters;
+    let mut queues = Vec::new();
+    for (peer, authority) in config.committee.authorities() {
+        if peer == config.authority {
+            queues.push(None);
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(params.peer_queue_capacity);
+        let (jobs_tx, jobs_rx) = mpsc::channel(network::CATCH_UP_JOBS);
+        let (catch_up_tx, catch_up_rx) = mpsc::channel(network::CATCH_UP_BLOCKS);
+        queues.push(Some(network::PeerQueues {
+            messages: tx,
+            catch_up: jobs_tx,
+        }));
+        tasks.push(tokio::spawn(network::serve_catch_up(
+            peer,
+            jobs_rx,
+            catch_up_tx,
+        )));
+        let delay = config
+            .delays
+            .as_ref()
+            .and_then(|d| d.get(peer as usize).copied())
+            .unwrap_or_default();
+        tasks.push(tokio::spawn(network::run_peer(network::PeerLink {
+            identity: identity.clone(),
+            peer,
+            address: authority.address,
+            queue: rx,
+            catch_up: catch_up_rx,
+            delay,
+            subscribe_from: shared.peer_rounds.clone(),
+            connected: shared.connected.clone(),
+            handshake_timeout: params.handshake_timeout(),
+            keepalive_interval: params.keepalive_interval(),
+            metrics: shared.metrics.clone(),
+        })));
+    }
+    Network::new(queues, shared.metrics.clone())
+}
+
+/// Starts the spammer of `--byzantine spam` and warns of any Byzantine behaviour.
+fn start_byzantine(
+    config: &ValidatorConfig,
+    net: &Network,
+    metrics: &Arc<Metrics>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) {
+    let me = config.authority;
+    if config.byzantine == Some(Behaviour::Spam) {
+        tasks.push(tokio::spawn(byzantine::spam(
+            me,
+            config.committee.clone(),
+            config.key.clone(),
+            net.clone(),
+            metrics.clone(),
+        )));
+    }
+    if let Some(mode) = config.byzantine {
+        tracing::warn!(
+            authority = me,
+            "Byzantine behaviour `{mode}`: this validator attacks the others"
+        );
+    }
+}
+
+/// Starts the load generator, which fills the pool at the configured rate.
+fn start_load(config: &ValidatorConfig, shared: &Shared) -> JoinHandle<()> {
+    let params = &config.parameters;
+    tokio::spawn(loadgen::run(
+        LoadConfig {
+            rate: config.load,
+            transaction_size: config.transaction_size,
+            interval: Duration::from_millis(params.load_interval_ms),
+            max_batch_bytes: (params.max_block_bytes / 4).max(1024),
+            authority: config.authority,
+        },
+        shared.pool.clone(),
+        shared.metrics.clone(),
+    ))
+}
+
+/// Counts the seconds since the start in `node_benchmark_duration_seconds`, every 500 ms.
+async fn count_uptime(metrics: Arc<Metrics>) {
+    let start = tokio::time::Instant::now();
+    let mut reported = 0.0;
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        let now = start.elapsed().as_secs_f64();
+        metrics.benchmark_duration.inc_by(now - reported);
+        reported = now;
     }
 }

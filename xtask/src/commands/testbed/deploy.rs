@@ -1,16 +1,27 @@
 //! `testbed deploy`: brings every region to N running instances.
 //!
-//! Flow: refuse `--instances 0` and a time to live under an hour; pre-flight (regions, plan or
-//! instance type, keys: nothing is created if it fails); sweep the account (a target region
-//! that cannot be searched stops the deploy, other regions only warn); each region's needs (the
-//! testbed's running and booting instances count toward N, stopped ones are started before any
-//! is created); show the cost per hour and ask; resume or begin the deploy attempt (which keeps
-//! creates idempotent across retries and re-runs); start, then create, region by region; wait
-//! until everything runs; re-arm the dead-man switch of the started instances; set up the new
-//! ones over SSH; end the attempt once nothing failed. Ctrl-C stops creating and says what is
-//! left; a re-run picks it up.
+//! The flow, one step each in [`deploy`]:
+//! 1. refuse `--instances 0` and a time to live under an hour;
+//! 2. pre-flight (regions, plan or instance type, keys): nothing is created if it fails;
+//! 3. `sweep` the account: a target region that cannot be searched stops the deploy, other
+//!    regions only warn;
+//! 4. work out what each region needs ([`region_needs`]): the testbed's running and booting
+//!    instances count toward N, stopped ones are started before any is created;
+//! 5. show the cost per hour and ask (`confirm`);
+//! 6. resume or begin the deploy attempt (`begin_attempt`), which keeps creates idempotent
+//!    across retries and re-runs;
+//! 7. start, then create, region by region (`start_and_create`);
+//! 8. wait until everything runs, including what an interrupted deploy left pending
+//!    (`wait_for`);
+//! 9. re-arm the dead-man switch of the started instances (`rearm_started`);
+//! 10. set up the new ones over SSH (`set_up_ready`);
+//! 11. end the attempt once nothing failed, and say per region what was started, created and
+//!     kept.
+//!
+//! Ctrl-C stops creating and says what is left; a re-run picks it up.
 
 use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
 
 use crate::failures::Failures;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -124,6 +135,58 @@ pub fn deploy(
     provider
         .preflight(&regions)
         .context("pre-flight check failed: nothing was created")?;
+    let existing = sweep(provider, &regions)?;
+    let needs = priced_needs(provider, &regions, options.instances, &existing)?;
+    let resumed = left_pending(&regions, &existing);
+
+    let mut changes = Changes::default();
+    let attempt = if needs.iter().map(RegionNeeds::to_bill).sum::<usize>() == 0 {
+        println!(
+            "every region already has {} running instance(s) of testbed {}: nothing to start \
+             or create",
+            options.instances, settings.settings.testbed_id
+        );
+        None
+    } else {
+        confirm(provider, settings, options, &console, &needs)?;
+        interrupt::install();
+        let attempt = begin_attempt(settings, deadline)?;
+        start_and_create(provider, &needs, &attempt, &mut changes);
+        Some(attempt)
+    };
+
+    let ready = wait_for(provider, &changes, resumed, options)?;
+    rearm_started(provider, settings, options, &changes, &ready, deadline)?;
+    let setup = set_up_ready(settings, options, &ready, &changes.failures)?;
+    changes.failures.check(|_| {
+        "some instances could not be started or created (those created belong to the \
+         testbed; re-run `testbed deploy` to complete it, or `testbed destroy`)"
+            .to_string()
+    })?;
+    if let Some(attempt) = attempt {
+        attempt.finish()?;
+    }
+    print_outcome(&needs);
+    Ok(DeployReport {
+        needs,
+        created: changes.created,
+        started: changes.started,
+        ready,
+        setup,
+    })
+}
+
+/// What the deploy changed so far, and where it failed.
+#[derive(Default)]
+struct Changes {
+    created: Vec<Instance>,
+    started: Vec<Instance>,
+    failures: Failures,
+}
+
+/// The testbed's instances in every region; a target region that cannot be searched stops
+/// the deploy, other regions only warn.
+fn sweep(provider: &dyn Provider, regions: &[String]) -> Result<Vec<Instance>> {
     let listing = provider.sweep();
     let (blocking, other): (Vec<_>, Vec<_>) = listing
         .failures
@@ -138,99 +201,146 @@ pub fn deploy(
     ) {
         return Err(error.context("nothing was created; run `testbed deploy` again"));
     }
+    Ok(listing.instances)
+}
+
+/// What each region needs for `wanted` running instances, priced where something is billed.
+fn priced_needs(
+    provider: &dyn Provider,
+    regions: &[String],
+    wanted: usize,
+    existing: &[Instance],
+) -> Result<Vec<RegionNeeds>> {
     let mut needs = Vec::new();
-    for region in &regions {
-        let mut need = region_needs(region, options.instances, &listing.instances);
+    for region in regions {
+        let mut need = region_needs(region, wanted, existing);
         if need.to_bill() > 0 {
             need.price_per_hour = provider.price_per_hour(region)?;
         }
         needs.push(need);
     }
-    // Instances an interrupted deploy left pending are waited for and set up as well.
-    let resumed: Vec<String> = listing
-        .instances
+    Ok(needs)
+}
+
+/// Instances an interrupted deploy left pending in `regions`: they are waited for and set up
+/// as well.
+fn left_pending(regions: &[String], existing: &[Instance]) -> Vec<String> {
+    existing
         .iter()
         .filter(|i| regions.contains(&i.region) && i.state == InstanceState::Pending)
         .map(|i| i.id.clone())
-        .collect();
+        .collect()
+}
 
+/// Shows the cost per hour and asks before anything is started or created.
+fn confirm(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    options: &DeployOptions,
+    console: &Console,
+    needs: &[RegionNeeds],
+) -> Result<()> {
+    print!("{}", cost_estimate(needs));
     let total: usize = needs.iter().map(RegionNeeds::to_bill).sum();
-    let mut created = Vec::new();
-    let mut started = Vec::new();
-    let mut failures = Failures::default();
-    let attempt = if total == 0 {
-        println!(
-            "every region already has {} running instance(s) of testbed {}: nothing to start \
-             or create",
-            options.instances, settings.settings.testbed_id
-        );
-        None
-    } else {
-        print!("{}", cost_estimate(&needs));
-        let creating: usize = needs.iter().map(|p| p.to_create).sum();
-        let question = format!(
-            "Start {} and create {creating} {} instance(s) for testbed {}?",
-            total - creating,
-            provider.name(),
-            settings.settings.testbed_id
-        );
-        if !console.confirm(&question, options.yes)? {
-            bail!("deploy cancelled: nothing was started or created");
-        }
-        interrupt::install();
-        let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id, deadline)?;
-        if attempt.resumed {
-            println!(
-                "resuming the unfinished deploy attempt {} (what it created is found, not \
-                 created again; its instances power off at {})",
-                attempt.id,
-                attempt.deadline.format("%Y-%m-%d %H:%M UTC")
-            );
-        }
-        for need in &needs {
-            if interrupt::requested() {
-                failures.push(&need.region, "not deployed (interrupted)");
-                continue;
-            }
-            if !need.to_start.is_empty() {
-                match provider.start_instances(&need.to_start) {
-                    Ok(()) => {
-                        println!("{}: started {}", need.region, ids(&need.to_start));
-                        started.extend(need.to_start.iter().cloned());
-                    }
-                    Err(error) => failures.push(&need.region, format!("{error:#}")),
-                }
-            }
-            if need.to_create == 0 {
-                continue;
-            }
-            let request = CreateRequest {
-                region: &need.region,
-                count: need.to_create,
-                deadline: attempt.deadline,
-                attempt: &attempt.id,
-            };
-            match provider.create_instances(&request) {
-                Ok(new) => {
-                    println!("{}: created {}", need.region, ids(&new));
-                    created.extend(new);
-                }
-                Err(error) => failures.push(&need.region, format!("{error:#}")),
-            }
-        }
-        Some(attempt)
-    };
+    let creating: usize = needs.iter().map(|p| p.to_create).sum();
+    let question = format!(
+        "Start {} and create {creating} {} instance(s) for testbed {}?",
+        total - creating,
+        provider.name(),
+        settings.settings.testbed_id
+    );
+    if !console.confirm(&question, options.yes)? {
+        bail!("deploy cancelled: nothing was started or created");
+    }
+    Ok(())
+}
 
-    let mut wait_ids: Vec<String> = created.iter().map(|i| i.id.clone()).collect();
-    wait_ids.extend(started.iter().map(|i| i.id.clone()));
+/// Resumes the testbed's unfinished deploy attempt, or begins one.
+fn begin_attempt(settings: &LoadedSettings, deadline: DateTime<Utc>) -> Result<Attempt> {
+    let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id, deadline)?;
+    if attempt.resumed {
+        println!(
+            "resuming the unfinished deploy attempt {} (what it created is found, not \
+             created again; its instances power off at {})",
+            attempt.id,
+            attempt.deadline.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    Ok(attempt)
+}
+
+/// Starts the stopped instances, then creates the missing ones, region by region; a failing
+/// region does not stop the others; Ctrl-C skips the regions left.
+fn start_and_create(
+    provider: &dyn Provider,
+    needs: &[RegionNeeds],
+    attempt: &Attempt,
+    changes: &mut Changes,
+) {
+    for need in needs {
+        if interrupt::requested() {
+            changes
+                .failures
+                .push(&need.region, "not deployed (interrupted)");
+            continue;
+        }
+        if !need.to_start.is_empty() {
+            match provider.start_instances(&need.to_start) {
+                Ok(()) => {
+                    println!("{}: started {}", need.region, ids(&need.to_start));
+                    changes.started.extend(need.to_start.iter().cloned());
+                }
+                Err(error) => changes.failures.push(&need.region, format!("{error:#}")),
+            }
+        }
+        if need.to_create == 0 {
+            continue;
+        }
+        let request = CreateRequest {
+            region: &need.region,
+            count: need.to_create,
+            deadline: attempt.deadline,
+            attempt: &attempt.id,
+        };
+        match provider.create_instances(&request) {
+            Ok(new) => {
+                println!("{}: created {}", need.region, ids(&new));
+                changes.created.extend(new);
+            }
+            Err(error) => changes.failures.push(&need.region, format!("{error:#}")),
+        }
+    }
+}
+
+/// Waits until the created, started and `resumed` instances run; returns them.
+fn wait_for(
+    provider: &dyn Provider,
+    changes: &Changes,
+    resumed: Vec<String>,
+    options: &DeployOptions,
+) -> Result<Vec<Instance>> {
+    let mut wait_ids: Vec<String> = changes.created.iter().map(|i| i.id.clone()).collect();
+    wait_ids.extend(changes.started.iter().map(|i| i.id.clone()));
     wait_ids.extend(resumed);
     wait_ids.sort();
     wait_ids.dedup();
-    let ready = wait::until_running(provider, &wait_ids, &options.wait)
-        .map_err(|error| with_failures(error, &failures))?;
+    wait::until_running(provider, &wait_ids, &options.wait)
+        .map_err(|error| with_failures(error, &changes.failures))
+}
+
+/// Re-arms the dead-man switch of the started instances now running (they kept their old
+/// deadline); with `--skip-setup` only warns that it did not.
+fn rearm_started(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    options: &DeployOptions,
+    changes: &Changes,
+    ready: &[Instance],
+    deadline: DateTime<Utc>,
+) -> Result<()> {
     let started_ready: Vec<Instance> = ready
         .iter()
-        .filter(|i| started.iter().any(|s| s.id == i.id))
+        .filter(|i| changes.started.iter().any(|s| s.id == i.id))
         .cloned()
         .collect();
     if options.skip_setup {
@@ -242,24 +352,31 @@ pub fn deploy(
                 started_ready.len()
             );
         }
+        Ok(())
     } else {
         lifecycle::rearm(provider, settings, &started_ready, deadline)
-            .map_err(|e| with_failures(e, &failures))?;
+            .map_err(|e| with_failures(e, &changes.failures))
     }
-    let setup = if options.skip_setup || ready.is_empty() {
-        None
-    } else {
-        Some(super::setup::set_up(settings, &ready).map_err(|e| with_failures(e, &failures))?)
-    };
-    failures.check(|_| {
-        "some instances could not be started or created (those created belong to the \
-         testbed; re-run `testbed deploy` to complete it, or `testbed destroy`)"
-            .to_string()
-    })?;
-    if let Some(attempt) = attempt {
-        attempt.finish()?;
+}
+
+/// Sets up the instances now running over SSH (`None` with `--skip-setup` or when none is).
+fn set_up_ready(
+    settings: &LoadedSettings,
+    options: &DeployOptions,
+    ready: &[Instance],
+    failures: &Failures,
+) -> Result<Option<Summary>> {
+    if options.skip_setup || ready.is_empty() {
+        return Ok(None);
     }
-    for need in &needs {
+    super::setup::set_up(settings, ready)
+        .map(Some)
+        .map_err(|e| with_failures(e, failures))
+}
+
+/// One line per region: what was started, created and kept.
+fn print_outcome(needs: &[RegionNeeds]) {
+    for need in needs {
         println!(
             "{}: started {}, created {}, kept {}",
             need.region,
@@ -268,13 +385,6 @@ pub fn deploy(
             need.existing - need.to_start.len()
         );
     }
-    Ok(DeployReport {
-        needs,
-        created,
-        started,
-        ready,
-        setup,
-    })
 }
 
 fn ids(instances: &[Instance]) -> String {
