@@ -181,7 +181,7 @@ fn main() -> Result<()> {
         let loaded = settings.validate()?;
         let provider = xtask::testbed::provider(&loaded)?;
         let instances = provider.list_instances()?;
-        let ssh = loaded.settings.ssh_options()?;
+        let ssh = loaded.ssh_options()?;
         let control_dir = ssh.control_dir.display().to_string();
         let mut deployment = RemoteDeployment::prepare(
             ssh,
@@ -190,8 +190,8 @@ fn main() -> Result<()> {
                 run_id: "update-bench".into(),
                 consensus_ports: Vec::new(),
                 metrics_ports: Vec::new(),
-                port_ranges: loaded.settings.ports().ranges(),
-                working_directories: loaded.settings.working_directories(),
+                port_ranges: loaded.common.ports.ranges(),
+                working_directories: loaded.testbed.working_directories(),
                 scrape_through_ssh: false,
                 skip_update: false,
                 skip_configure: true,
@@ -242,7 +242,7 @@ fn main() -> Result<()> {
             std::fs::remove_file(&binary.path).ok();
         }
         deployment.finish(scratch.path().join("none").as_path())?;
-        let _ = std::fs::remove_dir_all(workspace::testbed_state_dir(&loaded.settings.testbed_id));
+        let _ = std::fs::remove_dir_all(workspace::testbed_state_dir(&loaded.common.testbed_id));
         let (low, high) = (
             total.iter().copied().fold(f64::INFINITY, f64::min),
             total.iter().copied().fold(0.0, f64::max),

@@ -69,10 +69,9 @@ impl Bed {
             dir.path(),
             regions,
             self.settings
-                .settings
-                .specs
-                .as_deref()
-                .unwrap_or("t3.micro"),
+                .testbed
+                .cloud()
+                .map_or("t3.micro", |c| c.specs.as_str()),
             &credentials_file(),
         );
         settings.testbed_id = self.id().to_string();
@@ -98,7 +97,7 @@ impl Bed {
     }
 
     fn id(&self) -> &str {
-        &self.settings.settings.testbed_id
+        &self.settings.common.testbed_id
     }
 
     fn provider(&self) -> AwsProvider {
@@ -279,7 +278,7 @@ fn preflight_refuses_unknown_or_unoffered_instance_types() {
     // A disk smaller than the image's root volume (moto's images have 15 GB).
     let small = Bed::new(&["us-east-1"], "t3.micro");
     let mut settings = small.settings.clone();
-    settings.settings.disk_size_gb = 10;
+    settings.testbed.cloud_mut().expect("cloud").disk_size_gb = 10;
     let err = AwsProvider::new(&settings)
         .expect("provider")
         .preflight(&["us-east-1".into()])
@@ -301,10 +300,11 @@ fn credentials_with_a_region_or_missing_are_refused() {
     let text = format!("{err:#}");
     let path = bed
         .settings
-        .settings
+        .testbed
+        .cloud()
+        .expect("cloud")
         .token_file
-        .clone()
-        .expect("token file");
+        .clone();
     assert!(
         text.contains(&format!("{}, line 4", path.display())),
         "{text}"
@@ -341,7 +341,7 @@ fn credentials_with_a_region_or_missing_are_refused() {
     // The provider alone also names it (the file may vanish after validation).
     let bed = Bed::new(&["us-east-1"], "t3.micro");
     let mut settings = bed.settings.clone();
-    settings.settings.token_file = Some(dir.path().join("gone"));
+    settings.testbed.cloud_mut().expect("cloud").token_file = dir.path().join("gone");
     let err = AwsProvider::new(&settings)
         .map(|_| ())
         .expect_err("missing token file");
@@ -379,7 +379,7 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
     assert_eq!(price, Some(0.0104));
     let shown = status::render(
         &listed,
-        &bed.settings.settings.regions,
+        bed.settings.testbed.regions(),
         chrono::Utc::now(),
         false,
     );
@@ -756,7 +756,7 @@ fn status_and_destroy_find_regions_removed_from_the_settings() {
     );
     let shown = status::render(
         &listing.instances,
-        &narrowed.settings.settings.regions,
+        narrowed.settings.testbed.regions(),
         chrono::Utc::now(),
         false,
     );

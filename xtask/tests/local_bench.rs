@@ -194,7 +194,7 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
         120,
         &["--committee", "4", "--loads", "2000", "--run-id", "cut"],
     );
-    let metrics_base = settings.settings.metrics_base_port;
+    let metrics_base = settings.common.ports.metrics_base;
     let urls: Vec<String> = (0..4)
         .map(|i| format!("http://127.0.0.1:{}/metrics", metrics_base + i))
         .collect();
@@ -408,11 +408,11 @@ fn bad_inputs_fail_before_anything_starts() {
     .expect_err("committee too small");
     assert!(err.to_string().contains("3f+1"), "{err}");
     // A port of the range in use.
-    let holder = TcpListener::bind(("127.0.0.1", settings.settings.base_port + 1)).expect("bind");
+    let holder = TcpListener::bind(("127.0.0.1", settings.common.ports.base + 1)).expect("bind");
     let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
         .expect_err("port in use");
     assert!(
-        format!("{err:#}").contains(&format!("port {}", settings.settings.base_port + 1)),
+        format!("{err:#}").contains(&format!("port {}", settings.common.ports.base + 1)),
         "{err:#}"
     );
     drop(holder);

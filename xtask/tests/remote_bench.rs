@@ -34,7 +34,7 @@ fn bench_args(extra: &[&str]) -> BenchArgs {
 fn metrics_urls(settings: &LoadedSettings, hosts: &[StaticHost], committee: usize) -> Vec<String> {
     (0..committee)
         .map(|i| {
-            let port = settings.settings.metrics_base_port as usize + i;
+            let port = settings.common.ports.metrics_base as usize + i;
             format!("http://{}:{port}/metrics", hosts[i % hosts.len()].address)
         })
         .collect()
@@ -90,7 +90,7 @@ impl Drop for ForgetTestbed {
 }
 
 fn forget_on_exit(settings: &LoadedSettings) -> ForgetTestbed {
-    ForgetTestbed(settings.settings.testbed_id.clone())
+    ForgetTestbed(settings.common.testbed_id.clone())
 }
 
 /// A host of its own: one more sshd on loopback (`scripts/sshd-hosts` in `dir`, on a free
@@ -311,7 +311,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     }
 
     // Second run, same binary, metrics through SSH, hosts not set up again: nothing is sent.
-    settings.settings.scrape_through_ssh = true;
+    settings.common.scrape_through_ssh = true;
     let args = bench_args(&[
         "--committee",
         "3",
@@ -650,7 +650,7 @@ fn a_busy_port_is_named_with_its_host_and_nothing_starts() {
     let settings = static_settings(root.path(), &hosts);
     let _forget = forget_on_exit(&settings);
     // Validator 1 runs on the second host: something already holds its metrics port there.
-    let port = settings.settings.metrics_base_port + 1;
+    let port = settings.common.ports.metrics_base + 1;
     let holder = TcpListener::bind((hosts[1].address.as_str(), port)).expect("hold the port");
     let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
         .expect_err("port in use");

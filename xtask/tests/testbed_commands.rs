@@ -51,8 +51,11 @@ fn testbed(fake: &FakeVultr, dir: &Path, regions: &[&str]) -> (LoadedSettings, B
         "vc2-1c-1gb",
     );
     // The public key only: nothing here may log into the fake's (unroutable) addresses.
-    settings.settings.ssh_public_key_file = settings.settings.public_key_path();
-    settings.settings.ssh_private_key_file = None;
+    settings
+        .testbed
+        .cloud_mut()
+        .expect("cloud")
+        .ssh_private_key_file = None;
     let provider = testbed::provider(&settings).expect("provider");
     (settings, provider)
 }
@@ -231,7 +234,7 @@ fn status_shows_ids_addresses_states_and_counts_per_region() {
     let instances = provider.list_instances().expect("list");
     let text = status::render(
         &instances,
-        &settings.settings.regions,
+        settings.testbed.regions(),
         chrono::Utc::now(),
         false,
     );
@@ -254,7 +257,7 @@ fn status_shows_ids_addresses_states_and_counts_per_region() {
     assert!(!text.contains('\u{1b}'), "no colour asked:\n{text}");
     let coloured = status::render(
         &instances,
-        &settings.settings.regions,
+        settings.testbed.regions(),
         chrono::Utc::now(),
         true,
     );

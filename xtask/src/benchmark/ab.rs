@@ -170,9 +170,9 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         .run_id
         .clone()
         .unwrap_or_else(|| format!("compare-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let results_dir = settings.settings.results_directory();
+    let results_dir = settings.common.results_directory();
     let run_dir = new_run_dir(&results_dir, &run_id)?;
-    if settings.settings.repository.is_some() {
+    if settings.common.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
     }
     let base_source = source(&root, Some(&revisions.base))?;
@@ -182,7 +182,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         &instances,
         args,
         &run_id,
-        &settings.settings.ports(),
+        &settings.common.ports,
         experiment.committee,
     )?;
     let builds = (|| -> Result<(Build, Build)> {
@@ -225,10 +225,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
     )?;
     for (side, dir) in &dirs {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_json(
-            &dir.join("settings.json"),
-            &super::recorded_settings(&settings.settings),
-        )?;
+        write_json(&dir.join("settings.json"), &settings.recorded())?;
         write_json(&dir.join("protocol.json"), &context.experiment.protocol)?;
         let build = if *side == Side::Base { &base } else { &head };
         let revision = match side {

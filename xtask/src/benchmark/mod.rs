@@ -24,7 +24,7 @@ use crate::{
     interrupt,
     ports::Ports,
     results::{self, provenance, Provenance, SummaryRow},
-    settings::{CloudProvider, LoadedSettings, Settings},
+    settings::{LoadedSettings, Testbed},
     testbed::{self, Instance},
     workspace,
 };
@@ -60,19 +60,18 @@ impl RunContext {
     /// The region recorded for validator `i`: the latency matrix's on the local testbed,
     /// otherwise its host's.
     pub fn region_of(&self, validator: usize) -> String {
-        match (
-            &self.experiment.latency_matrix,
-            self.settings.settings.cloud_provider,
-        ) {
-            (Some(matrix), CloudProvider::Local) => matrix.region_of(validator).to_string(),
+        match &self.experiment.latency_matrix {
+            Some(matrix) if self.settings.testbed.is_local() => {
+                matrix.region_of(validator).to_string()
+            }
             _ => self.host_of(validator).region.clone(),
         }
     }
 
     /// Where logs of a point go.
     pub fn logs_dir(&self, point_name: &str) -> PathBuf {
-        match &self.settings.settings.logs_directory {
-            Some(dir) => workspace::resolve(dir).join(&self.run_id).join(point_name),
+        match self.settings.common.logs_root() {
+            Some(dir) => dir.join(&self.run_id).join(point_name),
             None => self.run_dir.join(point_name).join("logs"),
         }
     }
@@ -86,10 +85,10 @@ impl RunContext {
             .instances
             .iter()
             .all(|i| i.region == self.instances[0].region);
-        let address = match self.settings.settings.cloud_provider {
-            CloudProvider::Local | CloudProvider::Static => host.peer_address(),
-            _ if one_region => host.peer_address(),
-            _ => host.public_ip.as_deref(),
+        let address = match self.settings.testbed.cloud() {
+            None => host.peer_address(),
+            Some(_) if one_region => host.peer_address(),
+            Some(_) => host.public_ip.as_deref(),
         };
         address
             .map(str::to_string)
@@ -111,34 +110,25 @@ fn deployment(
     ports: &Ports,
     committee: usize,
 ) -> Result<Box<dyn Deployment>> {
-    match settings.settings.cloud_provider {
-        CloudProvider::Local => Ok(Box::new(local::LocalDeployment::new(
+    match settings.testbed {
+        Testbed::Local => Ok(Box::new(local::LocalDeployment::new(
             ports.metrics(committee),
         ))),
         _ => Ok(Box::new(remote::RemoteDeployment::prepare(
-            settings.settings.ssh_options()?,
+            settings.ssh_options()?,
             instances,
             remote::Options {
                 run_id: run_id.to_string(),
                 consensus_ports: ports.consensus(committee),
                 metrics_ports: ports.metrics(committee),
                 port_ranges: ports.ranges(),
-                working_directories: settings.settings.working_directories(),
-                scrape_through_ssh: settings.settings.scrape_through_ssh,
+                working_directories: settings.testbed.working_directories(),
+                scrape_through_ssh: settings.common.scrape_through_ssh,
                 skip_update: args.skip_update,
                 skip_configure: args.skip_configure,
             },
         )?)),
     }
-}
-
-/// The settings as recorded with the results: the repository URL masked, no secret.
-fn recorded_settings(settings: &Settings) -> Settings {
-    let mut recorded = settings.clone();
-    if let Some(repo) = recorded.repository.as_mut() {
-        repo.url = repo.masked_url();
-    }
-    recorded
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -168,9 +158,9 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         .run_id
         .clone()
         .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
-    let results_dir = settings.settings.results_directory();
+    let results_dir = settings.common.results_directory();
     let run_dir = new_run_dir(&results_dir, &run_id)?;
-    let ports = settings.settings.ports();
+    let ports = settings.common.ports;
     let mut deployment = deployment(
         settings,
         &instances,
@@ -189,7 +179,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
 
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let recorded = recorded_settings(&settings.settings);
+    let recorded = settings.recorded();
     write_json(&run_dir.join("settings.json"), &recorded)?;
     write_json(&run_dir.join("protocol.json"), &experiment.protocol)?;
 
@@ -262,7 +252,7 @@ pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
             row.load, row.repeat, row.disturbed
         );
     }
-    if settings.settings.cloud_provider != CloudProvider::Local {
+    if !settings.testbed.is_local() {
         eprintln!(
             "note: host load (CPU busy, iowait, steal, pressure) is recorded on the local \
              testbed only; on remote hosts those time-series columns stay empty"
@@ -282,10 +272,9 @@ fn prepare_context(
     run_id: String,
     run_dir: PathBuf,
 ) -> Result<RunContext> {
-    let recorded = recorded_settings(&settings.settings);
-    let regions: Vec<String> = match (&experiment.latency_matrix, settings.settings.cloud_provider)
-    {
-        (Some(m), CloudProvider::Local) => m.regions.clone(),
+    let recorded = settings.recorded();
+    let regions: Vec<String> = match &experiment.latency_matrix {
+        Some(m) if settings.testbed.is_local() => m.regions.clone(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
             r.dedup();
@@ -305,7 +294,7 @@ fn prepare_context(
             instance_type: instances[0].specs.clone(),
         },
         parameters_hash: provenance::short_hash(&experiment.protocol)?,
-        ports: settings.settings.ports(),
+        ports: settings.common.ports,
         settings: settings.clone(),
         experiment,
         instances,
@@ -327,7 +316,7 @@ fn prepare_build(
     let target = deployment.target()?;
     let source = builder::source::resolve(
         root,
-        settings.settings.repository.as_ref(),
+        settings.common.repository.as_ref(),
         &workspace::cache_dir(),
     )?;
     eprintln!(

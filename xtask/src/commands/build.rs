@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use crate::{
     builder::{self, target},
     cli::BuildArgs,
-    settings::{CloudProvider, LoadedSettings},
+    settings::LoadedSettings,
     ssh::{self, SshClient},
     testbed, workspace,
 };
@@ -18,7 +18,7 @@ pub fn run(settings: &LoadedSettings, args: BuildArgs) -> Result<()> {
     };
     let source = builder::source::resolve(
         &workspace::root(),
-        settings.settings.repository.as_ref(),
+        settings.common.repository.as_ref(),
         &workspace::cache_dir(),
     )?;
     eprintln!(
@@ -48,11 +48,11 @@ pub fn run(settings: &LoadedSettings, args: BuildArgs) -> Result<()> {
 /// (static or cloud instances, which must be running) the one architecture their `uname -m`
 /// names, as the benchmark asks it. Musl when that target is installed, else glibc.
 pub fn hosts_target(settings: &LoadedSettings) -> Result<Option<String>> {
-    if settings.settings.cloud_provider == CloudProvider::Local {
+    if settings.testbed.is_local() {
         return Ok(None);
     }
     let (_, instances) = testbed::running_instances(settings)?;
-    let ssh = SshClient::new(settings.settings.ssh_options()?)?;
+    let ssh = SshClient::new(settings.ssh_options()?)?;
     let answers = ssh
         .connect_all(&instances)
         .map(|()| ssh.run_all(&instances, "uname -m"));

@@ -1,4 +1,6 @@
-//! `cargo xtask compare BASE HEAD`: a regression check between two result sets.
+//! `cargo xtask compare`: a regression check between two result sets (`BASE HEAD`, which reads
+//! only the results directory of the settings), or between two revisions benchmarked first
+//! (`--base REV`, on the settings' testbed).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,7 @@ use crate::{
     benchmark::ab,
     cli::CompareArgs,
     results::compare::{self, Bootstrap, Comparison, Options, Thresholds, Verdict},
-    settings::LoadedSettings,
+    settings::{Common, LoadedSettings},
 };
 
 /// A path as given, or a run id under the results directory when no such path exists.
@@ -74,10 +76,25 @@ pub fn conclude(comparison: &Comparison, args: &CompareArgs) -> Result<()> {
 
 /// Runs `compare`: on two result sets, or first the A/B benchmark of two revisions.
 pub fn run(settings: &LoadedSettings, args: CompareArgs) -> Result<()> {
+    if compares_results(&args) {
+        run_results(&settings.common, args)
+    } else {
+        run_revisions(settings, &args)
+    }
+}
+
+/// Whether `compare` is given two result sets (BASE HEAD): then it reads only the common
+/// block of the settings (the results directory).
+pub fn compares_results(args: &CompareArgs) -> bool {
+    args.base.is_some() && args.head.is_some()
+}
+
+/// `compare BASE HEAD`: two result sets, as paths or run ids under the results directory.
+pub fn run_results(settings: &Common, args: CompareArgs) -> Result<()> {
     let (Some(base), Some(head)) = (&args.base, &args.head) else {
-        return run_revisions(settings, &args);
+        return nothing_to_compare();
     };
-    let results = settings.settings.results_directory();
+    let results = settings.results_directory();
     let (base, head) = (side(&results, base), side(&results, head));
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;
@@ -91,14 +108,23 @@ pub fn run(settings: &LoadedSettings, args: CompareArgs) -> Result<()> {
     conclude(&comparison, &args)
 }
 
+/// The error of a `compare` given neither two result sets nor a revision.
+fn nothing_to_compare() -> Result<()> {
+    Err(ExitStatus {
+        code: 2,
+        error: anyhow!(
+            "give two result sets (BASE HEAD) or a revision to compare with (--base REV)"
+        ),
+    }
+    .into())
+}
+
 /// `compare --base REV [--head REV]`: benchmarks both, interleaved, then compares.
 fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
     let undecided = |error: anyhow::Error| ExitStatus { code: 2, error };
-    let base = args.base_rev.clone().ok_or_else(|| {
-        undecided(anyhow!(
-            "give two result sets (BASE HEAD) or a revision to compare with (--base REV)"
-        ))
-    })?;
+    let Some(base) = args.base_rev.clone() else {
+        return nothing_to_compare();
+    };
     let revisions = ab::Revisions {
         base,
         head: args.head_rev.clone(),

@@ -8,7 +8,7 @@ use crate::{cli::MonitoringArgs, monitoring::apply, settings::LoadedSettings};
 pub fn run(settings: &LoadedSettings, args: MonitoringArgs) -> Result<()> {
     let output = args
         .output
-        .unwrap_or_else(|| settings.settings.results_directory().join("monitoring"));
+        .unwrap_or_else(|| settings.common.results_directory().join("monitoring"));
     let request = apply::Request {
         committee: args.committee,
         output,

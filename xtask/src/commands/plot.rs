@@ -5,12 +5,12 @@ use anyhow::Result;
 use crate::{
     cli::PlotArgs,
     results::{plot, run_dir},
-    settings::LoadedSettings,
+    settings::Common,
 };
 
 /// Runs `plot`.
-pub fn run(settings: &LoadedSettings, args: PlotArgs) -> Result<()> {
-    let results = settings.settings.results_directory();
+pub fn run(settings: &Common, args: PlotArgs) -> Result<()> {
+    let results = settings.results_directory();
     let runs = if args.runs.is_empty() {
         vec![run_dir::latest(&results)?]
     } else {

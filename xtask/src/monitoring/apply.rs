@@ -9,7 +9,7 @@ use crate::progress;
 
 use super::{files, host_targets, install, validator_targets};
 use crate::{
-    settings::{CloudProvider, LoadedSettings},
+    settings::LoadedSettings,
     ssh::{self, SshClient},
     testbed::{self, Instance},
 };
@@ -30,22 +30,21 @@ pub struct Request {
 /// Writes the monitoring files for the testbed of `settings`; with `install`, sets them up on
 /// that instance and node exporters on every host. Returns the files written.
 pub fn run(settings: &LoadedSettings, request: &Request) -> Result<Vec<PathBuf>> {
-    let s = &settings.settings;
     let (_, instances) = testbed::running_instances(settings)?;
-    let local = s.cloud_provider == CloudProvider::Local;
+    let local = settings.testbed.is_local();
     let committee = request
         .committee
         .unwrap_or(if local { 4 } else { instances.len() });
-    let validators = validator_targets(&s.ports(), &instances, committee);
+    let validators = validator_targets(&settings.common.ports, &instances, committee);
     let hosts = if local {
         Vec::new()
     } else {
-        host_targets(&s.ports(), &instances)
+        host_targets(&settings.common.ports, &instances)
     };
     let dashboards = request.install.as_ref().map(|_| install::REMOTE_DASHBOARDS);
     let written = files::write(
         &request.output,
-        &s.testbed_id,
+        &settings.common.testbed_id,
         &validators,
         &hosts,
         PROMETHEUS_URL,
@@ -100,7 +99,7 @@ fn install_on(
     host: &Instance,
     local: &Path,
 ) -> Result<()> {
-    let ssh = SshClient::new(settings.settings.ssh_options()?)?;
+    let ssh = SshClient::new(settings.ssh_options()?)?;
     let result = (|| {
         ssh.connect_all(instances)?;
         let bar = progress::spinner(&format!("uploading to {}", ssh::describe(host)));
@@ -111,7 +110,7 @@ fn install_on(
         ));
         install::run_script(&ssh, host, &install::monitoring_script(install::STAGING))?;
         bar.set_message("installing prometheus-node-exporter on every host".to_string());
-        let script = install::node_exporter_script(settings.settings.ports().node_exporter());
+        let script = install::node_exporter_script(settings.common.ports.node_exporter());
         let results = ssh.for_each(instances, |h| install::run_script(&ssh, h, &script));
         let (_, failures) = Failures::collect(results, |h| h.id.clone());
         bar.finish_and_clear();

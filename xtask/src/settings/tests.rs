@@ -65,7 +65,10 @@ fn example_settings_file_is_valid_apart_from_its_placeholder_files() {
         .expect("object")
         .remove("ssh_public_key_file");
     let loaded = fixture.load(&value.to_string()).expect("valid");
-    assert_eq!(loaded.token.expect("token").expose(), "secret-token-value");
+    assert_eq!(
+        loaded.token().expect("token").expose(),
+        "secret-token-value"
+    );
 }
 
 #[test]
@@ -73,12 +76,12 @@ fn valid_settings_load_the_trimmed_token() {
     let fixture = Fixture::new();
     let loaded = fixture.load(&fixture.settings(|_| {})).expect("valid");
     assert_eq!(
-        loaded.token.as_ref().map(Secret::expose),
+        loaded.token().map(Secret::expose),
         Some("secret-token-value")
     );
-    assert_eq!(loaded.settings.base_port, 26000);
+    assert_eq!(loaded.common.ports.base, 26000);
     assert_eq!(
-        loaded.settings.public_key_path(),
+        loaded.testbed.cloud().expect("cloud").ssh_public_key_file,
         Some(fixture.dir.path().join("id.pub"))
     );
 }
@@ -139,10 +142,7 @@ fn cloud_settings_load_without_key_files_and_ssh_names_the_key() {
     let loaded = fixture
         .load(&fixture.settings(|v| v["ssh_private_key_file"] = missing.clone().into()))
         .expect("no key needed to load");
-    let err = format!(
-        "{:#}",
-        loaded.settings.ssh_options().expect_err("unreadable key")
-    );
+    let err = format!("{:#}", loaded.ssh_options().expect_err("unreadable key"));
     assert!(
         err.contains("ssh_private_key_file") && err.contains(&missing),
         "{err}"
@@ -154,7 +154,7 @@ fn cloud_settings_load_without_key_files_and_ssh_names_the_key() {
                 .remove("ssh_private_key_file");
         }))
         .expect("no key needed to load");
-    let err = format!("{:#}", loaded.settings.ssh_options().expect_err("no key"));
+    let err = format!("{:#}", loaded.ssh_options().expect_err("no key"));
     assert!(err.contains("`ssh_private_key_file` is required"), "{err}");
     // A static testbed always uses SSH: its key is checked when loading.
     let err = error_text(fixture.load(&fixture.settings(|v| {
@@ -282,8 +282,8 @@ fn local_default_needs_no_files() {
     let loaded = Settings::local_default()
         .validate()
         .expect("local default is valid");
-    assert!(loaded.token.is_none());
-    assert_eq!(loaded.settings.cloud_provider, CloudProvider::Local);
+    assert!(loaded.token().is_none());
+    assert!(loaded.testbed.is_local());
 }
 
 #[test]
@@ -299,5 +299,58 @@ fn static_provider_needs_hosts() {
             v["hosts"] = serde_json::json!([{"address": "127.0.0.2", "port": 2222}]);
         }))
         .expect("valid static settings");
-    assert_eq!(loaded.settings.hosts[0].region, "static");
+    let Testbed::Static(testbed) = &loaded.testbed else {
+        panic!("a static testbed: {:?}", loaded.testbed);
+    };
+    assert_eq!(testbed.hosts[0].region, "static");
+}
+
+/// `plot`, `logs` and `compare` of result sets read the common block only: no key, token or
+/// host is needed, while commands that use the testbed still check them.
+#[test]
+fn results_commands_need_no_key_token_or_hosts() {
+    let fixture = Fixture::new();
+    let path = fixture.dir.path().join("settings.json");
+    let results = fixture.dir.path().join("my-results");
+    for edit in [
+        // A static testbed whose key is gone and whose hosts are not written yet.
+        &(|v: &mut serde_json::Value| {
+            v["cloud_provider"] = "static".into();
+            v["ssh_private_key_file"] = "/nonexistent/key".into();
+        }) as &dyn Fn(&mut serde_json::Value),
+        // A cloud testbed whose token file is gone.
+        &|v: &mut serde_json::Value| v["token_file"] = "/nonexistent/token".into(),
+    ] {
+        let text = fixture.settings(|v| {
+            edit(v);
+            v["results_directory"] = results.display().to_string().into();
+        });
+        std::fs::write(&path, text).expect("write settings");
+        let location = Location::from_command_line(Some(&path));
+        let common = location.common().expect("the common block loads");
+        assert_eq!(common.results_directory(), results);
+        let err = format!(
+            "{:#}",
+            location.load().expect_err("the testbed needs its files")
+        );
+        assert!(err.contains("/nonexistent/"), "{err}");
+    }
+    // The common block is still checked.
+    let text = fixture.settings(|v| v["testbed_id"] = "no spaces".into());
+    std::fs::write(&path, text).expect("write settings");
+    let err = format!(
+        "{:#}",
+        Location::from_command_line(Some(&path))
+            .common()
+            .expect_err("bad testbed_id")
+    );
+    assert!(err.contains("testbed_id"), "{err}");
+}
+
+/// A local testbed reaches its hosts without any key.
+#[test]
+fn local_testbed_needs_no_ssh_key() {
+    let loaded = Settings::local_default().validate().expect("valid");
+    let options = loaded.ssh_options().expect("no key needed");
+    assert!(options.private_key.is_none());
 }

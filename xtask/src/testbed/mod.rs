@@ -18,7 +18,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 pub use crate::instance::{Instance, InstanceState};
-use crate::settings::{CloudProvider, LoadedSettings};
+use crate::settings::{LoadedSettings, Testbed};
 
 /// A region (or the provider's whole API, named `*`) that could not be read or changed, with
 /// the provider's answer.
@@ -161,16 +161,14 @@ pub trait Provider {
 
 /// The provider the settings ask for.
 pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
-    match settings.settings.cloud_provider {
-        CloudProvider::Local => Ok(Box::new(local::LocalProvider)),
-        CloudProvider::Static => Ok(Box::new(static_hosts::StaticProvider::new(
-            &settings.settings,
-        ))),
-        CloudProvider::Vultr => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
+    match &settings.testbed {
+        Testbed::Local => Ok(Box::new(local::LocalProvider)),
+        Testbed::Static(hosts) => Ok(Box::new(static_hosts::StaticProvider::new(hosts))),
+        Testbed::Vultr(_) => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
         #[cfg(feature = "aws")]
-        CloudProvider::Aws => Ok(Box::new(aws::AwsProvider::new(settings)?)),
+        Testbed::Aws(_) => Ok(Box::new(aws::AwsProvider::new(settings)?)),
         #[cfg(not(feature = "aws"))]
-        CloudProvider::Aws => anyhow::bail!(
+        Testbed::Aws(_) => anyhow::bail!(
             "this build of the orchestrator has no AWS support: build it with `--features aws`"
         ),
     }
@@ -190,7 +188,7 @@ pub fn running_instances(settings: &LoadedSettings) -> Result<(Box<dyn Provider>
             "the {} testbed \"{}\" has no running instance: run `cargo xtask testbed deploy` or \
              `testbed start`",
             provider.name(),
-            settings.settings.testbed_id
+            settings.common.testbed_id
         );
     }
     Ok((provider, instances))

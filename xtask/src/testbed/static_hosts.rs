@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 
 use super::{Instance, InstanceState, Provider};
-use crate::settings::Settings;
+use crate::settings::StaticTestbed;
 
 /// The user's own machines; nothing is created, started or deleted.
 pub struct StaticProvider {
@@ -12,8 +12,8 @@ pub struct StaticProvider {
 
 impl StaticProvider {
     /// The hosts listed in the settings.
-    pub fn new(settings: &Settings) -> Self {
-        let default_user = settings.ssh_user();
+    pub fn new(settings: &StaticTestbed) -> Self {
+        let default_user = &settings.ssh_user;
         let instances = settings
             .hosts
             .iter()

@@ -129,8 +129,7 @@ pub fn deploy(
     if options.instances == 0 {
         bail!("--instances must be at least 1 (`testbed destroy` deletes instances)");
     }
-    let deadline =
-        lifecycle::deadline_after(options.ttl_hours.unwrap_or(settings.settings.ttl_hours))?;
+    let deadline = lifecycle::deadline_after(options.ttl_hours.unwrap_or(settings.ttl_hours()))?;
     let regions = target_regions(settings, options.region.as_deref())?;
     provider
         .preflight(&regions)
@@ -144,7 +143,7 @@ pub fn deploy(
         println!(
             "every region already has {} running instance(s) of testbed {}: nothing to start \
              or create",
-            options.instances, settings.settings.testbed_id
+            options.instances, settings.common.testbed_id
         );
         None
     } else {
@@ -247,7 +246,7 @@ fn confirm(
         "Start {} and create {creating} {} instance(s) for testbed {}?",
         total - creating,
         provider.name(),
-        settings.settings.testbed_id
+        settings.common.testbed_id
     );
     if !console.confirm(&question, options.yes)? {
         bail!("deploy cancelled: nothing was started or created");
@@ -257,7 +256,7 @@ fn confirm(
 
 /// Resumes the testbed's unfinished deploy attempt, or begins one.
 fn begin_attempt(settings: &LoadedSettings, deadline: DateTime<Utc>) -> Result<Attempt> {
-    let attempt = Attempt::resume_or_begin(&settings.settings.testbed_id, deadline)?;
+    let attempt = Attempt::resume_or_begin(&settings.common.testbed_id, deadline)?;
     if attempt.resumed {
         println!(
             "resuming the unfinished deploy attempt {} (what it created is found, not \
@@ -397,9 +396,9 @@ fn ids(instances: &[Instance]) -> String {
 
 /// The regions to deploy in: all of the settings, or the one asked for if it is there.
 fn target_regions(settings: &LoadedSettings, only: Option<&str>) -> Result<Vec<String>> {
-    let regions = &settings.settings.regions;
+    let regions = settings.testbed.regions();
     match only {
-        None => Ok(regions.clone()),
+        None => Ok(regions.to_vec()),
         Some(region) if regions.iter().any(|r| r == region) => Ok(vec![region.to_string()]),
         Some(region) => bail!(
             "--region {region}: not in the settings' `regions` ({})",

@@ -115,7 +115,7 @@ pub fn rearm(
         return Ok(());
     }
     let when = deadline.format("%Y-%m-%d %H:%M UTC");
-    if settings.settings.ssh_private_key_file.is_none() {
+    if settings.testbed.private_key_file().is_none() {
         eprintln!(
             "warning: no `ssh_private_key_file` in the settings: the dead-man switch of the \
              started instances keeps its old deadline (an instance past it powers off 15 \
@@ -123,7 +123,7 @@ pub fn rearm(
         );
         return Ok(());
     }
-    let mut options = settings.settings.ssh_options()?;
+    let mut options = settings.ssh_options()?;
     options.connect_attempts = options.connect_attempts.max(10);
     let ssh = SshClient::new(options)?;
     let command = user_data::rearm_command(deadline);

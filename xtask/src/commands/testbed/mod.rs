@@ -46,7 +46,7 @@ pub fn run(settings: &LoadedSettings, command: TestbedCommand) -> Result<()> {
         TestbedCommand::Status => status::show(provider.as_ref(), settings, console),
         TestbedCommand::Setup => setup::run(provider.as_ref(), settings).map(drop),
         TestbedCommand::Start { instances, ttl } => {
-            let deadline = lifecycle::deadline_after(ttl.unwrap_or(settings.settings.ttl_hours))?;
+            let deadline = lifecycle::deadline_after(ttl.unwrap_or(settings.ttl_hours()))?;
             lifecycle::start(
                 provider.as_ref(),
                 settings,

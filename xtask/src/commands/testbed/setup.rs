@@ -24,11 +24,11 @@ pub fn run(provider: &dyn Provider, settings: &LoadedSettings) -> Result<host_se
 /// Sets up `hosts` over SSH in parallel, prints one line per host and a warning per host
 /// needing attention; fails naming every host whose set-up failed.
 pub fn set_up(settings: &LoadedSettings, hosts: &[Instance]) -> Result<host_setup::Summary> {
-    let mut options = settings.settings.ssh_options()?;
+    let mut options = settings.ssh_options()?;
     // Fresh instances may need a while before their sshd answers.
     options.connect_attempts = options.connect_attempts.max(10);
     let ssh = SshClient::new(options)?;
-    let setup_options = host_setup::SetupOptions::new(settings.settings.ports().ranges());
+    let setup_options = host_setup::SetupOptions::new(settings.common.ports.ranges());
     let results = host_setup::run(&ssh, hosts, &setup_options);
     ssh.disconnect_all(hosts);
     let summary = host_setup::summarize(&results);

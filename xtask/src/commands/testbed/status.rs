@@ -21,7 +21,7 @@ pub fn show(provider: &dyn Provider, settings: &LoadedSettings, console: Console
         "{}",
         render(
             &listing.instances,
-            &settings.settings.regions,
+            settings.testbed.regions(),
             Utc::now(),
             console.color
         )

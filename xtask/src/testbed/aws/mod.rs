@@ -50,7 +50,7 @@ use super::{
     public_key::read_public_key, user_data, CreateRequest, Instance, Listing, Provider,
     RegionFailure,
 };
-use crate::settings::{LoadedSettings, Settings};
+use crate::settings::{Cloud, CloudProvider, Common, LoadedSettings};
 
 /// Testbeds on AWS EC2.
 pub struct AwsProvider {
@@ -79,36 +79,28 @@ impl AwsProvider {
 
     /// The provider with a given retry policy.
     pub fn with_retry(settings: &LoadedSettings, retry: RetryPolicy) -> Result<Self> {
-        let settings = &settings.settings;
-        let token_file = settings.token_file.as_deref().ok_or_else(|| {
-            anyhow!("settings: `token_file` is required for cloud_provider \"aws\"")
-        })?;
-        let credentials = AwsCredentials::load(token_file)?;
-        let clients = Ec2Clients::new(&credentials, settings.api_endpoint.as_deref(), &retry);
-        Self::with_clients(settings, clients)
+        let cloud = settings.testbed.cloud_of(CloudProvider::Aws)?;
+        let credentials = AwsCredentials::load(&cloud.token_file)?;
+        let clients = Ec2Clients::new(&credentials, cloud.api_endpoint.as_deref(), &retry);
+        Self::with_clients(&settings.common, cloud, clients)
     }
 
     /// The provider over existing clients.
-    pub fn with_clients(settings: &Settings, clients: Ec2Clients) -> Result<Self> {
+    pub fn with_clients(common: &Common, cloud: &Cloud, clients: Ec2Clients) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime of the AWS client")?;
-        let instance_type = settings
-            .specs
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| anyhow!("settings: `specs` (the EC2 instance type) is required"))?;
         Ok(Self {
             runtime,
             clients,
-            testbed_id: settings.testbed_id.clone(),
-            instance_type,
-            disk_size_gb: settings.disk_size_gb,
-            port_ranges: settings.ports().ranges(),
-            public_key_file: settings.public_key_path(),
-            ssh_user: settings.ssh_user(),
-            settings_regions: settings.regions.clone(),
+            testbed_id: common.testbed_id.clone(),
+            instance_type: cloud.specs.clone(),
+            disk_size_gb: cloud.disk_size_gb,
+            port_ranges: common.ports.ranges(),
+            public_key_file: cloud.ssh_public_key_file.clone(),
+            ssh_user: cloud.ssh_user.clone(),
+            settings_regions: cloud.regions.clone(),
             images: Mutex::new(HashMap::new()),
             account_regions: Mutex::new(None),
         })

@@ -28,7 +28,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{public_key::read_public_key, user_data, CreateRequest, Instance, Provider};
-use crate::{parallel, settings::LoadedSettings};
+use crate::{
+    parallel,
+    settings::{CloudProvider, LoadedSettings},
+};
 use client::{ApiError, Client, Progress};
 use locked::LockWait;
 use resources::Resources;
@@ -66,27 +69,18 @@ impl VultrProvider {
 
     /// The provider for `settings` (`cloud_provider: "vultr"`), on `api_endpoint` if set.
     pub fn new(settings: &LoadedSettings) -> Result<Self> {
-        let s = &settings.settings;
-        let token = settings
-            .token
-            .clone()
-            .context("settings `token_file`: the Vultr API key is not loaded")?;
-        let endpoint = s
+        let cloud = settings.testbed.cloud_of(CloudProvider::Vultr)?;
+        let endpoint = cloud
             .api_endpoint
             .clone()
             .unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string());
-        let plan = s
-            .specs
-            .clone()
-            .context("settings `specs`: a Vultr plan (e.g. vc2-4c-8gb) is required")?;
-        let public_key_file = s.public_key_path();
         Ok(Self {
-            client: Client::new(&endpoint, token),
-            testbed_id: s.testbed_id.clone(),
-            plan,
-            ssh_user: s.ssh_user(),
-            public_key_file,
-            port_ranges: s.ports().ranges(),
+            client: Client::new(&endpoint, cloud.token.clone()),
+            testbed_id: settings.common.testbed_id.clone(),
+            plan: cloud.specs.clone(),
+            ssh_user: cloud.ssh_user.clone(),
+            public_key_file: cloud.ssh_public_key_file.clone(),
+            port_ranges: settings.common.ports.ranges(),
             lock_wait: LockWait::default(),
             plans: Mutex::new(None),
             resources: Mutex::new(None),
