@@ -1,4 +1,4 @@
-//! The command line: `cargo xtask <command> ...`.
+//! The command line of `cargo xtask`: its commands, their flags and their defaults.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
-//! Runs validators on a testbed's hosts. The benchmark drives this interface and does not
-//! know whether the processes run here ([`super::local::LocalExecutor`]) or over SSH.
+//! The interface between the benchmark and a testbed: a [`Deployment`] per run and an
+//! [`Executor`] per point, which start, watch and stop validators here ([`super::local`]) or
+//! over SSH ([`super::remote`]), and how one validator is launched ([`Launch`]).
 
 use std::path::Path;
 

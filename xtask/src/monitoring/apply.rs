@@ -1,4 +1,6 @@
-//! `cargo xtask monitoring`: the testbed's targets written out, and optionally installed.
+//! The flow of `cargo xtask monitoring`: the testbed's Prometheus targets and the Prometheus and
+//! Grafana files written out; with `--install`, installed over SSH (Prometheus and Grafana on
+//! the instance named, the node exporter on every host).
 
 use std::path::{Path, PathBuf};
 

@@ -1,3 +1,6 @@
+//! Loading settings files: valid ones, and each error naming the field, path, line or column
+//! at fault; the token never shown.
+
 use std::path::Path;
 
 use super::*;

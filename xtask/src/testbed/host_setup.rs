@@ -111,7 +111,7 @@ pub struct HostReport {
 /// The set-up run on each host (`bash -s`), after the assignments [`script`] puts before it.
 const HOST_SCRIPT: &str = include_str!("../../../assets/setup/host.sh");
 
-/// The shell script run on each host: [`HOST_SCRIPT`] with its parameters. It writes
+/// The shell script run on each host: `assets/setup/host.sh` with its parameters. It writes
 /// `key=value` lines on standard output and its errors on standard error.
 pub fn script(options: &SetupOptions) -> String {
     let tools: Vec<String> = options

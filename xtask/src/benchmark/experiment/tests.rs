@@ -1,3 +1,6 @@
+//! Validating `bench`'s arguments into an experiment: the refused combinations, the points,
+//! the load split, latency matrices and where the Byzantine validators sit.
+
 use clap::Parser;
 
 use super::*;

@@ -174,7 +174,7 @@ fn phase_bar(phase: &str, hosts: usize) -> ProgressBar {
     bar
 }
 
-/// The testbed set-up run on every host unless `--skip-configure` ([`setup`]: missing tools
+/// The testbed set-up run on every host unless `--skip-configure` ([`host_setup`]: missing tools
 /// installed, ufw opened, open-files limit in `<working dir>/session.sh`, clock sync checked),
 /// with the commands the validators' start and stop need on top.
 fn setup_options(port_ranges: &[(u16, u16)], working_directory: &str) -> host_setup::SetupOptions {

@@ -66,7 +66,7 @@ pub fn dashboard_provider(path: &str) -> String {
     )
 }
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Debug)]
 pub struct Written {
     pub files: Vec<PathBuf>,

@@ -1,3 +1,6 @@
+//! The monitoring files as written: Prometheus' configuration and targets (with the hosts' job
+//! when there are hosts), Grafana's provisioning and the dashboard's panels.
+
 use std::collections::BTreeMap;
 
 use super::*;

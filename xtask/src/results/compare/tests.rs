@@ -1,3 +1,6 @@
+//! Comparisons of a recorded and of synthetic result sets: the verdicts and their intervals,
+//! the rows left out, mismatched points, refused files and the renderings.
+
 use std::path::{Path, PathBuf};
 
 use super::*;

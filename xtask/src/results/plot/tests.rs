@@ -1,3 +1,6 @@
+//! Figures of recorded runs: the files written, how rows group into curves, and refused
+//! inputs.
+
 use super::*;
 
 fn testdata(name: &str) -> PathBuf {
