@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! # let instances: Vec<xtask::instance::Instance> = Vec::new();
+//! # let instances: Vec<xtask::testbed::Instance> = Vec::new();
 //! use xtask::ssh::{SshClient, SshOptions};
 //! let state = std::path::Path::new("/tmp/my-testbed");
 //! let ssh = SshClient::new(SshOptions::new(None, state, "my-testbed"))?;
