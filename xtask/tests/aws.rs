@@ -27,6 +27,18 @@ const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKl6nYbVq2v1nHbuwJ1VvQxv3RPt0vBB9zOk9o/S7n8z bench@test";
 const TESTBED_TAG: &str = "consensus-bench:testbed";
 
+/// What a pre-flight of `regions` says when it fails as it must (`why`), with its causes.
+fn preflight_error(provider: &AwsProvider, regions: &[&str], why: &str) -> String {
+    let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+    let err = provider.preflight(&regions).expect_err(why);
+    format!("{err:#}")
+}
+
+/// Asserts that `text` contains every one of `parts`.
+fn assert_says(text: &str, parts: &[&str]) {
+    assert!(parts.iter().all(|p| text.contains(p)), "{text}");
+}
+
 /// The emulator. Outside `scripts/test` the test fails: it has not run against EC2.
 fn moto() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
@@ -218,51 +230,29 @@ fn preflight_finds_the_newest_ubuntu_2404_image_of_the_architecture() {
 fn preflight_refuses_unknown_and_disabled_regions() {
     let bed = Bed::new(&["us-east-1", "xx-nowhere-1", "ap-east-1"], "t3.micro");
     let provider = bed.provider();
-    let err = provider
-        .preflight(&["us-east-1".into(), "xx-nowhere-1".into()])
-        .expect_err("unknown region");
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("\"xx-nowhere-1\"") && text.contains("does not exist"),
-        "{text}"
-    );
+    let text = preflight_error(&provider, &["us-east-1", "xx-nowhere-1"], "unknown region");
+    assert_says(&text, &["\"xx-nowhere-1\"", "does not exist"]);
     assert!(
         text.contains("eu-west-3"),
         "the known regions are listed: {text}"
     );
     // moto reports ap-east-1 as an opt-in region this account has not enabled.
-    let err = provider
-        .preflight(&["ap-east-1".into()])
-        .expect_err("disabled region");
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("\"ap-east-1\"") && text.contains("not enabled"),
-        "{text}"
-    );
+    let text = preflight_error(&provider, &["ap-east-1"], "disabled region");
+    assert_says(&text, &["\"ap-east-1\"", "not enabled"]);
 }
 
 #[test]
 fn preflight_refuses_unknown_or_unoffered_instance_types() {
     let bed = Bed::new(&["us-east-1"], "zz.huge");
-    let err = bed
-        .provider()
-        .preflight(&["us-east-1".into()])
-        .expect_err("unknown type");
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("\"zz.huge\"") && text.contains("does not exist"),
-        "{text}"
-    );
+    let text = preflight_error(&bed.provider(), &["us-east-1"], "unknown type");
+    assert_says(&text, &["\"zz.huge\"", "does not exist"]);
     // a1.large is offered in us-east-1, not in eu-west-3.
     let bed = Bed::new(&["us-east-1", "eu-west-3"], "a1.large");
-    let err = bed
-        .provider()
-        .preflight(&["us-east-1".into(), "eu-west-3".into()])
-        .expect_err("not offered everywhere");
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("\"a1.large\"") && text.contains("not offered in AWS region eu-west-3"),
-        "{text}"
+    let regions = ["us-east-1", "eu-west-3"];
+    let text = preflight_error(&bed.provider(), &regions, "not offered everywhere");
+    assert_says(
+        &text,
+        &["\"a1.large\"", "not offered in AWS region eu-west-3"],
     );
     assert!(!text.contains("region us-east-1"), "{text}");
     // Through `testbed deploy`: nothing is created when the pre-flight fails.
@@ -279,15 +269,9 @@ fn preflight_refuses_unknown_or_unoffered_instance_types() {
     let small = Bed::new(&["us-east-1"], "t3.micro");
     let mut settings = small.settings.clone();
     settings.testbed.cloud_mut().expect("cloud").disk_size_gb = 10;
-    let err = AwsProvider::new(&settings)
-        .expect("provider")
-        .preflight(&["us-east-1".into()])
-        .expect_err("disk too small");
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("`disk_size_gb` = 10") && text.contains("(15 GB)"),
-        "{text}"
-    );
+    let provider = AwsProvider::new(&settings).expect("provider");
+    let text = preflight_error(&provider, &["us-east-1"], "disk too small");
+    assert_says(&text, &["`disk_size_gb` = 10", "(15 GB)"]);
 }
 
 #[test]

@@ -17,8 +17,22 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn bench_args(extra: &[&str]) -> BenchArgs {
-    common::bench_args(6, extra)
+/// Bench arguments for a 2 s warm-up and a 6 s window plus `extra` (split at spaces).
+fn bench_args(extra: &str) -> BenchArgs {
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    common::bench_args(6, &extra)
+}
+
+/// The serial lock, a results directory and local settings writing there.
+fn local_testbed() -> (
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    xtask::settings::LoadedSettings,
+) {
+    let serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = settings_with_results(dir.path());
+    (serial, dir, settings)
 }
 
 fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
@@ -31,6 +45,23 @@ fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
 }
 
 use common::read_rows;
+
+/// Asserts that no process runs `binary` (the node of this workspace's release build).
+fn assert_no_node_left(binary: &Path) {
+    assert!(
+        node_processes(binary).is_empty(),
+        "node processes left behind"
+    );
+}
+
+/// Asserts that `row` committed more than `tps` transactions per second.
+fn assert_throughput_above(row: &SummaryRow, tps: f64) {
+    assert!(
+        row.throughput_tps > tps,
+        "throughput {}",
+        row.throughput_tps
+    );
+}
 
 /// Processes still running the node binary of this workspace's release build.
 fn node_processes(binary: &Path) -> Vec<u32> {
@@ -100,10 +131,8 @@ fn assert_provenance(
 
 #[test]
 fn local_bench_writes_plausible_results_and_leaves_no_process() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
-    let args = bench_args(&["--committee", "4", "--loads", "2000", "--run-id", "e2e"]);
+    let (_serial, dir, settings) = local_testbed();
+    let args = bench_args("--committee 4 --loads 2000 --run-id e2e");
     let started = chrono::Utc::now();
     let rows = xtask::benchmark::run(&settings, &args).expect("bench runs");
     let finished = chrono::Utc::now();
@@ -179,17 +208,12 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     );
     let runs: Vec<SummaryRow> = read_rows(&dir.path().join("runs.csv"));
     assert_eq!(runs, rows);
-    assert!(
-        node_processes(&node_binary()).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&node_binary());
 }
 
 #[test]
 fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
+    let (_serial, dir, settings) = local_testbed();
     let args = common::bench_args(
         120,
         &["--committee", "4", "--loads", "2000", "--run-id", "cut"],
@@ -201,13 +225,9 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
     // Built before, so that the wait below covers the run only.
     let binary = node_binary();
     // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
-    let result = common::interrupt_when(
-        std::time::Duration::from_secs(120),
-        || common::running_for(&urls, 4.0),
-        || xtask::benchmark::run(&settings, &args),
-    );
-    let err = result.expect_err("an interrupted bench says so");
-    assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+    common::interrupt_bench(std::time::Duration::from_secs(120), &urls, || {
+        xtask::benchmark::run(&settings, &args)
+    });
     common::interrupted_row(dir.path(), "cut", 120.0);
     for i in 0..4 {
         let log = dir
@@ -215,49 +235,22 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
             .join(format!("cut/n4-f0-load2000-r0/logs/validator-{i}.log"));
         assert!(log.is_file(), "{}", log.display());
     }
-    assert!(
-        node_processes(&binary).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&binary);
 }
 
 #[test]
 fn local_bench_commits_with_crashed_and_recovering_validators() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
-    let args = bench_args(&[
-        "--committee",
-        "4",
-        "--faults",
-        "1",
-        "--loads",
-        "1000",
-        "--run-id",
-        "faults",
-    ]);
+    let (_serial, dir, settings) = local_testbed();
+    let args = bench_args("--committee 4 --faults 1 --loads 1000 --run-id faults");
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with a crashed validator");
     assert_eq!(rows[0].validators_observed, 3);
-    assert!(
-        rows[0].throughput_tps > 500.0,
-        "throughput {}",
-        rows[0].throughput_tps
-    );
+    assert_throughput_above(&rows[0], 500.0);
     assert_eq!(rows[0].fault_mode, "permanent");
 
-    let args = bench_args(&[
-        "--committee",
-        "4",
-        "--faults",
-        "1",
-        "--crash-recovery",
-        "--crash-interval",
-        "3",
-        "--loads",
-        "1000",
-        "--run-id",
-        "recovery",
-    ]);
+    let args = bench_args(
+        "--committee 4 --faults 1 --crash-recovery --crash-interval 3 --loads 1000 \
+         --run-id recovery",
+    );
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with crash-recovery");
     // The restarted validator continued the same committed sequence.
     assert!(rows[0].safety.starts_with("ok ("), "{}", rows[0].safety);
@@ -266,49 +259,25 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         "{}",
         rows[0].liveness
     );
-    assert!(
-        rows[0].throughput_tps > 500.0,
-        "throughput {}",
-        rows[0].throughput_tps
-    );
-    let faults: Vec<xtask::results::FaultRow> = read_rows(&dir.path().join("recovery/faults.csv"));
-    let applied: Vec<&str> = faults
-        .iter()
-        .filter(|f| f.applied_at_s.is_some())
-        .map(|f| f.event.as_str())
-        .collect();
-    assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    assert_throughput_above(&rows[0], 500.0);
+    let faults = common::crashed_and_recovered(&dir.path().join("recovery/faults.csv"));
     let schedule: Vec<String> = faults
         .iter()
         .map(|f| format!("{}@{}s:{}", f.event, f.at_s, f.validator))
         .collect();
     assert_eq!(rows[0].fault_schedule, schedule.join(";"));
     assert_eq!(rows[0].fault_mode, "crash-recovery");
-    assert!(
-        node_processes(&node_binary()).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&node_binary());
 }
 
 /// One Byzantine validator of 4 (equivocating): the honest validators commit, the summary
 /// names the behaviour and the validator, and the figures are the honest validators'.
 #[test]
 fn local_bench_with_an_equivocating_validator() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
-    let args = bench_args(&[
-        "--committee",
-        "4",
-        "--byzantine",
-        "1",
-        "--behaviour",
-        "equivocate",
-        "--loads",
-        "1000",
-        "--run-id",
-        "byzantine",
-    ]);
+    let (_serial, dir, settings) = local_testbed();
+    let args = bench_args(
+        "--committee 4 --byzantine 1 --behaviour equivocate --loads 1000 --run-id byzantine",
+    );
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with a Byzantine validator");
     let row = &rows[0];
     assert_eq!(
@@ -323,11 +292,7 @@ fn local_bench_with_an_equivocating_validator() {
         row.validators_observed, 3,
         "the Byzantine validator is not counted"
     );
-    assert!(
-        row.throughput_tps > 500.0,
-        "throughput {}",
-        row.throughput_tps
-    );
+    assert_throughput_above(row, 500.0);
     let validators: Vec<xtask::results::ValidatorRow> =
         read_rows(&dir.path().join("byzantine/validators.csv"));
     let byzantine: Vec<usize> = validators
@@ -342,27 +307,13 @@ fn local_bench_with_an_equivocating_validator() {
     )
     .expect("the Byzantine validator's log");
     assert!(log.contains("BYZANTINE VALIDATOR"), "not started Byzantine");
-    assert!(
-        node_processes(&node_binary()).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&node_binary());
 }
 
 #[test]
 fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
-    let args = bench_args(&[
-        "--committee",
-        "4",
-        "--loads",
-        "1000",
-        "--plant-fork",
-        "3",
-        "--run-id",
-        "forked",
-    ]);
+    let (_serial, dir, settings) = local_testbed();
+    let args = bench_args("--committee 4 --loads 1000 --plant-fork 3 --run-id forked");
     let err = xtask::benchmark::run(&settings, &args).expect_err("a fork fails the bench");
     let message = format!("{err:#}");
     assert!(message.contains("safety broken"), "{message}");
@@ -387,30 +338,21 @@ fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
         message.contains("left out, its safety audit found a fork at index 20"),
         "{message}"
     );
-    assert!(
-        node_processes(&node_binary()).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&node_binary());
 }
 
 #[test]
 fn bad_inputs_fail_before_anything_starts() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
-    let err =
-        xtask::benchmark::run(&settings, &bench_args(&["--loads", "0"])).expect_err("zero load");
+    let (_serial, dir, settings) = local_testbed();
+    let err = xtask::benchmark::run(&settings, &bench_args("--loads 0")).expect_err("zero load");
     assert!(err.to_string().contains("load of 0"), "{err}");
-    let err = xtask::benchmark::run(
-        &settings,
-        &bench_args(&["--committee", "3", "--faults", "1"]),
-    )
-    .expect_err("committee too small");
+    let err = xtask::benchmark::run(&settings, &bench_args("--committee 3 --faults 1"))
+        .expect_err("committee too small");
     assert!(err.to_string().contains("3f+1"), "{err}");
     // A port of the range in use.
     let holder = TcpListener::bind(("127.0.0.1", settings.common.ports.base + 1)).expect("bind");
-    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
-        .expect_err("port in use");
+    let err =
+        xtask::benchmark::run(&settings, &bench_args("--run-id busy")).expect_err("port in use");
     assert!(
         format!("{err:#}").contains(&format!("port {}", settings.common.ports.base + 1)),
         "{err:#}"
@@ -424,28 +366,26 @@ fn bad_inputs_fail_before_anything_starts() {
 
 #[test]
 fn latency_matrix_delays_commits_by_the_emulated_distance() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
+    let (_serial, dir, settings) = local_testbed();
     // Two regions 150 ms apart (one way); validators alternate between them, so every quorum
     // spans both and a commit needs several crossings.
     let matrix = dir.path().join("two-regions.csv");
     std::fs::write(&matrix, "region,near,far\nnear,1,150\nfar,150,1\n").expect("matrix");
-    let args = bench_args(&[
-        "--loads",
-        "1000",
-        "--run-id",
-        "geo",
-        "--latency-matrix",
-        matrix.to_str().expect("utf-8 path"),
-    ]);
+    let matrix = matrix.to_str().expect("utf-8 path");
+    let args = common::bench_args(
+        6,
+        &[
+            "--loads",
+            "1000",
+            "--run-id",
+            "geo",
+            "--latency-matrix",
+            matrix,
+        ],
+    );
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with a latency matrix");
     let row = &rows[0];
-    assert!(
-        row.throughput_tps > 500.0,
-        "throughput {}",
-        row.throughput_tps
-    );
+    assert_throughput_above(row, 500.0);
     let p50 = row.latency_p50_s.expect("p50");
     assert!(p50 > 0.3, "p50 {p50} s: the 150 ms links are not emulated");
     assert_eq!(row.latency_matrix, "two-regions");
@@ -459,9 +399,7 @@ fn latency_matrix_delays_commits_by_the_emulated_distance() {
 #[test]
 fn compare_with_head_runs_both_sides_interleaved_and_exits_zero() {
     use clap::Parser;
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tmp");
-    let settings = settings_with_results(dir.path());
+    let (_serial, dir, settings) = local_testbed();
     // The same code on both sides: thresholds wide enough that machine noise cannot make it
     // inconclusive (the verdict's arithmetic has its own tests).
     let cli = xtask::cli::Cli::try_parse_from([
@@ -516,8 +454,5 @@ fn compare_with_head_runs_both_sides_interleaved_and_exits_zero() {
     .expect("JSON");
     assert_eq!(report["exit_code"], 0, "{report}");
     assert!(run.join("comparison.md").is_file());
-    assert!(
-        node_processes(&node_binary()).is_empty(),
-        "node processes left behind"
-    );
+    assert_no_node_left(&node_binary());
 }

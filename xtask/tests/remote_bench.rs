@@ -12,7 +12,7 @@ use std::{
 use xtask::{
     benchmark::remote::records::HostRow,
     cli::BenchArgs,
-    results::{FaultRow, TimeseriesRow, ValidatorRow},
+    results::{TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
 };
 
@@ -260,13 +260,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
             .collect::<Vec<_>>(),
         vec![3, 1, 1]
     );
-    let faults: Vec<FaultRow> = read_rows(&run.join("faults.csv"));
-    let applied: Vec<&str> = faults
-        .iter()
-        .filter(|f| f.applied_at_s.is_some())
-        .map(|f| f.event.as_str())
-        .collect();
-    assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    common::crashed_and_recovered(&run.join("faults.csv"));
     let point = run.join("n4-f1-load1000-r0");
     for i in 0..4 {
         let log = std::fs::read_to_string(point.join(format!("logs/validator-{i}.log")))
@@ -379,13 +373,9 @@ fn an_interrupted_remote_bench_stops_every_host_and_keeps_its_row_logs_and_clean
     let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
     xtask::builder::build_node(&xtask::workspace::root(), target.as_deref()).expect("node builds");
     // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
-    let result = common::interrupt_when(
-        std::time::Duration::from_secs(180),
-        || common::running_for(&urls, 4.0),
-        || xtask::benchmark::run(&settings, &args),
-    );
-    let err = result.expect_err("an interrupted bench says so");
-    assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+    common::interrupt_bench(std::time::Duration::from_secs(180), &urls, || {
+        xtask::benchmark::run(&settings, &args)
+    });
 
     // The row of the cut point, marked and with what was measured.
     let run = results.join("cut");

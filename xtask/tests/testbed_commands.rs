@@ -177,12 +177,7 @@ fn destroy_finds_the_pending_instances_of_an_interrupted_deploy_and_nothing_else
     assert_eq!(deleted.len(), 4);
     assert!(deleted.iter().all(|i| i.state == InstanceState::Pending));
     assert!(fake.state().tagged("bench-c").is_empty());
-    let left: Vec<String> = fake
-        .state()
-        .instances
-        .iter()
-        .map(|i| i.id.clone())
-        .collect();
+    let left = fake.state().ids();
     assert_eq!(left, others, "instances of others are untouched");
 
     // Safe to re-run: nothing left, nothing deleted.

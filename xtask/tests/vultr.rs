@@ -42,6 +42,13 @@ fn provider(
     VultrProvider::new(&settings).expect("provider")
 }
 
+/// The ids of `instances`, sorted.
+fn sorted_ids(instances: &[Instance]) -> Vec<String> {
+    let mut ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+    ids.sort_unstable();
+    ids
+}
+
 /// Retries that take milliseconds, not seconds.
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -61,6 +68,12 @@ fn recorder() -> (Progress, Arc<Mutex<Vec<String>>>) {
             .push(line.to_string())
     });
     (progress, lines)
+}
+
+/// `vultr` with fast retries and its progress lines kept.
+fn recorded(vultr: VultrProvider) -> (VultrProvider, Arc<Mutex<Vec<String>>>) {
+    let (progress, said) = recorder();
+    (vultr.with_retry(fast_retry()).with_progress(progress), said)
 }
 
 fn lines(lines: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
@@ -88,13 +101,7 @@ fn listing_follows_cursors_across_pages_and_keeps_only_the_testbed() {
         state.seed_instance("ewr", "other", &["bench-v-other"], true);
         state.seed_instance("ams", "untagged", &[], true);
     }
-    let mut listed: Vec<String> = vultr
-        .list_instances()
-        .expect("list")
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
-    listed.sort();
+    let listed = sorted_ids(&vultr.list_instances().expect("list"));
     ours.sort();
     assert_eq!(listed, ours);
     // Seven instances in pages of two: four requests, each after the first with a cursor.
@@ -375,15 +382,12 @@ fn locked_new_instances_are_halted_and_deleted_once_vultr_unlocks_them_all_at_on
         state.polls_until_active = u32::MAX;
     }
     let dir = tempfile::tempdir().expect("tmp");
-    let (progress, said) = recorder();
-    let vultr = provider(&fake, dir.path(), &["ewr", "ams"], "vc2-1c-1gb")
-        .with_retry(fast_retry())
-        .with_progress(progress)
-        .with_lock_wait(LockWait {
-            limit: Duration::from_secs(5),
-            first_pause: Duration::from_millis(20),
-            max_pause: Duration::from_millis(100),
-        });
+    let (vultr, said) = recorded(provider(&fake, dir.path(), &["ewr", "ams"], "vc2-1c-1gb"));
+    let vultr = vultr.with_lock_wait(LockWait {
+        limit: Duration::from_secs(5),
+        first_pause: Duration::from_millis(20),
+        max_pause: Duration::from_millis(100),
+    });
     let halted = common::create(&vultr, "ewr", 2).expect("create");
     vultr
         .stop_instances(&halted)
@@ -417,15 +421,12 @@ fn an_instance_locked_for_too_long_fails_with_advice_and_the_others_are_deleted(
     let fake = FakeVultr::start(TOKEN);
     fake.state().lock_duration = Duration::from_secs(3600);
     let dir = tempfile::tempdir().expect("tmp");
-    let (progress, _) = recorder();
-    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
-        .with_retry(fast_retry())
-        .with_progress(progress)
-        .with_lock_wait(LockWait {
-            limit: Duration::from_millis(200),
-            first_pause: Duration::from_millis(20),
-            max_pause: Duration::from_millis(50),
-        });
+    let (vultr, _) = recorded(provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb"));
+    let vultr = vultr.with_lock_wait(LockWait {
+        limit: Duration::from_millis(200),
+        first_pause: Duration::from_millis(20),
+        max_pause: Duration::from_millis(50),
+    });
     let locked = common::create(&vultr, "ewr", 1).expect("create");
     let old = fake.state().seed_instance("ewr", "old", &["bench-v"], true);
     let mut both = locked.clone();
@@ -445,12 +446,7 @@ fn an_instance_locked_for_too_long_fails_with_advice_and_the_others_are_deleted(
         "{err}"
     );
     assert!(!err.contains(&old), "{err}");
-    let left: Vec<String> = fake
-        .state()
-        .instances
-        .iter()
-        .map(|i| i.id.clone())
-        .collect();
+    let left = fake.state().ids();
     assert_eq!(left, [locked[0].id.clone()]);
 }
 
@@ -458,10 +454,7 @@ fn an_instance_locked_for_too_long_fails_with_advice_and_the_others_are_deleted(
 fn a_create_with_an_unclear_answer_is_looked_up_never_sent_twice_blindly() {
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
-    let (progress, said) = recorder();
-    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
-        .with_retry(fast_retry())
-        .with_progress(progress);
+    let (vultr, said) = recorded(provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb"));
     {
         let mut state = fake.state();
         // Vultr created the instance, then the gateway answered an error.
@@ -482,12 +475,9 @@ fn a_create_with_an_unclear_answer_is_looked_up_never_sent_twice_blindly() {
     assert_eq!(state.tagged("bench-v").len(), 3);
     assert_eq!(state.ssh_keys.len(), 1);
     assert_eq!(state.firewalls.len(), 1);
-    let mut ids: Vec<&str> = created.iter().map(|i| i.id.as_str()).collect();
-    ids.sort_unstable();
-    let mut listed: Vec<String> = state.tagged("bench-v").into_iter().map(|i| i.id).collect();
-    listed.sort_unstable();
     assert_eq!(
-        ids, listed,
+        sorted_ids(&created),
+        state.tagged_ids("bench-v"),
         "the instances found after an error are returned"
     );
     drop(state);
@@ -576,10 +566,7 @@ fn an_unreachable_endpoint_fails_within_a_few_tries_in_words_naming_it() {
 fn server_errors_are_retried_with_a_line_saying_what_and_why() {
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
-    let (progress, said) = recorder();
-    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
-        .with_retry(fast_retry())
-        .with_progress(progress);
+    let (vultr, said) = recorded(provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb"));
     fake.state().inject("GET", "/instances", 503, 1);
     fake.state().inject("GET", "/instances", 429, 1);
     vultr.list_instances().expect("list");
@@ -719,19 +706,12 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
         &regions,
         "vc2-1c-1gb",
     );
-    let (progress, said) = recorder();
-    let vultr = VultrProvider::new(&settings)
-        .expect("provider")
-        .with_retry(fast_retry())
-        .with_lock_wait(fast_lock_wait())
-        .with_progress(progress);
+    let (vultr, said) = recorded(VultrProvider::new(&settings).expect("provider"));
+    let vultr = vultr.with_lock_wait(fast_lock_wait());
     let description = resources::firewall_description("bench-s");
     let wait = WaitOptions {
         timeout: Duration::from_secs(60),
         interval: Duration::from_millis(10),
-    };
-    let ids = |instances: &[Instance]| -> Vec<String> {
-        instances.iter().map(|i| i.id.clone()).collect()
     };
     for cycle in 0..cycles {
         let creates_before = fake.state().creates.len();
@@ -767,17 +747,10 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
                 "cycle {cycle}: a label was created twice"
             );
         }
-        let mut created_ids = ids(&created);
-        created_ids.sort();
-        let mut tagged: Vec<String> = fake
-            .state()
-            .tagged("bench-s")
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
-        tagged.sort();
+        let created_ids = sorted_ids(&created);
         assert_eq!(
-            created_ids, tagged,
+            created_ids,
+            fake.state().tagged_ids("bench-s"),
             "cycle {cycle}: create returned other instances"
         );
         if cycle % 3 != 2 {
@@ -890,11 +863,8 @@ fn the_deadline_is_recorded_as_a_tag_and_rewritten_when_re_armed() {
 fn a_create_whose_answer_never_comes_is_looked_up_not_sent_again() {
     let fake = FakeVultr::start(TOKEN);
     let dir = tempfile::tempdir().expect("tmp");
-    let (progress, said) = recorder();
-    let vultr = provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb")
-        .with_retry(fast_retry())
-        .with_request_timeout(Duration::from_millis(300))
-        .with_progress(progress);
+    let (vultr, said) = recorded(provider(&fake, dir.path(), &["ewr"], "vc2-1c-1gb"));
+    let vultr = vultr.with_request_timeout(Duration::from_millis(300));
     // Vultr creates the instance but its answer comes after the client stopped waiting.
     fake.state()
         .inject_stall("POST", "/instances", Duration::from_millis(1200), 1);

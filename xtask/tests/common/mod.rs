@@ -202,6 +202,18 @@ pub(crate) fn interrupt_when<T>(
     })
 }
 
+/// Runs `bench` (a benchmark of 4 s warm-up or less whose validators answer at `urls`) and
+/// interrupts it once every validator is 2 s into its window; asserts that it says so.
+pub(crate) fn interrupt_bench<T: std::fmt::Debug>(
+    limit: std::time::Duration,
+    urls: &[String],
+    bench: impl FnOnce() -> anyhow::Result<T>,
+) {
+    let result = interrupt_when(limit, || running_for(urls, 4.0), bench);
+    let err = result.expect_err("an interrupted bench says so");
+    assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+}
+
 /// Runs `command` with an interrupt already requested (Ctrl-C before it starts); the request
 /// is cleared after. Only for tests that hold their file's serial lock.
 pub(crate) fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
@@ -259,6 +271,19 @@ pub(crate) fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
         .deserialize()
         .collect::<Result<Vec<T>, _>>()
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fault rows in `faults_csv`, asserted to be a crash and a recovery that were applied
+/// (and any that were not).
+pub(crate) fn crashed_and_recovered(faults_csv: &Path) -> Vec<xtask::results::FaultRow> {
+    let faults: Vec<xtask::results::FaultRow> = read_rows(faults_csv);
+    let applied: Vec<&str> = faults
+        .iter()
+        .filter(|f| f.applied_at_s.is_some())
+        .map(|f| f.event.as_str())
+        .collect();
+    assert_eq!(applied, vec!["crash", "recover"], "{faults:?}");
+    faults
 }
 
 /// The one summary row of run `run_id` under `results`, interrupted during a window of

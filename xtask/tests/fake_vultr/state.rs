@@ -249,6 +249,18 @@ impl State {
     }
 
     /// Instances carrying `tag`.
+    /// The ids of every instance of the account, in creation order.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.instances.iter().map(|i| i.id.clone()).collect()
+    }
+
+    /// The ids of the instances tagged `tag`, sorted.
+    pub(crate) fn tagged_ids(&self, tag: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.tagged(tag).into_iter().map(|i| i.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub(crate) fn tagged(&self, tag: &str) -> Vec<FakeInstance> {
         self.instances
             .iter()
