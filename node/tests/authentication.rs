@@ -28,9 +28,18 @@ fn disconnects(v: &Validator, reason: &str) -> u64 {
         .get()
 }
 
-/// Reads blocks from `inbound` up to and including `until` (the reply to a request);
-/// how many copies of `block` came meanwhile.
-async fn copies_until(inbound: &mut Connection, block: BlockRef, until: BlockRef) -> usize {
+/// Requests block `wanted` on `connection` and reads blocks from `inbound` up to and
+/// including the reply; how many copies of `counted` came meanwhile (the reply included).
+async fn request(
+    connection: &mut Connection,
+    wanted: BlockRef,
+    inbound: &mut Connection,
+    counted: BlockRef,
+) -> usize {
+    connection
+        .send(Message::Request(vec![wanted]))
+        .await
+        .expect("send request");
     let mut copies = 0;
     loop {
         let message = inbound
@@ -41,10 +50,10 @@ async fn copies_until(inbound: &mut Connection, block: BlockRef, until: BlockRef
             continue;
         };
         let r = Block::parse(bytes).expect("block").reference();
-        if r == block {
+        if r == counted {
             copies += 1;
         }
-        if r == until {
+        if r == wanted {
             return copies;
         }
     }
@@ -114,11 +123,7 @@ async fn spoofed_hellos_are_refused_and_a_spoofed_subscribe_gets_no_blocks() {
     // The real member 1 connects twice: the second connection replaces the first (once
     // the first is served: its request is answered).
     let mut first = dial(&member1, 0, address(0)).await.expect("member 1 dials");
-    first
-        .send(Message::Request(vec![own]))
-        .await
-        .expect("send request");
-    copies_of_own += copies_until(&mut inbound, own, own).await;
+    copies_of_own += request(&mut first, own, &mut inbound, own).await;
     let mut second = dial(&member1, 0, address(0))
         .await
         .expect("member 1 dials again");
@@ -137,11 +142,7 @@ async fn spoofed_hellos_are_refused_and_a_spoofed_subscribe_gets_no_blocks() {
         .send(Message::Block(marker.serialized().clone()))
         .await
         .expect("send block");
-    second
-        .send(Message::Request(vec![marker_ref]))
-        .await
-        .expect("send request");
-    copies_of_own += copies_until(&mut inbound, own, marker_ref).await;
+    copies_of_own += request(&mut second, marker_ref, &mut inbound, own).await;
     assert_eq!(
         copies_of_own, 2,
         "validator 0 answered a spoofed subscription (its own block was sent again)"
