@@ -380,12 +380,7 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
         let answer = block_on(
             client
                 .describe_instances()
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{TESTBED_TAG}"))
-                        .values(bed.id())
-                        .build(),
-                )
+                .filters(of_testbed(bed.id()))
                 .send(),
         )
         .expect("describe");
@@ -665,6 +660,14 @@ fn destroy_finds_a_partial_deploy_and_is_safe_to_rerun() {
     assert_eq!(common::destroy(&provider).expect("destroy").len(), 2);
 }
 
+/// An EC2 filter for the resources tagged as testbed `testbed_id`'s.
+fn of_testbed(testbed_id: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{TESTBED_TAG}"))
+        .values(testbed_id)
+        .build()
+}
+
 /// What EC2 holds of a testbed in `region`, seen by an independent client: live instances,
 /// key pairs and security groups.
 fn leftovers(region: &str, testbed_id: &str) -> (usize, usize, usize) {
@@ -672,12 +675,7 @@ fn leftovers(region: &str, testbed_id: &str) -> (usize, usize, usize) {
     let instances = block_on(
         client
             .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{TESTBED_TAG}"))
-                    .values(testbed_id)
-                    .build(),
-            )
+            .filters(of_testbed(testbed_id))
             .filters(
                 Filter::builder()
                     .name("instance-state-name")

@@ -37,6 +37,16 @@ impl Dag {
         }
     }
 
+    /// Four authorities, each proposing in each of `rounds` rounds on all blocks of the
+    /// round before.
+    fn with_full_rounds(rounds: usize) -> Self {
+        let mut dag = Self::new(4);
+        for _ in 0..rounds {
+            dag.full_round(&ALL);
+        }
+        dag
+    }
+
     fn block(&mut self, author: u32, round: Round, includes: Vec<BlockRef>, salt: u8) -> BlockRef {
         let b = Arc::new(Block::new_signed(
             author,
@@ -105,10 +115,7 @@ const ALL: [u32; 4] = [0, 1, 2, 3];
 
 #[test]
 fn direct_commit_on_a_full_dag() {
-    let mut dag = Dag::new(4);
-    for _ in 0..3 {
-        dag.full_round(&ALL);
-    }
+    let mut dag = Dag::with_full_rounds(3);
     let mut c = dag.committer(3, 1);
     let d = c.try_decide(&dag.store);
     assert_eq!(summary(&d), vec![(1, 0, DecisionKind::DirectCommit)]);
@@ -251,10 +258,7 @@ fn several_leaders_per_round_are_decided_in_slot_order() {
 
 #[test]
 fn wave_length_five_votes_at_r_plus_3_and_decides_at_r_plus_4() {
-    let mut dag = Dag::new(4);
-    for _ in 0..4 {
-        dag.full_round(&ALL);
-    }
+    let mut dag = Dag::with_full_rounds(4);
     let mut c = dag.committer(5, 1);
     assert!(c.try_decide(&dag.store).is_empty(), "no decision round yet");
     dag.full_round(&ALL);
@@ -276,10 +280,7 @@ fn wave_length_five_skips_an_absent_leader() {
 
 #[test]
 fn wave_length_three_commits_every_round_of_a_full_dag() {
-    let mut dag = Dag::new(4);
-    for _ in 0..10 {
-        dag.full_round(&ALL);
-    }
+    let mut dag = Dag::with_full_rounds(10);
     let mut c = dag.committer(3, 1);
     let d = c.try_decide(&dag.store);
     assert_eq!(d.len(), 8);

@@ -51,6 +51,11 @@ fn blocks(n: usize) -> Vec<BlockPtr> {
 
 use crate::block::BlockPtr;
 
+/// The references of `bs`, in order.
+fn references(bs: &[BlockPtr]) -> Vec<BlockRef> {
+    bs.iter().map(|b| b.reference()).collect()
+}
+
 fn write(dir: &Path, bs: &[BlockPtr]) {
     let (mut wal, records) = Wal::open(dir, u64::MAX, owner()).expect("open");
     assert!(records.is_empty());
@@ -82,7 +87,7 @@ fn records_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bs = blocks(6);
     write(dir.path(), &bs);
-    let expected: Vec<_> = bs.iter().map(|b| b.reference()).collect();
+    let expected = references(&bs);
     assert_eq!(replayed(dir.path()), expected);
 }
 
@@ -96,7 +101,7 @@ fn flipped_byte_in_the_tail_is_detected_and_truncated() {
     let len = data.len();
     data[len - 10] ^= 0xff;
     std::fs::write(&path, &data).expect("write");
-    let expected: Vec<_> = bs[..4].iter().map(|b| b.reference()).collect();
+    let expected = references(&bs[..4]);
     assert_eq!(replayed(dir.path()), expected);
     // The corrupted frame is gone from disk; appending after it works.
     let size_after = std::fs::metadata(&path).expect("meta").len() as usize;
@@ -104,7 +109,7 @@ fn flipped_byte_in_the_tail_is_detected_and_truncated() {
     let (mut wal, _) = Wal::open(dir.path(), u64::MAX, owner()).expect("open");
     wal.append(&Record::Block(bs[4].clone())).expect("append");
     wal.sync().expect("sync");
-    let expected: Vec<_> = bs.iter().map(|b| b.reference()).collect();
+    let expected = references(&bs);
     assert_eq!(replayed(dir.path()), expected);
 }
 
@@ -119,7 +124,7 @@ fn torn_frame_is_truncated_and_earlier_frames_survive() {
     let last_start = frames[3];
     // Cut in the middle of the last frame, then in the middle of a header.
     std::fs::write(&path, &data[..last_start + 20]).expect("write");
-    let expected: Vec<_> = bs[..2].iter().map(|b| b.reference()).collect();
+    let expected = references(&bs[..2]);
     assert_eq!(replayed(dir.path()), expected);
     assert_eq!(
         std::fs::metadata(&path).expect("meta").len() as usize,
@@ -281,7 +286,7 @@ fn a_zero_filled_tail_is_truncated() {
     let mut data = std::fs::read(&path).expect("read");
     data.extend_from_slice(&[0u8; 4096]);
     std::fs::write(&path, &data).expect("write");
-    let expected: Vec<_> = bs.iter().map(|b| b.reference()).collect();
+    let expected = references(&bs);
     assert_eq!(replayed(dir.path()), expected);
     assert_eq!(std::fs::metadata(&path).expect("meta").len(), len);
 }
