@@ -69,4 +69,25 @@ impl Instance {
     pub fn peer_address(&self) -> Option<&str> {
         self.private_ip.as_deref().or(self.public_ip.as_deref())
     }
+
+    /// An instance for unit tests: `id` in `region`, in `state`, at `public_ip`.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        id: &str,
+        region: &str,
+        public_ip: Option<&str>,
+        state: InstanceState,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            region: region.into(),
+            public_ip: public_ip.map(str::to_string),
+            private_ip: None,
+            specs: "p".into(),
+            state,
+            ssh_port: 22,
+            ssh_user: "root".into(),
+            deadline: None,
+        }
+    }
 }

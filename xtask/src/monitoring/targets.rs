@@ -65,17 +65,7 @@ mod tests {
     use crate::testbed::InstanceState;
 
     fn instance(id: &str, ip: Option<&str>) -> Instance {
-        Instance {
-            id: id.into(),
-            region: "eu-west-1".into(),
-            public_ip: ip.map(str::to_string),
-            private_ip: None,
-            specs: "m5.large".into(),
-            state: InstanceState::Running,
-            ssh_port: 22,
-            ssh_user: "ubuntu".into(),
-            deadline: None,
-        }
+        Instance::for_test(id, "eu-west-1", ip, InstanceState::Running)
     }
 
     #[test]

@@ -497,17 +497,7 @@ mod tests {
     }
 
     fn instance(id: &str, region: &str, state: InstanceState) -> Instance {
-        Instance {
-            id: id.into(),
-            region: region.into(),
-            public_ip: None,
-            private_ip: None,
-            specs: "p".into(),
-            state,
-            ssh_port: 22,
-            ssh_user: "root".into(),
-            deadline: None,
-        }
+        Instance::for_test(id, region, None, state)
     }
 
     /// Stopped instances are started before any is created; running, booting and stopping

@@ -136,17 +136,7 @@ mod tests {
     use super::*;
 
     fn instance(id: &str, region: &str, ip: Option<&str>, state: InstanceState) -> Instance {
-        Instance {
-            id: id.into(),
-            region: region.into(),
-            public_ip: ip.map(str::to_string),
-            private_ip: None,
-            specs: "p".into(),
-            state,
-            ssh_port: 22,
-            ssh_user: "root".into(),
-            deadline: None,
-        }
+        Instance::for_test(id, region, ip, state)
     }
 
     #[test]
