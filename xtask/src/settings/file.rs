@@ -205,7 +205,7 @@ impl Settings {
     }
 
     /// The public key file: `ssh_public_key_file`, or the private key path + `.pub`.
-    pub fn public_key_path(&self) -> Option<PathBuf> {
+    pub(super) fn public_key_path(&self) -> Option<PathBuf> {
         self.ssh_public_key_file.clone().or_else(|| {
             self.ssh_private_key_file.as_ref().map(|p| {
                 let mut s = p.clone().into_os_string();
@@ -216,7 +216,7 @@ impl Settings {
     }
 
     /// The SSH login user: `ssh_user`, else the provider's default.
-    pub fn ssh_user(&self) -> String {
+    pub(super) fn ssh_user(&self) -> String {
         self.ssh_user
             .clone()
             .unwrap_or_else(|| match self.cloud_provider {
