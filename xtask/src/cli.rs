@@ -69,7 +69,7 @@ pub enum Command {
         mut_arg("warmup", |a| a.default_value("5"))
     )]
     Compare(CompareArgs),
-    /// Summarise the validator logs of a run: errors, warnings, panics per validator and host.
+    /// Summarize the validator logs of a run: errors, warnings, panics per validator and host.
     ///
     /// Reads the run directory only (and `logs_directory/<run id>` when the settings keep logs
     /// elsewhere): local validators write their logs there, and remote benchmarks download

@@ -57,9 +57,9 @@ fn assert_no_node_left(binary: &Path) {
 /// Asserts that `row` committed more than `tps` transactions per second.
 fn assert_throughput_above(row: &SummaryRow, tps: f64) {
     assert!(
-        row.throughput_tps > tps,
+        row.measured.throughput_tps > tps,
         "throughput {}",
-        row.throughput_tps
+        row.measured.throughput_tps
     );
 }
 
@@ -95,8 +95,8 @@ fn assert_provenance(
     started: chrono::DateTime<chrono::Utc>,
     finished: chrono::DateTime<chrono::Utc>,
 ) {
-    assert_eq!(row.run_id, "e2e");
-    let date = chrono::DateTime::parse_from_rfc3339(&row.date)
+    assert_eq!(row.provenance.run_id, "e2e");
+    let date = chrono::DateTime::parse_from_rfc3339(&row.provenance.date)
         .expect("RFC 3339 date")
         .with_timezone(&chrono::Utc);
     // The date is written in whole seconds.
@@ -104,27 +104,49 @@ fn assert_provenance(
     assert!(
         started <= date && date <= finished,
         "date {} is not between the start {started} and the end {finished} of the run",
-        row.date
+        row.provenance.date
     );
     let root = xtask::workspace::root();
     let (commit, dirty) = xtask::results::provenance::git_state(&root);
-    assert!(is_hex(&row.git_commit, 40), "git commit {}", row.git_commit);
+    assert!(
+        is_hex(&row.provenance.git_commit, 40),
+        "git commit {}",
+        row.provenance.git_commit
+    );
     assert_eq!(
-        (row.git_commit.as_str(), row.git_dirty),
+        (row.provenance.git_commit.as_str(), row.provenance.git_dirty),
         (commit.as_str(), dirty)
     );
     let binary = xtask::builder::file_sha256(&node_binary()).expect("hash the node");
-    assert_eq!(row.node_hash, binary, "the hash of the binary that ran");
-    assert!(is_hex(&row.settings_hash, 16), "{}", row.settings_hash);
-    assert!(is_hex(&row.parameters_hash, 16), "{}", row.parameters_hash);
-    assert_eq!(row.provider, "local");
-    assert_eq!(row.regions, "local");
-    assert_eq!(row.instance_type, "local");
-    assert_eq!((row.committee, row.faults, row.load), (4, 0, 2000));
-    assert_eq!(row.transaction_size, 512);
-    assert_eq!((row.warmup_s, row.duration_s), (2, 6));
     assert_eq!(
-        (row.wave_length, row.leaders, row.leader_wait),
+        row.provenance.node_hash, binary,
+        "the hash of the binary that ran"
+    );
+    assert!(
+        is_hex(&row.provenance.settings_hash, 16),
+        "{}",
+        row.provenance.settings_hash
+    );
+    assert!(
+        is_hex(&row.provenance.parameters_hash, 16),
+        "{}",
+        row.provenance.parameters_hash
+    );
+    assert_eq!(row.provenance.provider, "local");
+    assert_eq!(row.provenance.regions, "local");
+    assert_eq!(row.provenance.instance_type, "local");
+    assert_eq!(
+        (row.point.committee, row.point.faults, row.point.load),
+        (4, 0, 2000)
+    );
+    assert_eq!(row.point.transaction_size, 512);
+    assert_eq!((row.point.warmup_s, row.point.duration_s), (2, 6));
+    assert_eq!(
+        (
+            row.point.wave_length,
+            row.point.leaders,
+            row.point.leader_wait
+        ),
         (3, 1, true)
     );
 }
@@ -142,23 +164,27 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     let summary: Vec<SummaryRow> = read_rows(&run.join("summary.csv"));
     assert_eq!(summary, rows);
     let row = &summary[0];
-    assert_eq!(row.validators_observed, 4);
+    assert_eq!(row.measured.validators_observed, 4);
     // 2000 tx/s offered: the committed rate must be of that order, not zero or a multiple.
     assert!(
-        row.throughput_tps > 1000.0 && row.throughput_tps < 3000.0,
+        row.measured.throughput_tps > 1000.0 && row.measured.throughput_tps < 3000.0,
         "throughput {}",
-        row.throughput_tps
+        row.measured.throughput_tps
     );
-    let p50 = row.latency_p50_s.expect("p50");
-    let p99 = row.latency_p99_s.expect("p99");
+    let p50 = row.measured.latency_p50_s.expect("p50");
+    let p99 = row.measured.latency_p99_s.expect("p99");
     assert!(p50 > 0.0 && p50 <= p99 && p99 < 10.0, "p50 {p50} p99 {p99}");
-    assert!(row.cpu_cores_mean > 0.0 && row.memory_mib_max > 1.0);
-    assert!(row.rounds_per_s > 0.0 && row.direct_commits > 0.0);
-    assert!(row.measured_s > 4.0, "measured {}", row.measured_s);
-    assert!(!row.interrupted);
+    assert!(row.measured.cpu_cores_mean > 0.0 && row.measured.memory_mib_max > 1.0);
+    assert!(row.measured.rounds_per_s > 0.0 && row.measured.direct_commits > 0.0);
+    assert!(
+        row.measured.measured_s > 4.0,
+        "measured {}",
+        row.measured.measured_s
+    );
+    assert!(!row.checks.interrupted);
     assert_provenance(row, started, finished);
-    assert_eq!(row.fault_mode, "none");
-    assert_eq!(row.fault_schedule, "");
+    assert_eq!(row.point.fault_mode, "none");
+    assert_eq!(row.point.fault_schedule, "");
     // The real run reads back through the schema check `compare` and `plot` use, and plots.
     assert_eq!(
         xtask::results::run_dir::summary_rows(&run).expect("schema check"),
@@ -187,17 +213,21 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
         assert!(commits.is_file(), "{}", commits.display());
     }
     // The audit compared the four committed sequences; liveness counts the window's commits.
-    assert!(row.safety.starts_with("ok ("), "safety {}", row.safety);
-    let checked: u64 = row.safety["ok (".len()..]
+    assert!(
+        row.checks.safety.starts_with("ok ("),
+        "safety {}",
+        row.checks.safety
+    );
+    let checked: u64 = row.checks.safety["ok (".len()..]
         .split(' ')
         .next()
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("safety {}", row.safety));
-    assert!(checked >= 10, "safety {}", row.safety);
+        .unwrap_or_else(|| panic!("safety {}", row.checks.safety));
+    assert!(checked >= 10, "safety {}", row.checks.safety);
     assert!(
-        row.liveness.ends_with(" s") && !row.liveness.starts_with("0 "),
+        row.checks.liveness.ends_with(" s") && !row.checks.liveness.starts_with("0 "),
         "liveness {}",
-        row.liveness
+        row.checks.liveness
     );
     assert!(
         std::fs::read_dir(&point)
@@ -243,9 +273,9 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
     let (_serial, dir, settings) = local_testbed();
     let args = bench_args("--committee 4 --faults 1 --loads 1000 --run-id faults");
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with a crashed validator");
-    assert_eq!(rows[0].validators_observed, 3);
+    assert_eq!(rows[0].measured.validators_observed, 3);
     assert_throughput_above(&rows[0], 500.0);
-    assert_eq!(rows[0].fault_mode, "permanent");
+    assert_eq!(rows[0].point.fault_mode, "permanent");
 
     let args = bench_args(
         "--committee 4 --faults 1 --crash-recovery --crash-interval 3 --loads 1000 \
@@ -253,11 +283,16 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
     );
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with crash-recovery");
     // The restarted validator continued the same committed sequence.
-    assert!(rows[0].safety.starts_with("ok ("), "{}", rows[0].safety);
     assert!(
-        rows[0].liveness.ends_with("under faults") && !rows[0].liveness.starts_with("0 "),
+        rows[0].checks.safety.starts_with("ok ("),
         "{}",
-        rows[0].liveness
+        rows[0].checks.safety
+    );
+    assert!(
+        rows[0].checks.liveness.ends_with("under faults")
+            && !rows[0].checks.liveness.starts_with("0 "),
+        "{}",
+        rows[0].checks.liveness
     );
     assert_throughput_above(&rows[0], 500.0);
     let faults = common::crashed_and_recovered(&dir.path().join("recovery/faults.csv"));
@@ -265,8 +300,8 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         .iter()
         .map(|f| format!("{}@{}s:{}", f.event, f.at_s, f.validator))
         .collect();
-    assert_eq!(rows[0].fault_schedule, schedule.join(";"));
-    assert_eq!(rows[0].fault_mode, "crash-recovery");
+    assert_eq!(rows[0].point.fault_schedule, schedule.join(";"));
+    assert_eq!(rows[0].point.fault_mode, "crash-recovery");
     assert_no_node_left(&node_binary());
 }
 
@@ -282,14 +317,14 @@ fn local_bench_with_an_equivocating_validator() {
     let row = &rows[0];
     assert_eq!(
         (
-            row.byzantine,
-            row.behaviour.as_str(),
-            row.byzantine_validators.as_str()
+            row.point.byzantine,
+            row.point.behaviour.as_str(),
+            row.point.byzantine_validators.as_str()
         ),
         (1, "equivocate", "3")
     );
     assert_eq!(
-        row.validators_observed, 3,
+        row.measured.validators_observed, 3,
         "the Byzantine validator is not counted"
     );
     assert_throughput_above(row, 500.0);
@@ -323,12 +358,13 @@ fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
     assert_eq!(rows.len(), 1);
     assert!(
         rows[0]
+            .checks
             .safety
             .starts_with("fork at index 20: validators 0 and 3 (last agreed at index 10)"),
         "safety {}",
-        rows[0].safety
+        rows[0].checks.safety
     );
-    assert!(message.contains(&rows[0].safety), "{message}");
+    assert!(message.contains(&rows[0].checks.safety), "{message}");
     // `compare` does not use the row.
     let options = xtask::results::compare::Options::default();
     let err = xtask::results::compare::compare_paths(&run, &run, &options)
@@ -386,10 +422,10 @@ fn latency_matrix_delays_commits_by_the_emulated_distance() {
     let rows = xtask::benchmark::run(&settings, &args).expect("bench with a latency matrix");
     let row = &rows[0];
     assert_throughput_above(row, 500.0);
-    let p50 = row.latency_p50_s.expect("p50");
+    let p50 = row.measured.latency_p50_s.expect("p50");
     assert!(p50 > 0.3, "p50 {p50} s: the 150 ms links are not emulated");
-    assert_eq!(row.latency_matrix, "two-regions");
-    assert_eq!(row.regions, "near;far");
+    assert_eq!(row.point.latency_matrix, "two-regions");
+    assert_eq!(row.provenance.regions, "near;far");
     let committee =
         std::fs::read_to_string(dir.path().join("geo/n4-f0-load1000-r0/committee.json"))
             .expect("committee");
@@ -433,9 +469,9 @@ fn compare_with_head_runs_both_sides_interleaved_and_exits_zero() {
     let base: Vec<SummaryRow> = read_rows(&run.join("base/summary.csv"));
     let head: Vec<SummaryRow> = read_rows(&run.join("head/summary.csv"));
     assert_eq!((base.len(), head.len()), (2, 2));
-    assert_eq!(base[0].run_id, "ab/base");
+    assert_eq!(base[0].provenance.run_id, "ab/base");
     assert_eq!(
-        base[0].git_commit, head[0].git_commit,
+        base[0].provenance.git_commit, head[0].provenance.git_commit,
         "both sides are HEAD"
     );
     let order: Vec<(String, usize)> =

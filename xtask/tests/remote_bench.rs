@@ -202,15 +202,20 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     let rows = xtask::benchmark::run(&settings, &args).expect("remote bench runs");
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
-    assert_eq!(row.provider, "static");
-    assert!(row.regions.contains("region-0") && row.regions.contains("region-1"));
+    assert_eq!(row.provenance.provider, "static");
     assert!(
-        row.throughput_tps > 400.0,
-        "throughput {} tx/s for 1000 offered (750 while one validator is down)",
-        row.throughput_tps
+        row.provenance.regions.contains("region-0") && row.provenance.regions.contains("region-1")
     );
-    assert!(row.latency_p50_s.is_some_and(|p| p > 0.0 && p < 10.0));
-    assert!(!row.interrupted);
+    assert!(
+        row.measured.throughput_tps > 400.0,
+        "throughput {} tx/s for 1000 offered (750 while one validator is down)",
+        row.measured.throughput_tps
+    );
+    assert!(row
+        .measured
+        .latency_p50_s
+        .is_some_and(|p| p > 0.0 && p < 10.0));
+    assert!(!row.checks.interrupted);
     assert!(
         left_running(&hosts).is_empty(),
         "validators left: {:?}",
@@ -232,7 +237,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
             host.working_directory.as_ref().expect("dir")
         );
         assert_eq!(h.binary_bytes_sent, binary_size, "{h:?}");
-        assert_eq!(h.node_hash, row.node_hash);
+        assert_eq!(h.node_hash, row.provenance.node_hash);
         assert_eq!(
             h.metrics_route, "direct",
             "loopback metrics answer directly"
@@ -246,10 +251,10 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         // The binary is installed under its hash.
         let installed = Path::new(&h.working_directory)
             .join("bin")
-            .join(format!("node-{}", &row.node_hash[..16]));
+            .join(format!("node-{}", &row.provenance.node_hash[..16]));
         assert_eq!(
             xtask::builder::file_sha256(&installed).expect("installed binary"),
-            row.node_hash
+            row.provenance.node_hash
         );
     }
     // Validators 0 and 3 on the first host, 3 crashing and coming back: 3 starts there.
@@ -281,11 +286,15 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
             "commits-{i}.csv"
         );
     }
-    assert!(row.safety.starts_with("ok ("), "safety {}", row.safety);
     assert!(
-        row.liveness.ends_with("under faults"),
+        row.checks.safety.starts_with("ok ("),
+        "safety {}",
+        row.checks.safety
+    );
+    assert!(
+        row.checks.liveness.ends_with("under faults"),
         "liveness {}",
-        row.liveness
+        row.checks.liveness
     );
     let validators: Vec<ValidatorRow> = read_rows(&run.join("validators.csv"));
     assert!(validators.iter().any(|r| r.validator == 1
@@ -316,7 +325,11 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         "second",
     ]);
     let rows = xtask::benchmark::run(&settings, &args).expect("second remote bench");
-    assert!(rows[0].throughput_tps > 300.0, "{}", rows[0].throughput_tps);
+    assert!(
+        rows[0].measured.throughput_tps > 300.0,
+        "{}",
+        rows[0].measured.throughput_tps
+    );
     let host_rows: Vec<HostRow> = read_rows(&results.join("second/hosts.csv"));
     for h in &host_rows {
         assert_eq!(h.binary_bytes_sent, 0, "{h:?}");
@@ -327,7 +340,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     // --skip-update on a host that lost the binary stops before starting anything.
     let lost = Path::new(&host_rows[1].working_directory)
         .join("bin")
-        .join(format!("node-{}", &rows[0].node_hash[..16]));
+        .join(format!("node-{}", &rows[0].provenance.node_hash[..16]));
     std::fs::remove_file(&lost).expect("remove the binary of host 1");
     let err = xtask::benchmark::run(
         &settings,
@@ -380,7 +393,7 @@ fn an_interrupted_remote_bench_stops_every_host_and_keeps_its_row_logs_and_clean
     // The row of the cut point, marked and with what was measured.
     let run = results.join("cut");
     let row = common::interrupted_row(&results, "cut", 120.0);
-    assert_eq!(row.validators_observed, committee);
+    assert_eq!(row.measured.validators_observed, committee);
 
     // Nothing runs on any host.
     assert!(

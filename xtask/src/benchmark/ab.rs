@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{
     deployment, experiment::Experiment, experiment::Point, new_run_dir, point, prepare_context,
-    write_json, RunContext,
+    start_run_dir, write_json, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
@@ -224,9 +224,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         dirs[0].1.clone(),
     )?;
     for (side, dir) in &dirs {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_json(&dir.join("settings.json"), &settings.recorded())?;
-        write_json(&dir.join("protocol.json"), &context.experiment.protocol)?;
+        start_run_dir(dir, settings, &context.experiment)?;
         let build = if *side == Side::Base { &base } else { &head };
         let revision = match side {
             Side::Base => revisions.base.clone(),
@@ -286,8 +284,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         );
         match point::run(&context, &step.point, &label) {
             Ok(row) => {
-                results::append_rows(&dir.join(results::SUMMARY_FILE), &[&row])?;
-                results::append_rows(&results_dir.join(results::RUNS_FILE), &[&row])?;
+                results::run_dir::record(dir, &results_dir, &row)?;
                 match step.side {
                     Side::Base => rows.0.push(row),
                     Side::Head => rows.1.push(row),

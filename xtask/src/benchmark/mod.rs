@@ -1,5 +1,7 @@
-//! The benchmark pipeline, shared by every testbed: build, genesis, start validators and
-//! load, measure, stop, write results.
+//! Owns the benchmark pipeline shared by every testbed and the context its points share.
+//! `cargo xtask bench` runs in three steps: `start` (experiment, hosts made ready, node built and
+//! installed, run directory started), `sweep` (one point after another, each row recorded as
+//! it comes: see [`point`]) and `report` (table, warnings, safety verdict).
 
 pub mod ab;
 pub mod analysis;
@@ -23,7 +25,7 @@ use crate::{
     cli::BenchArgs,
     interrupt,
     ports::Ports,
-    results::{self, provenance, Provenance, SummaryRow},
+    results::{self, provenance, run_dir, Provenance, SummaryRow},
     settings::{LoadedSettings, Testbed},
     testbed::{self, Instance},
     workspace,
@@ -45,7 +47,6 @@ pub struct RunContext {
     pub run_id: String,
     pub run_dir: PathBuf,
     pub provenance: Provenance,
-    pub parameters_hash: String,
     pub ports: Ports,
     /// Where per-point progress bars go when a caller shows its own above them.
     pub progress: Option<indicatif::MultiProgress>,
@@ -131,6 +132,14 @@ fn deployment(
     }
 }
 
+/// Creates the run directory `dir` with the settings and the protocol parameters as used (the
+/// settings file marks a run directory: see [`run_dir::latest`]).
+fn start_run_dir(dir: &Path, settings: &LoadedSettings, experiment: &Experiment) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_json(&dir.join(run_dir::SETTINGS_FILE), &settings.recorded())?;
+    write_json(&dir.join(run_dir::PROTOCOL_FILE), &experiment.protocol)
+}
+
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
@@ -151,6 +160,23 @@ fn new_run_dir(results_dir: &Path, run_id: &str) -> Result<PathBuf> {
 /// Runs `cargo xtask bench`: every point of the sweep, writing results as it goes.
 pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow>> {
     interrupt::install();
+    let mut context = start(settings, args)?;
+    let (rows, failure) = sweep(&context)?;
+    let finished = context.deployment.finish(&context.run_dir);
+    if let Some(e) = failure {
+        if let Err(cleanup) = finished {
+            eprintln!("warning: {cleanup:#}");
+        }
+        return Err(e);
+    }
+    finished?;
+    report(&context, &rows)?;
+    Ok(rows)
+}
+
+/// Everything before the first point: the experiment, the hosts made ready, the node built and
+/// installed there, and the run directory started.
+fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
     let root = workspace::root();
     let experiment = Experiment::from_args(args, &root.join("assets"))?;
     let (provider, instances) = testbed::running_instances(settings)?;
@@ -176,14 +202,8 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
             return Err(e);
         }
     };
-
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let recorded = settings.recorded();
-    write_json(&run_dir.join("settings.json"), &recorded)?;
-    write_json(&run_dir.join("protocol.json"), &experiment.protocol)?;
-
-    let mut context = prepare_context(
+    start_run_dir(&run_dir, settings, &experiment)?;
+    prepare_context(
         settings,
         experiment,
         provider.name(),
@@ -192,42 +212,46 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
         &build,
         run_id,
         run_dir,
-    )?;
+    )
+}
 
+/// Measures the points in order, recording each row as it comes; stops at the first point
+/// that fails (its error returned beside the rows measured) or when the user interrupts.
+fn sweep(context: &RunContext) -> Result<(Vec<SummaryRow>, Option<anyhow::Error>)> {
+    let results_dir = context.settings.common.results_directory();
     let points = context.experiment.points();
     let mut rows = Vec::new();
-    let mut failure = None;
     for (index, point) in points.iter().enumerate() {
         if interrupt::requested() {
             break;
         }
         let label = format!("[{}/{}] load {} tx/s", index + 1, points.len(), point.load);
-        let row = match point::run(&context, point, &label) {
-            Ok(row) => row,
-            Err(e) => {
-                failure = Some(e);
-                break;
+        match point::run(context, point, &label) {
+            Ok(row) => {
+                run_dir::record(&context.run_dir, &results_dir, &row)?;
+                rows.push(row);
             }
-        };
-        results::append_rows(&context.run_dir.join(results::SUMMARY_FILE), &[&row])?;
-        results::append_rows(&results_dir.join(results::RUNS_FILE), &[&row])?;
-        rows.push(row);
-    }
-    let finished = context.deployment.finish(&context.run_dir);
-    if let Some(e) = failure {
-        if let Err(cleanup) = finished {
-            eprintln!("warning: {cleanup:#}");
+            Err(e) => return Ok((rows, Some(e))),
         }
-        return Err(e);
     }
-    finished?;
-    println!("{}", results::table::render(&rows));
-    warn_disturbed(&rows, &context.settings);
+    Ok((rows, None))
+}
+
+/// Prints the summary table, the warnings and where the results are; fails when the validators
+/// forked or the user interrupted.
+fn report(context: &RunContext, rows: &[SummaryRow]) -> Result<()> {
+    println!("{}", results::table::render(rows));
+    warn_disturbed(rows, &context.settings);
     println!("results: {}", context.run_dir.display());
     let forks: Vec<String> = rows
         .iter()
-        .filter(|r| audit::is_fork(&r.safety))
-        .map(|r| format!("\n  load {} repeat {}: {}", r.load, r.repeat, r.safety))
+        .filter(|r| audit::is_fork(&r.checks.safety))
+        .map(|r| {
+            format!(
+                "\n  load {} repeat {}: {}",
+                r.point.load, r.point.repeat, r.checks.safety
+            )
+        })
         .collect();
     if !forks.is_empty() {
         bail!(
@@ -240,16 +264,16 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
     if interrupt::requested() {
         bail!("interrupted: the results above cover what was measured");
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Warns about points whose window looked disturbed, and says when host load was not recorded.
 pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
-    for row in rows.iter().filter(|r| !r.disturbed.is_empty()) {
+    for row in rows.iter().filter(|r| !r.checks.disturbed.is_empty()) {
         eprintln!(
             "warning: load {} tx/s, repeat {} was disturbed ({}): its figures may describe the \
              machine rather than the code; run it again on a quieter machine",
-            row.load, row.repeat, row.disturbed
+            row.point.load, row.point.repeat, row.checks.disturbed
         );
     }
     if !settings.testbed.is_local() {
@@ -289,11 +313,11 @@ fn prepare_context(
             git_dirty: build.source.dirty,
             node_hash: build.node.hash.clone(),
             settings_hash: provenance::short_hash(&recorded)?,
+            parameters_hash: provenance::short_hash(&experiment.protocol)?,
             provider: provider.into(),
             regions: regions.join(";"),
             instance_type: instances[0].specs.clone(),
         },
-        parameters_hash: provenance::short_hash(&experiment.protocol)?,
         ports: settings.common.ports,
         settings: settings.clone(),
         experiment,

@@ -1,4 +1,6 @@
-//! One point of a sweep: fresh genesis, validators up, measure, everything stopped, rows written.
+//! Owns one point of a sweep: fresh genesis, validators up, measure, everything stopped, its
+//! time series, validator and fault rows written, and its summary row put together from the
+//! point's parameters, the measured window and the checks.
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -9,7 +11,7 @@ use super::{
     analysis,
     audit::{self, liveness},
     executor::{Executor, Launch},
-    experiment::Point,
+    experiment::{Experiment, Point},
     faults::{self, FaultEvent},
     genesis, measure, RunContext,
 };
@@ -20,7 +22,7 @@ use crate::{
     results::{
         self,
         disturbance::{self, Disturbance},
-        seconds, FaultRow, SummaryRow, TimeseriesRow, ValidatorRow,
+        seconds, Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow,
     },
 };
 
@@ -122,11 +124,21 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     let liveness = liveness::liveness(&recording, experiment.warmup_s as f64, &correct, false);
 
     let disturbance = write_details(context, point, &name, &recording)?;
-    let mut row = summary_row(context, point, &schedule, &recording);
-    row.disturbed = disturbance.summary();
-    row.safety = safety.to_string();
-    row.liveness = liveness.to_string();
-    Ok(row)
+    // The figures are the honest validators' (what a Byzantine one reports is its own).
+    let measured = analysis::window_summary(&recording, experiment.warmup_s as f64, |v| {
+        !experiment.is_byzantine(v)
+    });
+    Ok(SummaryRow {
+        provenance: context.provenance.clone(),
+        point: parameters(experiment, point, &schedule),
+        measured,
+        checks: Checks {
+            safety: safety.to_string(),
+            liveness: liveness.to_string(),
+            interrupted: recording.interrupted,
+            disturbed: disturbance.summary(),
+        },
+    })
 }
 
 /// Starts the validators and measures; the caller stops them whatever happens.
@@ -184,12 +196,7 @@ fn write_details(
                 region: context.region_of(r.validator),
                 instance_type: machine.specs.clone(),
                 elapsed_s: r.elapsed_s,
-                phase: if r.elapsed_s < warmup {
-                    "warmup"
-                } else {
-                    "measure"
-                }
-                .into(),
+                phase: TimeseriesRow::phase_at(r.elapsed_s, warmup).into(),
                 committed_transactions: r.snapshot.committed_transactions,
                 throughput_tps: interval.throughput_tps,
                 latency_p50_s: interval.latency_p50_s,
@@ -269,38 +276,17 @@ fn write_details(
     Ok(disturbance)
 }
 
-fn summary_row(
-    context: &RunContext,
-    point: &Point,
-    schedule: &[FaultEvent],
-    recording: &measure::Recording,
-) -> SummaryRow {
-    let experiment = &context.experiment;
-    // The figures are the honest validators' (what a Byzantine one reports is its own).
-    let s = analysis::window_summary(recording, experiment.warmup_s as f64, |v| {
-        !experiment.is_byzantine(v)
-    });
-    let p = &context.provenance;
-    let fault_schedule = schedule
-        .iter()
-        .map(|e| format!("{}@{}s:{}", e.event, e.at_s, e.validator))
-        .collect::<Vec<_>>()
-        .join(";");
-    SummaryRow {
-        run_id: p.run_id.clone(),
-        date: p.date.clone(),
-        git_commit: p.git_commit.clone(),
-        git_dirty: p.git_dirty,
-        node_hash: p.node_hash.clone(),
-        settings_hash: p.settings_hash.clone(),
-        parameters_hash: context.parameters_hash.clone(),
-        provider: p.provider.clone(),
-        regions: p.regions.clone(),
-        instance_type: p.instance_type.clone(),
+/// What ran at `point`: the experiment's committee, faults and protocol with the point's load.
+fn parameters(experiment: &Experiment, point: &Point, schedule: &[FaultEvent]) -> PointParameters {
+    PointParameters {
         committee: experiment.committee,
         faults: experiment.faults,
         fault_mode: experiment.fault_mode.to_string(),
-        fault_schedule,
+        fault_schedule: schedule
+            .iter()
+            .map(|e| format!("{}@{}s:{}", e.event, e.at_s, e.validator))
+            .collect::<Vec<_>>()
+            .join(";"),
         byzantine: experiment.byzantine,
         behaviour: experiment
             .behaviour
@@ -321,31 +307,5 @@ fn summary_row(
             .as_ref()
             .map(|m| m.name.clone())
             .unwrap_or_default(),
-        measured_s: s.measured_seconds,
-        validators_observed: s.validators_observed,
-        throughput_tps: s.throughput_tps,
-        throughput_bytes_per_s: s.throughput_bytes_per_second,
-        latency_avg_s: s.latency_avg,
-        latency_stdev_s: s.latency_stdev,
-        latency_p50_s: s.latency_p50,
-        latency_p90_s: s.latency_p90,
-        latency_p99_s: s.latency_p99,
-        rounds_per_s: s.rounds_per_second,
-        blocks_per_round: s.blocks_per_round,
-        submitted_tps: s.submitted_tps,
-        rejected_tps: s.rejected_tps,
-        direct_commits: s.direct_commits,
-        indirect_commits: s.indirect_commits,
-        direct_skips: s.direct_skips,
-        indirect_skips: s.indirect_skips,
-        leader_timeouts: s.leader_timeouts,
-        missing_block_requests: s.missing_block_requests,
-        cpu_cores_mean: s.cpu_cores_mean,
-        cpu_cores_max: s.cpu_cores_max,
-        memory_mib_max: s.memory_mib_max,
-        safety: String::new(),
-        liveness: String::new(),
-        interrupted: recording.interrupted,
-        disturbed: String::new(),
     }
 }

@@ -150,10 +150,10 @@ fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
         comparison.add_problem(problem.clone());
     }
     for (side, rows) in [("base", &outcome.rows.0), ("head", &outcome.rows.1)] {
-        for row in rows.iter().filter(|r| r.interrupted) {
+        for row in rows.iter().filter(|r| r.checks.interrupted) {
             comparison.add_problem(format!(
                 "the {side} run at load {} tx/s, repeat {} was cut short",
-                row.load, row.repeat
+                row.point.load, row.point.repeat
             ));
         }
     }

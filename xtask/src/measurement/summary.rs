@@ -1,6 +1,7 @@
-//! The figures of one measured window, from the first and last scrape of every validator.
+//! Owns the figures of one measured window (the measured columns of a summary row), from
+//! the first and last scrape of every validator.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Histogram, Snapshot};
 
@@ -37,27 +38,28 @@ impl Observation {
     }
 }
 
-/// What a measured window shows. Latencies in seconds; `None` where nothing was committed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// What a measured window shows: the measured columns of a summary row, named as there
+/// (`*_s` in seconds, `*_per_s` per second). Latencies `None` where nothing was committed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Length of the window (mean over validators).
+    pub measured_s: f64,
     /// Validators observed at both ends of the window.
     pub validators_observed: usize,
-    /// Length of the window (mean over validators), seconds.
-    pub measured_seconds: f64,
     /// Committed transactions per second: the maximum over validators (every validator sees
     /// every commit, so the sum would count each transaction several times).
     pub throughput_tps: f64,
     /// Committed bytes per second, from the same validator.
-    pub throughput_bytes_per_second: f64,
+    pub throughput_bytes_per_s: f64,
     /// Latency over all validators' commits in the window.
-    pub latency_avg: Option<f64>,
+    pub latency_avg_s: Option<f64>,
     /// Estimated from the histogram's buckets.
-    pub latency_stdev: Option<f64>,
-    pub latency_p50: Option<f64>,
-    pub latency_p90: Option<f64>,
-    pub latency_p99: Option<f64>,
+    pub latency_stdev_s: Option<f64>,
+    pub latency_p50_s: Option<f64>,
+    pub latency_p90_s: Option<f64>,
+    pub latency_p99_s: Option<f64>,
     /// Rounds per second (maximum over validators).
-    pub rounds_per_second: f64,
+    pub rounds_per_s: f64,
     /// Blocks proposed and received per round, mean over validators.
     pub blocks_per_round: f64,
     /// Transactions per second the load generators submitted, all validators together.
@@ -80,7 +82,7 @@ pub struct Summary {
     pub memory_mib_max: f64,
 }
 
-/// Summarises a window from each validator's observation.
+/// Summarizes a window from each validator's observation.
 pub fn summarize(observations: &[Observation]) -> Summary {
     let mut summary = Summary {
         validators_observed: observations.len(),
@@ -90,13 +92,13 @@ pub fn summarize(observations: &[Observation]) -> Summary {
         return summary;
     }
     let n = observations.len() as f64;
-    summary.measured_seconds = observations.iter().map(|o| o.seconds).sum::<f64>() / n;
+    summary.measured_s = observations.iter().map(|o| o.seconds).sum::<f64>() / n;
     if let Some(best) = observations
         .iter()
         .max_by(|a, b| a.throughput().total_cmp(&b.throughput()))
     {
         summary.throughput_tps = best.throughput();
-        summary.throughput_bytes_per_second = best.rate(|s| s.committed_bytes);
+        summary.throughput_bytes_per_s = best.rate(|s| s.committed_bytes);
         let delta = |kind: &str| best.end.leaders(kind) - best.start.leaders(kind);
         summary.direct_commits = delta("direct-commit");
         summary.indirect_commits = delta("indirect-commit");
@@ -107,12 +109,12 @@ pub fn summarize(observations: &[Observation]) -> Summary {
     for o in observations {
         latency.merge(&o.end.latency.since(&o.start.latency));
     }
-    summary.latency_avg = latency.mean();
-    summary.latency_stdev = latency.stdev();
-    summary.latency_p50 = latency.quantile(0.50);
-    summary.latency_p90 = latency.quantile(0.90);
-    summary.latency_p99 = latency.quantile(0.99);
-    summary.rounds_per_second = observations
+    summary.latency_avg_s = latency.mean();
+    summary.latency_stdev_s = latency.stdev();
+    summary.latency_p50_s = latency.quantile(0.50);
+    summary.latency_p90_s = latency.quantile(0.90);
+    summary.latency_p99_s = latency.quantile(0.99);
+    summary.rounds_per_s = observations
         .iter()
         .map(|o| o.rate(|s| s.current_round))
         .fold(0.0, f64::max);
@@ -181,7 +183,7 @@ mod tests {
     fn throughput_is_the_maximum_over_validators_not_the_sum() {
         let s = summarize(&[observation(0, 1.0, 60.0), observation(1, 0.5, 60.0)]);
         assert!((s.throughput_tps - 79_401.0 / 60.0).abs() < 1e-6);
-        assert!((s.throughput_bytes_per_second - 79_401.0 * 512.0 / 60.0).abs() < 1e-3);
+        assert!((s.throughput_bytes_per_s - 79_401.0 * 512.0 / 60.0).abs() < 1e-3);
         assert_eq!(s.validators_observed, 2);
     }
 
@@ -190,21 +192,21 @@ mod tests {
         let one = summarize(&[observation(0, 1.0, 60.0)]);
         let two = summarize(&[observation(0, 1.0, 60.0), observation(1, 1.0, 60.0)]);
         // Same distribution twice: same percentiles.
-        assert_eq!(one.latency_p50, two.latency_p50);
+        assert_eq!(one.latency_p50_s, two.latency_p50_s);
         let (p50, p90, p99) = (
-            two.latency_p50.unwrap(),
-            two.latency_p90.unwrap(),
-            two.latency_p99.unwrap(),
+            two.latency_p50_s.unwrap(),
+            two.latency_p90_s.unwrap(),
+            two.latency_p99_s.unwrap(),
         );
         assert!(p50 < p90 && p90 < p99, "{p50} {p90} {p99}");
-        assert!((two.latency_avg.unwrap() - 5858.1865 / 79_401.0).abs() < 1e-6);
+        assert!((two.latency_avg_s.unwrap() - 5858.1865 / 79_401.0).abs() < 1e-6);
     }
 
     #[test]
     fn resources_and_rounds_are_per_validator() {
         let s = summarize(&[observation(0, 1.0, 10.0)]);
         assert!((s.cpu_cores_mean - 0.0218169).abs() < 1e-9);
-        assert!((s.rounds_per_second - 4.2).abs() < 1e-9);
+        assert!((s.rounds_per_s - 4.2).abs() < 1e-9);
         assert!((s.memory_mib_max - 13.906).abs() < 0.001);
     }
 
@@ -212,6 +214,6 @@ mod tests {
     fn no_observation_gives_empty_figures() {
         let s = summarize(&[]);
         assert_eq!(s.throughput_tps, 0.0);
-        assert_eq!(s.latency_p50, None);
+        assert_eq!(s.latency_p50_s, None);
     }
 }

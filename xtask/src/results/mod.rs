@@ -21,7 +21,7 @@ pub mod validator_log;
 pub use csv_file::append_rows;
 pub use point_key::PointKey;
 pub use provenance::Provenance;
-pub use rows::{FaultRow, SummaryRow, TimeseriesRow, ValidatorRow};
+pub use rows::{Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow};
 
 /// File names inside a run directory.
 pub const SUMMARY_FILE: &str = "summary.csv";

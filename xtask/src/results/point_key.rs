@@ -29,18 +29,18 @@ impl PointKey {
     /// The point a row measured.
     pub fn of(row: &SummaryRow) -> Self {
         Self {
-            committee: row.committee,
-            faults: row.faults,
-            fault_mode: row.fault_mode.clone(),
-            byzantine: row.byzantine,
-            behaviour: row.behaviour.clone(),
-            load: row.load,
-            transaction_size: row.transaction_size,
-            wave_length: row.wave_length,
-            leaders: row.leaders,
-            leader_wait: row.leader_wait,
-            leader_timeout_ms: row.leader_timeout_ms,
-            latency_matrix: row.latency_matrix.clone(),
+            committee: row.point.committee,
+            faults: row.point.faults,
+            fault_mode: row.point.fault_mode.clone(),
+            byzantine: row.point.byzantine,
+            behaviour: row.point.behaviour.clone(),
+            load: row.point.load,
+            transaction_size: row.point.transaction_size,
+            wave_length: row.point.wave_length,
+            leaders: row.point.leaders,
+            leader_wait: row.point.leader_wait,
+            leader_timeout_ms: row.point.leader_timeout_ms,
+            latency_matrix: row.point.latency_matrix.clone(),
         }
     }
 

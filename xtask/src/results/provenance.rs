@@ -1,13 +1,14 @@
-//! Where a result comes from: the code, the binary, the settings and the testbed.
+//! Owns where a result comes from (the code, the binary, the settings, the protocol
+//! parameters and the testbed): the provenance columns of a summary row and how they are found.
 
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Identifies what produced a run; repeated in every summary row.
-#[derive(Clone, Debug, Default, Serialize)]
+/// Identifies what produced a run; the first columns of every summary row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// Run identifier (the run directory's name).
     pub run_id: String,
@@ -21,6 +22,8 @@ pub struct Provenance {
     pub node_hash: String,
     /// SHA-256 (first 16 hex digits) of the settings as used (secrets excluded).
     pub settings_hash: String,
+    /// SHA-256 (first 16 hex digits) of the protocol parameters the run used.
+    pub parameters_hash: String,
     /// Testbed provider.
     pub provider: String,
     /// Regions of the hosts (`;`-separated), or of the latency matrix on the local testbed.
@@ -56,7 +59,7 @@ fn git_output(workspace: &Path, args: &[&str]) -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// First 16 hex digits of the SHA-256 of a serialisable value.
+/// First 16 hex digits of the SHA-256 of a serializable value.
 pub fn short_hash<T: Serialize>(value: &T) -> Result<String> {
     let bytes = serde_json::to_vec(value)?;
     Ok(hex::encode(Sha256::digest(&bytes))[..16].to_string())

@@ -1,29 +1,38 @@
-//! The rows of the result files. Column names are the field names; latencies are in seconds.
+//! Owns the rows of the result files: column names are the field names, in order; latencies
+//! in seconds. A summary row is composed of its parts (provenance, what ran, what was measured,
+//! what the checks found), so a column is added to its part alone.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-/// One row of `summary.csv` and `runs.csv`: a measured window with its provenance.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+use serde::{
+    de::{MapAccess, Visitor},
+    Deserialize, Deserializer, Serialize, Serializer,
+};
+
+use super::Provenance;
+use crate::measurement::Summary;
+
+/// One row of `summary.csv` and `runs.csv`: a measured window with its provenance. Its columns
+/// are its parts' fields, part after part.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SummaryRow {
-    // Provenance.
-    pub run_id: String,
-    pub date: String,
-    pub git_commit: String,
-    pub git_dirty: bool,
-    pub node_hash: String,
-    pub settings_hash: String,
-    pub parameters_hash: String,
-    pub provider: String,
-    pub regions: String,
-    pub instance_type: String,
-    // What ran.
+    pub provenance: Provenance,
+    pub point: PointParameters,
+    pub measured: Summary,
+    pub checks: Checks,
+}
+
+/// What ran at a point: the columns of a summary row between the provenance and the measured
+/// figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointParameters {
     pub committee: usize,
     pub faults: usize,
     pub fault_mode: String,
     /// The fault events, `kind@seconds:validator` separated by `;`.
     pub fault_schedule: String,
     /// Byzantine validators: how many, their behaviour and which (`5;6`). The measured
-    /// figures below are the honest validators'.
+    /// figures are the honest validators'.
     pub byzantine: usize,
     pub behaviour: String,
     pub byzantine_validators: String,
@@ -36,30 +45,13 @@ pub struct SummaryRow {
     pub leaders: u32,
     pub leader_wait: bool,
     pub leader_timeout_ms: u64,
+    /// The latency matrix's name; empty without one.
     pub latency_matrix: String,
-    // What was measured.
-    pub measured_s: f64,
-    pub validators_observed: usize,
-    pub throughput_tps: f64,
-    pub throughput_bytes_per_s: f64,
-    pub latency_avg_s: Option<f64>,
-    pub latency_stdev_s: Option<f64>,
-    pub latency_p50_s: Option<f64>,
-    pub latency_p90_s: Option<f64>,
-    pub latency_p99_s: Option<f64>,
-    pub rounds_per_s: f64,
-    pub blocks_per_round: f64,
-    pub submitted_tps: f64,
-    pub rejected_tps: f64,
-    pub direct_commits: f64,
-    pub indirect_commits: f64,
-    pub direct_skips: f64,
-    pub indirect_skips: f64,
-    pub leader_timeouts: f64,
-    pub missing_block_requests: f64,
-    pub cpu_cores_mean: f64,
-    pub cpu_cores_max: f64,
-    pub memory_mib_max: f64,
+}
+
+/// What the checks of a run found: the last columns of a summary row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
     /// The safety audit of the correct validators' committed sequences: `ok (N commits
     /// checked)`, `fork at index I: validators A and B ...` or `unchecked: why`.
     pub safety: String,
@@ -71,6 +63,52 @@ pub struct SummaryRow {
     /// Why the window may not reflect the code (a stall, a trend, a busy host); empty when it
     /// looked clean. See `results::disturbance`.
     pub disturbed: String,
+}
+
+/// A CSV record: the parts' columns one after the other.
+impl Serialize for SummaryRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.provenance, &self.point, &self.measured, &self.checks).serialize(serializer)
+    }
+}
+
+/// From a CSV record read with its header: each part takes its columns by name.
+impl<'de> Deserialize<'de> for SummaryRow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (names, values) = deserializer.deserialize_map(Columns)?;
+        fn part<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+            names: &csv::StringRecord,
+            values: &csv::StringRecord,
+        ) -> Result<T, E> {
+            values.deserialize(Some(names)).map_err(E::custom)
+        }
+        Ok(Self {
+            provenance: part(&names, &values)?,
+            point: part(&names, &values)?,
+            measured: part(&names, &values)?,
+            checks: part(&names, &values)?,
+        })
+    }
+}
+
+/// Collects a record's columns as text, names and values in the file's order.
+struct Columns;
+
+impl<'de> Visitor<'de> for Columns {
+    type Value = (csv::StringRecord, csv::StringRecord);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a CSV record with a header")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut columns = (csv::StringRecord::new(), csv::StringRecord::new());
+        while let Some((name, value)) = map.next_entry::<String, String>()? {
+            columns.0.push_field(&name);
+            columns.1.push_field(&value);
+        }
+        Ok(columns)
+    }
 }
 
 /// One row of `timeseries.csv`: one scrape of one validator.
@@ -86,7 +124,7 @@ pub struct TimeseriesRow {
     pub instance_type: String,
     /// Seconds since the validators started.
     pub elapsed_s: f64,
-    /// `warmup` or `measure`.
+    /// [`TimeseriesRow::WARMUP`] or [`TimeseriesRow::MEASURE`].
     pub phase: String,
     pub committed_transactions: f64,
     /// Committed transactions per second since this validator's previous scrape.
@@ -111,6 +149,27 @@ pub struct TimeseriesRow {
     pub host_io_pressure: Option<f64>,
     /// `stall` when this interval lies in a stall of the system (see `results::disturbance`).
     pub disturbed: String,
+}
+
+impl TimeseriesRow {
+    /// The `phase` of a scrape in the warm-up.
+    pub const WARMUP: &'static str = "warmup";
+    /// The `phase` of a scrape in the measured window.
+    pub const MEASURE: &'static str = "measure";
+
+    /// The phase of a scrape `elapsed_s` seconds into a run whose warm-up lasts `warmup_s`.
+    pub fn phase_at(elapsed_s: f64, warmup_s: f64) -> &'static str {
+        if elapsed_s < warmup_s {
+            Self::WARMUP
+        } else {
+            Self::MEASURE
+        }
+    }
+
+    /// Whether this scrape lies in the measured window.
+    pub fn is_measured(&self) -> bool {
+        self.phase == Self::MEASURE
+    }
 }
 
 /// One row of `validators.csv`: one validator over a measured window.
@@ -151,6 +210,42 @@ pub struct FaultRow {
 mod tests {
     use super::*;
     use crate::results::csv_file::columns;
+
+    /// A summary row read back from its file is the row written, every part of it.
+    #[test]
+    fn a_summary_row_reads_back_as_written() {
+        let row = SummaryRow {
+            provenance: Provenance {
+                run_id: "20261201-120000".into(),
+                git_dirty: true,
+                parameters_hash: "0123456789abcdef".into(),
+                ..Provenance::default()
+            },
+            point: PointParameters {
+                committee: 4,
+                load: 1000,
+                leader_timeout_ms: 500,
+                latency_matrix: "global".into(),
+                ..PointParameters::default()
+            },
+            measured: Summary {
+                throughput_tps: 987.5,
+                latency_p50_s: Some(0.125),
+                latency_p99_s: None,
+                ..Summary::default()
+            },
+            checks: Checks {
+                safety: "ok (12 commits checked)".into(),
+                interrupted: true,
+                ..Checks::default()
+            },
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("summary.csv");
+        crate::results::append_rows(&path, &[&row]).expect("write");
+        let read: Vec<SummaryRow> = crate::results::csv_file::read_rows(&path).expect("read");
+        assert_eq!(read, vec![row]);
+    }
 
     /// The result files' headers, exactly: readers of older runs and other tools rely on them.
     #[test]

@@ -1,5 +1,6 @@
-//! Finding runs: the last run of a results directory, and the summary rows of a run
-//! directory or CSV file.
+//! Owns the run directory as a whole: the files it starts with, recording a summary row (in
+//! the run's `summary.csv` and the results directory's `runs.csv`), finding the last run and
+//! reading the summary rows of a run directory or CSV file.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,10 +9,19 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::{csv_file, SummaryRow, SUMMARY_FILE};
+use super::{csv_file, SummaryRow, RUNS_FILE, SUMMARY_FILE};
 
-/// The file a run directory starts with (written before the first point).
-const RUN_MARKER: &str = "settings.json";
+/// The settings as used, the first file of a run directory (written before the first point).
+pub const SETTINGS_FILE: &str = "settings.json";
+/// The protocol parameters as used.
+pub const PROTOCOL_FILE: &str = "protocol.json";
+
+/// Records `row`, measured in the run directory `run`, there and in the cumulative file of
+/// `results` (the results directory).
+pub fn record(run: &Path, results: &Path, row: &SummaryRow) -> Result<()> {
+    csv_file::append_rows(&run.join(SUMMARY_FILE), &[row])?;
+    csv_file::append_rows(&results.join(RUNS_FILE), &[row])
+}
 
 /// The run directory under `results` that started last (by the time its settings were
 /// written), whether or not it finished.
@@ -25,7 +35,7 @@ pub fn latest(results: &Path) -> Result<PathBuf> {
     let mut latest: Option<(SystemTime, PathBuf)> = None;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", results.display()))?;
-        let marker = entry.path().join(RUN_MARKER);
+        let marker = entry.path().join(SETTINGS_FILE);
         let Ok(modified) = std::fs::metadata(&marker).and_then(|m| m.modified()) else {
             continue;
         };
@@ -103,7 +113,7 @@ mod tests {
         for (name, age) in [("b-older", 100), ("a-newer", 10), ("c-middle", 50)] {
             let run = dir.path().join(name);
             std::fs::create_dir(&run).expect("run");
-            let marker = std::fs::File::create(run.join(RUN_MARKER)).expect("marker");
+            let marker = std::fs::File::create(run.join(SETTINGS_FILE)).expect("marker");
             let time = SystemTime::now() - std::time::Duration::from_secs(age);
             marker.set_modified(time).expect("mtime");
         }

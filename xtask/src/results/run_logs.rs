@@ -1,4 +1,4 @@
-//! The logs of one run: every validator log summarised, with its point and host.
+//! The logs of one run: every validator log summarized, with its point and host.
 
 use std::{
     collections::BTreeMap,
@@ -41,7 +41,7 @@ fn recorded_hosts(run: &Path) -> BTreeMap<(String, usize), String> {
     hosts
 }
 
-/// Summarises the validator logs of the run directory `run`, and of `logs_root/<run id>` when
+/// Summarizes the validator logs of the run directory `run`, and of `logs_root/<run id>` when
 /// the settings keep logs elsewhere. Fails when there is no log at all.
 pub fn collect(run: &Path, logs_root: Option<&Path>) -> Result<Vec<RunLog>> {
     let mut roots: Vec<PathBuf> = vec![run.to_path_buf()];
@@ -54,7 +54,7 @@ pub fn collect(run: &Path, logs_root: Option<&Path>) -> Result<Vec<RunLog>> {
     let hosts = recorded_hosts(run);
     let mut out = Vec::new();
     for root in &roots {
-        for mut summary in validator_log::summarise(root)? {
+        for mut summary in validator_log::summarize(root)? {
             let relative = summary.file.strip_prefix(root).unwrap_or(&summary.file);
             let mut components = relative.components();
             let point = (relative.components().count() > 1)

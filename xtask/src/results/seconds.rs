@@ -40,7 +40,7 @@ fn mean(values: &[f64]) -> Option<f64> {
 pub fn seconds(rows: &[TimeseriesRow]) -> BTreeMap<RunKey, Vec<Second>> {
     // Every validator of one scrape carries the same elapsed time; milliseconds group them.
     let mut ticks: BTreeMap<(RunKey, i64), Vec<&TimeseriesRow>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.phase == "measure") {
+    for row in rows.iter().filter(|r| r.is_measured()) {
         let key = (row.run_id.clone(), row.load, row.repeat);
         let at = (row.elapsed_s * 1000.0).round() as i64;
         ticks.entry((key, at)).or_default().push(row);
@@ -70,7 +70,7 @@ mod tests {
             load: 1000,
             repeat,
             elapsed_s,
-            phase: if elapsed_s < 2.0 { "warmup" } else { "measure" }.into(),
+            phase: TimeseriesRow::phase_at(elapsed_s, 2.0).into(),
             throughput_tps: tps,
             latency_p50_s: p50,
             ..TimeseriesRow::default()

@@ -23,22 +23,32 @@ impl Column {
 }
 
 const COLUMNS: [Column; 13] = [
-    Column::new("nodes", 0, |r| r.committee.to_string()),
-    Column::new("faults", 0, |r| match r.fault_mode.as_str() {
-        "crash-recovery" => format!("{} (c-r)", r.faults),
-        _ => r.faults.to_string(),
+    Column::new("nodes", 0, |r| r.point.committee.to_string()),
+    Column::new("faults", 0, |r| match r.point.fault_mode.as_str() {
+        "crash-recovery" => format!("{} (c-r)", r.point.faults),
+        _ => r.point.faults.to_string(),
     }),
-    Column::new("load\ntx/s", 0, |r| r.load.to_string()),
-    Column::new("rep", 1, |r| r.repeat.to_string()),
-    Column::new("committed\ntx/s", 0, |r| format!("{:.0}", r.throughput_tps)),
-    Column::new("p50\nms", 0, |r| ms(r.latency_p50_s)),
-    Column::new("p90\nms", 4, |r| ms(r.latency_p90_s)),
-    Column::new("p99\nms", 0, |r| ms(r.latency_p99_s)),
-    Column::new("avg\nms", 5, |r| ms(r.latency_avg_s)),
-    Column::new("rounds\n/s", 2, |r| format!("{:.1}", r.rounds_per_s)),
-    Column::new("rejected\ntx/s", 3, |r| format!("{:.0}", r.rejected_tps)),
-    Column::new("cpu/\nnode", 3, |r| format!("{:.2}", r.cpu_cores_mean)),
-    Column::new("mem\nMiB", 2, |r| format!("{:.0}", r.memory_mib_max)),
+    Column::new("load\ntx/s", 0, |r| r.point.load.to_string()),
+    Column::new("rep", 1, |r| r.point.repeat.to_string()),
+    Column::new("committed\ntx/s", 0, |r| {
+        format!("{:.0}", r.measured.throughput_tps)
+    }),
+    Column::new("p50\nms", 0, |r| ms(r.measured.latency_p50_s)),
+    Column::new("p90\nms", 4, |r| ms(r.measured.latency_p90_s)),
+    Column::new("p99\nms", 0, |r| ms(r.measured.latency_p99_s)),
+    Column::new("avg\nms", 5, |r| ms(r.measured.latency_avg_s)),
+    Column::new("rounds\n/s", 2, |r| {
+        format!("{:.1}", r.measured.rounds_per_s)
+    }),
+    Column::new("rejected\ntx/s", 3, |r| {
+        format!("{:.0}", r.measured.rejected_tps)
+    }),
+    Column::new("cpu/\nnode", 3, |r| {
+        format!("{:.2}", r.measured.cpu_cores_mean)
+    }),
+    Column::new("mem\nMiB", 2, |r| {
+        format!("{:.0}", r.measured.memory_mib_max)
+    }),
 ];
 
 /// Renders summary rows as a table, one line per point, within the terminal's width (or
@@ -122,16 +132,23 @@ pub fn render_within(rows: &[SummaryRow], width: Option<u16>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{measurement::Summary, results::PointParameters};
 
     #[test]
     fn table_shows_latencies_in_milliseconds() {
         let row = SummaryRow {
-            committee: 4,
-            load: 10_000,
-            throughput_tps: 9_987.4,
-            latency_p50_s: Some(0.1234),
-            latency_p99_s: None,
-            fault_mode: "none".into(),
+            point: PointParameters {
+                committee: 4,
+                load: 10_000,
+                fault_mode: "none".into(),
+                ..PointParameters::default()
+            },
+            measured: Summary {
+                throughput_tps: 9_987.4,
+                latency_p50_s: Some(0.1234),
+                latency_p99_s: None,
+                ..Summary::default()
+            },
             ..SummaryRow::default()
         };
         let text = render(&[row]);
@@ -143,20 +160,26 @@ mod tests {
     #[test]
     fn the_table_fits_80_and_120_columns() {
         let row = SummaryRow {
-            committee: 20,
-            faults: 6,
-            fault_mode: "crash-recovery".into(),
-            load: 100_000,
-            repeat: 2,
-            throughput_tps: 99_987.4,
-            latency_p50_s: Some(1.234),
-            latency_p90_s: Some(2.345),
-            latency_p99_s: Some(12.345),
-            latency_avg_s: Some(1.5),
-            rounds_per_s: 56.7,
-            rejected_tps: 12_345.0,
-            cpu_cores_mean: 0.12,
-            memory_mib_max: 1234.0,
+            point: PointParameters {
+                committee: 20,
+                faults: 6,
+                fault_mode: "crash-recovery".into(),
+                load: 100_000,
+                repeat: 2,
+                ..PointParameters::default()
+            },
+            measured: Summary {
+                throughput_tps: 99_987.4,
+                latency_p50_s: Some(1.234),
+                latency_p90_s: Some(2.345),
+                latency_p99_s: Some(12.345),
+                latency_avg_s: Some(1.5),
+                rounds_per_s: 56.7,
+                rejected_tps: 12_345.0,
+                cpu_cores_mean: 0.12,
+                memory_mib_max: 1234.0,
+                ..Summary::default()
+            },
             ..SummaryRow::default()
         };
         for width in [80, 120] {

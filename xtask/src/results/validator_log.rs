@@ -48,9 +48,9 @@ impl LogSummary {
     }
 }
 
-/// Summarises every validator log (`validator*.log` or `validator*.log.gz`) under `dir`,
+/// Summarizes every validator log (`validator*.log` or `validator*.log.gz`) under `dir`,
 /// recursively, in path order.
-pub fn summarise(dir: &Path) -> Result<Vec<LogSummary>> {
+pub fn summarize(dir: &Path) -> Result<Vec<LogSummary>> {
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());
     }
@@ -70,7 +70,7 @@ pub fn summarise(dir: &Path) -> Result<Vec<LogSummary>> {
         } else {
             Box::new(file)
         };
-        let mut summary = summarise_reader(BufReader::new(reader))
+        let mut summary = summarize_reader(BufReader::new(reader))
             .with_context(|| format!("cannot read {}", path.display()))?;
         summary.file = path.to_path_buf();
         summary.validator = name.validator;
@@ -144,7 +144,7 @@ fn shorten(line: &str) -> String {
 }
 
 /// Counts the lines of one log (file, validator and host left empty).
-fn summarise_reader(mut reader: impl BufRead) -> Result<LogSummary> {
+fn summarize_reader(mut reader: impl BufRead) -> Result<LogSummary> {
     let mut summary = LogSummary::default();
     let mut buffer = Vec::new();
     // A panic's message is on the line after `panicked at`.
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn counts_levels_panics_and_keeps_the_first_errors() {
-        let s = summarise_reader(RECORDED.as_bytes()).expect("summary");
+        let s = summarize_reader(RECORDED.as_bytes()).expect("summary");
         assert_eq!((s.errors, s.warnings, s.panics), (2, 2, 1), "{s:?}");
         assert_eq!(s.first_errors.len(), 3, "{:?}", s.first_errors);
         assert!(s.first_errors[0].contains("two certified blocks in one slot"));
@@ -222,7 +222,7 @@ mod tests {
     fn words_inside_messages_are_not_levels() {
         let text = "2026-11-25T08:25:15Z  INFO node: peer said ERROR and WARN\n\
                     ERROR without a timestamp\n";
-        let s = summarise_reader(text.as_bytes()).expect("summary");
+        let s = summarize_reader(text.as_bytes()).expect("summary");
         assert_eq!((s.errors, s.warnings, s.panics), (0, 0, 0));
         assert!(!s.has_problems());
     }
@@ -233,7 +233,7 @@ mod tests {
         let text: String = (0..20)
             .map(|i| format!("2026-11-25T08:25:15Z ERROR node: failure {i} {long}\n"))
             .collect();
-        let s = summarise_reader(text.as_bytes()).expect("summary");
+        let s = summarize_reader(text.as_bytes()).expect("summary");
         assert_eq!(s.errors, 20);
         assert_eq!(s.first_errors.len(), FIRST_ERRORS);
         assert!(s.first_errors[0].contains("failure 0"));
@@ -253,7 +253,7 @@ mod tests {
         std::fs::write(point.join("notes.txt"), "ERROR not a log").expect("other");
         std::fs::write(dir.path().join("validator-0.log"), "").expect("empty");
 
-        let summaries = summarise(dir.path()).expect("summaries");
+        let summaries = summarize(dir.path()).expect("summaries");
         let names: Vec<(Option<usize>, Option<&str>)> = summaries
             .iter()
             .map(|s| (s.validator, s.host.as_deref()))
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_named() {
-        let err = summarise(Path::new("/nonexistent/run")).expect_err("missing");
+        let err = summarize(Path::new("/nonexistent/run")).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/run"), "{err}");
     }
 }

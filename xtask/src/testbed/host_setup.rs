@@ -242,7 +242,7 @@ pub struct Summary {
     pub failures: Failures,
 }
 
-/// Summarises the results of [`run`].
+/// Summarizes the results of [`run`].
 pub fn summarize(results: &[(Instance, Result<HostReport>)]) -> Summary {
     let mut summary = Summary::default();
     for (host, result) in results {

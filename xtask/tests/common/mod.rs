@@ -298,13 +298,16 @@ pub(crate) fn interrupted_row(
         read_rows(&results.join(run_id).join("summary.csv"));
     assert_eq!(rows.len(), 1);
     let row = rows[0].clone();
-    assert!(row.interrupted, "the row is not marked interrupted");
+    assert!(row.checks.interrupted, "the row is not marked interrupted");
     assert!(
-        row.measured_s > 0.0 && row.measured_s < window_s,
+        row.measured.measured_s > 0.0 && row.measured.measured_s < window_s,
         "measured {} s of {window_s}",
-        row.measured_s
+        row.measured.measured_s
     );
-    assert!(row.throughput_tps > 0.0, "what was measured is kept");
+    assert!(
+        row.measured.throughput_tps > 0.0,
+        "what was measured is kept"
+    );
     let runs: Vec<xtask::results::SummaryRow> = read_rows(&results.join("runs.csv"));
     assert_eq!(runs, rows);
     row

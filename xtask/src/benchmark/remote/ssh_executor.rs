@@ -403,7 +403,7 @@ impl Executor for RemoteExecutor<'_> {
         for (index, bytes) in received {
             self.deployment.hosts[index].stats().log_bytes_received += bytes;
         }
-        let summaries = results::validator_log::summarise(destination)
+        let summaries = results::validator_log::summarize(destination)
             .with_context(|| format!("cannot read the logs in {}", destination.display()))?;
         for summary in summaries {
             let Some(v) = summary.validator.filter(|v| self.started.contains(v)) else {

@@ -75,9 +75,9 @@ impl Metric {
     /// Its value in a summary row.
     pub fn of(self, row: &SummaryRow) -> Option<f64> {
         match self {
-            Self::Throughput => Some(row.throughput_tps),
-            Self::P50 => row.latency_p50_s,
-            Self::P99 => row.latency_p99_s,
+            Self::Throughput => Some(row.measured.throughput_tps),
+            Self::P50 => row.measured.latency_p50_s,
+            Self::P99 => row.measured.latency_p99_s,
         }
         .filter(|v| v.is_finite())
     }
@@ -295,7 +295,11 @@ impl ResultSet {
         rows.iter()
             .filter_map(|row| {
                 let figure = metric.of(row)?;
-                let key = (row.run_id.clone(), row.load, row.repeat);
+                let key = (
+                    row.provenance.run_id.clone(),
+                    row.point.load,
+                    row.point.repeat,
+                );
                 let seconds = self
                     .seconds
                     .get(&key)
@@ -326,13 +330,20 @@ impl Origin {
             }
         };
         for row in rows {
-            add(&mut origin.runs, row.run_id.clone());
-            let short: String = row.git_commit.chars().take(10).collect();
-            let dirty = if row.git_dirty { "-dirty" } else { "" };
+            add(&mut origin.runs, row.provenance.run_id.clone());
+            let short: String = row.provenance.git_commit.chars().take(10).collect();
+            let dirty = if row.provenance.git_dirty {
+                "-dirty"
+            } else {
+                ""
+            };
             add(&mut origin.commits, format!("{short}{dirty}"));
             add(
                 &mut origin.testbeds,
-                format!("{}/{}", row.provider, row.instance_type),
+                format!(
+                    "{}/{}",
+                    row.provenance.provider, row.provenance.instance_type
+                ),
             );
         }
         origin
@@ -362,17 +373,17 @@ fn group<'a>(
     let mut interrupted = 0;
     let mut forks = Vec::new();
     for row in rows {
-        if audit::is_fork(&row.safety) {
+        if audit::is_fork(&row.checks.safety) {
             forks.push(format!(
                 "{side} run {} ({}, repeat {}) is left out, its safety audit found a {}",
-                row.run_id,
+                row.provenance.run_id,
                 PointKey::of(row),
-                row.repeat,
-                row.safety
+                row.point.repeat,
+                row.checks.safety
             ));
             continue;
         }
-        if row.interrupted {
+        if row.checks.interrupted {
             interrupted += 1;
             continue;
         }
@@ -397,8 +408,10 @@ pub fn compare(base: &ResultSet, head: &ResultSet, options: &Options) -> Compari
             .iter()
             .flat_map(|(side, rows)| {
                 rows.iter()
-                    .filter(|r| !r.disturbed.is_empty())
-                    .map(move |r| format!("{side} repeat {}: {}", r.repeat, r.disturbed))
+                    .filter(|r| !r.checks.disturbed.is_empty())
+                    .map(move |r| {
+                        format!("{side} repeat {}: {}", r.point.repeat, r.checks.disturbed)
+                    })
             })
             .collect();
         let mut metrics: Vec<MetricComparison> = Metric::ALL

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::results::{append_rows, run_dir};
+use crate::{
+    measurement::Summary,
+    results::{append_rows, run_dir, PointParameters, Provenance},
+};
 
 /// `summary.csv` of a real local sweep: 4 validators, loads 2000, 8000 and 20000 tx/s, two
 /// repeats each.
@@ -13,10 +16,16 @@ fn recorded() -> Vec<SummaryRow> {
     run_dir::summary_rows(&path).expect("recorded summary")
 }
 
+/// `row` with `change` applied to its point parameters.
+fn with_point(mut row: SummaryRow, change: impl FnOnce(&mut PointParameters)) -> SummaryRow {
+    change(&mut row.point);
+    row
+}
+
 /// The recorded rows with `change` applied to the rows of one load.
 fn changed(load: u64, change: impl Fn(&mut SummaryRow)) -> Vec<SummaryRow> {
     let mut rows = recorded();
-    for row in rows.iter_mut().filter(|r| r.load == load) {
+    for row in rows.iter_mut().filter(|r| r.point.load == load) {
         change(row);
     }
     rows
@@ -69,18 +78,27 @@ fn synthetic(repeats: usize, scale: f64, noise: f64, seed: u64, run_id: &str) ->
         let mean =
             |f: fn(&Second) -> f64| seconds.iter().map(f).sum::<f64>() / seconds.len() as f64;
         set.rows.push(SummaryRow {
-            run_id: run_id.into(),
-            committee: 4,
-            load: 10_000,
-            repeat,
-            transaction_size: 512,
-            wave_length: 3,
-            leaders: 1,
-            leader_wait: true,
-            leader_timeout_ms: 1000,
-            throughput_tps: mean(|s| s.throughput_tps),
-            latency_p50_s: Some(mean(|s| s.latency_p50_s.unwrap_or(0.0))),
-            latency_p99_s: Some(mean(|s| s.latency_p99_s.unwrap_or(0.0))),
+            provenance: Provenance {
+                run_id: run_id.into(),
+                ..Provenance::default()
+            },
+            point: PointParameters {
+                committee: 4,
+                load: 10_000,
+                repeat,
+                transaction_size: 512,
+                wave_length: 3,
+                leaders: 1,
+                leader_wait: true,
+                leader_timeout_ms: 1000,
+                ..PointParameters::default()
+            },
+            measured: Summary {
+                throughput_tps: mean(|s| s.throughput_tps),
+                latency_p50_s: Some(mean(|s| s.latency_p50_s.unwrap_or(0.0))),
+                latency_p99_s: Some(mean(|s| s.latency_p99_s.unwrap_or(0.0))),
+                ..Summary::default()
+            },
             ..SummaryRow::default()
         });
         set.seconds.insert((run_id.into(), 10_000, repeat), seconds);
@@ -211,8 +229,8 @@ fn markdown_and_json_carry_the_intervals_and_the_verdict() {
 fn interrupted_rows_are_left_out() {
     let base = recorded();
     let head = changed(2000, |r| {
-        r.interrupted = true;
-        r.throughput_tps = 0.0;
+        r.checks.interrupted = true;
+        r.measured.throughput_tps = 0.0;
     });
     let c = compare(&rows_only(base), &rows_only(head), &options());
     assert!(c.regressed().is_empty());
@@ -232,11 +250,11 @@ fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided
     // One repeat of the 8000 tx/s point forked; its figures would look like an improvement.
     let forked = head
         .iter_mut()
-        .find(|r| r.load == 8000)
+        .find(|r| r.point.load == 8000)
         .expect("an 8000 tx/s row");
-    forked.safety = fork.into();
-    forked.throughput_tps *= 2.0;
-    let repeat = forked.repeat;
+    forked.checks.safety = fork.into();
+    forked.measured.throughput_tps *= 2.0;
+    let repeat = forked.point.repeat;
     let c = compare(&rows_only(base.clone()), &rows_only(head), &options());
     assert_eq!(
         c.problems,
@@ -251,7 +269,7 @@ fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided
     assert!(render(&c, Format::Text).contains(fork));
     // Rows whose audit could not be done are compared.
     let head = changed(8000, |r| {
-        r.safety = "unchecked: no commit log from validator 2".into()
+        r.checks.safety = "unchecked: no commit log from validator 2".into()
     });
     let c = compare(&rows_only(base), &rows_only(head), &options());
     assert!(c.problems.is_empty());
@@ -260,15 +278,21 @@ fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided
 #[test]
 fn mismatched_points_are_reported() {
     let base = recorded();
-    let mut head: Vec<SummaryRow> = base.iter().filter(|r| r.load != 20000).cloned().collect();
-    head.extend(base.iter().filter(|r| r.load == 2000).map(|r| SummaryRow {
-        committee: 7,
-        ..r.clone()
-    }));
-    head.extend(base.iter().filter(|r| r.load == 8000).map(|r| SummaryRow {
-        transaction_size: 128,
-        ..r.clone()
-    }));
+    let mut head: Vec<SummaryRow> = base
+        .iter()
+        .filter(|r| r.point.load != 20000)
+        .cloned()
+        .collect();
+    head.extend(
+        base.iter()
+            .filter(|r| r.point.load == 2000)
+            .map(|r| with_point(r.clone(), |p| p.committee = 7)),
+    );
+    head.extend(
+        base.iter()
+            .filter(|r| r.point.load == 8000)
+            .map(|r| with_point(r.clone(), |p| p.transaction_size = 128)),
+    );
     let c = compare(&rows_only(base), &rows_only(head), &options());
     assert_eq!(c.points.len(), 2);
     let only_base: Vec<String> = c.only_in_base.iter().map(ToString::to_string).collect();
@@ -292,7 +316,7 @@ fn files_with_no_common_point_are_refused() {
     let base = write(dir.path(), "base.csv", &recorded());
     let head_rows: Vec<SummaryRow> = recorded()
         .into_iter()
-        .map(|r| SummaryRow { faults: 1, ..r })
+        .map(|r| with_point(r, |p| p.faults = 1))
         .collect();
     let head = write(dir.path(), "head.csv", &head_rows);
     let err = compare_paths(&base, &head, &options()).expect_err("nothing common");
@@ -348,7 +372,7 @@ fn run_directories_compare_like_their_summary_files() {
     let head = write(
         dir.path(),
         "head.csv",
-        &changed(2000, |r| r.throughput_tps *= 0.5),
+        &changed(2000, |r| r.measured.throughput_tps *= 0.5),
     );
     let c = compare_paths(&run, &head, &options()).expect("compare");
     assert_eq!(c.regressed().len(), 1, "{}", render(&c, Format::Text));
@@ -359,7 +383,8 @@ fn run_directories_compare_like_their_summary_files() {
 fn a_disturbed_run_makes_its_point_inconclusive_unless_accepted() {
     let base = synthetic(3, 1.0, 0.02, 1, "base");
     let mut head = synthetic(3, 1.3, 0.02, 2, "head");
-    head.rows[1].disturbed = "stall: committed below 50% of the offered load for 3.0 s".into();
+    head.rows[1].checks.disturbed =
+        "stall: committed below 50% of the offered load for 3.0 s".into();
     let c = compare(&base, &head, &options());
     assert_eq!((c.verdict, c.exit_code()), (Verdict::Inconclusive, 2));
     let text = render(&c, Format::Text);
@@ -385,11 +410,12 @@ fn byzantine_behaviours_are_different_points() {
     let byzantine = |behaviour: &str| -> Vec<SummaryRow> {
         recorded()
             .into_iter()
-            .map(|r| SummaryRow {
-                byzantine: 1,
-                behaviour: behaviour.to_string(),
-                byzantine_validators: "3".into(),
-                ..r
+            .map(|r| {
+                with_point(r, |p| {
+                    p.byzantine = 1;
+                    p.behaviour = behaviour.to_string();
+                    p.byzantine_validators = "3".into();
+                })
             })
             .collect()
     };

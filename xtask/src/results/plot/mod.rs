@@ -48,7 +48,7 @@ impl Run {
         let id = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| summary[0].run_id.clone());
+            .unwrap_or_else(|| summary[0].provenance.run_id.clone());
         Ok(Self {
             id,
             summary,

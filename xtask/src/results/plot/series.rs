@@ -32,11 +32,11 @@ pub struct Curve {
 /// plus the transaction size or protocol when the rows have several.
 pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
     let mut groups: BTreeMap<PointKey, BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| !r.interrupted) {
+    for row in rows.iter().filter(|r| !r.checks.interrupted) {
         groups
             .entry(PointKey::of(row).curve())
             .or_default()
-            .entry(row.load)
+            .entry(row.point.load)
             .or_default()
             .push(row);
     }
@@ -61,9 +61,9 @@ pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
                     };
                     Some(CurvePoint {
                         load,
-                        throughput: median(|r| Some(r.throughput_tps))?,
-                        p50_ms: median(|r| r.latency_p50_s).map(|s| s * 1000.0),
-                        p99_ms: median(|r| r.latency_p99_s).map(|s| s * 1000.0),
+                        throughput: median(|r| Some(r.measured.throughput_tps))?,
+                        p50_ms: median(|r| r.measured.latency_p50_s).map(|s| s * 1000.0),
+                        p99_ms: median(|r| r.measured.latency_p99_s).map(|s| s * 1000.0),
                     })
                 })
                 .collect();
@@ -160,7 +160,7 @@ pub fn point_series(rows: &[TimeseriesRow], faults: &[FaultRow]) -> Vec<PointSer
                 p99_ms,
                 warmup_end: rows
                     .iter()
-                    .filter(|r| r.phase == "measure")
+                    .filter(|r| r.is_measured())
                     .map(|r| r.elapsed_s)
                     .min_by(f64::total_cmp),
                 faults: faults
@@ -219,7 +219,7 @@ mod tests {
             validator,
             elapsed_s,
             throughput_tps: tps,
-            phase: "measure".into(),
+            phase: TimeseriesRow::MEASURE.into(),
             ..TimeseriesRow::default()
         }
     }

@@ -92,8 +92,8 @@ fn curves_take_the_median_of_repeats_per_load() {
     assert_eq!(loads, vec![2000, 8000, 20000]);
     let at_8000: Vec<f64> = rows
         .iter()
-        .filter(|r| r.load == 8000)
-        .map(|r| r.throughput_tps)
+        .filter(|r| r.point.load == 8000)
+        .map(|r| r.measured.throughput_tps)
         .collect();
     let expected = (at_8000[0] + at_8000[1]) / 2.0;
     assert!((lines[0].points[1].throughput - expected).abs() < 1e-9);
@@ -120,19 +120,19 @@ fn labels_with_a_changed_copy(change: impl Fn(SummaryRow) -> SummaryRow) -> Vec<
 
 #[test]
 fn byzantine_runs_are_their_own_curve() {
-    let labels = labels_with_a_changed_copy(|r| SummaryRow {
-        byzantine: 1,
-        behaviour: "withhold".into(),
-        ..r
+    let labels = labels_with_a_changed_copy(|mut r| {
+        r.point.byzantine = 1;
+        r.point.behaviour = "withhold".into();
+        r
     });
     assert_eq!(labels, vec!["n=4 f=0", "n=4 f=0 byzantine=1 withhold"]);
 }
 
 #[test]
 fn runs_that_differ_only_in_the_leader_timeout_are_two_curves() {
-    let labels = labels_with_a_changed_copy(|r| SummaryRow {
-        leader_timeout_ms: 500,
-        ..r
+    let labels = labels_with_a_changed_copy(|mut r| {
+        r.point.leader_timeout_ms = 500;
+        r
     });
     assert_eq!(labels, vec!["n=4 f=0, w3 l1 t500ms", "n=4 f=0, w3 l1"]);
 }
