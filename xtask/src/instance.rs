@@ -70,6 +70,11 @@ impl Instance {
         self.private_ip.as_deref().or(self.public_ip.as_deref())
     }
 
+    /// The host as the result files name it: its public address, or its id without one.
+    pub fn label(&self) -> String {
+        self.public_ip.clone().unwrap_or_else(|| self.id.clone())
+    }
+
     /// An instance for unit tests: `id` in `region`, in `state`, at `public_ip`.
     #[cfg(test)]
     pub(crate) fn for_test(

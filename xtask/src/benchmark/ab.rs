@@ -13,8 +13,8 @@ use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
-    deployment, experiment::Experiment, experiment::Point, new_run_dir, point, prepare_context,
-    start_run_dir, write_json, RunContext,
+    deployment, experiment::Point, point, prepare_context, start_run_dir, timestamp, write_json,
+    NewRun, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
@@ -22,7 +22,7 @@ use crate::{
     interrupt,
     results::{self, SummaryRow},
     settings::LoadedSettings,
-    testbed, workspace,
+    workspace,
 };
 
 /// Which build a run uses.
@@ -164,14 +164,14 @@ fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> Progres
 pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
     interrupt::install();
     let root = workspace::root();
-    let experiment = Experiment::from_args(args, &root.join("assets"))?;
-    let (provider, instances) = testbed::running_instances(settings)?;
-    let run_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| format!("compare-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")));
-    let results_dir = settings.common.results_directory();
-    let run_dir = new_run_dir(&results_dir, &run_id)?;
+    let NewRun {
+        experiment,
+        provider,
+        instances,
+        run_id,
+        results_dir,
+        run_dir,
+    } = NewRun::of(settings, args, || format!("compare-{}", timestamp()))?;
     if settings.common.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
     }
@@ -216,7 +216,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
     let mut context = prepare_context(
         settings,
         experiment,
-        provider.name(),
+        provider,
         instances,
         deployment,
         &base,

@@ -145,6 +145,46 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// What a run (`bench` or `compare`) starts from before any host is touched: the experiment
+/// its arguments describe, the testbed's running hosts, and its id and directory.
+struct NewRun {
+    experiment: Experiment,
+    provider: &'static str,
+    instances: Vec<Instance>,
+    run_id: String,
+    results_dir: PathBuf,
+    /// Not created yet; it must not exist.
+    run_dir: PathBuf,
+}
+
+impl NewRun {
+    /// The run `args` ask for, named `--run-id` or else `default_id()`.
+    fn of(
+        settings: &LoadedSettings,
+        args: &BenchArgs,
+        default_id: impl FnOnce() -> String,
+    ) -> Result<Self> {
+        let experiment = Experiment::from_args(args, &workspace::root().join("assets"))?;
+        let (provider, instances) = testbed::running_instances(settings)?;
+        let run_id = args.run_id.clone().unwrap_or_else(default_id);
+        let results_dir = settings.common.results_directory();
+        let run_dir = new_run_dir(&results_dir, &run_id)?;
+        Ok(Self {
+            experiment,
+            provider: provider.name(),
+            instances,
+            run_id,
+            results_dir,
+            run_dir,
+        })
+    }
+}
+
+/// The current time as a run id (`20261201-231500`).
+fn timestamp() -> String {
+    chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
+}
+
 /// The directory of run `run_id` in `results_dir`, which must not exist yet.
 fn new_run_dir(results_dir: &Path, run_id: &str) -> Result<PathBuf> {
     let run_dir = results_dir.join(run_id);
@@ -178,14 +218,14 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
 /// installed there, and the run directory started.
 fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
     let root = workspace::root();
-    let experiment = Experiment::from_args(args, &root.join("assets"))?;
-    let (provider, instances) = testbed::running_instances(settings)?;
-    let run_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string());
-    let results_dir = settings.common.results_directory();
-    let run_dir = new_run_dir(&results_dir, &run_id)?;
+    let NewRun {
+        experiment,
+        provider,
+        instances,
+        run_id,
+        run_dir,
+        ..
+    } = NewRun::of(settings, args, timestamp)?;
     let ports = settings.common.ports;
     let mut deployment = deployment(
         settings,
@@ -204,14 +244,7 @@ fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
     };
     start_run_dir(&run_dir, settings, &experiment)?;
     prepare_context(
-        settings,
-        experiment,
-        provider.name(),
-        instances,
-        deployment,
-        &build,
-        run_id,
-        run_dir,
+        settings, experiment, provider, instances, deployment, &build, run_id, run_dir,
     )
 }
 

@@ -189,10 +189,7 @@ fn write_details(
                 load: point.load,
                 repeat: point.repeat,
                 validator: r.validator,
-                host: machine
-                    .public_ip
-                    .clone()
-                    .unwrap_or_else(|| machine.id.clone()),
+                host: machine.label(),
                 region: context.region_of(r.validator),
                 instance_type: machine.specs.clone(),
                 elapsed_s: r.elapsed_s,
@@ -241,7 +238,7 @@ fn write_details(
                 load: point.load,
                 repeat: point.repeat,
                 validator: o.validator,
-                host: host.public_ip.clone().unwrap_or_else(|| host.id.clone()),
+                host: host.label(),
                 region: context.region_of(o.validator),
                 instance_type: host.specs.clone(),
                 faulty: experiment.is_faulty(o.validator) && experiment.faults > 0,
