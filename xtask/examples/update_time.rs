@@ -20,7 +20,7 @@ use xtask::{
         remote::{upload, Options, RemoteDeployment},
     },
     builder::{self, Build, NodeBinary},
-    settings::{CloudProvider, Settings},
+    settings::{CloudProvider, SettingsFile},
     workspace,
 };
 
@@ -167,7 +167,7 @@ fn main() -> Result<()> {
     );
     let mut baseline = None;
     for &n in &counts {
-        let mut settings = Settings::local_default();
+        let mut settings = SettingsFile::local_default();
         settings.testbed_id = format!("update-bench-{:06x}", rand::random::<u32>() >> 8);
         settings.cloud_provider = CloudProvider::Static;
         settings.ssh_private_key_file = Some(key.clone());

@@ -1,5 +1,5 @@
 //! The orchestrator's settings: the file the user writes (`settings.json`, one flat JSON
-//! object, [`Settings`]) and what validating it makes, [`LoadedSettings`]: the [`Common`]
+//! object, [`SettingsFile`]) and what validating it makes, [`LoadedSettings`]: the [`Common`]
 //! block and the [`Testbed`] typed per `cloud_provider`, so each kind's required fields are
 //! there by type. It owns the file's format, its checks and their messages (the field at
 //! fault, the path that could not be read, the line and column of a syntax error, the value
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use error::SettingsError;
-pub use file::{expand_tilde, CloudProvider, Settings, StaticHost};
+pub use file::{expand_tilde, CloudProvider, SettingsFile, StaticHost};
 pub use loaded::{Cloud, Common, LoadedSettings, StaticTestbed, Testbed};
 pub use repository::{mask_url_credentials, Repository};
 pub use secret::Secret;
@@ -47,8 +47,8 @@ impl Location {
     /// Everything, typed per testbed: what commands that use the testbed need.
     pub fn load(&self) -> Result<LoadedSettings> {
         match &self.0 {
-            Some(path) => Settings::load(path).context("invalid settings"),
-            None => Ok(Settings::local_default().validate()?),
+            Some(path) => SettingsFile::load(path).context("invalid settings"),
+            None => Ok(SettingsFile::local_default().validate()?),
         }
     }
 
@@ -56,8 +56,8 @@ impl Location {
     /// that only read results need; the testbed's token, key and hosts are not looked at.
     pub fn common(&self) -> Result<Common> {
         let file = match &self.0 {
-            Some(path) => Settings::read(path).context("invalid settings")?,
-            None => Settings::local_default(),
+            Some(path) => SettingsFile::read(path).context("invalid settings")?,
+            None => SettingsFile::local_default(),
         };
         file.common().context("invalid settings")
     }

@@ -18,7 +18,7 @@ use xtask::{
         deploy::{deploy, DeployOptions, DeployReport},
         lifecycle, status, Console, WaitOptions,
     },
-    settings::{LoadedSettings, Settings},
+    settings::{LoadedSettings, SettingsFile},
     testbed::{self, aws::AwsProvider, Instance, InstanceState, Provider},
 };
 
@@ -117,7 +117,7 @@ impl Bed {
     }
 }
 
-fn settings_in(dir: &Path, regions: &[&str], specs: &str, credentials: &str) -> Settings {
+fn settings_in(dir: &Path, regions: &[&str], specs: &str, credentials: &str) -> SettingsFile {
     let token = dir.join("credentials");
     std::fs::write(&token, credentials).expect("write credentials");
     // The public key only: nothing here may log into moto's (unreachable) addresses, and
@@ -135,7 +135,7 @@ fn settings_in(dir: &Path, regions: &[&str], specs: &str, credentials: &str) -> 
         "ttl_hours": 3,
         "api_endpoint": moto(),
     });
-    Settings::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
+    SettingsFile::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
 }
 
 /// A client of the emulator, independent of the provider, to check what it did.

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use xtask::{cli::BenchArgs, results::SummaryRow, settings::Settings};
+use xtask::{cli::BenchArgs, results::SummaryRow, settings::SettingsFile};
 
 /// Benchmarks measure this machine: two at once would distort each other's figures.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -36,7 +36,7 @@ fn local_testbed() -> (
 }
 
 fn settings_with_results(results: &Path) -> xtask::settings::LoadedSettings {
-    let mut settings = Settings::local_default();
+    let mut settings = SettingsFile::local_default();
     let base = common::free_base_port(16);
     settings.base_port = base;
     settings.metrics_base_port = base + 1000;

@@ -8,14 +8,14 @@ use std::path::Path;
 
 use xtask::{
     monitoring::{apply, files, install},
-    settings::{CloudProvider, LoadedSettings, Settings},
+    settings::{CloudProvider, LoadedSettings, SettingsFile},
     ssh::{SshClient, SshOptions},
     testbed::{self, Instance},
 };
 
 fn static_settings(results: &Path) -> LoadedSettings {
     let hosts = common::hosts();
-    let mut settings = Settings::local_default();
+    let mut settings = SettingsFile::local_default();
     settings.testbed_id = common::unique_testbed("monitoring");
     settings.cloud_provider = CloudProvider::Static;
     settings.ssh_private_key_file = Some(common::client_key());
@@ -119,7 +119,7 @@ fn install_names_an_unknown_instance_and_refuses_the_local_testbed() {
     assert!(message.contains("--install no-such-host"), "{message}");
     assert!(message.contains(&common::hosts()[0].address), "{message}");
 
-    let mut local = Settings::local_default();
+    let mut local = SettingsFile::local_default();
     local.results_directory = Some(dir.path().to_path_buf());
     let local = local.validate().expect("local");
     let err = apply::run(

@@ -13,7 +13,7 @@ use xtask::{
     benchmark::remote::records::HostRow,
     cli::BenchArgs,
     results::{TimeseriesRow, ValidatorRow},
-    settings::{CloudProvider, LoadedSettings, Settings, StaticHost},
+    settings::{CloudProvider, LoadedSettings, SettingsFile, StaticHost},
 };
 
 /// Benchmarks measure this machine: two at once would distort each other's figures and slow
@@ -43,7 +43,7 @@ fn metrics_urls(settings: &LoadedSettings, hosts: &[StaticHost], committee: usiz
 /// A static testbed: `hosts` with a working directory each under `root`, results in
 /// `root/results`.
 fn static_settings(root: &Path, hosts: &[StaticHost]) -> LoadedSettings {
-    let mut settings = Settings::local_default();
+    let mut settings = SettingsFile::local_default();
     settings.testbed_id = common::unique_testbed("remote");
     settings.cloud_provider = CloudProvider::Static;
     settings.ssh_private_key_file = Some(common::client_key());

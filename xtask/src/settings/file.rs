@@ -1,5 +1,5 @@
 //! The settings file as the user writes it: one flat JSON object, every field documented on
-//! [`Settings`], parsed with the line and column of any syntax or type error.
+//! [`SettingsFile`], parsed with the line and column of any syntax or type error.
 
 use std::{
     fmt,
@@ -75,7 +75,7 @@ fn default_static_region() -> String {
 }
 
 /// The settings file, as written by the user: one flat JSON object whatever the testbed.
-/// [`Settings::load`] reads it and [`Settings::validate`] makes it a [`super::LoadedSettings`].
+/// [`SettingsFile::load`] reads it and [`SettingsFile::validate`] makes it a [`super::LoadedSettings`].
 ///
 /// Required for every provider: `testbed_id`, `cloud_provider`. Cloud providers (`aws`, `vultr`)
 /// also need `token_file`, `regions` and `specs` (and `ssh_private_key_file` where SSH is used);
@@ -83,7 +83,7 @@ fn default_static_region() -> String {
 /// default named. Fields another provider needs are accepted and left unused.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Settings {
+pub struct SettingsFile {
     /// Names the testbed; every instance is tagged with it. Letters, digits and `-`, 1-32 chars,
     /// starting with a letter or digit (what both AWS tags and Vultr labels accept).
     pub testbed_id: String,
@@ -160,7 +160,7 @@ fn default_ttl_hours() -> u32 {
     6
 }
 
-impl Settings {
+impl SettingsFile {
     /// The embedded default: a local testbed on this machine.
     pub fn local_default() -> Self {
         Self {

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::{CloudProvider, Repository, Secret, Settings, StaticHost};
+use super::{CloudProvider, Repository, Secret, SettingsFile, StaticHost};
 use crate::{ports::Ports, ssh::SshOptions, workspace};
 
 /// Validated settings with secrets loaded and paths expanded.
@@ -23,7 +23,7 @@ pub struct LoadedSettings {
     /// Where the settings came from (`None`: the embedded local default).
     pub source: Option<PathBuf>,
     /// The file as read (paths expanded), recorded with the results.
-    pub(super) file: Settings,
+    pub(super) file: SettingsFile,
 }
 
 /// The block every testbed has.
@@ -184,7 +184,7 @@ impl Testbed {
 impl LoadedSettings {
     /// The settings as recorded with the results: the file as read, the repository URL
     /// masked, no secret.
-    pub fn recorded(&self) -> Settings {
+    pub fn recorded(&self) -> SettingsFile {
         let mut recorded = self.file.clone();
         if let Some(repo) = recorded.repository.as_mut() {
             repo.url = repo.masked_url();

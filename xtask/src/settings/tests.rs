@@ -40,7 +40,7 @@ impl Fixture {
     fn load(&self, text: &str) -> Result<LoadedSettings, SettingsError> {
         let path = self.dir.path().join("settings.json");
         std::fs::write(&path, text).expect("write settings");
-        Settings::load(&path)
+        SettingsFile::load(&path)
     }
 }
 
@@ -55,7 +55,7 @@ fn error_text(result: Result<LoadedSettings, SettingsError>) -> String {
 fn example_settings_file_is_valid_apart_from_its_placeholder_files() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/settings.json");
     let text = std::fs::read_to_string(&example).expect("assets/settings.json");
-    let settings = Settings::parse(&text, &example).expect("example parses");
+    let settings = SettingsFile::parse(&text, &example).expect("example parses");
     assert_eq!(settings.cloud_provider, CloudProvider::Aws);
     assert!(!settings.regions.is_empty());
     // Point its files at real ones: then it validates.
@@ -239,7 +239,7 @@ fn malformed_file_reports_line_and_column() {
 
 #[test]
 fn unreadable_settings_file_names_its_path() {
-    let err = Settings::load(Path::new("/nonexistent/settings.json"))
+    let err = SettingsFile::load(Path::new("/nonexistent/settings.json"))
         .expect_err("missing file")
         .to_string();
     assert!(err.contains("/nonexistent/settings.json"), "{err}");
@@ -282,7 +282,7 @@ fn repository_token_is_masked() {
 
 #[test]
 fn local_default_needs_no_files() {
-    let loaded = Settings::local_default()
+    let loaded = SettingsFile::local_default()
         .validate()
         .expect("local default is valid");
     assert!(loaded.token().is_none());
@@ -353,7 +353,7 @@ fn results_commands_need_no_key_token_or_hosts() {
 /// A local testbed reaches its hosts without any key.
 #[test]
 fn local_testbed_needs_no_ssh_key() {
-    let loaded = Settings::local_default().validate().expect("valid");
+    let loaded = SettingsFile::local_default().validate().expect("valid");
     let options = loaded.ssh_options().expect("no key needed");
     assert!(options.private_key.is_none());
 }

@@ -5,12 +5,12 @@
 use std::{collections::HashSet, path::Path};
 
 use super::{
-    Cloud, CloudProvider, Common, LoadedSettings, Repository, Secret, Settings, SettingsError,
+    Cloud, CloudProvider, Common, LoadedSettings, Repository, Secret, SettingsError, SettingsFile,
     StaticHost, StaticTestbed, Testbed,
 };
 use crate::ports::{Ports, PORT_RANGE_LEN};
 
-impl Settings {
+impl SettingsFile {
     /// Reads, parses and validates a settings file, loading the token.
     pub fn load(path: &Path) -> Result<LoadedSettings, SettingsError> {
         let mut loaded = Self::read(path)?.validate()?;
@@ -59,7 +59,7 @@ impl Settings {
 }
 
 /// The testbed `cloud_provider` names, with the fields it requires.
-fn testbed(file: &Settings) -> Result<Testbed, SettingsError> {
+fn testbed(file: &SettingsFile) -> Result<Testbed, SettingsError> {
     check_regions(&file.regions)?;
     if let Some(endpoint) = &file.api_endpoint {
         check_endpoint(endpoint)?;
@@ -75,7 +75,7 @@ fn testbed(file: &Settings) -> Result<Testbed, SettingsError> {
 /// A cloud testbed: its token read, at least one region, a plan or instance type. Its key
 /// files are checked where they are used (SSH, deploy): status, stop, start and destroy need
 /// only the token.
-fn cloud(file: &Settings) -> Result<Cloud, SettingsError> {
+fn cloud(file: &SettingsFile) -> Result<Cloud, SettingsError> {
     let provider = file.cloud_provider;
     let token_file = required(file.token_file.clone(), "token_file", provider)?;
     let token = read_token(&token_file)?;
@@ -101,7 +101,7 @@ fn cloud(file: &Settings) -> Result<Cloud, SettingsError> {
 }
 
 /// A static testbed always uses SSH: its key is checked when loading, with its hosts.
-fn static_testbed(file: &Settings) -> Result<StaticTestbed, SettingsError> {
+fn static_testbed(file: &SettingsFile) -> Result<StaticTestbed, SettingsError> {
     let provider = file.cloud_provider;
     let key = required(
         file.ssh_private_key_file.clone(),

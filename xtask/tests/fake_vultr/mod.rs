@@ -20,7 +20,7 @@ use std::{
 };
 
 pub(crate) use state::State;
-use xtask::settings::{LoadedSettings, Settings};
+use xtask::settings::{LoadedSettings, SettingsFile};
 
 /// One request as the fake received it.
 #[derive(Clone, Debug)]
@@ -222,7 +222,7 @@ pub(crate) fn settings_json(
     regions: &[&str],
     specs: &str,
     token_file: &Path,
-) -> Settings {
+) -> SettingsFile {
     let json = serde_json::json!({
         "testbed_id": testbed_id,
         "cloud_provider": "vultr",
@@ -232,5 +232,5 @@ pub(crate) fn settings_json(
         "specs": specs,
         "api_endpoint": endpoint,
     });
-    Settings::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
+    SettingsFile::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
 }
