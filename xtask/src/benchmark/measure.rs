@@ -20,6 +20,7 @@ use crate::{
     measurement::{host::HostCounters, scrape, Snapshot},
     parallel,
     protocol::files::log_file,
+    results::TimeseriesRow,
 };
 
 /// How long validators may take to serve their metrics after starting.
@@ -46,8 +47,7 @@ pub struct Recording {
     pub host: Vec<(f64, HostCounters)>,
 }
 
-/// ", whose last lines are:" and the end of validator `i`'s log, or nothing when it cannot be
-/// read.
+/// ", which ends with:" and the end of validator `i`'s log, or nothing when it cannot be read.
 fn tail(executor: &mut dyn Executor, i: usize) -> String {
     match executor.log_tail(i) {
         Some(lines) if !lines.is_empty() => format!(", which ends with:\n{lines}"),
@@ -221,11 +221,9 @@ fn keep(
 
 /// Moves the progress bar to `scraped_at` seconds and says the phase and what is committed.
 fn show_progress(progress: &ProgressBar, experiment: &Experiment, scraped_at: f64, committed: f64) {
-    let phase = if scraped_at < experiment.warmup_s as f64 {
-        "warm-up"
-    } else {
-        "measuring"
-    };
+    let in_warmup =
+        TimeseriesRow::phase_at(scraped_at, experiment.warmup_s as f64) == TimeseriesRow::WARMUP;
+    let phase = if in_warmup { "warm-up" } else { "measuring" };
     progress.set_position(scraped_at.min(experiment.run_seconds() as f64) as u64);
     progress.set_message(format!("{phase}, {committed:.0} tx committed"));
 }

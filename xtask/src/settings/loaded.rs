@@ -131,7 +131,7 @@ impl Testbed {
             }
             _ => bail!(
                 "settings: cloud_provider is \"{}\", not \"{provider}\"",
-                self.name()
+                self.provider()
             ),
         }
     }
@@ -144,13 +144,13 @@ impl Testbed {
         }
     }
 
-    /// `cloud_provider` as in the settings.
-    pub fn name(&self) -> &'static str {
+    /// The `cloud_provider` of this testbed.
+    pub fn provider(&self) -> CloudProvider {
         match self {
-            Self::Local => "local",
-            Self::Static(_) => "static",
-            Self::Aws(_) => "aws",
-            Self::Vultr(_) => "vultr",
+            Self::Local => CloudProvider::Local,
+            Self::Static(_) => CloudProvider::Static,
+            Self::Aws(_) => CloudProvider::Aws,
+            Self::Vultr(_) => CloudProvider::Vultr,
         }
     }
 
@@ -215,7 +215,7 @@ impl LoadedSettings {
                     anyhow!(
                         "settings: `ssh_private_key_file` is required to reach the {} testbed's \
                          hosts over SSH",
-                        remote.name()
+                        remote.provider()
                     )
                 })?;
                 std::fs::File::open(key).with_context(|| {
