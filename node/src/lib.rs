@@ -3,6 +3,7 @@
 //! [`validator::Validator`] runs one validator as a set of tokio tasks; the `node` binary
 //! wraps it with a command line (`genesis`, `run`).
 
+pub mod accept;
 pub mod block;
 pub mod byzantine;
 pub mod commit_log;
@@ -11,6 +12,7 @@ pub mod committer;
 pub mod core;
 pub mod crypto;
 pub mod dag;
+pub mod descriptors;
 pub mod genesis;
 pub mod loadgen;
 pub mod metrics;
@@ -19,6 +21,7 @@ pub mod observer;
 pub mod parameters;
 pub mod pool;
 pub mod ratelimit;
+pub mod storage_lock;
 pub mod transactions;
 pub mod validator;
 pub mod wal;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use node::{
     byzantine::Behaviour,
     committee::Committee,
-    crypto,
+    crypto, descriptors,
     genesis::{self, GenesisConfig},
     network::LatencyMatrix,
     parameters::Parameters,
@@ -184,6 +184,7 @@ fn run(args: RunArgs) -> Result<()> {
         ),
         None => None,
     };
+    raise_open_files_limit();
     let config = ValidatorConfig {
         authority: args.authority,
         committee,
@@ -226,6 +227,20 @@ fn run(args: RunArgs) -> Result<()> {
         }
         validator.shutdown().await
     })
+}
+
+/// Raises the soft open-files limit to the hard one and logs the limit.
+fn raise_open_files_limit() {
+    let show = |limit: Option<u64>| limit.map_or("unlimited".to_string(), |l| l.to_string());
+    match descriptors::raise_limit() {
+        Ok((before, after)) if before.soft != after.soft => tracing::info!(
+            "open-files limit raised from {} to {} (the hard limit)",
+            show(before.soft),
+            show(after.soft)
+        ),
+        Ok((_, after)) => tracing::info!("open-files limit: {}", show(after.soft)),
+        Err(e) => tracing::warn!("{e:#}; keeping the current open-files limit"),
+    }
 }
 
 fn main() {

@@ -22,12 +22,14 @@ use crate::{
     commit_log::CommitLog,
     committee::{AuthorityIndex, Committee},
     core::{self, Core, CoreConfig},
+    descriptors,
     loadgen::{self, LoadConfig},
     metrics::{self, Metrics},
     network::{self, Network},
     observer::{self, CommitRecord, CommitSummary},
     parameters::Parameters,
     pool::TransactionPool,
+    storage_lock::StorageLock,
     wal::{Owner, Wal},
 };
 
@@ -171,7 +173,11 @@ impl Validator {
         config.validate()?;
         let me = config.authority;
         let shared = Shared::new(&config.committee, &config.parameters)?;
+        // Held by the tasks that write the storage directory (the core and, to its last
+        // commit, the observer): it is released when both have ended.
+        let lock = Arc::new(StorageLock::acquire(&config.storage)?);
         let core = open_core(&config, &shared)?;
+        check_open_files_limit(&config);
         let commit_log = CommitLog::open(&config.commit_log_path())?;
 
         let mut tasks = Vec::new();
@@ -204,18 +210,24 @@ impl Validator {
             .record_commits
             .then(|| CommitRecord::new(Default::default()));
         let (commit_tx, commit_rx) = mpsc::channel(1024);
-        let observer = tokio::spawn(observer::run(
-            commit_rx,
-            shared.metrics.clone(),
-            commits.clone(),
-            Some(commit_log),
+        let observer = tokio::spawn(hold(
+            lock.clone(),
+            observer::run(
+                commit_rx,
+                shared.metrics.clone(),
+                commits.clone(),
+                Some(commit_log),
+            ),
         ));
         if config.load > 0 {
             tasks.push(start_load(&config, &shared));
         }
         tasks.push(tokio::spawn(count_uptime(shared.metrics.clone())));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let core = tokio::spawn(core::run(core, core_rx, net, commit_tx, shutdown_rx));
+        let core = tokio::spawn(hold(
+            lock,
+            core::run(core, core_rx, net, commit_tx, shutdown_rx),
+        ));
         tracing::info!(authority = me, %address, "validator started");
         Ok(Self {
             core,
@@ -281,6 +293,31 @@ impl Validator {
     }
 }
 
+/// Warns if the open-files limit cannot hold every descriptor this validator may need.
+fn check_open_files_limit(config: &ValidatorConfig) {
+    let n = config.committee.size();
+    let mut needed = descriptors::reserve(n) + network::max_inbound(n) as u64;
+    if config.serve_metrics {
+        needed += metrics::MAX_CONNECTIONS as u64;
+    }
+    match descriptors::limit().map(|l| l.soft) {
+        Ok(Some(soft)) if soft < needed => tracing::warn!(
+            "the open-files limit ({soft}) is below the {needed} descriptors this validator \
+             may need with {n} validators: connections will be refused early; raise it \
+             (ulimit -n, LimitNOFILE=)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("{e:#}"),
+    }
+}
+
+/// Runs `task` while holding `lock`.
+async fn hold<T>(lock: Arc<StorageLock>, task: impl std::future::Future<Output = T>) -> T {
+    let output = task.await;
+    drop(lock);
+    output
+}
+
 /// Replays the WAL into a new core.
 fn open_core(config: &ValidatorConfig, shared: &Shared) -> Result<Core> {
     let owner = Owner::new(
@@ -316,7 +353,14 @@ async fn serve_metrics(config: &ValidatorConfig, metrics: &Arc<Metrics>) -> Resu
         .context("authority out of range")?
         .metrics_address;
     let listener = metrics::bind(config.listen_address(address)).await?;
-    Ok(tokio::spawn(metrics::serve(listener, metrics.clone())))
+    // Metrics connections leave room for the peer port's too.
+    let n = config.committee.size();
+    let reserve = descriptors::reserve(n) + network::max_inbound(n) as u64;
+    Ok(tokio::spawn(metrics::serve(
+        listener,
+        metrics.clone(),
+        reserve,
+    )))
 }
 
 /// Starts a link (and a catch-up server) to every peer; returns the network the core sends

@@ -3,7 +3,7 @@
 mod process;
 mod server;
 
-pub use server::{bind, serve};
+pub use server::{bind, serve, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES, RENDER_INTERVAL};
 
 use anyhow::Result;
 use prometheus::{
@@ -75,6 +75,14 @@ pub struct Metrics {
     pub unauthenticated_connections: IntGauge,
     /// Catch-up jobs dropped because the peer's catch-up queue was full.
     pub catch_up_dropped: IntCounter,
+    /// Connections to the metrics port being served.
+    pub metrics_connections: IntGauge,
+    /// Connections to the metrics port closed by this validator, by reason.
+    pub metrics_connections_closed: IntCounterVec,
+    /// Times the registry was encoded for `/metrics`.
+    pub metrics_renders: IntCounter,
+    /// Connections refused, or accepts failed, because descriptors ran short.
+    pub descriptor_shortages: IntCounter,
 }
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
@@ -90,12 +98,19 @@ pub const DROP_REASONS: &[&str] = &[
 /// Why a connection was closed before or during authentication (see `network::handshake`).
 pub const REFUSAL_REASONS: &[&str] = &[
     "limit",
+    "descriptors",
     "timeout",
     "closed",
     "malformed",
     "bad-signature",
     "cooling-down",
 ];
+
+/// Why this validator closed a metrics connection: every slot taken or descriptors short
+/// (at once), no complete request header in time (idle connections too), a header over
+/// the size limit, a request that is not HTTP/1.
+pub const METRICS_CLOSE_REASONS: &[&str] =
+    &["limit", "descriptors", "timeout", "too-large", "malformed"];
 
 /// Why this validator closed an authenticated peer's connection.
 pub const DISCONNECT_REASONS: &[&str] = &["invalid-block", "malformed", "idle", "replaced"];
@@ -288,6 +303,27 @@ impl Metrics {
                 r,
                 "node_catch_up_dropped_total",
                 "Catch-up jobs dropped because the peer's catch-up queue was full",
+            )?,
+            metrics_connections: gauge(
+                r,
+                "node_metrics_connections",
+                "Connections to the metrics port being served",
+            )?,
+            metrics_connections_closed: reasons(
+                r,
+                "node_metrics_connections_closed_total",
+                "Connections to the metrics port closed by this validator, by reason",
+                METRICS_CLOSE_REASONS,
+            )?,
+            metrics_renders: counter(
+                r,
+                "node_metrics_renders_total",
+                "Times the registry was encoded for /metrics",
+            )?,
+            descriptor_shortages: counter(
+                r,
+                "node_descriptor_shortages_total",
+                "Connections refused, or accepts failed, because file descriptors ran short",
             )?,
             registry,
         })

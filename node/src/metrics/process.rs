@@ -1,4 +1,5 @@
-//! CPU time and resident memory of this process, with sub-second CPU precision.
+//! CPU time, resident memory and file descriptors of this process, with sub-second CPU
+//! precision.
 //!
 //! The `prometheus` crate's process collector rounds CPU time down to whole seconds, which
 //! makes per-second CPU rates meaningless; this collector reads `getrusage` (microseconds) and
@@ -10,10 +11,15 @@ use prometheus::{
     Counter, Gauge, Opts,
 };
 
-/// Exports `process_cpu_seconds_total` and `process_resident_memory_bytes`.
+use crate::descriptors;
+
+/// Exports `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds` and `process_max_fds`.
 pub(super) struct ProcessMetrics {
     cpu: Counter,
     memory: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
     descs: Vec<Desc>,
 }
 
@@ -28,9 +34,25 @@ impl ProcessMetrics {
             "process_resident_memory_bytes",
             "Resident memory size in bytes.",
         ))?;
+        let open_fds = Gauge::with_opts(Opts::new(
+            "process_open_fds",
+            "Number of open file descriptors.",
+        ))?;
+        let max_fds = Gauge::with_opts(Opts::new(
+            "process_max_fds",
+            "Maximum number of open file descriptors (the soft limit).",
+        ))?;
         let mut descs = cpu.desc().into_iter().cloned().collect::<Vec<_>>();
         descs.extend(memory.desc().into_iter().cloned());
-        Ok(Self { cpu, memory, descs })
+        descs.extend(open_fds.desc().into_iter().cloned());
+        descs.extend(max_fds.desc().into_iter().cloned());
+        Ok(Self {
+            cpu,
+            memory,
+            open_fds,
+            max_fds,
+            descs,
+        })
     }
 }
 
@@ -71,8 +93,16 @@ impl Collector for ProcessMetrics {
             self.cpu.inc_by(now - past);
         }
         self.memory.set(resident_bytes());
+        if let Some(open) = descriptors::open_count() {
+            self.open_fds.set(open as f64);
+        }
+        if let Some(soft) = descriptors::limit().ok().and_then(|l| l.soft) {
+            self.max_fds.set(soft as f64);
+        }
         let mut families = self.cpu.collect();
         families.extend(self.memory.collect());
+        families.extend(self.open_fds.collect());
+        families.extend(self.max_fds.collect());
         families
     }
 }
@@ -113,5 +143,21 @@ mod tests {
         let families = metrics.collect();
         let memory = families[1].get_metric()[0].get_gauge().get_value();
         assert!(memory > 1024.0 * 1024.0, "memory {memory}");
+    }
+
+    #[test]
+    fn reports_open_descriptors_and_their_limit() {
+        let metrics = ProcessMetrics::new().expect("metrics");
+        let files: Vec<_> = (0..20)
+            .map(|_| tempfile::tempfile().expect("tempfile"))
+            .collect();
+        let families = metrics.collect();
+        let gauge = |i: usize| families[i].get_metric()[0].get_gauge().get_value();
+        assert_eq!(families[2].get_name(), "process_open_fds");
+        assert!(gauge(2) >= 20.0, "{} open descriptors", gauge(2));
+        assert_eq!(families[3].get_name(), "process_max_fds");
+        let soft = descriptors::limit().expect("limit").soft;
+        assert_eq!(gauge(3), soft.map_or(0.0, |s| s as f64));
+        drop(files);
     }
 }

@@ -15,7 +15,7 @@ pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CA
 pub use latency::LatencyMatrix;
 pub use message::{write_message, Message, MessageError};
 pub use peer::{run_peer, Outgoing, PeerLink};
-pub use server::{bind, codec, listen, max_handshakes, CoreMessage, Limits};
+pub use server::{bind, codec, listen, max_handshakes, max_inbound, CoreMessage, Limits};
 
 use std::{sync::Arc, time::Duration};
 

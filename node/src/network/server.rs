@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{mpsc, OwnedSemaphorePermit, Semaphore},
+    sync::{mpsc, OwnedSemaphorePermit},
     task::JoinSet,
     time::timeout,
 };
@@ -20,8 +20,10 @@ use super::{
     Message, COOL_DOWN,
 };
 use crate::{
+    accept::Gate,
     block::{Block, BlockPtr, BlockRef, Round},
     committee::AuthorityIndex,
+    descriptors,
     metrics::Metrics,
     parameters::Parameters,
 };
@@ -67,6 +69,12 @@ pub fn max_handshakes(n: usize) -> usize {
     (2 * n).max(64)
 }
 
+/// Most inbound connections the peer port holds for a committee of `n`: those in their
+/// handshake and one authenticated connection per member.
+pub fn max_inbound(n: usize) -> usize {
+    max_handshakes(n) + n
+}
+
 /// What an inbound connection may cost.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -108,7 +116,12 @@ pub async fn listen(
     metrics: Arc<Metrics>,
 ) {
     let n = identity.committee.size();
-    let handshakes = Arc::new(Semaphore::new(max_handshakes(n)));
+    let gate = Gate::new(
+        "peer",
+        max_handshakes(n),
+        descriptors::reserve(n),
+        metrics.clone(),
+    );
     let shared = Arc::new(Shared {
         identity,
         limits,
@@ -120,19 +133,16 @@ pub async fn listen(
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, address)) => {
-                    let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                        shared.refuse(&address, "limit", "too many connections in their handshake");
+            (stream, address) = gate.accept(&listener) => {
+                let permit = match gate.admit(&stream) {
+                    Ok(permit) => permit,
+                    Err(refusal) => {
+                        shared.refuse(&address, refusal.reason(), refusal.detail());
                         continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, address, shared.clone(), permit));
-                }
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(serve_connection(stream, address, shared.clone(), permit));
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
