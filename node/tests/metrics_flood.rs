@@ -111,12 +111,7 @@ fn a_flood_of_idle_metrics_connections_is_refused_and_the_validator_keeps_commit
     let _others = [run(1, None), run(2, None)];
     let observer = genesis.metrics_address(1);
     assert!(
-        wait_for_sample(
-            observer,
-            "node_commit_index",
-            5.0,
-            Duration::from_secs(120)
-        ),
+        wait_for_sample(observer, "node_commit_index", 5.0, Duration::from_secs(120)),
         "no commits before the flood; victim's log: {}",
         victim.log()
     );
