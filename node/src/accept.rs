@@ -82,7 +82,7 @@ impl Gate {
             match listener.accept().await {
                 Ok(accepted) => return accepted,
                 Err(e) if out_of_descriptors(&e) => self.short_of_descriptors(&e.to_string()),
-                Err(e) => self.warn(&format!("{} port: accept failed: {e}", self.port)),
+                Err(e) => self.warn(|| format!("{} port: accept failed: {e}", self.port)),
             }
             tokio::time::sleep(ACCEPT_RETRY).await;
         }
@@ -103,22 +103,25 @@ impl Gate {
 
     fn short_of_descriptors(&self, detail: &str) {
         self.metrics.descriptor_shortages.inc();
-        let open = descriptors::open_count().map_or("?".to_string(), |n| n.to_string());
-        let limit = self
-            .soft_limit
-            .map_or("no limit".to_string(), |l| l.to_string());
-        self.warn(&format!(
-            "file descriptors are running short ({open} open, limit {limit}): {} port \
-             connection refused ({detail}), keeping {} for peers and the WAL; raise the \
-             open-files limit (ulimit -n, LimitNOFILE=)",
-            self.port, self.reserve
-        ));
+        self.warn(|| {
+            let open = descriptors::open_count().map_or("?".to_string(), |n| n.to_string());
+            let limit = self
+                .soft_limit
+                .map_or("no limit".to_string(), |l| l.to_string());
+            format!(
+                "file descriptors are running short ({open} open, limit {limit}): {} port \
+                 connection refused ({detail}), keeping {} for peers and the WAL; raise the \
+                 open-files limit (ulimit -n, LimitNOFILE=)",
+                self.port, self.reserve
+            )
+        });
     }
 
-    fn warn(&self, message: &str) {
+    /// Logs the message `text` makes (only then) unless the rate limit is reached.
+    fn warn(&self, text: impl FnOnce() -> String) {
         let allowed = self.log.lock().unwrap_or_else(|p| p.into_inner()).check();
         if let Some(suppressed) = allowed {
-            tracing::warn!(suppressed, "{message}");
+            tracing::warn!(suppressed, "{}", text());
         }
     }
 }

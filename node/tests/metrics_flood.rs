@@ -1,6 +1,7 @@
 //! A stranger floods a validator's metrics port with idle connections, more than its
-//! open-files limit allows, and keeps reopening those closed: the validator refuses the
-//! extra ones, keeps the descriptors its peers and its WAL need, and keeps committing.
+//! open-files limit allows (the validator starts with a lower soft limit and raises it to
+//! the hard one), and keeps reopening those closed: the validator refuses the extra ones,
+//! keeps the descriptors its peers and its WAL need, and keeps committing.
 
 mod process;
 
@@ -13,8 +14,10 @@ use std::{
 use node::metrics::MAX_CONNECTIONS;
 use process::*;
 
-/// The victim's open-files limit (soft and hard).
+/// The victim's open-files limit: it starts with a lower soft limit and raises it to this,
+/// the hard limit.
 const OPEN_FILES: u64 = 256;
+const SOFT_AT_START: u64 = 128;
 /// Idle connections the flood holds open at once: more than the victim's limit.
 const FLOOD: usize = 300;
 /// How long the flood lasts...
@@ -107,7 +110,7 @@ fn a_flood_of_idle_metrics_connections_is_refused_and_the_validator_keeps_commit
         }
         .start()
     };
-    let mut victim = run(0, Some((OPEN_FILES, OPEN_FILES)));
+    let mut victim = run(0, Some((SOFT_AT_START, OPEN_FILES)));
     let _others = [run(1, None), run(2, None)];
     let observer = genesis.metrics_address(1);
     assert!(
@@ -170,6 +173,8 @@ fn a_flood_of_idle_metrics_connections_is_refused_and_the_validator_keeps_commit
     );
     assert!(sample(&text, "node_commit_index").unwrap_or(0.0) >= before + COMMITS_DURING);
     assert_eq!(sample(&text, "process_max_fds"), Some(OPEN_FILES as f64));
+    let raised = format!("open-files limit raised from {SOFT_AT_START} to {OPEN_FILES}");
+    assert!(victim.log().contains(&raised), "{}", victim.log());
     assert!(
         victim.stop().is_some_and(|s| s.success()),
         "{}",
