@@ -20,7 +20,7 @@ pub struct OpenFilesLimit {
 }
 
 fn from_rlim(value: libc::rlim_t) -> Option<u64> {
-    (value != libc::RLIM_INFINITY).then_some(value as u64)
+    (value != libc::RLIM_INFINITY).then_some(value)
 }
 
 /// This process's open-files limit.
