@@ -1,4 +1,5 @@
-//! The Mysticeti-C commit rule: direct and indirect decisions over leader slots.
+//! The Mysticeti-C commit rule: direct and indirect decisions over leader slots, whose
+//! leaders the reputation schedule (`schedule`) elects.
 //!
 //! Every round is a leader round with `L` leaders. For a leader at round r the voting
 //! round is r+w-2 and the decision round r+w-1.
@@ -13,7 +14,7 @@ mod tests;
 
 pub use chain::CommitChain;
 pub use linearizer::linearize;
-pub use schedule::{LeaderSchedule, ScheduleState};
+pub use schedule::{LeaderSchedule, ScheduleState, SwapTable, Tally};
 
 use std::{
     collections::{HashMap, HashSet},

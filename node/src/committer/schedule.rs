@@ -151,7 +151,7 @@ impl LeaderSchedule {
             return false;
         }
         self.state.commits += 1;
-        if self.window == 0 || self.state.commits % self.window != 0 {
+        if self.window == 0 || !self.state.commits.is_multiple_of(self.window) {
             return false;
         }
         self.update(round);
