@@ -29,15 +29,19 @@ pub enum Behaviour {
     Spam,
     /// Proposes nothing in exactly the rounds it leads.
     SilentLeader,
+    /// In the rounds it leads, in turn: proposes just before the others' leader timeout
+    /// expires, proposes nothing, proposes in time (so that the others wait for it again).
+    LateLeader,
 }
 
 impl Behaviour {
     /// Every behaviour.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Equivocate,
         Self::Withhold,
         Self::Spam,
         Self::SilentLeader,
+        Self::LateLeader,
     ];
 
     /// The name on the command line and in results.
@@ -47,6 +51,7 @@ impl Behaviour {
             Self::Withhold => "withhold",
             Self::Spam => "spam",
             Self::SilentLeader => "silent-leader",
+            Self::LateLeader => "late-leader",
         }
     }
 }
@@ -73,6 +78,33 @@ impl FromStr for Behaviour {
             })
     }
 }
+
+/// What a late leader does in a round it leads: the rounds it leads take turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatePhase {
+    /// Proposes at [`LATE_FRACTION`] of the leader timeout after the round started.
+    Late,
+    /// Proposes nothing.
+    Silent,
+    /// Proposes in time: honest validators wait for it again afterwards.
+    InTime,
+}
+
+impl LatePhase {
+    /// The phase of `round` in a committee of `n`: consecutive rounds an authority leads
+    /// under round robin are `n` apart, so they take the phases in turn.
+    pub fn of(round: u64, n: usize) -> Self {
+        match (round / n.max(1) as u64) % 3 {
+            0 => Self::Late,
+            1 => Self::Silent,
+            _ => Self::InTime,
+        }
+    }
+}
+
+/// How far into its leader timeout a late leader proposes: just before the others give up
+/// waiting (they start waiting a little after it started the round).
+pub const LATE_FRACTION: f64 = 0.9;
 
 /// The f peers a withholding validator still talks to: the next ones after it by index.
 pub fn withhold_peers(me: AuthorityIndex, committee: &Committee) -> Vec<AuthorityIndex> {
@@ -133,7 +165,7 @@ mod tests {
             assert_eq!(b.name().parse::<Behaviour>(), Ok(b));
         }
         let err = "lie".parse::<Behaviour>().unwrap_err();
-        assert!(err.contains("silent-leader"), "{err}");
+        assert!(err.contains("silent-leader, late-leader"), "{err}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ struct RunArgs {
     #[arg(long, hide = true, value_name = "INDEX")]
     plant_fork_at: Option<u64>,
     /// Benchmarks only: make this validator attack the others (equivocate, withhold, spam,
-    /// silent-leader; see node/README.md). Refused without --allow-byzantine.
+    /// silent-leader, late-leader; see node/README.md). Refused without --allow-byzantine.
     #[arg(long, value_name = "MODE")]
     byzantine: Option<Behaviour>,
     /// Confirms --byzantine: this validator will misbehave on purpose.

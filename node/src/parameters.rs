@@ -27,6 +27,10 @@ pub struct Parameters {
     pub leader_wait: bool,
     /// How long to wait for a leader before proposing anyway.
     pub leader_timeout_ms: u64,
+    /// Commits between two updates of the leader schedule from the validators' records
+    /// (leader reputation, `src/committer/schedule.rs`); 0 keeps plain round robin. Every
+    /// validator must use the same value.
+    pub reputation_window: u64,
     /// Minimum time between two own proposals.
     pub min_round_delay_ms: u64,
     /// Cap on the transaction payload of one block.
@@ -66,6 +70,7 @@ impl Default for Parameters {
             leaders_per_round: 1,
             leader_wait: true,
             leader_timeout_ms: 1000,
+            reputation_window: 20,
             min_round_delay_ms: 25,
             max_block_bytes: 2 * 1024 * 1024,
             max_pending_bytes: 32 * 1024 * 1024,

@@ -153,3 +153,36 @@ fn genesis_writes_what_the_orchestrator_asks_for() {
     );
     assert_eq!(committee["authorities"][1]["region"], "b");
 }
+
+/// Every Byzantine behaviour `cargo xtask bench --behaviour` offers is one the node's
+/// `run --byzantine` accepts, and the node has none the orchestrator lacks: the node names
+/// its behaviours when it refuses an unknown one.
+#[test]
+fn the_orchestrators_byzantine_behaviours_are_the_nodes() {
+    let node = node();
+    let output = std::process::Command::new(&node)
+        .args([protocol::run::COMMAND, protocol::run::BYZANTINE])
+        .arg("no-such-behaviour")
+        .output()
+        .expect("node runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let listed = stderr
+        .split("(one of: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("the node does not list its behaviours:\n{stderr}"));
+    let nodes: std::collections::BTreeSet<String> =
+        listed.split(", ").map(str::to_string).collect();
+    let ours: std::collections::BTreeSet<String> =
+        <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+    assert_eq!(ours, nodes, "orchestrator (left) and node (right) differ");
+    // The names the orchestrator passes are the ones `--behaviour` takes on its command line.
+    for b in <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants() {
+        let value = clap::ValueEnum::to_possible_value(b).expect("a visible value");
+        assert_eq!(value.get_name(), b.to_string());
+    }
+}

@@ -113,16 +113,24 @@ fn random_dag(shape: Shape, rng: &mut StdRng) -> (Arc<Committee>, Vec<BlockPtr>)
     (Arc::new(c), all)
 }
 
+/// How validators decide: wave length, leaders per round, reputation window (0: none).
+#[derive(Clone, Copy)]
+struct Rule {
+    w: u64,
+    leaders: usize,
+    reputation: u64,
+}
+
 /// One validator's view: blocks arrive in `order`, decisions run after each arrival.
+/// Returns the committed sequence and what the leader schedule learnt from it.
 fn observe(
     committee: &Arc<Committee>,
     blocks: &[BlockPtr],
-    w: u64,
-    leaders: usize,
-) -> Vec<(BlockRef, Vec<BlockRef>)> {
+    rule: Rule,
+) -> (Vec<(BlockRef, Vec<BlockRef>)>, ScheduleState) {
     let mut store = DagStore::new(committee, 0);
     let mut buffer = CausalBuffer::new(BufferLimits::new(committee.size(), 100_000, 1000));
-    let mut committer = Committer::new(committee.clone(), w, leaders);
+    let mut committer = Committer::new(committee.clone(), rule.w, rule.leaders, rule.reputation);
     let mut out = Vec::new();
     for b in blocks {
         let mut accepted = Accepted::default();
@@ -138,14 +146,30 @@ fn observe(
         }
     }
     assert!(buffer.is_empty(), "every block was delivered");
-    out
+    (out, committer.schedule_state().clone())
 }
 
-fn check_agreement(shape: Shape, w: u64, leaders: usize, seeds: std::ops::Range<u64>) {
+/// Checks agreement over `seeds`; returns how many seeds changed the leader schedule.
+fn check_agreement(shape: Shape, w: u64, leaders: usize, seeds: std::ops::Range<u64>) -> usize {
+    check_agreement_with(
+        shape,
+        Rule {
+            w,
+            leaders,
+            reputation: 0,
+        },
+        seeds,
+    )
+}
+
+fn check_agreement_with(shape: Shape, rule: Rule, seeds: std::ops::Range<u64>) -> usize {
+    let mut swapped = 0;
     for seed in seeds {
         let mut rng = StdRng::seed_from_u64(seed);
         let (committee, blocks) = random_dag(shape, &mut rng);
-        let reference = observe(&committee, &blocks, w, leaders);
+        let (reference, schedule) = observe(&committee, &blocks, rule);
+        swapped +=
+            usize::from(!schedule.current.out.is_empty() || !schedule.previous.out.is_empty());
         assert!(
             reference.len() as u64 >= shape.rounds / 4,
             "seed {seed}: only {} commits in {} rounds",
@@ -164,7 +188,7 @@ fn check_agreement(shape: Shape, w: u64, leaders: usize, seeds: std::ops::Range<
         for view in 0..4 {
             let mut order = blocks.clone();
             order.shuffle(&mut rng);
-            let other = observe(&committee, &order, w, leaders);
+            let (other, other_schedule) = observe(&committee, &order, rule);
             assert_eq!(
                 other.len(),
                 reference.len(),
@@ -173,8 +197,13 @@ fn check_agreement(shape: Shape, w: u64, leaders: usize, seeds: std::ops::Range<
             for (i, (a, b)) in reference.iter().zip(&other).enumerate() {
                 assert_eq!(a, b, "seed {seed}, view {view}: commit {i} differs");
             }
+            assert_eq!(
+                schedule, other_schedule,
+                "seed {seed}, view {view}: different leader schedules"
+            );
         }
     }
+    swapped
 }
 
 #[test]
@@ -227,4 +256,43 @@ fn random_dags_with_an_equivocating_validator() {
         equivocator: Some(3),
     };
     check_agreement(shape, 3, 2, 20..30);
+}
+
+/// With leader reputation, validators that receive the blocks in different orders (so they
+/// decide in different batches, some passing a schedule change in one call) still commit
+/// the same sequence and derive the same schedule.
+#[test]
+fn random_dags_with_leader_reputation() {
+    let shape = Shape {
+        n: 4,
+        rounds: 60,
+        absent: 0.35,
+        equivocator: None,
+    };
+    let rule = Rule {
+        w: 3,
+        leaders: 1,
+        reputation: 3,
+    };
+    let swapped = check_agreement_with(shape, rule, 0..20);
+    assert!(
+        swapped >= 10,
+        "only {swapped} of 20 seeds changed the schedule"
+    );
+    let shape = Shape {
+        n: 7,
+        rounds: 40,
+        absent: 0.25,
+        equivocator: Some(3),
+    };
+    let rule = Rule {
+        w: 3,
+        leaders: 2,
+        reputation: 4,
+    };
+    let swapped = check_agreement_with(shape, rule, 20..30);
+    assert!(
+        swapped >= 5,
+        "only {swapped} of 10 seeds changed the schedule"
+    );
 }

@@ -1,4 +1,5 @@
-//! The Mysticeti-C commit rule: direct and indirect decisions over leader slots.
+//! The Mysticeti-C commit rule: direct and indirect decisions over leader slots, whose
+//! leaders the reputation schedule (`schedule`) elects.
 //!
 //! Every round is a leader round with `L` leaders. For a leader at round r the voting
 //! round is r+w-2 and the decision round r+w-1.
@@ -7,11 +8,13 @@
 mod agreement_tests;
 mod chain;
 mod linearizer;
+mod schedule;
 #[cfg(test)]
 mod tests;
 
 pub use chain::CommitChain;
 pub use linearizer::linearize;
+pub use schedule::{LeaderSchedule, ScheduleState, SwapTable, Tally};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -114,14 +117,22 @@ pub struct Committer {
     wave_length: u64,
     leaders: usize,
     last_decided: Slot,
+    schedule: LeaderSchedule,
     votes: HashMap<(BlockRef, Round, AuthorityIndex), Option<BlockRef>>,
 }
 
 impl Committer {
-    /// A committer with wave length `wave_length` (>= 3) and `leaders` leaders per round.
-    pub fn new(committee: Arc<Committee>, wave_length: u64, leaders: usize) -> Self {
+    /// A committer with wave length `wave_length` (>= 3) and `leaders` leaders per round,
+    /// whose leader schedule learns every `reputation_window` commits (never if 0).
+    pub fn new(
+        committee: Arc<Committee>,
+        wave_length: u64,
+        leaders: usize,
+        reputation_window: u64,
+    ) -> Self {
         assert!(wave_length >= 3 && leaders >= 1);
         Self {
+            schedule: LeaderSchedule::new(committee.clone(), leaders, reputation_window),
             committee,
             wave_length,
             leaders,
@@ -138,9 +149,27 @@ impl Committer {
         self.last_decided
     }
 
-    /// Restores progress (after WAL replay).
-    pub fn set_last_decided(&mut self, slot: Slot) {
+    /// The `k`-th leader of `round` under the schedule learnt so far.
+    pub fn leader(&self, round: Round, k: usize) -> AuthorityIndex {
+        self.schedule.leader(round, k)
+    }
+
+    /// What the leader schedule has learnt (for WAL checkpoints).
+    pub fn schedule_state(&self) -> &ScheduleState {
+        self.schedule.state()
+    }
+
+    /// Replays a logged decision (after a restart): progress and the leader schedule.
+    pub fn replay_decision(&mut self, slot: Slot, committed: bool) {
+        let author = self.schedule.leader(slot.round, slot.index);
+        self.schedule.record(slot.round, author, committed);
         self.last_decided = slot;
+    }
+
+    /// Restores progress and the leader schedule from a WAL checkpoint.
+    pub fn restore(&mut self, last_decided: Slot, schedule: ScheduleState) {
+        self.last_decided = last_decided;
+        self.schedule.restore(schedule);
     }
 
     fn next_slot(&self, s: Slot) -> Slot {
@@ -159,10 +188,24 @@ impl Committer {
 
     /// Decides as many slots after the last decided one as the DAG allows, in order.
     pub fn try_decide(&mut self, dag: &DagStore) -> Vec<LeaderDecision> {
+        let mut decisions = Vec::new();
+        // A commit that changes the leader schedule ends a pass: the slots after it are
+        // decided again under the new schedule, as every validator does.
+        while self.decide_pass(dag, &mut decisions) {}
+        if !decisions.is_empty() {
+            let floor = self.last_decided.round;
+            self.votes.retain(|(v, _, _), _| v.round >= floor);
+        }
+        decisions
+    }
+
+    /// Decides slots in order under the current schedule; true if it stopped at a commit
+    /// that changed the schedule.
+    fn decide_pass(&mut self, dag: &DagStore, decisions: &mut Vec<LeaderDecision>) -> bool {
         let first = self.next_slot(self.last_decided);
         let highest = dag.highest_round();
         if highest < first.round + self.wave_length - 2 {
-            return Vec::new();
+            return false;
         }
         let mut statuses: Vec<(Slot, Status)> = Vec::new();
         for round in (first.round..=highest).rev() {
@@ -178,9 +221,8 @@ impl Committer {
                 statuses.push((slot, status));
             }
         }
-        let mut decisions = Vec::new();
         for (slot, status) in statuses.into_iter().rev() {
-            let authority = self.committee.leader(slot.round, slot.index);
+            let authority = self.schedule.leader(slot.round, slot.index);
             let (kind, block) = match status {
                 Status::Undecided => break,
                 Status::Commit(b, true) => (DecisionKind::DirectCommit, Some(b)),
@@ -189,22 +231,22 @@ impl Committer {
                 Status::Skip(false) => (DecisionKind::IndirectSkip, None),
             };
             self.last_decided = slot;
+            let committed = block.is_some();
             decisions.push(LeaderDecision {
                 slot,
                 authority,
                 kind,
                 block,
             });
+            if self.schedule.record(slot.round, authority, committed) {
+                return true;
+            }
         }
-        if !decisions.is_empty() {
-            let floor = self.last_decided.round;
-            self.votes.retain(|(v, _, _), _| v.round >= floor);
-        }
-        decisions
+        false
     }
 
     fn decide_direct(&mut self, dag: &DagStore, slot: Slot) -> Status {
-        let author = self.committee.leader(slot.round, slot.index);
+        let author = self.schedule.leader(slot.round, slot.index);
         let voting = slot.round + self.wave_length - 2;
         let quorum = self.committee.quorum_threshold();
         let mut skip = StakeAggregator::default();
@@ -254,7 +296,7 @@ impl Committer {
         let Some(anchor) = anchor else {
             return Status::Undecided;
         };
-        let author = self.committee.leader(slot.round, slot.index);
+        let author = self.schedule.leader(slot.round, slot.index);
         let decision_round = slot.round + self.wave_length - 1;
         let certificates = history_at_round(dag, &anchor, decision_round);
         let mut certified = Vec::new();

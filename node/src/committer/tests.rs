@@ -100,7 +100,7 @@ impl Dag {
     }
 
     fn committer(&self, w: u64, leaders: usize) -> Committer {
-        Committer::new(self.committee.clone(), w, leaders)
+        Committer::new(self.committee.clone(), w, leaders, 0)
     }
 }
 

@@ -4,18 +4,56 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::{Core, Effects};
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
-    byzantine::{withhold_peers, Behaviour},
+    byzantine::{withhold_peers, Behaviour, LatePhase, LATE_FRACTION},
     committee::{AuthorityIndex, StakeAggregator},
 };
 
 impl Core {
-    /// A silent leader proposes nothing in the rounds it leads.
+    /// A silent leader proposes nothing in the rounds it leads, a late leader in every
+    /// third one.
     pub(super) fn skips_round(&self, round: Round) -> bool {
-        self.byzantine == Some(Behaviour::SilentLeader) && self.is_leader(round)
+        match self.byzantine {
+            Some(Behaviour::SilentLeader) => self.is_leader(round),
+            Some(Behaviour::LateLeader) => self.late_phase(round) == Some(LatePhase::Silent),
+            _ => false,
+        }
+    }
+
+    /// The late leader's phase in `round`, if it leads it.
+    fn late_phase(&self, round: Round) -> Option<LatePhase> {
+        (self.byzantine == Some(Behaviour::LateLeader) && self.is_leader(round))
+            .then(|| LatePhase::of(round, self.committee.size()))
+    }
+
+    /// When a late leader lets itself propose at `round` (None: at once). The delay counts
+    /// from the first time it could have proposed there.
+    pub(super) fn late_hold(&mut self, round: Round, now: Instant) -> Option<Instant> {
+        if self.late_phase(round) != Some(LatePhase::Late) {
+            return None;
+        }
+        let since = match self.late_since {
+            Some((r, t)) if r == round => t,
+            _ => {
+                self.late_since = Some((round, now));
+                now
+            }
+        };
+        Some(since + self.params.leader_timeout().mul_f64(LATE_FRACTION))
+    }
+
+    /// [`Core::late_hold`] for the wake-up time, once the hold started.
+    pub(super) fn late_until(&self, round: Round) -> Option<Instant> {
+        match self.late_since {
+            Some((r, t)) if r == round && self.late_phase(round) == Some(LatePhase::Late) => {
+                Some(t + self.params.leader_timeout().mul_f64(LATE_FRACTION))
+            }
+            _ => None,
+        }
     }
 
     /// A withholder leaves the previous round's leaders out of its includes (it never
@@ -26,7 +64,7 @@ impl Core {
         }
         let prev = round - 1;
         let leaders: Vec<AuthorityIndex> = (0..self.params.leaders_per_round)
-            .map(|k| self.committee.leader(prev, k))
+            .map(|k| self.committer.leader(prev, k))
             .collect();
         let rest: Vec<BlockRef> = includes
             .iter()

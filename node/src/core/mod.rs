@@ -139,6 +139,8 @@ pub struct Core {
     /// Per authority: it let a wait for its leader block time out and has not led a round
     /// in time since, so it is not waited for (waiting is local: safety does not depend on it).
     leader_missed: Vec<bool>,
+    /// A late leader (benchmarks only): the round it holds its block back in, and since when.
+    late_since: Option<(Round, Instant)>,
 }
 
 impl Core {
@@ -160,6 +162,7 @@ impl Core {
                 committee.clone(),
                 params.wave_length,
                 params.leaders_per_round,
+                params.reputation_window,
             ),
             committee,
             params,
@@ -186,6 +189,7 @@ impl Core {
             requested: HashMap::new(),
             last_retry: now,
             leader_missed,
+            late_since: None,
         };
         for (a, _) in core.committee.clone().authorities() {
             let genesis = crate::block::Block::genesis(a).reference();
@@ -574,6 +578,7 @@ impl Core {
                 last_own_round: self.last_own_round,
                 committed: self.dag.committed_refs(),
                 chain: self.chain,
+                schedule: self.committer.schedule_state().clone(),
             };
             let gc = self.dag.gc_round();
             let retention = Retention {
@@ -617,11 +622,14 @@ impl Core {
                 Some(t) if !self.is_leader(round) => t + self.params.min_round_delay(),
                 _ => now,
             };
-            let ready = if self.leaders_ready(round) {
+            let mut ready = if self.leaders_ready(round) {
                 earliest
             } else {
                 earliest.max(self.round_started + self.params.leader_timeout())
             };
+            if let Some(until) = self.late_until(round) {
+                ready = ready.max(until);
+            }
             wake = wake.min(ready);
         }
         wake

@@ -36,7 +36,7 @@ impl Core {
         let waits = self.params.leader_wait && round > 1;
         (0..self.params.leaders_per_round)
             .filter(move |_| waits)
-            .map(move |k| self.committee.leader(prev, k))
+            .map(move |k| self.committer.leader(prev, k))
             .filter(move |&leader| {
                 self.is_connected(leader)
                     && !self.leader_missed[leader as usize]
@@ -52,7 +52,7 @@ impl Core {
         }
         let prev = round - 1;
         for k in 0..self.params.leaders_per_round {
-            let leader = self.committee.leader(prev, k);
+            let leader = self.committer.leader(prev, k);
             let here = !self.dag.slot_blocks(prev, leader).is_empty();
             let connected = self.is_connected(leader);
             let missed = &mut self.leader_missed[leader as usize];
@@ -86,7 +86,7 @@ impl Core {
     /// Whether this validator is one of the leaders of `round`.
     pub(super) fn is_leader(&self, round: Round) -> bool {
         (0..self.params.leaders_per_round)
-            .any(|k| self.committee.leader(round, k) == self.authority)
+            .any(|k| self.committer.leader(round, k) == self.authority)
     }
 
     /// The clock round, or the one just below it if we lead that round and have not
@@ -108,6 +108,9 @@ impl Core {
         }
         if self.skips_round(round) {
             self.last_own_round = round;
+            return Ok(());
+        }
+        if self.late_hold(round, now).is_some_and(|until| now < until) {
             return Ok(());
         }
         // The round delay never holds back a leader: a late leader would be skipped.

@@ -34,7 +34,7 @@ impl Core {
                     committed,
                     ..
                 } => {
-                    self.committer.set_last_decided(slot);
+                    self.committer.replay_decision(slot, leader.is_some());
                     for r in &committed {
                         self.dag.set_committed(r);
                     }
@@ -50,8 +50,9 @@ impl Core {
                     last_own_round,
                     committed,
                     chain,
+                    schedule,
                 } => {
-                    self.committer.set_last_decided(last_decided);
+                    self.committer.restore(last_decided, schedule);
                     // The segments before it may be deleted: the chain continues from here.
                     if chain.index >= self.chain.index {
                         self.chain = chain;

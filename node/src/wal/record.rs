@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes};
 use super::{frame, Owner};
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round, REF_LENGTH},
-    committer::{CommitChain, DecisionKind, Slot},
+    committer::{CommitChain, DecisionKind, ScheduleState, Slot},
 };
 
 const OWN_BLOCK: u8 = 1;
@@ -44,6 +44,8 @@ pub enum Record {
         committed: Vec<BlockRef>,
         /// The committed sequence so far.
         chain: CommitChain,
+        /// What the leader schedule has learnt from it.
+        schedule: ScheduleState,
     },
     /// First record of every segment: which validator of which committee writes the WAL.
     Header(Owner),
@@ -130,6 +132,7 @@ impl Record {
                 last_own_round,
                 committed,
                 chain,
+                schedule,
             } => {
                 out.push(CHECKPOINT);
                 out.extend_from_slice(&last_decided.round.to_le_bytes());
@@ -139,6 +142,7 @@ impl Record {
                 out.extend_from_slice(&chain.index.to_le_bytes());
                 out.extend_from_slice(&chain.hash);
                 put_refs(out, committed);
+                schedule.encode(out);
             }
             Self::Header(owner) => {
                 out.push(HEADER);
@@ -195,12 +199,14 @@ impl Record {
                 };
                 b.copy_to_slice(&mut chain.hash);
                 let committed = get_refs(&mut b)?;
+                let schedule = ScheduleState::decode(&mut b)?;
                 Ok(Self::Checkpoint {
                     last_decided,
                     last_committed_round,
                     last_own_round,
                     committed,
                     chain,
+                    schedule,
                 })
             }
             HEADER => {

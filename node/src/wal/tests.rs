@@ -8,7 +8,7 @@ use super::*;
 use crate::{
     block::Block,
     committee::tests::committee,
-    committer::{CommitChain, Slot},
+    committer::{CommitChain, ScheduleState, Slot},
 };
 use std::path::Path;
 
@@ -152,6 +152,7 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
             index: 5,
             hash: [3; 32],
         },
+        schedule: learnt_schedule(),
     };
     // Segment 0 holds round-1 blocks only: deleted once the gc round passes 1.
     let retention = Retention {
@@ -174,12 +175,14 @@ fn rotation_starts_with_a_checkpoint_and_deletes_old_segments() {
             last_own_round,
             committed,
             chain,
+            schedule,
             ..
         } => {
             assert_eq!(last_decided.round, 7);
             assert_eq!(*last_own_round, 9);
             assert_eq!(committed, &vec![bs[5].reference()]);
             assert_eq!((chain.index, chain.hash), (5, [3; 32]));
+            assert_eq!(*schedule, learnt_schedule());
         }
         other => panic!("expected a checkpoint, got {other:?}"),
     }
@@ -216,7 +219,19 @@ fn empty_checkpoint(round: Round) -> Record {
         last_own_round: round,
         committed: Vec::new(),
         chain: CommitChain::default(),
+        schedule: ScheduleState::default(),
     }
+}
+
+/// A leader schedule that swapped authority 2 out (authority 0 takes its slots).
+fn learnt_schedule() -> ScheduleState {
+    let mut schedule = crate::committer::LeaderSchedule::new(Arc::new(committee(4).0), 1, 2);
+    for round in 1..10 {
+        let author = schedule.leader(round, 0);
+        schedule.record(round, author, author != 2);
+    }
+    assert_eq!(schedule.state().current.out, vec![2]);
+    schedule.state().clone()
 }
 
 /// Rotates `wal` to a new segment behind an empty checkpoint at round 0, deleting the

@@ -42,6 +42,9 @@ pub enum Behaviour {
     Spam,
     /// Proposes nothing in the rounds it leads.
     SilentLeader,
+    /// In the rounds it leads, in turn: proposes just before the leader timeout, nothing,
+    /// in time.
+    LateLeader,
 }
 
 impl std::fmt::Display for Behaviour {
@@ -51,6 +54,7 @@ impl std::fmt::Display for Behaviour {
             Self::Withhold => "withhold",
             Self::Spam => "spam",
             Self::SilentLeader => "silent-leader",
+            Self::LateLeader => "late-leader",
         })
     }
 }
@@ -211,7 +215,7 @@ impl Experiment {
         match (args.byzantine, args.behaviour) {
             (0, Some(b)) => bail!("--behaviour {b} needs --byzantine K > 0 validators"),
             (k, None) if k > 0 => bail!(
-                "--byzantine {k} needs --behaviour MODE (equivocate, withhold, spam or silent-leader)"
+                "--byzantine {k} needs --behaviour MODE (equivocate, withhold, spam, silent-leader or late-leader)"
             ),
             _ => {}
         }
