@@ -7,11 +7,13 @@
 mod agreement_tests;
 mod chain;
 mod linearizer;
+mod sync_point;
 #[cfg(test)]
 mod tests;
 
 pub use chain::CommitChain;
 pub use linearizer::linearize;
+pub use sync_point::{SyncPoint, MAX_SYNC_REFS};
 
 use std::{
     collections::{HashMap, HashSet},

@@ -4,6 +4,7 @@
 mod byzantine;
 mod proposer;
 mod recovery;
+mod sync;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,7 @@ use crate::{
     block::{BlockPtr, BlockRef, Round},
     byzantine::Behaviour,
     committee::{AuthorityIndex, Committee, StakeAggregator},
-    committer::{linearize, CommitChain, Committer},
+    committer::{linearize, CommitChain, Committer, SyncPoint},
     dag::{Accepted, BufferLimits, CausalBuffer, DagStore, DropReason},
     metrics::Metrics,
     network::{CatchUp, Source},
@@ -74,6 +75,10 @@ pub struct Effects {
     pub requests: Vec<(AuthorityIndex, Vec<BlockRef>)>,
     /// New commits, in order.
     pub commits: Vec<CommittedSubDag>,
+    /// Ask every peer for its recent sync points.
+    pub sync_request: bool,
+    /// Recent sync points to send one peer.
+    pub sync_points: Vec<(AuthorityIndex, Vec<SyncPoint>)>,
 }
 
 /// Everything the core needs at start.
@@ -139,6 +144,8 @@ pub struct Core {
     /// Per authority: it let a wait for its leader block time out and has not led a round
     /// in time since, so it is not waited for (waiting is local: safety does not depend on it).
     leader_missed: Vec<bool>,
+    /// Sync points: our recent ones, and rejoining from the peers' ones.
+    sync: sync::SyncState,
 }
 
 impl Core {
@@ -148,6 +155,7 @@ impl Core {
         let params = config.parameters;
         let now = Instant::now();
         let leader_missed = vec![false; committee.size()];
+        let committee_size = committee.size();
         let mut core = Self {
             authority: config.authority,
             dag: DagStore::new(&committee, params.retention_rounds),
@@ -186,6 +194,7 @@ impl Core {
             requested: HashMap::new(),
             last_retry: now,
             leader_missed,
+            sync: sync::SyncState::new(committee_size),
         };
         for (a, _) in core.committee.clone().authorities() {
             let genesis = crate::block::Block::genesis(a).reference();
@@ -227,6 +236,7 @@ impl Core {
         fx: &mut Effects,
     ) -> Result<()> {
         let r = block.reference();
+        self.sync.saw(r.author, r.round);
         if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
             return Ok(());
         }
@@ -511,6 +521,7 @@ impl Core {
                 committed = blocks.iter().map(|b| b.reference()).collect();
                 self.last_committed_round = leader.round();
                 self.chain.extend(&leader.reference(), &committed);
+                self.note_sync_point(d.slot, leader.reference());
                 fx.commits.push(CommittedSubDag {
                     leader: leader.reference(),
                     blocks,
@@ -567,6 +578,7 @@ impl Core {
         self.try_propose(now, fx)?;
         self.try_commit(fx)?;
         self.retry_missing(now, fx);
+        self.ask_for_sync_points(now, fx);
         if self.wal.should_rotate() {
             let checkpoint = Record::Checkpoint {
                 last_decided: self.committer.last_decided(),

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub unauthenticated_connections: IntGauge,
     /// Catch-up jobs dropped because the peer's catch-up queue was full.
     pub catch_up_dropped: IntCounter,
+    /// Sync points installed (jumps after a long absence).
+    pub state_syncs: IntCounter,
 }
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
@@ -288,6 +290,12 @@ impl Metrics {
                 r,
                 "node_catch_up_dropped_total",
                 "Catch-up jobs dropped because the peer's catch-up queue was full",
+            )?,
+            state_syncs: counter(
+                r,
+                "node_state_syncs_total",
+                "Sync points installed: jumps to the committee's recent state after an absence \
+                 longer than peers can serve block by block",
             )?,
             registry,
         })

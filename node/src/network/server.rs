@@ -22,6 +22,7 @@ use super::{
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
     committee::AuthorityIndex,
+    committer::SyncPoint,
     metrics::Metrics,
     parameters::Parameters,
 };
@@ -49,6 +50,18 @@ pub enum CoreMessage {
         from: AuthorityIndex,
         /// Wanted blocks.
         refs: Vec<BlockRef>,
+    },
+    /// The peer wants our recent sync points.
+    SyncRequest {
+        /// The peer.
+        from: AuthorityIndex,
+    },
+    /// The peer's recent sync points (not yet vouched for by anyone else).
+    SyncPoints {
+        /// The peer.
+        from: AuthorityIndex,
+        /// Its sync points.
+        points: Vec<SyncPoint>,
     },
 }
 
@@ -262,6 +275,8 @@ async fn serve_connection(
                 CoreMessage::Subscribe { from: peer, after }
             }
             Message::Request(refs) => CoreMessage::Request { from: peer, refs },
+            Message::SyncRequest => CoreMessage::SyncRequest { from: peer },
+            Message::SyncPoints(points) => CoreMessage::SyncPoints { from: peer, points },
             Message::Ping => continue,
             other @ (Message::Hello { .. }
             | Message::Challenge { .. }
