@@ -5,6 +5,8 @@ mod byzantine;
 mod proposer;
 mod recovery;
 mod sync;
+#[cfg(test)]
+mod sync_tests;
 mod task;
 #[cfg(test)]
 mod tests;
