@@ -142,7 +142,7 @@ impl Core {
         });
     }
 
-    fn keep_sync_point(&mut self, point: SyncPoint) {
+    pub(super) fn keep_sync_point(&mut self, point: SyncPoint) {
         self.sync.recent.push_back(point);
         while self.sync.recent.len() > KEPT_SYNC_POINTS {
             self.sync.recent.pop_front();

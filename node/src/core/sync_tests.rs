@@ -94,3 +94,20 @@ fn only_a_sync_point_vouched_for_by_validity_stake_is_installed_and_replayed() {
     assert_eq!(s.core.last_committed_round(), FAR - 20);
     assert_eq!(s.core.last_own_round(), own_round);
 }
+
+#[test]
+fn sync_requests_are_answered_at_most_every_half_second_per_peer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = core(dir.path(), [true; 4]);
+    let mut fx = Effects::default();
+    s.core.answer_sync_request(1, &mut fx);
+    assert!(fx.sync_points.is_empty(), "answered without a sync point");
+    s.core.keep_sync_point(point(1));
+    for _ in 0..10 {
+        s.core.answer_sync_request(1, &mut fx);
+    }
+    s.core.answer_sync_request(2, &mut fx);
+    let answered: Vec<_> = fx.sync_points.iter().map(|(peer, _)| *peer).collect();
+    assert_eq!(answered, vec![1, 2], "a burst of requests was answered more than once");
+    assert_eq!(fx.sync_points[0].1, vec![point(1)]);
+}
