@@ -62,7 +62,6 @@ pub struct Checks {
     /// committed round is within a few rounds of the correct validators' (`4.2 s`), `not
     /// within S s` when it did not rejoin before it crashed again or the run ended, empty
     /// without restarts. See `benchmark::audit::rejoin`.
-    #[serde(default)]
     pub rejoin: String,
     /// True when the run was cut short (Ctrl-C or a failure) and the window is partial.
     pub interrupted: bool,
