@@ -24,7 +24,7 @@ fn parameters() -> Parameters {
     }
 }
 
-/// Waits until `validator`'s last committed round reaches `round`.
+/// Waits until every validator's last committed round reaches `round`.
 async fn committed_round(validators: &[Validator], round: i64) {
     let deadline = tokio::time::Instant::now() + LIMIT;
     while validators
@@ -70,7 +70,10 @@ async fn a_validator_down_past_the_retention_rejoins_from_a_sync_point() {
         |logs| logs[3].len() >= 20 && committed_blocks_of(&logs[0], 3, restarted_at) > 0,
     )
     .await;
-    assert!(validators[3].metrics().state_syncs.get() >= 1, "no sync point installed");
+    assert!(
+        validators[3].metrics().state_syncs.get() >= 1,
+        "no sync point installed"
+    );
 
     // Its commits continue the committee's sequence at the same indices, with the same
     // chain; the commits it skipped while away are not in its log.
@@ -78,7 +81,10 @@ async fn a_validator_down_past_the_retention_rejoins_from_a_sync_point() {
     let skipped = (index_at_kill as u64 + 1..=last)
         .filter(|i| !logs[3].iter().any(|c| c.chain.index == *i))
         .count();
-    assert!(skipped > 0, "it committed every index from its crash on: no jump");
+    assert!(
+        skipped > 0,
+        "it committed every index from its crash on: no jump"
+    );
     let mut common = 0;
     for c in &logs[3] {
         let Some(theirs) = logs[0].get(c.chain.index as usize - 1) else {
@@ -88,7 +94,10 @@ async fn a_validator_down_past_the_retention_rejoins_from_a_sync_point() {
         assert_eq!(theirs, c, "commit {} differs", c.chain.index);
         common += 1;
     }
-    assert!(common >= 10, "only {common} commits in common with validator 0");
+    assert!(
+        common >= 10,
+        "only {common} commits in common with validator 0"
+    );
     // It proposes again, and its new blocks are in the sub-DAGs it commits too.
     assert!(committed_blocks_of(&logs[3], 3, restarted_at) > 0);
     shutdown_all(validators).await;

@@ -84,7 +84,10 @@ impl SyncPoint {
             return Err("sync point leader");
         }
         if !self.committed.windows(2).all(|w| w[0] < w[1])
-            || self.committed.last().is_some_and(|r| r.round > self.slot.round)
+            || self
+                .committed
+                .last()
+                .is_some_and(|r| r.round > self.slot.round)
             || self.committed.binary_search(&self.leader).is_err()
         {
             return Err("sync point committed blocks");

@@ -13,7 +13,7 @@ use super::{Core, Effects};
 use crate::{
     block::{BlockRef, Round},
     committee::{AuthorityIndex, StakeAggregator},
-    committer::SyncPoint,
+    committer::{Slot, SyncPoint},
     network::MAX_SYNC_POINTS,
     wal::Record,
 };
@@ -123,7 +123,7 @@ impl Core {
 
     /// Keeps the sync point after a commit whose index is a multiple of
     /// [`SYNC_POINT_INTERVAL`] (called right after the commit, before any later one).
-    pub(super) fn note_sync_point(&mut self, slot: crate::committer::Slot, leader: BlockRef) {
+    pub(super) fn note_sync_point(&mut self, slot: Slot, leader: BlockRef) {
         if !self.chain.index.is_multiple_of(SYNC_POINT_INTERVAL) {
             return;
         }
@@ -175,8 +175,7 @@ impl Core {
         points: Vec<SyncPoint>,
         fx: &mut Effects,
     ) -> Result<()> {
-        if self.sync.asked.is_none() || from == self.authority || points.len() > MAX_SYNC_POINTS
-        {
+        if self.sync.asked.is_none() || from == self.authority || points.len() > MAX_SYNC_POINTS {
             return Ok(());
         }
         self.sync.answers.insert(from, points);

@@ -66,7 +66,10 @@ fn only_a_sync_point_vouched_for_by_validity_stake_is_installed_and_replayed() {
     assert!(!fx.sync_request, "asked for sync points while up to date");
     see_far_blocks(&mut s, &mut fx);
     s.core.tick(&mut fx).expect("tick");
-    assert!(fx.sync_request, "did not ask for sync points while far behind");
+    assert!(
+        fx.sync_request,
+        "did not ask for sync points while far behind"
+    );
 
     // One peer alone (a liar, for all the core knows) is not enough, nor two that disagree.
     s.core
@@ -75,7 +78,11 @@ fn only_a_sync_point_vouched_for_by_validity_stake_is_installed_and_replayed() {
     s.core
         .receive_sync_points(2, vec![point(2)], &mut fx)
         .expect("receive");
-    assert_eq!(s.core.commit_chain().index, 0, "installed a sync point only one peer reported");
+    assert_eq!(
+        s.core.commit_chain().index,
+        0,
+        "installed a sync point only one peer reported"
+    );
     assert_eq!(s.metrics.state_syncs.get(), 0);
 
     // A second peer reporting the same one vouches for it.
@@ -108,6 +115,10 @@ fn sync_requests_are_answered_at_most_every_half_second_per_peer() {
     }
     s.core.answer_sync_request(2, &mut fx);
     let answered: Vec<_> = fx.sync_points.iter().map(|(peer, _)| *peer).collect();
-    assert_eq!(answered, vec![1, 2], "a burst of requests was answered more than once");
+    assert_eq!(
+        answered,
+        vec![1, 2],
+        "a burst of requests was answered more than once"
+    );
     assert_eq!(fx.sync_points[0].1, vec![point(1)]);
 }

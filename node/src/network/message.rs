@@ -216,7 +216,8 @@ impl Message {
                 }
                 let mut points = Vec::with_capacity(count);
                 for _ in 0..count {
-                    points.push(SyncPoint::decode(&mut b).map_err(|_| MessageError::BadLength(tag))?);
+                    points
+                        .push(SyncPoint::decode(&mut b).map_err(|_| MessageError::BadLength(tag))?);
                 }
                 if !b.is_empty() {
                     return Err(MessageError::BadLength(tag));
