@@ -65,8 +65,7 @@ pub fn rejoin(recording: &Recording, correct: &[usize]) -> Rejoin {
                         recording
                             .scrapes
                             .iter()
-                            .filter(|o| o.validator == c && o.elapsed_s <= r.elapsed_s)
-                            .last()
+                            .rfind(|o| o.validator == c && o.elapsed_s <= r.elapsed_s)
                     })
                     .map(|o| o.snapshot.last_committed_round)
                     .fold(0.0, f64::max);
