@@ -193,6 +193,11 @@ pub struct BenchArgs {
     /// Seconds between crash-recovery events.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub crash_interval: u64,
+    /// Seconds a crashed validator stays down before its restart (crash-recovery; default:
+    /// `--crash-interval`). Down longer than the peers' WAL retention, it rejoins from a sync
+    /// point; the `rejoin` column says how long that took.
+    #[arg(long, value_name = "SECONDS")]
+    pub down_time: Option<u64>,
     /// Runs per load.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub repeat: usize,

@@ -9,12 +9,14 @@ mod agreement_tests;
 mod chain;
 mod linearizer;
 mod schedule;
+mod sync_point;
 #[cfg(test)]
 mod tests;
 
 pub use chain::CommitChain;
 pub use linearizer::linearize;
 pub use schedule::{LeaderSchedule, ScheduleState, SwapTable, Tally};
+pub use sync_point::{SyncPoint, MAX_SYNC_REFS, SYNC_POINT_INTERVAL};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -90,6 +92,9 @@ pub struct LeaderDecision {
     pub kind: DecisionKind,
     /// The committed block (None when skipped).
     pub block: Option<BlockPtr>,
+    /// The leader schedule right after this decision, for commits whose index (counted from
+    /// genesis) is a multiple of [`SYNC_POINT_INTERVAL`]: the state a sync point carries.
+    pub schedule: Option<ScheduleState>,
 }
 
 impl fmt::Debug for LeaderDecision {
@@ -172,6 +177,12 @@ impl Committer {
         self.schedule.restore(schedule);
     }
 
+    /// Jumps to a sync point's progress and leader schedule.
+    pub fn jump(&mut self, last_decided: Slot, schedule: &ScheduleState) {
+        self.last_decided = last_decided;
+        self.schedule.restore(schedule.clone());
+    }
+
     fn next_slot(&self, s: Slot) -> Slot {
         if s.index + 1 < self.leaders {
             Slot {
@@ -232,13 +243,17 @@ impl Committer {
             };
             self.last_decided = slot;
             let committed = block.is_some();
+            let changed = self.schedule.record(slot.round, authority, committed);
+            let commits = self.schedule.state().commits;
             decisions.push(LeaderDecision {
                 slot,
                 authority,
                 kind,
                 block,
+                schedule: (committed && commits.is_multiple_of(SYNC_POINT_INTERVAL))
+                    .then(|| self.schedule.state().clone()),
             });
-            if self.schedule.record(slot.round, authority, committed) {
+            if changed {
                 return true;
             }
         }

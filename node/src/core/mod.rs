@@ -4,6 +4,9 @@
 mod byzantine;
 mod proposer;
 mod recovery;
+mod sync;
+#[cfg(test)]
+mod sync_tests;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -26,7 +29,7 @@ use crate::{
     block::{BlockPtr, BlockRef, Round},
     byzantine::Behaviour,
     committee::{AuthorityIndex, Committee, StakeAggregator},
-    committer::{linearize, CommitChain, Committer},
+    committer::{linearize, CommitChain, Committer, SyncPoint},
     dag::{Accepted, BufferLimits, CausalBuffer, DagStore, DropReason},
     metrics::Metrics,
     network::{CatchUp, Source},
@@ -74,6 +77,10 @@ pub struct Effects {
     pub requests: Vec<(AuthorityIndex, Vec<BlockRef>)>,
     /// New commits, in order.
     pub commits: Vec<CommittedSubDag>,
+    /// Ask every peer for its recent sync points.
+    pub sync_request: bool,
+    /// Recent sync points to send one peer.
+    pub sync_points: Vec<(AuthorityIndex, Vec<SyncPoint>)>,
 }
 
 /// Everything the core needs at start.
@@ -141,6 +148,8 @@ pub struct Core {
     leader_missed: Vec<bool>,
     /// A late leader (benchmarks only): the round it holds its block back in, and since when.
     late_since: Option<(Round, Instant)>,
+    /// Sync points: our recent ones, and rejoining from the peers' ones.
+    sync: sync::SyncState,
 }
 
 impl Core {
@@ -150,6 +159,7 @@ impl Core {
         let params = config.parameters;
         let now = Instant::now();
         let leader_missed = vec![false; committee.size()];
+        let committee_size = committee.size();
         let mut core = Self {
             authority: config.authority,
             dag: DagStore::new(&committee, params.retention_rounds),
@@ -190,6 +200,7 @@ impl Core {
             last_retry: now,
             leader_missed,
             late_since: None,
+            sync: sync::SyncState::new(committee_size),
         };
         for (a, _) in core.committee.clone().authorities() {
             let genesis = crate::block::Block::genesis(a).reference();
@@ -231,6 +242,7 @@ impl Core {
         fx: &mut Effects,
     ) -> Result<()> {
         let r = block.reference();
+        self.sync.saw(r.author, r.round);
         if self.dag.contains(&r) || self.buffer.contains(&r) || r.round < self.dag.gc_round() {
             return Ok(());
         }
@@ -515,6 +527,7 @@ impl Core {
                 committed = blocks.iter().map(|b| b.reference()).collect();
                 self.last_committed_round = leader.round();
                 self.chain.extend(&leader.reference(), &committed);
+                self.note_sync_point(d.slot, leader.reference(), d.schedule);
                 fx.commits.push(CommittedSubDag {
                     leader: leader.reference(),
                     blocks,
@@ -571,6 +584,7 @@ impl Core {
         self.try_propose(now, fx)?;
         self.try_commit(fx)?;
         self.retry_missing(now, fx);
+        self.ask_for_sync_points(now, fx);
         if self.wal.should_rotate() {
             let checkpoint = Record::Checkpoint {
                 last_decided: self.committer.last_decided(),

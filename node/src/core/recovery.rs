@@ -64,6 +64,7 @@ impl Core {
                     }
                     self.prune(&mut fx, false)?;
                 }
+                Record::Sync(point) => self.apply_sync_point(&point, &mut fx, false)?,
                 // Checked by `Wal::open` and never returned.
                 Record::Header(_) => {}
             }

@@ -17,6 +17,8 @@ fn handle(core: &mut Core, message: CoreMessage, fx: &mut Effects) -> Result<()>
         CoreMessage::Block { from, block } => core.add_peer_block(from, block, fx)?,
         CoreMessage::Subscribe { from, after } => core.subscribe(from, after, fx),
         CoreMessage::Request { from, refs } => core.answer_request(from, &refs, fx),
+        CoreMessage::SyncRequest { from } => core.answer_sync_request(from, fx),
+        CoreMessage::SyncPoints { from, points } => core.receive_sync_points(from, points, fx)?,
     }
     Ok(())
 }
@@ -36,6 +38,12 @@ async fn dispatch(
     }
     for (peer, job) in fx.catch_up.drain(..) {
         network.catch_up(peer, job);
+    }
+    if std::mem::take(&mut fx.sync_request) {
+        network.broadcast(&Message::SyncRequest);
+    }
+    for (peer, points) in fx.sync_points.drain(..) {
+        network.send(peer, Message::SyncPoints(points));
     }
     for (peer, refs) in fx.requests.drain(..) {
         network.send(peer, Message::Request(refs));

@@ -18,17 +18,17 @@ use crate::{
     wal::{Owner, Wal},
 };
 
-struct Setup {
-    core: Core,
+pub(super) struct Setup {
+    pub(super) core: Core,
     committee: Arc<Committee>,
-    keys: Vec<SigningKey>,
-    metrics: Arc<Metrics>,
+    pub(super) keys: Vec<SigningKey>,
+    pub(super) metrics: Arc<Metrics>,
     pool: Arc<TransactionPool>,
 }
 
 /// Authority 0 of a 4-validator committee; `connected[i]` says whether its connection to
 /// authority i is up. The leader timeout is long enough never to fire in a test.
-fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
+pub(super) fn core(dir: &std::path::Path, connected: [bool; 4]) -> Setup {
     core_with(dir, connected, 3_600_000)
 }
 

@@ -25,6 +25,9 @@ pub struct DagStore {
     /// References of pruned blocks, for `pruned_window` rounds below the gc round.
     pruned: BTreeSet<BlockRef>,
     pruned_window: Round,
+    /// After a jump to a sync point: references below this round count as held (the
+    /// committee committed past them; see [`DagStore::jump`]).
+    sync_floor: Round,
 }
 
 impl DagStore {
@@ -39,6 +42,7 @@ impl DagStore {
             committed_ahead: HashSet::new(),
             pruned: BTreeSet::new(),
             pruned_window,
+            sync_floor: 0,
         };
         for (a, _) in committee.authorities() {
             store.insert(std::sync::Arc::new(Block::genesis(a)));
@@ -57,7 +61,7 @@ impl DagStore {
     /// would not count it either).
     pub fn is_available(&self, r: &BlockRef) -> bool {
         if r.round < self.gc_round {
-            self.pruned.contains(r)
+            r.round < self.sync_floor || self.pruned.contains(r)
         } else {
             self.blocks.contains_key(r)
         }
@@ -170,6 +174,15 @@ impl DagStore {
             digest: [0; 32],
         });
         self.committed_ahead.retain(|r| r.round >= gc_round);
+    }
+
+    /// Prepares a jump to a sync point whose gc round is `gc_round` (prune to it next):
+    /// references below it count as held, since this validator never saw the rounds the
+    /// committee committed while it was away. Blocks further than the retention above such
+    /// a reference are refused by the retention rule, so the exception ends by itself.
+    pub fn jump(&mut self, gc_round: Round) {
+        self.sync_floor = self.sync_floor.max(gc_round);
+        self.highest_round = self.highest_round.max(gc_round);
     }
 
     /// Number of stored blocks.

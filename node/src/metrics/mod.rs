@@ -83,6 +83,8 @@ pub struct Metrics {
     pub metrics_renders: IntCounter,
     /// Connections refused, or accepts failed, because descriptors ran short.
     pub descriptor_shortages: IntCounter,
+    /// Sync points installed (jumps after a long absence).
+    pub state_syncs: IntCounter,
 }
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
@@ -324,6 +326,12 @@ impl Metrics {
                 r,
                 "node_descriptor_shortages_total",
                 "Connections refused, or accepts failed, because file descriptors ran short",
+            )?,
+            state_syncs: counter(
+                r,
+                "node_state_syncs_total",
+                "Sync points installed: jumps to the committee's recent state after an absence \
+                 longer than peers can serve block by block",
             )?,
             registry,
         })

@@ -8,6 +8,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::{
     block::{BlockRef, Round, REF_LENGTH},
     committee::AuthorityIndex,
+    committer::SyncPoint,
     crypto::SIGNATURE_LENGTH,
 };
 
@@ -18,10 +19,15 @@ const REQUEST: u8 = 3;
 const CHALLENGE: u8 = 4;
 const AUTH: u8 = 5;
 const PING: u8 = 6;
+const SYNC_REQUEST: u8 = 7;
+const SYNC_POINTS: u8 = 8;
 const GARBAGE: u8 = 0xff;
 
 /// Most references in one request.
 pub(super) const MAX_REQUEST_REFS: usize = 1024;
+
+/// Most sync points in one `SyncPoints` message.
+pub const MAX_SYNC_POINTS: usize = 8;
 
 /// Length of a handshake nonce.
 pub(super) const NONCE_LENGTH: usize = 32;
@@ -64,6 +70,10 @@ pub enum Message {
     Request(Vec<BlockRef>),
     /// Keeps an idle connection open.
     Ping,
+    /// Send me your recent sync points (I am too far behind to catch up block by block).
+    SyncRequest,
+    /// Recent sync points, oldest first (at most [`MAX_SYNC_POINTS`]).
+    SyncPoints(Vec<SyncPoint>),
     /// A frame with a tag no validator knows: sent only by the `spam` Byzantine behaviour
     /// of benchmarks, never decoded.
     Garbage(Bytes),
@@ -98,6 +108,8 @@ impl Message {
             Self::Subscribe(_) => "subscribe",
             Self::Request(_) => "request",
             Self::Ping => "ping",
+            Self::SyncRequest => "sync-request",
+            Self::SyncPoints(_) => "sync-points",
             Self::Garbage(_) => "garbage",
         }
     }
@@ -134,6 +146,14 @@ impl Message {
                 (REQUEST, out.freeze())
             }
             Self::Ping => (PING, Bytes::new()),
+            Self::SyncRequest => (SYNC_REQUEST, Bytes::new()),
+            Self::SyncPoints(points) => {
+                let mut out = vec![points.len() as u8];
+                for p in &points {
+                    p.encode(&mut out);
+                }
+                (SYNC_POINTS, Bytes::from(out))
+            }
             Self::Garbage(b) => (GARBAGE, b),
         }
     }
@@ -185,6 +205,25 @@ impl Message {
             }
             PING if body.is_empty() => Ok(Self::Ping),
             PING => Err(MessageError::BadLength(tag)),
+            SYNC_REQUEST if body.is_empty() => Ok(Self::SyncRequest),
+            SYNC_REQUEST => Err(MessageError::BadLength(tag)),
+            SYNC_POINTS => {
+                let mut b: &[u8] = &body;
+                let count = *b.first().ok_or(MessageError::BadLength(tag))? as usize;
+                b = &b[1..];
+                if count > MAX_SYNC_POINTS {
+                    return Err(MessageError::BadLength(tag));
+                }
+                let mut points = Vec::with_capacity(count);
+                for _ in 0..count {
+                    points
+                        .push(SyncPoint::decode(&mut b).map_err(|_| MessageError::BadLength(tag))?);
+                }
+                if !b.is_empty() {
+                    return Err(MessageError::BadLength(tag));
+                }
+                Ok(Self::SyncPoints(points))
+            }
             other => Err(MessageError::UnknownTag(other)),
         }
     }
@@ -229,6 +268,22 @@ mod tests {
             Message::Subscribe(42),
             Message::Request(vec![r, r]),
             Message::Ping,
+            Message::SyncRequest,
+            Message::SyncPoints(vec![SyncPoint {
+                chain: crate::committer::CommitChain {
+                    index: 4,
+                    hash: [1; 32],
+                },
+                slot: crate::committer::Slot { round: 3, index: 0 },
+                leader: r,
+                committed: vec![r],
+                schedule: crate::committer::ScheduleState {
+                    commits: 4,
+                    window: vec![crate::committer::Tally::default(); 4],
+                    record: vec![crate::committer::Tally::default(); 4],
+                    ..Default::default()
+                },
+            }]),
         ] {
             assert_eq!(Message::decode(m.clone().encode()), Ok(m));
         }
@@ -241,7 +296,16 @@ mod tests {
             Message::decode(Bytes::from_static(&[9, 1])),
             Err(MessageError::UnknownTag(9))
         );
-        for tag in [HELLO, SUBSCRIBE, REQUEST, CHALLENGE, AUTH, PING] {
+        for tag in [
+            HELLO,
+            SUBSCRIBE,
+            REQUEST,
+            CHALLENGE,
+            AUTH,
+            PING,
+            SYNC_REQUEST,
+            SYNC_POINTS,
+        ] {
             assert_eq!(
                 Message::decode(Bytes::copy_from_slice(&[tag, 1, 2, 3, 4, 5])),
                 Err(MessageError::BadLength(tag))

@@ -13,7 +13,7 @@ mod server;
 
 pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CATCH_UP_JOBS};
 pub use latency::LatencyMatrix;
-pub use message::{write_message, Message, MessageError};
+pub use message::{write_message, Message, MessageError, MAX_SYNC_POINTS};
 pub use peer::{run_peer, Outgoing, PeerLink};
 pub use server::{bind, codec, listen, max_handshakes, max_inbound, CoreMessage, Limits};
 
@@ -62,6 +62,15 @@ impl Network {
         if let Some(Some(q)) = self.peers.get(peer as usize) {
             if q.messages.try_send(Outgoing::new(message)).is_err() {
                 self.metrics.dropped_messages.inc();
+            }
+        }
+    }
+
+    /// Queues a message for every peer.
+    pub fn broadcast(&self, message: &Message) {
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.is_some() {
+                self.send(i as AuthorityIndex, message.clone());
             }
         }
     }

@@ -23,6 +23,7 @@ use crate::{
     accept::Gate,
     block::{Block, BlockPtr, BlockRef, Round},
     committee::AuthorityIndex,
+    committer::SyncPoint,
     descriptors,
     metrics::Metrics,
     parameters::Parameters,
@@ -51,6 +52,18 @@ pub enum CoreMessage {
         from: AuthorityIndex,
         /// Wanted blocks.
         refs: Vec<BlockRef>,
+    },
+    /// The peer wants our recent sync points.
+    SyncRequest {
+        /// The peer.
+        from: AuthorityIndex,
+    },
+    /// The peer's recent sync points (not yet vouched for by anyone else).
+    SyncPoints {
+        /// The peer.
+        from: AuthorityIndex,
+        /// Its sync points.
+        points: Vec<SyncPoint>,
     },
 }
 
@@ -272,6 +285,8 @@ async fn serve_connection(
                 CoreMessage::Subscribe { from: peer, after }
             }
             Message::Request(refs) => CoreMessage::Request { from: peer, refs },
+            Message::SyncRequest => CoreMessage::SyncRequest { from: peer },
+            Message::SyncPoints(points) => CoreMessage::SyncPoints { from: peer, points },
             Message::Ping => continue,
             other @ (Message::Hello { .. }
             | Message::Challenge { .. }

@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes};
 use super::{frame, Owner};
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round, REF_LENGTH},
-    committer::{CommitChain, DecisionKind, ScheduleState, Slot},
+    committer::{CommitChain, DecisionKind, ScheduleState, Slot, SyncPoint},
 };
 
 const OWN_BLOCK: u8 = 1;
@@ -13,6 +13,7 @@ const BLOCK: u8 = 2;
 const DECISION: u8 = 3;
 const CHECKPOINT: u8 = 4;
 const HEADER: u8 = 5;
+const SYNC: u8 = 6;
 
 /// One WAL entry.
 #[derive(Debug)]
@@ -49,6 +50,9 @@ pub enum Record {
     },
     /// First record of every segment: which validator of which committee writes the WAL.
     Header(Owner),
+    /// The validator jumped to this sync point (vouched for by validity stake): the commit
+    /// state continues from it, older rounds are dropped.
+    Sync(SyncPoint),
 }
 
 fn put_refs(out: &mut Vec<u8>, refs: &[BlockRef]) {
@@ -150,6 +154,10 @@ impl Record {
                 out.extend_from_slice(&owner.authority.to_le_bytes());
                 out.extend_from_slice(&owner.public_key);
             }
+            Self::Sync(point) => {
+                out.push(SYNC);
+                point.encode(out);
+            }
         }
         frame::finish_frame(out, header_at);
     }
@@ -218,6 +226,13 @@ impl Record {
                 owner.authority = b.get_u32_le();
                 b.copy_to_slice(&mut owner.public_key);
                 Ok(Self::Header(owner))
+            }
+            SYNC => {
+                let point = SyncPoint::decode(&mut b)?;
+                if !b.is_empty() {
+                    return Err("sync point with trailing bytes".into());
+                }
+                Ok(Self::Sync(point))
             }
             other => Err(format!("unknown record tag {other}")),
         }

@@ -162,6 +162,8 @@ pub struct Experiment {
     pub faults: usize,
     pub fault_mode: FaultMode,
     pub crash_interval_s: u64,
+    /// Seconds a crashed validator stays down (crash-recovery).
+    pub down_time_s: u64,
     pub loads: Vec<u64>,
     pub repeat: usize,
     pub transaction_size: usize,
@@ -261,6 +263,13 @@ impl Experiment {
         if args.crash_recovery && args.crash_interval == 0 {
             bail!("--crash-interval must be at least 1 second");
         }
+        match args.down_time {
+            Some(_) if !args.crash_recovery => {
+                bail!("--down-time needs --crash-recovery (validators that come back)")
+            }
+            Some(0) => bail!("--down-time must be at least 1 second"),
+            _ => {}
+        }
         if args.wave_length < 3 {
             bail!(
                 "--wave-length {} is below 3 (propose, vote, certify)",
@@ -295,6 +304,7 @@ impl Experiment {
             faults: args.faults,
             fault_mode,
             crash_interval_s: args.crash_interval,
+            down_time_s: args.down_time.unwrap_or(args.crash_interval),
             loads: args.loads.clone(),
             repeat: args.repeat,
             transaction_size: args.transaction_size,

@@ -34,8 +34,8 @@ pub struct FaultEvent {
     pub event: FaultKind,
 }
 
-/// The events of one run, in time order: faulty validators crash every other
-/// `crash_interval` and recover in between (crash-recovery), or never start (permanent).
+/// The events of one run, in time order: faulty validators crash after `crash_interval` up
+/// and recover after `down_time` down, in turn (crash-recovery), or never start (permanent).
 pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
     let faulty: Vec<usize> = (0..experiment.committee)
         .filter(|&i| experiment.is_faulty(i))
@@ -52,22 +52,22 @@ pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
             .collect(),
         FaultMode::CrashRecovery => {
             let mut events = Vec::new();
-            let interval = experiment.crash_interval_s.max(1);
-            let mut k = 1;
-            while k * interval < experiment.run_seconds() {
-                let event = if k % 2 == 1 {
-                    FaultKind::Crash
-                } else {
-                    FaultKind::Recover
-                };
+            let up = experiment.crash_interval_s.max(1);
+            let down = experiment.down_time_s.max(1);
+            let mut at = up;
+            let mut event = FaultKind::Crash;
+            while at < experiment.run_seconds() {
                 for &validator in &faulty {
                     events.push(FaultEvent {
-                        at_s: (k * interval) as f64,
+                        at_s: at as f64,
                         validator,
                         event,
                     });
                 }
-                k += 1;
+                (at, event) = match event {
+                    FaultKind::Crash => (at + down, FaultKind::Recover),
+                    _ => (at + up, FaultKind::Crash),
+                };
             }
             events
         }
@@ -85,6 +85,7 @@ mod tests {
             faults,
             fault_mode: mode,
             crash_interval_s: 10,
+            down_time_s: 10,
             loads: vec![1000],
             repeat: 1,
             transaction_size: 512,
@@ -118,6 +119,17 @@ mod tests {
                 (20.0, 3, FaultKind::Recover),
                 (30.0, 3, FaultKind::Crash),
             ]
+        );
+    }
+
+    #[test]
+    fn a_down_time_longer_than_the_interval_delays_the_recovery() {
+        let mut e = experiment(1, FaultMode::CrashRecovery);
+        e.down_time_s = 22;
+        let times: Vec<(f64, FaultKind)> = schedule(&e).iter().map(|e| (e.at_s, e.event)).collect();
+        assert_eq!(
+            times,
+            vec![(10.0, FaultKind::Crash), (32.0, FaultKind::Recover)]
         );
     }
 

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 
 use super::{
     analysis,
-    audit::{self, liveness},
+    audit::{self, liveness, rejoin},
     executor::{Executor, Launch},
     experiment::{Experiment, Point},
     faults::{self, FaultEvent},
@@ -122,6 +122,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         .filter(|&i| !experiment.is_faulty(i))
         .collect();
     let liveness = liveness::liveness(&recording, experiment.warmup_s as f64, &correct, false);
+    let rejoin = rejoin::rejoin(&recording, &correct);
 
     let disturbance = write_details(context, point, &name, &recording)?;
     // The figures are the honest validators' (what a Byzantine one reports is its own).
@@ -135,6 +136,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         checks: Checks {
             safety: safety.to_string(),
             liveness: liveness.to_string(),
+            rejoin: rejoin.to_string(),
             interrupted: recording.interrupted,
             disturbed: disturbance.summary(),
         },

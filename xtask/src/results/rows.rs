@@ -58,6 +58,11 @@ pub struct Checks {
     /// Leaders committed while the faults were in effect (or in the measured window):
     /// `N commits in S s[ under faults]`.
     pub liveness: String,
+    /// The slowest rejoin of a restarted validator: seconds from its restart until its last
+    /// committed round is within a few rounds of the correct validators' (`4.2 s`), `not
+    /// within S s` when it did not rejoin before it crashed again or the run ended, empty
+    /// without restarts. See `benchmark::audit::rejoin`.
+    pub rejoin: String,
     /// True when the run was cut short (Ctrl-C or a failure) and the window is partial.
     pub interrupted: bool,
     /// Why the window may not reflect the code (a stall, a trend, a busy host); empty when it
@@ -261,7 +266,7 @@ mod tests {
              latency_stdev_s,latency_p50_s,latency_p90_s,latency_p99_s,rounds_per_s,\
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
-             cpu_cores_max,memory_mib_max,safety,liveness,interrupted,disturbed"
+             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),

@@ -6,6 +6,7 @@
 
 pub mod commit_log;
 pub mod liveness;
+pub mod rejoin;
 
 use std::{collections::BTreeMap, fmt, path::Path};
 
