@@ -84,6 +84,7 @@ pub(crate) fn instance(host: &TestHost) -> Instance {
         ssh_port: host.port,
         ssh_user: host.user.clone(),
         deadline: None,
+        created: None,
     }
 }
 
