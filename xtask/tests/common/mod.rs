@@ -147,6 +147,7 @@ pub(crate) fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result
         xtask::commands::testbed::lifecycle::DestroyOptions {
             yes: true,
             keep_network: false,
+            expired_only: false,
         },
         xtask::commands::testbed::Console::batch(),
     )
