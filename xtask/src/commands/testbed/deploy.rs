@@ -323,6 +323,30 @@ pub fn schedule_destroy(provider: &dyn Provider, settings: &LoadedSettings, dead
 /// that listing is dated later than every one of this deploy's.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(1100);
 
+/// Times the surplus check lists the testbed at most to get two listings that agree.
+const STABLE_LISTINGS: usize = 5;
+
+/// A listing of the testbed that two sweeps in a row agree on (at most [`STABLE_LISTINGS`]
+/// tries, then the last): a listing read page by page while another deploy deletes its surplus
+/// can skip an instance that moved from one page to the one already read.
+fn stable_sweep(provider: &dyn Provider) -> crate::testbed::Listing {
+    let ids = |l: &crate::testbed::Listing| {
+        let mut ids: Vec<String> = l.instances.iter().map(|i| i.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let mut last = provider.sweep();
+    for _ in 1..STABLE_LISTINGS {
+        let next = provider.sweep();
+        if ids(&next) == ids(&last) && next.failures.is_empty() {
+            return next;
+        }
+        last = next;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    last
+}
+
 /// Where a region holds more running or booting instances of the testbed than `wanted` (another
 /// deploy of the same testbed ran at the same time, from another machine), deletes the newest
 /// of the surplus that this deploy created, never another deploy's (which removes its own by the
@@ -338,7 +362,7 @@ fn remove_surplus(
         return Ok(ready);
     }
     std::thread::sleep(SETTLE);
-    let listing = provider.sweep();
+    let listing = stable_sweep(provider);
     let mut doomed: Vec<Instance> = Vec::new();
     let mut regions: Vec<&str> = changes.created.iter().map(|i| i.region.as_str()).collect();
     regions.sort_unstable();
