@@ -74,8 +74,12 @@ impl TestbedLock {
         waiting: Waiting,
         say: &dyn Fn(&str),
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the testbed state directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the testbed state directory {}",
+                dir.display()
+            )
+        })?;
         let path = dir.join(FILE);
         let mut file = OpenOptions::new()
             .read(true)
@@ -86,8 +90,10 @@ impl TestbedLock {
             .with_context(|| format!("cannot open the testbed lock {}", path.display()))?;
         if !flock(&file, libc::LOCK_EX | libc::LOCK_NB)? {
             let holder = describe(&read_record(&mut file));
-            let sentence =
-                format!("testbed {testbed_id} is locked by {holder} (lock file {})", path.display());
+            let sentence = format!(
+                "testbed {testbed_id} is locked by {holder} (lock file {})",
+                path.display()
+            );
             match waiting {
                 Waiting::Refuse => bail!(
                     "{sentence}: another command is changing it; wait until it ends, or run \
@@ -198,8 +204,9 @@ mod tests {
             TestbedLock::acquire_in(dir.path(), "tb", "testbed deploy", Waiting::Wait, &quiet)
                 .expect("first");
         assert!(first.taken_over.is_none());
-        let err = TestbedLock::acquire_in(dir.path(), "tb", "testbed stop", Waiting::Refuse, &quiet)
-            .expect_err("held");
+        let err =
+            TestbedLock::acquire_in(dir.path(), "tb", "testbed stop", Waiting::Refuse, &quiet)
+                .expect_err("held");
         let text = format!("{err:#}");
         assert!(
             text.contains(&format!("pid {}", std::process::id()))
@@ -227,11 +234,16 @@ mod tests {
         }
         let lines = said.lock().expect("lines").clone();
         assert!(
-            lines.iter().any(|l| l.contains("waiting") && l.contains("testbed deploy")),
+            lines
+                .iter()
+                .any(|l| l.contains("waiting") && l.contains("testbed deploy")),
             "{lines:?}"
         );
         drop(first);
-        let clean = waiter.join().expect("thread").expect("acquired after release");
+        let clean = waiter
+            .join()
+            .expect("thread")
+            .expect("acquired after release");
         assert!(clean, "a clean release is not taken over");
     }
 

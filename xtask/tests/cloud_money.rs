@@ -56,7 +56,11 @@ fn testbed_on(
 
 /// Runs `cargo xtask --settings FILE ARGS...` in this process.
 fn cli(settings_file: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let mut argv = vec!["xtask", "--settings", settings_file.to_str().expect("utf-8")];
+    let mut argv = vec![
+        "xtask",
+        "--settings",
+        settings_file.to_str().expect("utf-8"),
+    ];
     argv.extend_from_slice(args);
     xtask::commands::run(Cli::try_parse_from(argv).expect("arguments"))
 }
@@ -97,8 +101,8 @@ fn stopping_on_vultr_asks_and_says_the_halted_instances_are_still_billed() {
     lifecycle::confirm_stop(provider.as_ref(), &id, true, Console::batch()).expect("--yes");
     assert_eq!(lifecycle::stop(provider.as_ref()).expect("stop").len(), 2);
     let instances = provider.list_instances().expect("list");
-    let text = status::money(provider.as_ref(), &id, &instances, chrono::Utc::now())
-        .expect("status");
+    let text =
+        status::money(provider.as_ref(), &id, &instances, chrono::Utc::now()).expect("status");
     // Two halted vc2-1c-1gb at $5/month: 2 x 5 / 672 per hour, the whole plan price.
     assert!(text.contains("cost now: $0.0149 per hour"), "{text}");
     assert!(
@@ -150,7 +154,10 @@ fn a_renamed_testbed_is_listed_with_its_destroy_command_and_destroyed_by_id() {
         text.contains(&format!("cargo xtask testbed destroy --testbed-id {old}")),
         "{text}"
     );
-    assert!(!text.contains("money-db") && !text.contains("web"), "{text}");
+    assert!(
+        !text.contains("money-db") && !text.contains("web"),
+        "{text}"
+    );
     cli(
         &new_file,
         &["testbed", "destroy", "--testbed-id", &old, "--yes"],
@@ -263,8 +270,7 @@ fn a_killed_lock_holder_is_taken_over() {
     let held = (0..600).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
         fake.count("POST", "/instances") > 0
-            && std::fs::read_to_string(&lock_file)
-                .is_ok_and(|t| t.contains(&format!("pid={pid}")))
+            && std::fs::read_to_string(&lock_file).is_ok_and(|t| t.contains(&format!("pid={pid}")))
     });
     assert!(held, "the deploy never took the lock and created");
     let err = format!(
@@ -295,7 +301,10 @@ fn a_killed_lock_holder_is_taken_over() {
     fake.state().polls_until_active = 2;
     cli(&file, &["testbed", "destroy", "--yes"]).expect("destroy");
     assert!(fake.state().tagged(&id).is_empty());
-    assert!(expiry::scheduled(&id).is_none(), "the scheduled destroy is cancelled");
+    assert!(
+        expiry::scheduled(&id).is_none(),
+        "the scheduled destroy is cancelled"
+    );
 }
 
 /// A failed `deploy --ttl 48`, a destroy, then `deploy --ttl 1`: the new deploy's instances
@@ -383,16 +392,15 @@ fn a_passed_deadline_ends_in_deleted_instances_not_halted_ones() {
         std::thread::sleep(Duration::from_millis(100));
         let ids = fake.state().ids();
         expired.iter().all(|e| !ids.contains(e))
-            && expiry::scheduled(&id).is_some_and(|(s, _)| s.deadline.timestamp() == later_time.timestamp())
+            && expiry::scheduled(&id)
+                .is_some_and(|(s, _)| s.deadline.timestamp() == later_time.timestamp())
     });
     let log = std::fs::read_to_string(testbed_state_dir(&id).join("scheduled-destroy.log"))
         .unwrap_or_default();
     assert!(done, "the scheduled destroy did not run: {log}");
-    assert_eq!(fake.state().ids(), [kept.clone()], "{log}");
+    assert_eq!(fake.state().ids(), [kept], "{log}");
     assert!(
-        fake.requests()
-            .iter()
-            .all(|r| !r.path.ends_with("/halt")),
+        fake.requests().iter().all(|r| !r.path.ends_with("/halt")),
         "an instance was halted"
     );
     assert_eq!(

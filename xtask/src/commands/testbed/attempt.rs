@@ -82,11 +82,8 @@ impl Attempt {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
-        std::fs::write(
-            &path,
-            format!("{id} {} {options}\n", deadline.timestamp()),
-        )
-        .with_context(|| format!("cannot record the deploy attempt in {}", path.display()))?;
+        std::fs::write(&path, format!("{id} {} {options}\n", deadline.timestamp()))
+            .with_context(|| format!("cannot record the deploy attempt in {}", path.display()))?;
         Ok(Self {
             id,
             resumed: false,
@@ -163,16 +160,16 @@ mod tests {
         assert!(!fresh.resumed);
         assert_ne!(fresh.id, next.id);
         // Other options: a new attempt, which says why.
-        let other = Attempt::resume_or_begin(&testbed, later, "--instances 2 --ttl 1")
-            .expect("begin");
+        let other =
+            Attempt::resume_or_begin(&testbed, later, "--instances 2 --ttl 1").expect("begin");
         assert!(!other.resumed);
         assert_ne!(other.id, fresh.id);
         let why = other.replaced.clone().expect("said");
         assert!(why.contains(&fresh.id) && why.contains("--ttl 6"), "{why}");
         // Forgotten: nothing to resume.
         Attempt::forget(&testbed).expect("forget");
-        let after = Attempt::resume_or_begin(&testbed, later, "--instances 2 --ttl 1")
-            .expect("begin");
+        let after =
+            Attempt::resume_or_begin(&testbed, later, "--instances 2 --ttl 1").expect("begin");
         assert!(!after.resumed && after.replaced.is_none());
         after.finish().expect("finish");
         let _ = std::fs::remove_dir_all(testbed_state_dir(&testbed));

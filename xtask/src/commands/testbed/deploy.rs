@@ -291,7 +291,11 @@ fn begin_attempt(
 
 /// Where the dead-man switch does not end the charges (Vultr), schedules the destroy at
 /// `deadline` on this machine before anything is created; says so, or warns why it could not.
-pub fn schedule_destroy(provider: &dyn Provider, settings: &LoadedSettings, deadline: DateTime<Utc>) {
+pub fn schedule_destroy(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    deadline: DateTime<Utc>,
+) {
     if provider.deadline_ends_billing() {
         return;
     }
@@ -368,7 +372,11 @@ fn remove_surplus(
     regions.sort_unstable();
     regions.dedup();
     for region in regions {
-        if listing.failures.iter().any(|f| f.region == region || f.region == "*") {
+        if listing
+            .failures
+            .iter()
+            .any(|f| f.region == region || f.region == "*")
+        {
             eprintln!("warning: {region}: could not check that no other deploy created too many");
             continue;
         }

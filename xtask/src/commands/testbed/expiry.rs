@@ -114,8 +114,12 @@ pub fn schedule_with(
         _ => deadline,
     };
     cancel(testbed_id)?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the testbed state directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!(
+            "cannot create the testbed state directory {}",
+            dir.display()
+        )
+    })?;
     let settings_file = std::fs::canonicalize(settings_file).with_context(|| {
         format!(
             "cannot schedule the destroy: settings file {} not found",

@@ -179,7 +179,10 @@ pub fn others(
         let deadline = match (last, passed) {
             (None, _) => "unknown".to_string(),
             (Some(last), 0) => deadline(Some(last), now),
-            (Some(last), n) => format!("PASSED on {n} instance(s); last {}", deadline(Some(last), now)),
+            (Some(last), n) => format!(
+                "PASSED on {n} instance(s); last {}",
+                deadline(Some(last), now)
+            ),
         };
         table.add_row([
             id.to_string(),

@@ -192,7 +192,14 @@ pub async fn list_all_testbeds(
         .name("tag-key")
         .values(tags::TESTBED)
         .build();
-    describe(client, region, tagged, ssh_user, "listing the instances of every testbed").await
+    describe(
+        client,
+        region,
+        tagged,
+        ssh_user,
+        "listing the instances of every testbed",
+    )
+    .await
 }
 
 /// The live instances of `region` that `filter` selects, with their testbed tag's value.

@@ -47,8 +47,8 @@ use self::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    public_key::read_public_key, user_data, AccountListing, CreateRequest, Instance,
-    InstanceState, Listing, Provider, RegionFailure,
+    public_key::read_public_key, user_data, AccountListing, CreateRequest, Instance, InstanceState,
+    Listing, Provider, RegionFailure,
 };
 
 /// What a stopped EC2 instance still costs, and why.

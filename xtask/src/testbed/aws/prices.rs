@@ -86,7 +86,10 @@ mod tests {
             instance_hourly_usd("eu-central-1", "m5.large").expect("table"),
             Some(0.115)
         );
-        assert_eq!(instance_hourly_usd("us-east-1", "zz.huge").expect("table"), None);
+        assert_eq!(
+            instance_hourly_usd("us-east-1", "zz.huge").expect("table"),
+            None
+        );
         assert_eq!(
             instance_hourly_usd("af-south-1", "m5.large").expect("table"),
             None,
@@ -105,10 +108,12 @@ mod tests {
         let rows = rows().expect("table parses");
         assert!(rows.len() > 50);
         assert!(rows.iter().all(|r| r.usd > 0.0 && r.usd < 100.0));
-        assert!(rows
+        assert!(rows.iter().all(|r| (r.per == "hour") != (r.item == EBS_GP3)
+            && ["hour", "gb-month"].contains(&r.per.as_str())));
+        let mut keys: Vec<(&str, &str)> = rows
             .iter()
-            .all(|r| (r.per == "hour") != (r.item == EBS_GP3) && ["hour", "gb-month"].contains(&r.per.as_str())));
-        let mut keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.region.as_str(), r.item.as_str())).collect();
+            .map(|r| (r.region.as_str(), r.item.as_str()))
+            .collect();
         let all = keys.len();
         keys.sort_unstable();
         keys.dedup();
