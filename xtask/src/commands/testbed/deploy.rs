@@ -242,6 +242,19 @@ fn confirm(
     needs: &[RegionNeeds],
 ) -> Result<()> {
     print!("{}", cost_estimate(needs));
+    let unpriced: Vec<&str> = needs
+        .iter()
+        .filter(|n| n.to_bill() > 0 && n.price_per_hour.is_none())
+        .map(|n| n.region.as_str())
+        .collect();
+    if !unpriced.is_empty() {
+        println!(
+            "no price in {} for the instance type or plan in {}: check the provider's price \
+             list before confirming",
+            provider.price_source(),
+            unpriced.join(", ")
+        );
+    }
     let total: usize = needs.iter().map(RegionNeeds::to_bill).sum();
     let creating: usize = needs.iter().map(|p| p.to_create).sum();
     let question = format!(
