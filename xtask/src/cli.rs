@@ -119,16 +119,32 @@ pub enum TestbedCommand {
         /// testbed: `testbed status` shows them, `testbed destroy` deletes them).
         #[arg(long, default_value_t = 15, value_name = "MINUTES")]
         wait_timeout: u64,
+        /// Refuse at once, saying who holds it, when another command is changing this testbed
+        /// (by default: wait for it, saying who holds the lock).
+        #[arg(long)]
+        no_wait: bool,
     },
-    /// Show the testbed's instances per region: id, IP, state, dead-man switch deadline.
+    /// Show the testbed's instances per region: id, IP, state, dead-man switch deadline; what
+    /// it costs per hour now (stopped instances included) and what ends the charges when; then
+    /// every other testbed of this tool in the account, with the command that destroys it.
     ///
     /// Searches every region the account can use, not only the settings' `regions` (those
     /// outside them are marked). A region that cannot be searched is named, with the
-    /// provider's answer, and the exit status is non-zero.
-    Status,
+    /// provider's answer, and the exit status is non-zero. Never waits for a lock.
+    Status {
+        /// Act on this testbed id instead of the settings' `testbed_id` (e.g. one `testbed
+        /// status` lists among the other testbeds of the account).
+        #[arg(long, value_name = "ID")]
+        testbed_id: Option<String>,
+    },
     /// Set up the running instances over SSH: tools the benchmark uses (installed only if
     /// missing), firewall openings, open-files limit, clock synchronisation check.
-    Setup,
+    Setup {
+        /// Refuse at once, saying who holds it, when another command is changing this testbed
+        /// (by default: wait for it, saying who holds the lock).
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Start stopped instances of the testbed and re-arm their dead-man switch.
     ///
     /// The new deadline (now + `--ttl`) is written on each instance over SSH (when the
@@ -141,9 +157,32 @@ pub enum TestbedCommand {
         /// Default: `ttl_hours` from the settings.
         #[arg(long, value_name = "HOURS")]
         ttl: Option<u32>,
+        /// Act on this testbed id instead of the settings' `testbed_id` (e.g. one `testbed
+        /// status` lists among the other testbeds of the account).
+        #[arg(long, value_name = "ID")]
+        testbed_id: Option<String>,
+        /// Refuse at once, saying who holds it, when another command is changing this testbed
+        /// (by default: wait for it, saying who holds the lock).
+        #[arg(long)]
+        no_wait: bool,
     },
-    /// Stop the testbed's running instances (stopped instances may still bill: see `destroy`).
-    Stop,
+    /// Stop the testbed's running instances, then say what the stopped testbed still costs.
+    ///
+    /// A halted Vultr instance is billed the whole plan price until destroyed (asked first,
+    /// unless `--yes`); a stopped EC2 instance still bills its EBS volume and any Elastic IP.
+    Stop {
+        /// Do not ask for confirmation (asked on Vultr, where stopping saves nothing).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Act on this testbed id instead of the settings' `testbed_id` (e.g. one `testbed
+        /// status` lists among the other testbeds of the account).
+        #[arg(long, value_name = "ID")]
+        testbed_id: Option<String>,
+        /// Refuse at once, saying who holds it, when another command is changing this testbed
+        /// (by default: wait for it, saying who holds the lock).
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Delete every instance of the testbed in every region of the account, then the key
     /// pairs and security or firewall groups deploys created. Safe to run again.
     ///
@@ -157,6 +196,18 @@ pub enum TestbedCommand {
         /// instances.
         #[arg(long)]
         keep_network: bool,
+        /// Delete only the instances whose dead-man switch deadline has passed (what the
+        /// destroy scheduled at a Vultr testbed's deadline runs).
+        #[arg(long)]
+        expired: bool,
+        /// Act on this testbed id instead of the settings' `testbed_id` (e.g. one `testbed
+        /// status` lists among the other testbeds of the account).
+        #[arg(long, value_name = "ID")]
+        testbed_id: Option<String>,
+        /// Refuse at once, saying who holds it, when another command is changing this testbed
+        /// (by default: wait for it, saying who holds the lock).
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -241,6 +292,10 @@ pub struct BenchArgs {
     /// validators and files left by earlier runs in the working directory).
     #[arg(long)]
     pub skip_configure: bool,
+    /// Remote testbeds: refuse at once, saying who holds it, when another command is changing
+    /// the testbed (the set-up and update hold the testbed's lock; by default: wait).
+    #[arg(long)]
+    pub no_wait: bool,
     /// Tests of the safety audit only: start this validator with a corrupted linearizer, so
     /// its committed sequence forks from the others' (the run must report the fork and fail).
     #[arg(long, hide = true, value_name = "VALIDATOR")]

@@ -57,6 +57,9 @@ pub struct Instance {
     /// When the instance's dead-man switch powers it off, as recorded with the provider
     /// (`None`: unknown, e.g. created by an older version).
     pub deadline: Option<DateTime<Utc>>,
+    /// When the provider created the instance (`None`: not said), what orders a region's
+    /// instances from oldest to newest.
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl Instance {
@@ -93,6 +96,7 @@ impl Instance {
             ssh_port: 22,
             ssh_user: "root".into(),
             deadline: None,
+            created: None,
         }
     }
 }

@@ -18,5 +18,6 @@ pub mod protocol;
 pub mod results;
 pub mod settings;
 pub mod ssh;
+pub mod state_lock;
 pub mod testbed;
 pub mod workspace;

@@ -359,8 +359,14 @@ fn instances_in_two_regions_are_listed_with_tags_addresses_and_state() {
             ("ubuntu", 22)
         );
     }
-    let price = provider.price_per_hour("eu-west-3").expect("price");
-    assert_eq!(price, Some(0.0104));
+    // Prices are per region: eu-west-3 has no row in the table, so it is unpriced, not
+    // priced like us-east-1.
+    assert_eq!(provider.price_per_hour("eu-west-3").expect("price"), None);
+    assert_eq!(
+        provider.price_per_hour("us-east-1").expect("price"),
+        Some(0.0104)
+    );
+    assert!(provider.price_source().contains("2024-06-01"));
     let shown = status::render(
         &listed,
         bed.settings.testbed.regions(),
@@ -949,4 +955,44 @@ fn an_unreachable_endpoint_is_said_in_words() {
         !err.contains("ConnectorError") && !err.contains(" { "),
         "a Debug dump: {err}"
     );
+}
+
+/// A testbed whose `testbed_id` was renamed: `status` of the new name lists it among the other
+/// testbeds of the account, stopped, at the EBS price of its region, with the command that
+/// destroys it, and that destroy by id ends it.
+#[test]
+fn a_renamed_testbed_is_found_in_the_account_with_what_it_still_costs_and_destroyed_by_id() {
+    let old = Bed::new(&["us-west-2"], "t3.micro");
+    let provider = old.provider();
+    assert_eq!(deploy_n(&provider, &old.settings, 1), 1);
+    lifecycle::stop(&provider).expect("stop");
+    let renamed = Bed::new(&["us-west-2"], "t3.micro");
+    let current = renamed.provider();
+    assert!(current.list_instances().expect("list").is_empty());
+    let text = status::others(
+        &current,
+        renamed.id(),
+        &current.sweep_account(),
+        chrono::Utc::now(),
+    )
+    .expect("others");
+    assert!(
+        text.contains(old.id()) && text.contains("1 stopped"),
+        "{text}"
+    );
+    // The root volume, gp3 at $0.08 per GB-month in us-west-2, over 730 hours.
+    let disk = old.settings.testbed.cloud().expect("cloud").disk_size_gb;
+    let stopped = format!("${:.4} per hour", 0.08 * f64::from(disk) / 730.0);
+    assert!(text.contains(&stopped), "{stopped} not in {text}");
+    assert!(
+        text.contains(&format!(
+            "cargo xtask testbed destroy --testbed-id {}",
+            old.id()
+        )),
+        "{text}"
+    );
+    let by_id = renamed.settings.for_testbed(old.id()).expect("valid id");
+    let old_provider = AwsProvider::new(&by_id).expect("provider");
+    assert_eq!(common::destroy(&old_provider).expect("destroy").len(), 1);
+    assert!(provider.list_instances().expect("list").is_empty());
 }

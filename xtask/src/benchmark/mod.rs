@@ -27,6 +27,7 @@ use crate::{
     ports::Ports,
     results::{self, provenance, run_dir, Provenance, SummaryRow},
     settings::{LoadedSettings, Testbed},
+    state_lock::{TestbedLock, Waiting},
     testbed::{self, Instance},
     workspace,
 };
@@ -218,6 +219,16 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
 /// installed there, and the run directory started.
 fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
     let root = workspace::root();
+    // The set-up and update change the hosts: one command at a time per testbed.
+    let _lock = if settings.testbed.is_local() {
+        None
+    } else {
+        Some(TestbedLock::acquire(
+            &settings.common.testbed_id,
+            "bench (set-up and update)",
+            Waiting::from_no_wait(args.no_wait),
+        )?)
+    };
     let NewRun {
         experiment,
         provider,

@@ -192,6 +192,16 @@ impl LoadedSettings {
         recorded
     }
 
+    /// The same settings for testbed `testbed_id` (`--testbed-id`: another testbed of the
+    /// account, e.g. after `testbed_id` was renamed), refused unless it is a valid id.
+    pub fn for_testbed(&self, testbed_id: &str) -> Result<Self> {
+        super::validate::check_testbed_id(testbed_id).map_err(|e| anyhow!("--testbed-id: {e}"))?;
+        let mut settings = self.clone();
+        settings.common.testbed_id = testbed_id.to_string();
+        settings.file.testbed_id = testbed_id.to_string();
+        Ok(settings)
+    }
+
     /// Hours of the dead-man switch of new and started instances (`ttl_hours`).
     pub fn ttl_hours(&self) -> u32 {
         self.testbed

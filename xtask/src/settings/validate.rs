@@ -246,7 +246,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), SettingsError> {
 }
 
 /// A `testbed_id` is what both AWS tags and Vultr labels accept.
-fn check_testbed_id(id: &str) -> Result<(), SettingsError> {
+pub(super) fn check_testbed_id(id: &str) -> Result<(), SettingsError> {
     let bad = |reason: String| SettingsError::Invalid {
         field: "testbed_id",
         reason,

@@ -20,6 +20,7 @@ impl LocalProvider {
             ssh_port: 0,
             ssh_user: String::new(),
             deadline: None,
+            created: None,
         }
     }
 }

@@ -62,6 +62,16 @@ impl Listing {
     }
 }
 
+/// What a sweep of the whole account found: every instance of any testbed of this tool (by
+/// its tags; untagged instances are never the tool's), with its testbed id.
+#[derive(Clone, Debug, Default)]
+pub struct AccountListing {
+    /// `(testbed_id, instance)`, deleted instances left out.
+    pub instances: Vec<(String, Instance)>,
+    /// Regions that could not be listed.
+    pub failures: Vec<RegionFailure>,
+}
+
 /// One error listing `failures` after `what` (`None` when there is none), ending with what to
 /// do about them.
 pub fn failure_error(what: &str, failures: &[RegionFailure]) -> Option<anyhow::Error> {
@@ -103,8 +113,39 @@ pub trait Provider {
     /// instance type or plan is offered there, and that credentials and keys are usable.
     fn preflight(&self, regions: &[String]) -> Result<()>;
 
-    /// Price of one instance per hour in `region`, in USD, if the provider publishes it.
+    /// Price of one instance of the settings' type or plan per hour in `region`, in USD;
+    /// `None` when [`Self::price_source`] has no price for it there.
     fn price_per_hour(&self, region: &str) -> Result<Option<f64>>;
+
+    /// What `instance` costs per hour in USD as it is now (running, or stopped: see
+    /// [`Self::stopped_billing`]); `None` when [`Self::price_source`] has no price for its type
+    /// or plan in its region.
+    fn hourly_cost(&self, _instance: &Instance) -> Result<Option<f64>> {
+        Ok(Some(0.0))
+    }
+
+    /// Where the prices come from, with their date when they are a table.
+    fn price_source(&self) -> String {
+        "nothing is billed".into()
+    }
+
+    /// What a stopped testbed still costs and why, in one sentence (`None`: nothing bills).
+    fn stopped_billing(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether the dead-man switch (the instance powering itself off at its deadline) ends
+    /// the instance's charges. When it does not, the deadline is enforced by a destroy
+    /// scheduled on this machine.
+    fn deadline_ends_billing(&self) -> bool {
+        true
+    }
+
+    /// Every instance of every testbed of this tool in every region of the account, found by
+    /// the tags the tool puts on what it creates.
+    fn sweep_account(&self) -> AccountListing {
+        AccountListing::default()
+    }
 
     /// Every instance of this testbed in every region the account can use (not only the
     /// settings' `regions`), including those of an interrupted deploy (not yet running) and

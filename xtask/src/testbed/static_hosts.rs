@@ -27,6 +27,7 @@ impl StaticProvider {
                 ssh_port: host.port,
                 ssh_user: host.user.clone().unwrap_or_else(|| default_user.clone()),
                 deadline: None,
+                created: None,
             })
             .collect();
         Self { instances }

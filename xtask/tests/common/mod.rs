@@ -84,6 +84,7 @@ pub(crate) fn instance(host: &TestHost) -> Instance {
         ssh_port: host.port,
         ssh_user: host.user.clone(),
         deadline: None,
+        created: None,
     }
 }
 
@@ -146,6 +147,7 @@ pub(crate) fn destroy(provider: &dyn xtask::testbed::Provider) -> anyhow::Result
         xtask::commands::testbed::lifecycle::DestroyOptions {
             yes: true,
             keep_network: false,
+            expired_only: false,
         },
         xtask::commands::testbed::Console::batch(),
     )

@@ -36,6 +36,9 @@ pub(crate) struct FakeInstance {
     pub polls: u32,
     /// When it was created (its lock counts from then).
     pub created: Instant,
+    /// The same, as Vultr lists it (`date_created`, to the second: "2020-10-10T01:56:20+00:00"
+    /// in the API reference of `GET /instances`).
+    pub date_created: String,
     /// Actions refused because it was locked.
     pub refusals: u32,
 }
@@ -48,7 +51,7 @@ impl FakeInstance {
             "main_ip": self.main_ip, "internal_ip": "", "v6_main_ip": "",
             "status": self.status, "power_status": self.power_status,
             "server_status": self.server_status, "firewall_group_id": self.firewall_group_id,
-            "vcpu_count": 1, "ram": 1024, "disk": 25, "date_created": "2024-01-01T00:00:00+00:00",
+            "vcpu_count": 1, "ram": 1024, "disk": 25, "date_created": self.date_created,
         })
     }
 }
@@ -220,6 +223,7 @@ impl State {
             sshkey_id: Vec::new(),
             polls: 0,
             created: Instant::now(),
+            date_created: now_as_vultr_writes_it(),
             refusals: 0,
         });
         id
@@ -597,6 +601,7 @@ impl State {
             sshkey_id: strings("sshkey_id"),
             polls: 0,
             created: Instant::now(),
+            date_created: now_as_vultr_writes_it(),
             refusals: 0,
         };
         let answer = json!({ "instance": instance.json() });
@@ -671,6 +676,13 @@ fn poll(instance: &mut FakeInstance, until: u32, lock: Duration) {
         instance.server_status = "ok".into();
         instance.main_ip = format!("192.0.2.{n}");
     }
+}
+
+/// The current time to the second, as Vultr writes `date_created`.
+fn now_as_vultr_writes_it() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
 }
 
 fn error(status: u16, message: &str) -> (u16, Option<Value>) {

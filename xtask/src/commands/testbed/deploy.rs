@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use crate::failures::Failures;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use super::{attempt::Attempt, console::Console, lifecycle, wait, WaitOptions};
+use super::{attempt::Attempt, console::Console, expiry, lifecycle, wait, WaitOptions};
 use crate::{
     interrupt,
     settings::LoadedSettings,
@@ -149,12 +149,14 @@ pub fn deploy(
     } else {
         confirm(provider, settings, options, &console, &needs)?;
         interrupt::install();
-        let attempt = begin_attempt(settings, deadline)?;
+        let attempt = begin_attempt(settings, options, deadline)?;
+        schedule_destroy(provider, settings, attempt.deadline);
         start_and_create(provider, &needs, &attempt, &mut changes);
         Some(attempt)
     };
 
     let ready = wait_for(provider, &changes, resumed, options)?;
+    let ready = remove_surplus(provider, settings, options.instances, &changes, ready)?;
     rearm_started(provider, settings, options, &changes, &ready, deadline)?;
     let setup = set_up_ready(settings, options, &ready, &changes.failures)?;
     changes.failures.check(|_| {
@@ -240,6 +242,19 @@ fn confirm(
     needs: &[RegionNeeds],
 ) -> Result<()> {
     print!("{}", cost_estimate(needs));
+    let unpriced: Vec<&str> = needs
+        .iter()
+        .filter(|n| n.to_bill() > 0 && n.price_per_hour.is_none())
+        .map(|n| n.region.as_str())
+        .collect();
+    if !unpriced.is_empty() {
+        println!(
+            "no price in {} for the instance type or plan in {}: check the provider's price \
+             list before confirming",
+            provider.price_source(),
+            unpriced.join(", ")
+        );
+    }
     let total: usize = needs.iter().map(RegionNeeds::to_bill).sum();
     let creating: usize = needs.iter().map(|p| p.to_create).sum();
     let question = format!(
@@ -254,18 +269,177 @@ fn confirm(
     Ok(())
 }
 
-/// Resumes the testbed's unfinished deploy attempt, or begins one.
-fn begin_attempt(settings: &LoadedSettings, deadline: DateTime<Utc>) -> Result<Attempt> {
-    let attempt = Attempt::resume_or_begin(&settings.common.testbed_id, deadline)?;
+/// Resumes the testbed's unfinished deploy attempt if it was begun with the same options, or
+/// begins one; says which and why.
+fn begin_attempt(
+    settings: &LoadedSettings,
+    options: &DeployOptions,
+    deadline: DateTime<Utc>,
+) -> Result<Attempt> {
+    let words = format!(
+        "--instances {} --ttl {}{}",
+        options.instances,
+        options.ttl_hours.unwrap_or(settings.ttl_hours()),
+        options
+            .region
+            .as_deref()
+            .map(|r| format!(" --region {r}"))
+            .unwrap_or_default()
+    );
+    let attempt = Attempt::resume_or_begin(&settings.common.testbed_id, deadline, &words)?;
+    if let Some(why) = &attempt.replaced {
+        println!("{why}");
+    }
     if attempt.resumed {
         println!(
-            "resuming the unfinished deploy attempt {} (what it created is found, not \
-             created again; its instances power off at {})",
+            "resuming the unfinished deploy attempt {} with what it kept: {}, instances \
+             powering off at {} (what it created is found, not created again)",
             attempt.id,
+            attempt.options,
             attempt.deadline.format("%Y-%m-%d %H:%M UTC")
         );
     }
     Ok(attempt)
+}
+
+/// Where the dead-man switch does not end the charges (Vultr), schedules the destroy at
+/// `deadline` on this machine before anything is created; says so, or warns why it could not.
+pub fn schedule_destroy(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    deadline: DateTime<Utc>,
+) {
+    if provider.deadline_ends_billing() {
+        return;
+    }
+    let scheduled = expiry::settings_file(settings.source.as_deref()).and_then(|file| {
+        expiry::schedule(
+            file,
+            &settings.common.testbed_id,
+            deadline,
+            expiry::Mechanism::Auto,
+        )
+    });
+    match scheduled {
+        Ok(scheduled) => println!(
+            "at {} this machine deletes the instances past their deadline ({}): a halted {} \
+             instance would still be billed",
+            scheduled.deadline.format("%Y-%m-%d %H:%M UTC"),
+            scheduled.how,
+            provider.name()
+        ),
+        Err(error) => eprintln!(
+            "warning: {error:#}; the instances only halt at their deadline and are still billed \
+             then"
+        ),
+    }
+}
+
+/// Lets a moment pass after the last create before the surplus check lists the testbed:
+/// Vultr and EC2 date instances to the second, so an instance another deploy creates after
+/// that listing is dated later than every one of this deploy's.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1100);
+
+/// Times the surplus check lists the testbed at most to get two listings that agree.
+const STABLE_LISTINGS: usize = 5;
+
+/// A listing of the testbed that two sweeps in a row agree on (at most [`STABLE_LISTINGS`]
+/// tries, then the last): a listing read page by page while another deploy deletes its surplus
+/// can skip an instance that moved from one page to the one already read.
+fn stable_sweep(provider: &dyn Provider) -> crate::testbed::Listing {
+    let ids = |l: &crate::testbed::Listing| {
+        let mut ids: Vec<String> = l.instances.iter().map(|i| i.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let mut last = provider.sweep();
+    for _ in 1..STABLE_LISTINGS {
+        let next = provider.sweep();
+        if ids(&next) == ids(&last) && next.failures.is_empty() {
+            return next;
+        }
+        last = next;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    last
+}
+
+/// Where a region holds more running or booting instances of the testbed than `wanted` (another
+/// deploy of the same testbed ran at the same time, from another machine), deletes the newest
+/// of the surplus that this deploy created, never another deploy's (which removes its own by the
+/// same rule, so exactly the oldest `wanted` stay); returns `ready` without them.
+fn remove_surplus(
+    provider: &dyn Provider,
+    settings: &LoadedSettings,
+    wanted: usize,
+    changes: &Changes,
+    ready: Vec<Instance>,
+) -> Result<Vec<Instance>> {
+    if changes.created.is_empty() {
+        return Ok(ready);
+    }
+    std::thread::sleep(SETTLE);
+    let listing = stable_sweep(provider);
+    let mut doomed: Vec<Instance> = Vec::new();
+    let mut regions: Vec<&str> = changes.created.iter().map(|i| i.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    for region in regions {
+        if listing
+            .failures
+            .iter()
+            .any(|f| f.region == region || f.region == "*")
+        {
+            eprintln!("warning: {region}: could not check that no other deploy created too many");
+            continue;
+        }
+        let mut active: Vec<&Instance> = listing
+            .instances
+            .iter()
+            .filter(|i| {
+                i.region == region
+                    && matches!(i.state, InstanceState::Running | InstanceState::Pending)
+            })
+            .collect();
+        if active.len() <= wanted {
+            continue;
+        }
+        active.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        let surplus = &active[wanted..];
+        let mine: Vec<Instance> = surplus
+            .iter()
+            .filter(|i| changes.created.iter().any(|c| c.id == i.id))
+            .map(|i| (*i).clone())
+            .collect();
+        println!(
+            "{region}: {} instances of testbed {} where {wanted} were asked (another deploy of it \
+             ran at the same time): deleting the {} newest this deploy created{}{}",
+            active.len(),
+            settings.common.testbed_id,
+            mine.len(),
+            if mine.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", ids(&mine))
+            },
+            match surplus.len() - mine.len() {
+                0 => String::new(),
+                n => format!("; the other {n} belong to the other deploy, which removes them"),
+            }
+        );
+        doomed.extend(mine);
+    }
+    if doomed.is_empty() {
+        return Ok(ready);
+    }
+    provider.delete_instances(&doomed).context(
+        "cannot delete the surplus this deploy created: `testbed status` shows it, `testbed \
+         deploy` run again removes it",
+    )?;
+    Ok(ready
+        .into_iter()
+        .filter(|i| !doomed.iter().any(|d| d.id == i.id))
+        .collect())
 }
 
 /// Starts the stopped instances, then creates the missing ones, region by region; a failing

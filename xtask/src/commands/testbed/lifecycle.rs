@@ -150,7 +150,30 @@ pub fn rearm(
     Ok(())
 }
 
-/// Stops the running (and booting) instances; returns them.
+/// Where a stopped testbed bills like a running one (Vultr), asks before stopping `testbed_id`,
+/// in words saying so and suggesting `destroy`, unless `yes`.
+pub fn confirm_stop(
+    provider: &dyn Provider,
+    testbed_id: &str,
+    yes: bool,
+    console: Console,
+) -> Result<()> {
+    if provider.deadline_ends_billing() {
+        return Ok(());
+    }
+    let why = provider.stopped_billing().unwrap_or_default();
+    let question = format!(
+        "Stop testbed {testbed_id}? Note: {why} (`cargo xtask testbed destroy --testbed-id \
+         {testbed_id}` deletes it)."
+    );
+    if !console.confirm(&question, yes)? {
+        bail!("stop cancelled: nothing was stopped");
+    }
+    Ok(())
+}
+
+/// Stops the running (and booting) instances, then says what the stopped testbed still costs
+/// and why; returns them.
 pub fn stop(provider: &dyn Provider) -> Result<Vec<Instance>> {
     let listing = provider.sweep();
     warn_failures(&listing);
@@ -164,11 +187,21 @@ pub fn stop(provider: &dyn Provider) -> Result<Vec<Instance>> {
         println!("no running instance to stop");
     } else {
         provider.stop_instances(&chosen)?;
-        println!(
-            "stopped {} instance(s); stopped instances may still be billed: `testbed destroy` \
-             deletes them",
-            chosen.len()
-        );
+        println!("stopped {} instance(s)", chosen.len());
+        let mut stopped = chosen.clone();
+        for instance in &mut stopped {
+            instance.state = InstanceState::Stopped;
+        }
+        let others: Vec<Instance> = listing
+            .instances
+            .iter()
+            .filter(|i| !chosen.iter().any(|c| c.id == i.id))
+            .cloned()
+            .collect();
+        stopped.extend(others);
+        if let Some(line) = super::billing::stopped_line(provider, &stopped)? {
+            println!("{line}");
+        }
     }
     match incomplete(&listing, "stop") {
         Some(error) => Err(error),
@@ -183,6 +216,8 @@ pub struct DestroyOptions {
     pub yes: bool,
     /// Leave key pairs and security / firewall groups.
     pub keep_network: bool,
+    /// Only instances whose deadline has passed (what the scheduled destroy runs).
+    pub expired_only: bool,
 }
 
 /// Deletes every instance of the testbed in every region of the account, whatever its state
@@ -196,10 +231,12 @@ pub fn destroy(
 ) -> Result<Vec<Instance>> {
     let listing = provider.sweep();
     warn_failures(&listing);
+    let now = Utc::now();
     let doomed: Vec<Instance> = listing
         .instances
         .iter()
         .filter(|i| i.state != InstanceState::Terminated)
+        .filter(|i| !options.expired_only || i.deadline.is_some_and(|d| d <= now))
         .cloned()
         .collect();
     let mut errors: Vec<anyhow::Error> = Vec::new();

@@ -1,32 +1,42 @@
 //! `testbed status`: the testbed's instances in every region of the account, one table per
-//! region, with each instance's dead-man switch deadline and the time left; regions that could
-//! not be searched are named and make the command fail.
+//! region, with each instance's dead-man switch deadline and the time left, what the testbed
+//! costs per hour as it is (stopped instances included) and what ends the charges when; then
+//! every other testbed of this tool found in the account, with the command that destroys it.
+//! Regions that could not be searched are named and make the command fail.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use owo_colors::OwoColorize;
 
-use super::{lifecycle::warn_failures, Console};
+use super::{billing, expiry, lifecycle::warn_failures, Console};
 use crate::{
     settings::LoadedSettings,
-    testbed::{failure_error, Instance, InstanceState, Provider},
+    testbed::{failure_error, AccountListing, Instance, InstanceState, Provider},
 };
 
-/// Prints the status of the testbed; fails (after printing) when a region could not be
-/// searched.
+/// Prints the status of the testbed and the other testbeds of the account; fails (after
+/// printing) when a region could not be searched.
 pub fn show(provider: &dyn Provider, settings: &LoadedSettings, console: Console) -> Result<()> {
     let listing = provider.sweep();
+    let now = Utc::now();
+    let testbed_id = &settings.common.testbed_id;
     print!(
         "{}",
         render(
             &listing.instances,
             settings.testbed.regions(),
-            Utc::now(),
+            now,
             console.color
         )
     );
+    print!("{}", money(provider, testbed_id, &listing.instances, now)?);
+    let account = provider.sweep_account();
+    print!("{}", others(provider, testbed_id, &account, now)?);
     warn_failures(&listing);
+    for failure in &account.failures {
+        eprintln!("warning: could not search for other testbeds in {failure}");
+    }
     match failure_error("could not search", &listing.failures) {
         Some(error) => {
             Err(error
@@ -84,8 +94,112 @@ pub fn render(
     out
 }
 
+/// What testbed `testbed_id` (its `instances`) costs per hour as it is, what its stopped
+/// instances still cost and why, and what ends the charges when.
+pub fn money(
+    provider: &dyn Provider,
+    testbed_id: &str,
+    instances: &[Instance],
+    now: DateTime<Utc>,
+) -> Result<String> {
+    if instances.is_empty() {
+        return Ok(String::new());
+    }
+    let mut text = format!(
+        "cost now: {}\n",
+        billing::cost_now(provider, instances)?.describe(provider)
+    );
+    if let Some(line) = billing::stopped_line(provider, instances)? {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let scheduled = expiry::scheduled(testbed_id);
+    text.push_str(&billing::charges_end(
+        provider,
+        testbed_id,
+        instances,
+        scheduled.as_ref(),
+        now,
+    ));
+    text.push('\n');
+    Ok(text)
+}
+
+/// Every testbed of this tool in `account` but `current`: per testbed its instances by
+/// state, age, deadlines (those passed marked), cost per hour and the command that destroys
+/// it.
+pub fn others(
+    provider: &dyn Provider,
+    current: &str,
+    account: &AccountListing,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let mut ids: Vec<&str> = account
+        .instances
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| *id != current)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok("no other testbed of consensus-bench in the account\n".into());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "testbed",
+        "instances",
+        "age",
+        "deadline (UTC)",
+        "cost/h now",
+        "destroy with",
+    ]);
+    for id in &ids {
+        let instances: Vec<Instance> = account
+            .instances
+            .iter()
+            .filter(|(t, _)| t == id)
+            .map(|(_, i)| i.clone())
+            .collect();
+        let refs: Vec<&Instance> = instances.iter().collect();
+        let age = instances
+            .iter()
+            .filter_map(|i| i.created)
+            .min()
+            .map_or("unknown".into(), |t| {
+                let minutes = (now - t).num_minutes().max(0);
+                format!("{}h {:02}m", minutes / 60, minutes % 60)
+            });
+        let passed = instances
+            .iter()
+            .filter(|i| i.deadline.is_some_and(|d| d <= now))
+            .count();
+        let last = instances.iter().filter_map(|i| i.deadline).max();
+        let deadline = match (last, passed) {
+            (None, _) => "unknown".to_string(),
+            (Some(last), 0) => deadline(Some(last), now),
+            (Some(last), n) => format!(
+                "PASSED on {n} instance(s); last {}",
+                deadline(Some(last), now)
+            ),
+        };
+        table.add_row([
+            id.to_string(),
+            counts(&refs, false),
+            age,
+            deadline,
+            billing::cost_now(provider, &instances)?.describe(provider),
+            format!("cargo xtask testbed destroy --testbed-id {id}"),
+        ]);
+    }
+    Ok(format!(
+        "other testbeds of consensus-bench in the account (they bill until destroyed):\n{table}\n"
+    ))
+}
+
 /// `2026-12-01 23:30 (in 5h 12m)`, `... (passed)`, or `unknown`.
-fn deadline(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub(super) fn deadline(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     let Some(deadline) = deadline else {
         return "unknown".into();
     };

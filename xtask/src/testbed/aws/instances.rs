@@ -169,15 +169,51 @@ pub async fn list(
     testbed_id: &str,
     ssh_user: &str,
 ) -> Result<Vec<Instance>> {
+    let testbed = Filter::builder()
+        .name(format!("tag:{}", tags::TESTBED))
+        .values(testbed_id)
+        .build();
+    let what = format!("listing the instances of testbed {testbed_id}");
+    Ok(describe(client, region, testbed, ssh_user, &what)
+        .await?
+        .into_iter()
+        .map(|(_, instance)| instance)
+        .collect())
+}
+
+/// The instances of every testbed of this tool in `region` (those carrying the testbed tag),
+/// with their testbed id, except terminated ones.
+pub async fn list_all_testbeds(
+    client: &Client,
+    region: &str,
+    ssh_user: &str,
+) -> Result<Vec<(String, Instance)>> {
+    let tagged = Filter::builder()
+        .name("tag-key")
+        .values(tags::TESTBED)
+        .build();
+    describe(
+        client,
+        region,
+        tagged,
+        ssh_user,
+        "listing the instances of every testbed",
+    )
+    .await
+}
+
+/// The live instances of `region` that `filter` selects, with their testbed tag's value.
+async fn describe(
+    client: &Client,
+    region: &str,
+    filter: Filter,
+    ssh_user: &str,
+    what: &str,
+) -> Result<Vec<(String, Instance)>> {
     let live = ["pending", "running", "stopping", "stopped"];
     let mut pages = client
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{}", tags::TESTBED))
-                .values(testbed_id)
-                .build(),
-        )
+        .filters(filter)
         .filters(
             Filter::builder()
                 .name("instance-state-name")
@@ -189,29 +225,29 @@ pub async fn list(
     let mut found = Vec::new();
     let mut read = 0;
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            api_error(
-                err,
-                region,
-                &format!("listing the instances of testbed {testbed_id}"),
-            )
-        })?;
+        let page = page.map_err(|err| api_error(err, region, what))?;
         found.extend(
             page.reservations()
                 .iter()
                 .flat_map(|r| r.instances())
-                .map(|i| to_instance(i, region, ssh_user))
-                .filter(|i| i.state != InstanceState::Terminated),
+                .map(|i| {
+                    let testbed = i
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(tags::TESTBED))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default()
+                        .to_string();
+                    (testbed, to_instance(i, region, ssh_user))
+                })
+                .filter(|(_, i)| i.state != InstanceState::Terminated),
         );
         read += 1;
         if read >= MAX_PAGES {
-            bail!(
-                "listing the instances of testbed {testbed_id} in AWS region {region}: more \
-                 than {MAX_PAGES} pages"
-            );
+            bail!("{what} in AWS region {region}: more than {MAX_PAGES} pages");
         }
     }
-    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.sort_by(|a, b| a.1.id.cmp(&b.1.id));
     Ok(found)
 }
 
@@ -242,6 +278,9 @@ pub fn to_instance(
             .iter()
             .find(|t| t.key() == Some(tags::DEADLINE))
             .and_then(|t| tags::parse_deadline(t.value()?)),
+        created: instance
+            .launch_time()
+            .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
     }
 }
 

@@ -47,9 +47,14 @@ use self::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    public_key::read_public_key, user_data, CreateRequest, Instance, Listing, Provider,
-    RegionFailure,
+    public_key::read_public_key, user_data, AccountListing, CreateRequest, Instance, InstanceState,
+    Listing, Provider, RegionFailure,
 };
+
+/// What a stopped EC2 instance still costs, and why.
+const STOPPED_BILLING: &str = "a stopped EC2 instance bills no compute, but its EBS volume \
+    (`disk_size_gb` of gp3) and any Elastic IP are still charged, and instance-store data (the \
+    `d` in m5d) is lost on stop; `testbed destroy` ends every charge";
 use crate::settings::{Cloud, CloudProvider, Common, LoadedSettings};
 
 /// Testbeds on AWS EC2.
@@ -352,8 +357,52 @@ impl Provider for AwsProvider {
         Ok(())
     }
 
-    fn price_per_hour(&self, _region: &str) -> Result<Option<f64>> {
-        prices::hourly_usd(&self.instance_type)
+    fn price_per_hour(&self, region: &str) -> Result<Option<f64>> {
+        prices::instance_hourly_usd(region, &self.instance_type)
+    }
+
+    fn hourly_cost(&self, instance: &Instance) -> Result<Option<f64>> {
+        match instance.state {
+            InstanceState::Terminated => Ok(Some(0.0)),
+            InstanceState::Stopped | InstanceState::Stopping => {
+                prices::storage_hourly_usd(&instance.region, self.disk_size_gb)
+            }
+            _ => prices::instance_hourly_usd(&instance.region, &instance.specs),
+        }
+    }
+
+    fn price_source(&self) -> String {
+        format!(
+            "the AWS price table {} (prices of {})",
+            prices::TABLE_PATH,
+            prices::date()
+        )
+    }
+
+    fn stopped_billing(&self) -> Option<&'static str> {
+        Some(STOPPED_BILLING)
+    }
+
+    fn sweep_account(&self) -> AccountListing {
+        let (regions, failure) = self.swept_regions();
+        let lists = self.block_on(join_all(regions.iter().map(|region| async move {
+            let client = self.clients.region(region);
+            instances::list_all_testbeds(&client, region, &self.ssh_user).await
+        })));
+        let mut listing = AccountListing {
+            instances: Vec::new(),
+            failures: failure.into_iter().collect(),
+        };
+        for (region, list) in regions.into_iter().zip(lists) {
+            match list {
+                Ok(found) => listing.instances.extend(found),
+                Err(error) => listing.failures.push(RegionFailure {
+                    region,
+                    error: format!("{error:#}"),
+                }),
+            }
+        }
+        listing
     }
 
     fn list_instances(&self) -> Result<Vec<Instance>> {

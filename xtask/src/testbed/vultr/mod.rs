@@ -2,7 +2,9 @@
 //! and one firewall group per testbed, Ubuntu 24.04 with the shared boot script.
 //!
 //! Halted Vultr instances are still billed: only `testbed destroy` (which deletes them) ends the
-//! charges. The boot script's shutdown timer halts forgotten instances.
+//! charges. The boot script's shutdown timer halts forgotten instances, which ends nothing on
+//! Vultr: the destroy scheduled on the orchestrating machine at the deadline does
+//! (`commands/testbed/expiry.rs`).
 //!
 //! Creates are never replayed blindly (`create.rs`); actions on instances Vultr still keeps
 //! locked are retried for minutes (`locked.rs`), on all instances at once.
@@ -27,7 +29,10 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{public_key::read_public_key, user_data, CreateRequest, Instance, Provider};
+use super::{
+    public_key::read_public_key, user_data, AccountListing, CreateRequest, Instance, Provider,
+    RegionFailure,
+};
 use crate::{
     parallel,
     settings::{CloudProvider, LoadedSettings},
@@ -36,8 +41,14 @@ use client::{ApiError, Client, Progress};
 use locked::LockWait;
 use resources::Resources;
 use types::{
-    deadline_tag, CreateInstance, InstanceEnvelope, Plan, VultrInstance, UBUNTU_24_04_OS_ID,
+    attempt_tag, deadline_tag, CreateInstance, InstanceEnvelope, Plan, VultrInstance,
+    UBUNTU_24_04_OS_ID,
 };
+
+/// What a halted Vultr instance still costs, and why.
+const STOPPED_BILLING: &str = "a halted Vultr instance is billed the whole plan price, like a \
+    running one, until it is destroyed: stopping saves nothing on Vultr, only `testbed destroy` \
+    ends the charges";
 
 /// A testbed on Vultr.
 #[derive(Debug)]
@@ -185,8 +196,25 @@ impl VultrProvider {
             .collect())
     }
 
-    /// The testbed's instance labelled `label` in `region`, if Vultr lists one.
-    fn find_instance(&self, region: &str, label: &str) -> Result<Option<VultrInstance>> {
+    /// The price per hour of plan `plan` in `region` (the whole price in any state but
+    /// deleted); `None` when Vultr's plan list does not sell it there.
+    fn plan_price(&self, plan: &str, region: &str) -> Result<Option<f64>> {
+        Ok(self
+            .plans()?
+            .iter()
+            .find(|p| p.id == plan)
+            .filter(|p| p.locations.is_empty() || p.locations.iter().any(|l| l == region))
+            .and_then(Plan::hourly_cost))
+    }
+
+    /// The testbed's instance labelled `label` in `region` created by deploy `attempt`, if
+    /// Vultr lists one (another deploy of the testbed may have used the same label).
+    fn find_instance(
+        &self,
+        region: &str,
+        label: &str,
+        attempt: &str,
+    ) -> Result<Option<VultrInstance>> {
         let query = [
             ("tag", self.testbed_id.as_str()),
             ("region", region),
@@ -197,7 +225,10 @@ impl VultrProvider {
             .list("/instances", &query, "instances")
             .with_context(|| format!("cannot look up instance {label} in region {region}"))?;
         Ok(instances.into_iter().find(|i| {
-            i.label == label && i.region == region && i.tags.iter().any(|t| t == &self.testbed_id)
+            i.label == label
+                && i.region == region
+                && i.tags.iter().any(|t| t == &self.testbed_id)
+                && i.of_attempt(attempt)
         }))
     }
 
@@ -240,12 +271,53 @@ impl Provider for VultrProvider {
         Ok(())
     }
 
-    fn price_per_hour(&self, _region: &str) -> Result<Option<f64>> {
-        Ok(self
-            .plans()?
-            .iter()
-            .find(|p| p.id == self.plan)
-            .and_then(Plan::hourly_cost))
+    fn price_per_hour(&self, region: &str) -> Result<Option<f64>> {
+        self.plan_price(&self.plan, region)
+    }
+
+    fn hourly_cost(&self, instance: &Instance) -> Result<Option<f64>> {
+        match instance.state {
+            super::InstanceState::Terminated => Ok(Some(0.0)),
+            _ => self.plan_price(&instance.specs, &instance.region),
+        }
+    }
+
+    fn price_source(&self) -> String {
+        "Vultr's plan list (GET /plans: monthly price / 672 hours)".into()
+    }
+
+    fn stopped_billing(&self) -> Option<&'static str> {
+        Some(STOPPED_BILLING)
+    }
+
+    fn deadline_ends_billing(&self) -> bool {
+        false
+    }
+
+    fn sweep_account(&self) -> AccountListing {
+        let listed: Result<Vec<VultrInstance>> = self
+            .client
+            .list("/instances", &[], "instances")
+            .context("cannot list the account's instances");
+        match listed {
+            Ok(instances) => AccountListing {
+                instances: instances
+                    .iter()
+                    .filter_map(|i| {
+                        let testbed = i.testbed_of()?;
+                        Some((testbed.to_string(), i.to_instance(&self.ssh_user)))
+                    })
+                    .collect(),
+                failures: Vec::new(),
+            },
+            Err(error) => AccountListing {
+                instances: Vec::new(),
+                failures: vec![RegionFailure {
+                    region: "*".into(),
+                    error: format!("{error:#}"),
+                }],
+            },
+        }
     }
 
     fn list_instances(&self) -> Result<Vec<Instance>> {
@@ -302,7 +374,11 @@ impl Provider for VultrProvider {
                 os_id: UBUNTU_24_04_OS_ID,
                 hostname: label.clone(),
                 label,
-                tags: vec![self.testbed_id.clone(), deadline_tag(request.deadline)],
+                tags: vec![
+                    self.testbed_id.clone(),
+                    deadline_tag(request.deadline),
+                    attempt_tag(request.attempt),
+                ],
                 sshkey_id: vec![resources.ssh_key_id.clone()],
                 user_data: user_data.clone(),
                 firewall_group_id: resources.firewall_group_id.clone(),
@@ -319,7 +395,7 @@ impl Provider for VultrProvider {
                         .create::<InstanceEnvelope>("/instances", &body)
                         .map(|answer| answer.instance)
                 },
-                || self.find_instance(region, &body.label),
+                || self.find_instance(region, &body.label, request.attempt),
             );
             match instance {
                 Ok(instance) => created.push(instance.to_instance(&self.ssh_user)),

@@ -17,6 +17,21 @@ pub fn deadline_tag(when: DateTime<Utc>) -> String {
     format!("{DEADLINE_TAG}{}", when.format(DEADLINE_FORMAT))
 }
 
+/// What the tag naming the deploy attempt that created an instance starts with; the attempt
+/// id follows. It tells apart instances of two deploys of one testbed run at the same time
+/// (their labels can be equal).
+const ATTEMPT_TAG: &str = "consensus-bench-attempt-";
+
+/// The tag naming deploy attempt `attempt`.
+pub fn attempt_tag(attempt: &str) -> String {
+    format!("{ATTEMPT_TAG}{attempt}")
+}
+
+/// Whether `tag` is one of the tags this tool adds besides the testbed id.
+fn is_tool_tag(tag: &str) -> bool {
+    tag.starts_with(DEADLINE_TAG) || tag.starts_with(ATTEMPT_TAG)
+}
+
 /// The deadline a tag records (`None` if it is no deadline tag).
 pub fn parse_deadline_tag(tag: &str) -> Option<DateTime<Utc>> {
     let when = tag.strip_prefix(DEADLINE_TAG)?;
@@ -54,9 +69,29 @@ pub struct VultrInstance {
     pub server_status: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// When it was created (`2024-01-01T00:00:00+00:00`).
+    #[serde(default)]
+    pub date_created: String,
 }
 
 impl VultrInstance {
+    /// The testbed this tool created the instance for: every instance it creates carries a
+    /// deadline tag besides the testbed id, so an instance without one is not the tool's.
+    pub fn testbed_of(&self) -> Option<&str> {
+        if !self.tags.iter().any(|t| t.starts_with(DEADLINE_TAG)) {
+            return None;
+        }
+        self.tags
+            .iter()
+            .map(String::as_str)
+            .find(|t| !is_tool_tag(t))
+    }
+
+    /// Whether deploy attempt `attempt` created the instance.
+    pub fn of_attempt(&self, attempt: &str) -> bool {
+        self.tags.contains(&attempt_tag(attempt))
+    }
+
     /// The state in the provider-neutral terms: running only once active, powered on and
     /// `server_status` ok (an address alone does not make an instance usable).
     pub fn state(&self) -> InstanceState {
@@ -94,6 +129,9 @@ impl VultrInstance {
             ssh_port: 22,
             ssh_user: ssh_user.to_string(),
             deadline: self.tags.iter().filter_map(|t| parse_deadline_tag(t)).max(),
+            created: DateTime::parse_from_rfc3339(&self.date_created)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
         }
     }
 }
@@ -267,6 +305,7 @@ mod tests {
             power_status: power.into(),
             server_status: server.into(),
             tags: vec![],
+            date_created: "2026-12-01T20:05:09+00:00".into(),
         }
     }
 
@@ -345,6 +384,24 @@ mod tests {
                 .deadline,
             None
         );
+        assert_eq!(tagged.to_instance("root").created, Some(when));
+    }
+
+    /// Only instances carrying the tool's deadline tag belong to a testbed of the tool; the
+    /// testbed is the tag that is neither a deadline nor an attempt.
+    #[test]
+    fn the_testbed_of_an_instance_is_read_from_its_tags() {
+        let mut ours = instance("active", "running", "ok");
+        ours.tags = vec![
+            attempt_tag("0a1b"),
+            "old-bench".into(),
+            "consensus-bench-deadline-20261201T200509Z".into(),
+        ];
+        assert_eq!(ours.testbed_of(), Some("old-bench"));
+        assert!(ours.of_attempt("0a1b") && !ours.of_attempt("0a1c"));
+        let mut untagged = instance("active", "running", "ok");
+        untagged.tags = vec!["old-bench".into(), "web".into()];
+        assert_eq!(untagged.testbed_of(), None);
     }
 
     #[test]
