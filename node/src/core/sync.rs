@@ -18,8 +18,6 @@ use crate::{
     wal::Record,
 };
 
-/// A sync point is kept at every commit index that is a multiple of this.
-
 /// Recent sync points kept (and sent in one answer).
 const KEPT_SYNC_POINTS: usize = 4;
 
