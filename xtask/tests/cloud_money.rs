@@ -2,7 +2,8 @@
 //! billed wording, a renamed testbed found and destroyed by id, two deploys of one testbed at
 //! once leaving exactly N per region, a killed lock holder taken over, destroy then deploy with a
 //! new TTL, and a passed deadline ending in deleted (not halted) instances through the destroy
-//! scheduled on this machine.
+//! scheduled on this machine; and a soak of concurrent deploys and renames through a proxy
+//! injecting faults.
 
 mod common;
 mod fake_vultr;
@@ -13,6 +14,10 @@ use std::{
 };
 
 use clap::Parser;
+use common::{
+    fault_proxy::FaultProxy,
+    faults::{Rates, Schedule},
+};
 use fake_vultr::FakeVultr;
 use rand::{Rng, SeedableRng};
 use xtask::{
@@ -20,7 +25,11 @@ use xtask::{
     commands::testbed::{deploy::deploy, expiry, lifecycle, status, Console, WaitOptions},
     settings::LoadedSettings,
     state_lock::{TestbedLock, Waiting},
-    testbed::{self, vultr::types::deadline_tag},
+    testbed::{
+        self,
+        vultr::{client::RetryPolicy, locked::LockWait, types::deadline_tag, VultrProvider},
+        Provider,
+    },
     workspace::testbed_state_dir,
 };
 
@@ -411,4 +420,155 @@ fn a_passed_deadline_ends_in_deleted_instances_not_halted_ones() {
         2
     );
     expiry::cancel(&id).expect("cancel");
+}
+
+/// A provider of `settings` that retries and waits for Vultr's lock in milliseconds.
+fn fast_provider(settings: &LoadedSettings) -> VultrProvider {
+    VultrProvider::new(settings)
+        .expect("provider")
+        .with_retry(RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+        })
+        .with_lock_wait(LockWait {
+            limit: Duration::from_secs(60),
+            first_pause: Duration::from_millis(20),
+            max_pause: Duration::from_millis(100),
+        })
+}
+
+/// `SOAK_CYCLES` (default 2) cycles through a proxy injecting faults drawn from `SOAK_SEED`
+/// (at most 3 in a row on one request): two deploys of one testbed from two machines at once
+/// (2 instances in each of 3 regions), then `testbed_id` renamed and the new one deployed, the
+/// old one found among the account's testbeds and destroyed by id, then the new one destroyed.
+/// After the deploys every region holds exactly 2 (no duplicate), and after the destroys
+/// nothing of either testbed is left (no orphan: instances, firewall groups, SSH keys).
+#[test]
+fn concurrent_deploys_and_renames_under_injected_faults_never_overshoot_or_orphan() {
+    let (cycles, seed) = common::faults::soak_parameters(2);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let regions = ["ewr", "ams", "fra"];
+    const PER_REGION: usize = 2;
+    let fake = FakeVultr::start(TOKEN);
+    fake.state().lock_duration = Duration::from_millis(100);
+    let proxy = FaultProxy::start(
+        fake.address(),
+        Schedule::new(seed, Rates::harsh(), 3),
+        fake_vultr::VultrDialect,
+    );
+    let endpoint = format!("{}/v2", proxy.url());
+    let dir = tempfile::tempdir().expect("tmp");
+    let on_proxy = |id: &str, regions: &[&str]| {
+        fake_vultr::settings(dir.path(), &endpoint, TOKEN, id, regions, "vc2-1c-1gb")
+    };
+    let (mut surplus, mut duplicates, mut orphans) = (0, 0, 0);
+    for cycle in 0..cycles {
+        let old = common::unique_testbed("soak-old");
+        let new = common::unique_testbed("soak-new");
+        let old_settings = on_proxy(&old, &regions);
+        let creates_before = fake.state().creates.len();
+        let pause = Duration::from_micros(rng.gen_range(0..2000));
+        let start = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = [Duration::ZERO, pause]
+                .into_iter()
+                .map(|pause| {
+                    let settings = old_settings.clone();
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        std::thread::sleep(pause);
+                        deploy(
+                            &fast_provider(&settings),
+                            &settings,
+                            &fake_vultr::deploy_options(PER_REGION, fast_wait()),
+                            Console::batch(),
+                        )
+                        .map(drop)
+                    })
+                })
+                .collect();
+            for run in runs {
+                run.join()
+                    .expect("thread")
+                    .unwrap_or_else(|e| panic!("cycle {cycle}: deploy: {e:#}"));
+            }
+        });
+        for region in regions {
+            let n = count_in(&fake, &old, region);
+            duplicates += n.saturating_sub(PER_REGION);
+            assert_eq!(n, PER_REGION, "cycle {cycle}: {region} holds {n}");
+        }
+        surplus += fake.state().creates.len() - creates_before - PER_REGION * regions.len();
+
+        // `testbed_id` renamed: the new testbed deploys, and finds the old one in the account.
+        let new_settings = on_proxy(&new, &["ewr"]);
+        let provider = fast_provider(&new_settings);
+        deploy(
+            &provider,
+            &new_settings,
+            &fake_vultr::deploy_options(1, fast_wait()),
+            Console::batch(),
+        )
+        .unwrap_or_else(|e| panic!("cycle {cycle}: deploy the new name: {e:#}"));
+        let text = status::others(
+            &provider,
+            &new,
+            &provider.sweep_account(),
+            chrono::Utc::now(),
+        )
+        .unwrap_or_else(|e| panic!("cycle {cycle}: others: {e:#}"));
+        assert!(
+            text.contains(&old) && text.contains(&format!("--testbed-id {old}")),
+            "cycle {cycle}: the old testbed is not listed: {text}"
+        );
+        // What `testbed destroy --testbed-id OLD` runs: the old id's provider, every region.
+        let destroy = |settings: &LoadedSettings| {
+            lifecycle::destroy(
+                &fast_provider(settings),
+                lifecycle::DestroyOptions {
+                    yes: true,
+                    ..Default::default()
+                },
+                Console::batch(),
+            )
+            .map(drop)
+        };
+        destroy(&old_settings).unwrap_or_else(|e| panic!("cycle {cycle}: destroy old: {e:#}"));
+        destroy(&new_settings).unwrap_or_else(|e| panic!("cycle {cycle}: destroy new: {e:#}"));
+        let state = fake.state();
+        for id in [&old, &new] {
+            let left = state.tagged(id).len();
+            let network = state.network_left(
+                &testbed::vultr::resources::firewall_description(id),
+                &format!("consensus-bench-{id}-"),
+            );
+            orphans += left + network.0 + network.1;
+            assert_eq!(
+                (left, network),
+                (0, (0, 0)),
+                "cycle {cycle}: {id} left instances, firewall groups or SSH keys"
+            );
+        }
+    }
+    assert!(
+        surplus > 0,
+        "the two deploys never raced: the test showed nothing"
+    );
+    let schedule = proxy.schedule();
+    println!(
+        "concurrent deploys and renames: seed {seed}, {cycles} cycles, {} requests, faults \
+         injected {:?}, {surplus} instances created in surplus and removed, duplicates \
+         {duplicates}, orphans {orphans}",
+        schedule.requests(),
+        schedule.injected(),
+    );
+    schedule.assert_injected(&[
+        "throttle",
+        "5xx",
+        "5xx after acting",
+        "connection reset",
+        "answer lost after acting",
+    ]);
 }

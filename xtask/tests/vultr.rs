@@ -14,7 +14,7 @@ use std::{
 
 use base64::Engine;
 use common::{
-    fault_proxy::{Dialect, FaultProxy},
+    fault_proxy::FaultProxy,
     faults::{Rates, Schedule},
 };
 use fake_vultr::FakeVultr;
@@ -200,12 +200,13 @@ fn creation_registers_one_key_and_one_firewall_group_and_sends_the_boot_script()
     for instance in &instances {
         assert_eq!(instance.os_id, 2284, "Ubuntu 24.04");
         assert_eq!(instance.plan, "vhf-8c-32gb");
-        // The testbed, the deadline and the deploy attempt that created it.
-        assert_eq!(instance.tags.len(), 3, "{:?}", instance.tags);
+        // The testbed, the deadline, the deploy attempt and the create request that created it.
+        assert_eq!(instance.tags.len(), 4, "{:?}", instance.tags);
         assert_eq!(instance.tags[0], "bench-v");
         assert!(
             instance.tags[1].starts_with("consensus-bench-deadline-")
-                && instance.tags[2].starts_with("consensus-bench-attempt-"),
+                && instance.tags[2].starts_with("consensus-bench-attempt-")
+                && instance.tags[3].starts_with("consensus-bench-create-"),
             "{:?}",
             instance.tags
         );
@@ -661,27 +662,6 @@ fn fast_lock_wait() -> LockWait {
     }
 }
 
-/// How the fake Vultr (and Vultr) say "slow down" and "server error".
-struct VultrDialect;
-
-impl Dialect for VultrDialect {
-    fn throttled(&self) -> (u16, &'static str, String) {
-        (
-            429,
-            "application/json",
-            r#"{"error":"rate limit exceeded","status":429}"#.into(),
-        )
-    }
-
-    fn server_error(&self, status: u16) -> (u16, &'static str, String) {
-        (
-            status,
-            "application/json",
-            format!(r#"{{"error":"gateway error","status":{status}}}"#),
-        )
-    }
-}
-
 /// `SOAK_CYCLES` (default 4) deploy -> stop -> start -> destroy cycles of 2 instances in 3
 /// regions through a proxy injecting faults drawn from `SOAK_SEED` (default 1); every third
 /// cycle destroys right after creating, while the instances are locked. After each deploy every
@@ -697,7 +677,7 @@ fn soak_cycles_under_injected_faults_leave_nothing_and_never_duplicate() {
     let proxy = FaultProxy::start(
         fake.address(),
         Schedule::new(seed, Rates::harsh(), 3),
-        VultrDialect,
+        fake_vultr::VultrDialect,
     );
     let dir = tempfile::tempdir().expect("tmp");
     let endpoint = format!("{}/v2", proxy.url());

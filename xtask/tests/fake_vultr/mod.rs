@@ -234,3 +234,24 @@ pub(crate) fn settings_json(
     });
     SettingsFile::parse(&json.to_string(), Path::new("settings.json")).expect("settings parse")
 }
+
+/// How the fake Vultr (and Vultr) say "slow down" and "server error".
+pub(crate) struct VultrDialect;
+
+impl crate::common::fault_proxy::Dialect for VultrDialect {
+    fn throttled(&self) -> (u16, &'static str, String) {
+        (
+            429,
+            "application/json",
+            r#"{"error":"rate limit exceeded","status":429}"#.into(),
+        )
+    }
+
+    fn server_error(&self, status: u16) -> (u16, &'static str, String) {
+        (
+            status,
+            "application/json",
+            format!(r#"{{"error":"gateway error","status":{status}}}"#),
+        )
+    }
+}

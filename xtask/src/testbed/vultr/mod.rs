@@ -41,7 +41,7 @@ use client::{ApiError, Client, Progress};
 use locked::LockWait;
 use resources::Resources;
 use types::{
-    attempt_tag, deadline_tag, CreateInstance, InstanceEnvelope, Plan, VultrInstance,
+    attempt_tag, create_tag, deadline_tag, CreateInstance, InstanceEnvelope, Plan, VultrInstance,
     UBUNTU_24_04_OS_ID,
 };
 
@@ -207,13 +207,14 @@ impl VultrProvider {
             .and_then(Plan::hourly_cost))
     }
 
-    /// The testbed's instance labelled `label` in `region` created by deploy `attempt`, if
-    /// Vultr lists one (another deploy of the testbed may have used the same label).
+    /// The testbed's instance labelled `label` in `region` created by the create request
+    /// tagged `create`, if Vultr lists one (another deploy of the testbed may have used the
+    /// same label, and even the same attempt).
     fn find_instance(
         &self,
         region: &str,
         label: &str,
-        attempt: &str,
+        create: &str,
     ) -> Result<Option<VultrInstance>> {
         let query = [
             ("tag", self.testbed_id.as_str()),
@@ -228,7 +229,7 @@ impl VultrProvider {
             i.label == label
                 && i.region == region
                 && i.tags.iter().any(|t| t == &self.testbed_id)
-                && i.of_attempt(attempt)
+                && i.tags.iter().any(|t| t == create)
         }))
     }
 
@@ -368,6 +369,7 @@ impl Provider for VultrProvider {
                     break label;
                 }
             };
+            let create = create_tag(&format!("{:016x}", rand::random::<u64>()));
             let body = CreateInstance {
                 region: region.to_string(),
                 plan: self.plan.clone(),
@@ -378,6 +380,7 @@ impl Provider for VultrProvider {
                     self.testbed_id.clone(),
                     deadline_tag(request.deadline),
                     attempt_tag(request.attempt),
+                    create.clone(),
                 ],
                 sshkey_id: vec![resources.ssh_key_id.clone()],
                 user_data: user_data.clone(),
@@ -395,7 +398,7 @@ impl Provider for VultrProvider {
                         .create::<InstanceEnvelope>("/instances", &body)
                         .map(|answer| answer.instance)
                 },
-                || self.find_instance(region, &body.label, request.attempt),
+                || self.find_instance(region, &body.label, &create),
             );
             match instance {
                 Ok(instance) => created.push(instance.to_instance(&self.ssh_user)),

@@ -27,9 +27,20 @@ pub fn attempt_tag(attempt: &str) -> String {
     format!("{ATTEMPT_TAG}{attempt}")
 }
 
+/// What the tag naming one create request starts with; a random token follows. Vultr creates
+/// have no idempotency key: after an unclear answer, the instance is looked up by this tag, so
+/// a deploy never takes another's instance of the same label and attempt for its own (two
+/// deploys of one testbed started at once on one machine share the attempt).
+const CREATE_TAG: &str = "consensus-bench-create-";
+
+/// The tag naming create request `token`.
+pub fn create_tag(token: &str) -> String {
+    format!("{CREATE_TAG}{token}")
+}
+
 /// Whether `tag` is one of the tags this tool adds besides the testbed id.
 fn is_tool_tag(tag: &str) -> bool {
-    tag.starts_with(DEADLINE_TAG) || tag.starts_with(ATTEMPT_TAG)
+    tag.starts_with(DEADLINE_TAG) || tag.starts_with(ATTEMPT_TAG) || tag.starts_with(CREATE_TAG)
 }
 
 /// The deadline a tag records (`None` if it is no deadline tag).
