@@ -152,7 +152,7 @@ fn main() -> Result<()> {
         })
         .collect();
 
-    let root = workspace::root();
+    let root = workspace::root()?;
     let node = builder::build_node(&root, None)?;
     let scratch = tempfile::tempdir()?;
     let cache = workspace::cache_dir();

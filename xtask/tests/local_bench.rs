@@ -78,7 +78,7 @@ fn node_processes(binary: &Path) -> Vec<u32> {
 }
 
 fn node_binary() -> PathBuf {
-    let root = xtask::workspace::root();
+    let root = xtask::workspace::root().expect("the tests run inside the workspace");
     xtask::builder::build_node(&root, None)
         .expect("node builds")
         .path
@@ -106,7 +106,7 @@ fn assert_provenance(
         "date {} is not between the start {started} and the end {finished} of the run",
         row.provenance.date
     );
-    let root = xtask::workspace::root();
+    let root = xtask::workspace::root().expect("the tests run inside the workspace");
     let (commit, dirty) = xtask::results::provenance::git_state(&root);
     assert!(
         is_hex(&row.provenance.git_commit, 40),

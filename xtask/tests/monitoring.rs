@@ -167,9 +167,12 @@ impl Drop for Running {
 #[test]
 fn the_dashboard_queries_metrics_a_running_node_exposes() {
     let dir = tempfile::tempdir().expect("tmp");
-    let node = xtask::builder::build_node(&xtask::workspace::root(), None)
-        .expect("node builds")
-        .path;
+    let node = xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        None,
+    )
+    .expect("node builds")
+    .path;
     let base = common::free_base_port(1);
     let genesis = std::process::Command::new(&node)
         .args(["genesis", "--ips", "127.0.0.1", "--working-directory"])

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use xtask::protocol::{self, defaults, files};
 
 fn node() -> PathBuf {
-    xtask::builder::build_node(&xtask::workspace::root(), None)
-        .expect("node builds")
-        .path
+    xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        None,
+    )
+    .expect("node builds")
+    .path
 }
 
 fn help(node: &Path, command: &str) -> String {

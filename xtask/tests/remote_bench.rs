@@ -132,7 +132,9 @@ impl OwnSshd {
     }
 
     fn script() -> PathBuf {
-        xtask::workspace::root().join("scripts/sshd-hosts")
+        xtask::workspace::root()
+            .expect("the tests run inside the workspace")
+            .join("scripts/sshd-hosts")
     }
 
     fn pid(&self) -> u32 {
@@ -384,7 +386,11 @@ fn an_interrupted_remote_bench_stops_every_host_and_keeps_its_row_logs_and_clean
     let urls = metrics_urls(&settings, &hosts, committee);
     // Built before, so that the wait below covers the run only.
     let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
-    xtask::builder::build_node(&xtask::workspace::root(), target.as_deref()).expect("node builds");
+    xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        target.as_deref(),
+    )
+    .expect("node builds");
     // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
     common::interrupt_bench(std::time::Duration::from_secs(180), &urls, || {
         xtask::benchmark::run(&settings, &args)

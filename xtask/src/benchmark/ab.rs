@@ -163,7 +163,8 @@ fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> Progres
 /// Runs the sweep `args` for both revisions, interleaved, writing as it goes.
 pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
     interrupt::install();
-    let root = workspace::root();
+    let root = workspace::root()?;
+    eprintln!("workspace: {}", root.display());
     let NewRun {
         experiment,
         provider,

@@ -71,11 +71,11 @@ impl RunContext {
     }
 
     /// Where logs of a point go.
-    pub fn logs_dir(&self, point_name: &str) -> PathBuf {
-        match self.settings.common.logs_root() {
+    pub fn logs_dir(&self, point_name: &str) -> Result<PathBuf> {
+        Ok(match self.settings.common.logs_root()? {
             Some(dir) => dir.join(&self.run_id).join(point_name),
             None => self.run_dir.join(point_name).join("logs"),
-        }
+        })
     }
 
     /// The address validator `i`'s peers reach it at: the host's private address when every
@@ -165,10 +165,10 @@ impl NewRun {
         args: &BenchArgs,
         default_id: impl FnOnce() -> String,
     ) -> Result<Self> {
-        let experiment = Experiment::from_args(args, &workspace::root().join("assets"))?;
+        let experiment = Experiment::from_args(args, &workspace::root()?.join("assets"))?;
         let (provider, instances) = testbed::running_instances(settings)?;
         let run_id = args.run_id.clone().unwrap_or_else(default_id);
-        let results_dir = settings.common.results_directory();
+        let results_dir = settings.common.results_directory()?;
         let run_dir = new_run_dir(&results_dir, &run_id)?;
         Ok(Self {
             experiment,
@@ -218,7 +218,8 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
 /// Everything before the first point: the experiment, the hosts made ready, the node built and
 /// installed there, and the run directory started.
 fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
-    let root = workspace::root();
+    let root = workspace::root()?;
+    eprintln!("workspace: {}", root.display());
     // The set-up and update change the hosts: one command at a time per testbed.
     let _lock = if settings.testbed.is_local() {
         None
@@ -262,7 +263,7 @@ fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
 /// Measures the points in order, recording each row as it comes; stops at the first point
 /// that fails (its error returned beside the rows measured) or when the user interrupts.
 fn sweep(context: &RunContext) -> Result<(Vec<SummaryRow>, Option<anyhow::Error>)> {
-    let results_dir = context.settings.common.results_directory();
+    let results_dir = context.settings.common.results_directory()?;
     let points = context.experiment.points();
     let mut rows = Vec::new();
     for (index, point) in points.iter().enumerate() {

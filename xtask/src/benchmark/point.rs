@@ -32,7 +32,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
     let experiment = &context.experiment;
     let name = point.name(experiment);
     let point_dir = context.run_dir.join(&name);
-    let logs = context.logs_dir(&name);
+    let logs = context.logs_dir(&name)?;
     std::fs::create_dir_all(&point_dir)
         .with_context(|| format!("cannot create {}", point_dir.display()))?;
 

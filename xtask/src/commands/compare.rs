@@ -94,7 +94,7 @@ pub fn run_results(settings: &Common, args: CompareArgs) -> Result<()> {
     let (Some(base), Some(head)) = (&args.base, &args.head) else {
         return nothing_to_compare();
     };
-    let results = settings.results_directory();
+    let results = settings.results_directory()?;
     let (base, head) = (side(&results, base), side(&results, head));
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;
