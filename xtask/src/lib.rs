@@ -6,6 +6,7 @@ pub mod benchmark;
 pub mod builder;
 pub mod cli;
 pub mod commands;
+pub mod experiment;
 pub(crate) mod failures;
 pub(crate) mod instance;
 pub mod interrupt;

@@ -178,13 +178,13 @@ fn the_orchestrators_byzantine_behaviours_are_the_nodes() {
     let nodes: std::collections::BTreeSet<String> =
         listed.split(", ").map(str::to_string).collect();
     let ours: std::collections::BTreeSet<String> =
-        <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants()
+        <protocol::Behaviour as clap::ValueEnum>::value_variants()
             .iter()
             .map(|b| b.to_string())
             .collect();
     assert_eq!(ours, nodes, "orchestrator (left) and node (right) differ");
     // The names the orchestrator passes are the ones `--behaviour` takes on its command line.
-    for b in <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants() {
+    for b in <protocol::Behaviour as clap::ValueEnum>::value_variants() {
         let value = clap::ValueEnum::to_possible_value(b).expect("a visible value");
         assert_eq!(value.get_name(), b.to_string());
     }

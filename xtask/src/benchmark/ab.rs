@@ -13,12 +13,11 @@ use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
-    deployment, experiment::Point, point, prepare_context, start_run_dir, timestamp, write_json,
-    NewRun, RunContext,
+    deployment, point, prepare_context, start_run_dir, timestamp, write_json, NewRun, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
-    cli::BenchArgs,
+    experiment::{Bench, Point},
     interrupt,
     results::{self, SummaryRow},
     settings::LoadedSettings,
@@ -160,8 +159,8 @@ fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> Progres
     ))
 }
 
-/// Runs the sweep `args` for both revisions, interleaved, writing as it goes.
-pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
+/// Runs the sweep `bench` for both revisions, interleaved, writing as it goes.
+pub fn run(settings: &LoadedSettings, bench: &Bench, revisions: &Revisions) -> Result<Outcome> {
     interrupt::install();
     let root = workspace::root()?;
     eprintln!("workspace: {}", root.display());
@@ -172,7 +171,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         run_id,
         results_dir,
         run_dir,
-    } = NewRun::of(settings, args, || format!("compare-{}", timestamp()))?;
+    } = NewRun::of(settings, bench, || format!("compare-{}", timestamp()))?;
     if settings.common.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
     }
@@ -181,7 +180,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
     let mut deployment = deployment(
         settings,
         &instances,
-        args,
+        bench.hosts,
         &run_id,
         &settings.common.ports,
         experiment.committee,

@@ -11,15 +11,15 @@ use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
 
 use super::{
-    executor::{Executor, Launch},
-    experiment::Experiment,
+    executor::Executor,
     faults::{FaultEvent, FaultKind},
 };
 use crate::{
+    experiment::Experiment,
     interrupt,
     measurement::{host::HostCounters, scrape, Snapshot},
     parallel,
-    protocol::files::log_file,
+    protocol::{files::log_file, RunOptions},
     results::TimeseriesRow,
 };
 
@@ -93,7 +93,7 @@ pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<(
 pub fn record(
     executor: &mut dyn Executor,
     experiment: &Experiment,
-    launches: &BTreeMap<usize, Launch>,
+    launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
 ) -> Result<Recording> {
@@ -129,7 +129,7 @@ pub fn record(
 /// (the validators that should be running) in step.
 fn apply_due_faults(
     executor: &mut dyn Executor,
-    launches: &BTreeMap<usize, Launch>,
+    launches: &BTreeMap<usize, RunOptions>,
     faults: &mut [(FaultEvent, Option<f64>)],
     up: &mut Vec<usize>,
     elapsed: f64,
@@ -252,7 +252,7 @@ mod tests {
         fn check_ports(&mut self, _: &[u16]) -> Result<()> {
             Ok(())
         }
-        fn start(&mut self, _: &Launch) -> Result<()> {
+        fn start(&mut self, _: &RunOptions) -> Result<()> {
             Ok(())
         }
         fn kill(&mut self, _: usize) -> Result<()> {

@@ -7,7 +7,6 @@ pub mod ab;
 pub mod analysis;
 pub mod audit;
 pub mod executor;
-pub mod experiment;
 pub mod faults;
 pub mod genesis;
 pub mod local;
@@ -22,7 +21,7 @@ use serde::Serialize;
 
 use crate::{
     builder::{self, NodeBinary},
-    cli::BenchArgs,
+    experiment::{self, Bench, Experiment, HostPreparation},
     interrupt,
     ports::Ports,
     results::{self, provenance, run_dir, Provenance, SummaryRow},
@@ -32,7 +31,6 @@ use crate::{
     workspace,
 };
 use executor::{Deployment, Executor};
-use experiment::Experiment;
 
 /// What every point of a benchmark shares.
 pub struct RunContext {
@@ -48,7 +46,6 @@ pub struct RunContext {
     pub run_id: String,
     pub run_dir: PathBuf,
     pub provenance: Provenance,
-    pub ports: Ports,
     /// Where per-point progress bars go when a caller shows its own above them.
     pub progress: Option<indicatif::MultiProgress>,
 }
@@ -56,13 +53,13 @@ pub struct RunContext {
 impl RunContext {
     /// The host (instance) of validator `i`: validators are spread round-robin.
     pub fn host_of(&self, validator: usize) -> &Instance {
-        &self.instances[validator % self.instances.len()]
+        &self.instances[experiment::host_index(validator, self.instances.len())]
     }
 
     /// The region recorded for validator `i`: the latency matrix's on the local testbed,
     /// otherwise its host's.
     pub fn region_of(&self, validator: usize) -> String {
-        match &self.experiment.latency_matrix {
+        match &self.experiment.network.latency_matrix {
             Some(matrix) if self.settings.testbed.is_local() => {
                 matrix.region_of(validator).to_string()
             }
@@ -107,7 +104,7 @@ impl RunContext {
 fn deployment(
     settings: &LoadedSettings,
     instances: &[Instance],
-    args: &BenchArgs,
+    hosts: HostPreparation,
     run_id: &str,
     ports: &Ports,
     committee: usize,
@@ -126,8 +123,8 @@ fn deployment(
                 port_ranges: ports.ranges(),
                 working_directories: settings.testbed.working_directories(),
                 scrape_through_ssh: settings.common.scrape_through_ssh,
-                skip_update: args.skip_update,
-                skip_configure: args.skip_configure,
+                skip_update: hosts.skip_update,
+                skip_configure: hosts.skip_configure,
             },
         )?)),
     }
@@ -150,7 +147,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// its arguments describe, the testbed's running hosts, and its id and directory.
 struct NewRun {
     experiment: Experiment,
-    provider: &'static str,
+    provider: String,
     instances: Vec<Instance>,
     run_id: String,
     results_dir: PathBuf,
@@ -159,15 +156,15 @@ struct NewRun {
 }
 
 impl NewRun {
-    /// The run `args` ask for, named `--run-id` or else `default_id()`.
+    /// The run `bench` asks for, named by its run id or else `default_id()`.
     fn of(
         settings: &LoadedSettings,
-        args: &BenchArgs,
+        bench: &Bench,
         default_id: impl FnOnce() -> String,
     ) -> Result<Self> {
-        let experiment = Experiment::from_args(args, &workspace::root()?.join("assets"))?;
+        let experiment = bench.experiment.clone();
         let (provider, instances) = testbed::running_instances(settings)?;
-        let run_id = args.run_id.clone().unwrap_or_else(default_id);
+        let run_id = bench.run_id.clone().unwrap_or_else(default_id);
         let results_dir = settings.common.results_directory()?;
         let run_dir = new_run_dir(&results_dir, &run_id)?;
         Ok(Self {
@@ -199,9 +196,9 @@ fn new_run_dir(results_dir: &Path, run_id: &str) -> Result<PathBuf> {
 }
 
 /// Runs `cargo xtask bench`: every point of the sweep, writing results as it goes.
-pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow>> {
+pub fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<SummaryRow>> {
     interrupt::install();
-    let mut context = start(settings, args)?;
+    let mut context = start(settings, bench)?;
     let (rows, failure) = sweep(&context)?;
     let finished = context.deployment.finish(&context.run_dir);
     if let Some(e) = failure {
@@ -217,7 +214,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs) -> Result<Vec<SummaryRow
 
 /// Everything before the first point: the experiment, the hosts made ready, the node built and
 /// installed there, and the run directory started.
-fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
+fn start(settings: &LoadedSettings, bench: &Bench) -> Result<RunContext> {
     let root = workspace::root()?;
     eprintln!("workspace: {}", root.display());
     // The set-up and update change the hosts: one command at a time per testbed.
@@ -227,7 +224,7 @@ fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
         Some(TestbedLock::acquire(
             &settings.common.testbed_id,
             "bench (set-up and update)",
-            Waiting::from_no_wait(args.no_wait),
+            Waiting::from_no_wait(bench.hosts.no_wait),
         )?)
     };
     let NewRun {
@@ -237,14 +234,13 @@ fn start(settings: &LoadedSettings, args: &BenchArgs) -> Result<RunContext> {
         run_id,
         run_dir,
         ..
-    } = NewRun::of(settings, args, timestamp)?;
-    let ports = settings.common.ports;
+    } = NewRun::of(settings, bench, timestamp)?;
     let mut deployment = deployment(
         settings,
         &instances,
-        args,
+        bench.hosts,
         &run_id,
-        &ports,
+        &settings.common.ports,
         experiment.committee,
     )?;
     let build = match prepare_build(settings, &root, deployment.as_mut()) {
@@ -290,7 +286,7 @@ fn report(context: &RunContext, rows: &[SummaryRow]) -> Result<()> {
     println!("results: {}", context.run_dir.display());
     let forks: Vec<String> = rows
         .iter()
-        .filter(|r| audit::is_fork(&r.checks.safety))
+        .filter(|r| r.checks.safety.is_fork())
         .map(|r| {
             format!(
                 "\n  load {} repeat {}: {}",
@@ -334,7 +330,7 @@ pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
 fn prepare_context(
     settings: &LoadedSettings,
     experiment: Experiment,
-    provider: &str,
+    provider: String,
     instances: Vec<Instance>,
     deployment: Box<dyn Deployment>,
     build: &builder::Build,
@@ -342,7 +338,7 @@ fn prepare_context(
     run_dir: PathBuf,
 ) -> Result<RunContext> {
     let recorded = settings.recorded();
-    let regions: Vec<String> = match &experiment.latency_matrix {
+    let regions: Vec<String> = match &experiment.network.latency_matrix {
         Some(m) if settings.testbed.is_local() => m.regions.clone(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
@@ -359,11 +355,10 @@ fn prepare_context(
             node_hash: build.node.hash.clone(),
             settings_hash: provenance::short_hash(&recorded)?,
             parameters_hash: provenance::short_hash(&experiment.protocol)?,
-            provider: provider.into(),
+            provider,
             regions: regions.join(";"),
             instance_type: instances[0].specs.clone(),
         },
-        ports: settings.common.ports,
         settings: settings.clone(),
         experiment,
         instances,

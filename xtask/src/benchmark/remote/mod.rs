@@ -297,7 +297,7 @@ impl RemoteDeployment {
 
     /// The host of validator `i`, and its index.
     fn host_of(&self, validator: usize) -> (usize, &Host) {
-        let index = validator % self.hosts.len();
+        let index = crate::experiment::host_index(validator, self.hosts.len());
         (index, &self.hosts[index])
     }
 

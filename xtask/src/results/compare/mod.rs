@@ -33,7 +33,6 @@ use super::{
     seconds::{self, RunKey, Second},
     SummaryRow, TimeseriesRow, TIMESERIES_FILE,
 };
-use crate::benchmark::audit;
 
 /// A figure compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -373,7 +372,7 @@ fn group<'a>(
     let mut interrupted = 0;
     let mut forks = Vec::new();
     for row in rows {
-        if audit::is_fork(&row.checks.safety) {
+        if row.checks.safety.is_fork() {
             forks.push(format!(
                 "{side} run {} ({}, repeat {}) is left out, its safety audit found a {}",
                 row.provenance.run_id,

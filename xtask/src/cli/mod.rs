@@ -1,4 +1,7 @@
-//! The command line of `cargo xtask`: its commands, their flags and their defaults.
+//! The command line of `cargo xtask`: its commands, their flags and their defaults, and
+//! `bench`'s arguments validated into the experiment model ([`experiment`]).
+
+mod experiment;
 
 use std::path::PathBuf;
 
@@ -240,7 +243,7 @@ pub struct BenchArgs {
     pub byzantine: usize,
     /// What the Byzantine validators do (the node's `--byzantine` modes).
     #[arg(long, value_enum, value_name = "MODE")]
-    pub behaviour: Option<crate::benchmark::experiment::Behaviour>,
+    pub behaviour: Option<crate::protocol::Behaviour>,
     /// Seconds between crash-recovery events.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub crash_interval: u64,
