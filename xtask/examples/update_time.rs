@@ -15,11 +15,11 @@ use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
 use xtask::{
-    benchmark::{
-        executor::Deployment,
-        remote::{upload, Options, RemoteDeployment},
-    },
     builder::{self, Build, NodeBinary},
+    deployment::{
+        remote::{upload, Options, RemoteDeployment},
+        Deployment,
+    },
     settings::{CloudProvider, SettingsFile},
     workspace,
 };

@@ -10,8 +10,8 @@ use std::{
 };
 
 use xtask::{
-    benchmark::remote::records::HostRow,
     cli::BenchArgs,
+    deployment::remote::records::HostRow,
     results::{TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, SettingsFile, StaticHost},
 };

@@ -13,7 +13,8 @@ use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
-    deployment, point, prepare_context, start_run_dir, timestamp, write_json, NewRun, RunContext,
+    kernel::{deployment, prepare_context, start_run_dir, timestamp, write_json, NewRun},
+    point, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},

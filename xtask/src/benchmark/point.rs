@@ -8,15 +8,14 @@ use anyhow::{Context as _, Result};
 use indicatif::ProgressBar;
 
 use super::{
-    analysis,
     audit::{self, liveness, rejoin},
-    executor::Executor,
     faults::{self, FaultEvent},
-    genesis, measure, RunContext,
+    figures, genesis, recording, RunContext,
 };
 use crate::{
+    deployment::Executor,
     experiment::{Experiment, Point},
-    measurement::host::HostPressure,
+    metrics::host::HostPressure,
     progress,
     protocol::{
         files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
@@ -130,7 +129,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
 
     let disturbance = write_details(context, point, &name, &recording)?;
     // The figures are the honest validators' (what a Byzantine one reports is its own).
-    let measured = analysis::window_summary(&recording, experiment.warmup_s as f64, |v| {
+    let measured = figures::window_summary(&recording, experiment.warmup_s as f64, |v| {
         !experiment.is_byzantine(v)
     });
     Ok(SummaryRow {
@@ -155,7 +154,7 @@ fn drive(
     launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
-) -> Result<measure::Recording> {
+) -> Result<recording::Recording> {
     executor.check_ports(
         &context
             .settings
@@ -168,15 +167,15 @@ fn drive(
         executor.start(launch)?;
     }
     let started: Vec<usize> = launches.keys().copied().collect();
-    measure::wait_ready(executor, &started)?;
-    measure::record(executor, &context.experiment, launches, schedule, progress)
+    recording::wait_ready(executor, &started)?;
+    recording::record(executor, &context.experiment, launches, schedule, progress)
 }
 
 fn write_details(
     context: &RunContext,
     point: &Point,
     name: &str,
-    recording: &measure::Recording,
+    recording: &recording::Recording,
 ) -> Result<Disturbance> {
     let experiment = &context.experiment;
     let warmup = experiment.warmup_s as f64;
@@ -189,7 +188,7 @@ fn write_details(
             Some((w[1].0.to_bits(), pressure))
         })
         .collect();
-    let mut timeseries: Vec<TimeseriesRow> = analysis::intervals(recording)
+    let mut timeseries: Vec<TimeseriesRow> = figures::intervals(recording)
         .into_iter()
         .map(|interval| {
             let r = interval.record;
@@ -238,7 +237,7 @@ fn write_details(
     }
     results::append_rows(&context.run_dir.join(results::TIMESERIES_FILE), &timeseries)?;
 
-    let validators: Vec<ValidatorRow> = analysis::observations(recording, warmup)
+    let validators: Vec<ValidatorRow> = figures::observations(recording, warmup)
         .into_iter()
         .map(|o| {
             let latency = o.end.latency.since(&o.start.latency);

@@ -12,7 +12,7 @@ use serde::{
 use super::{Provenance, Safety};
 use crate::{
     experiment::{Behaviour, FaultMode},
-    measurement::Summary,
+    metrics::Summary,
 };
 
 /// One row of `summary.csv` and `runs.csv`: a measured window with its provenance. Its columns

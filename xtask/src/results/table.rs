@@ -133,7 +133,7 @@ pub fn render_within(rows: &[SummaryRow], width: Option<u16>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{measurement::Summary, results::PointParameters};
+    use crate::{metrics::Summary, results::PointParameters};
 
     #[test]
     fn table_shows_latencies_in_milliseconds() {

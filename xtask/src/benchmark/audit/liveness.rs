@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::benchmark::{
     faults::{FaultEvent, FaultKind},
-    measure::Recording,
+    recording::Recording,
 };
 
 /// Commits made in the faulty part of the measured window.
@@ -118,7 +118,7 @@ pub fn liveness(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{benchmark::measure::ScrapeRecord, measurement::Snapshot};
+    use crate::{benchmark::recording::ScrapeRecord, metrics::Snapshot};
 
     fn event(at_s: f64, validator: usize, event: FaultKind) -> (FaultEvent, Option<f64>) {
         (

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::benchmark::{faults::FaultKind, measure::Recording};
+use crate::benchmark::{faults::FaultKind, recording::Recording};
 
 /// A restarted validator has rejoined once its last committed round is at most this many
 /// rounds below the correct validators' highest.
@@ -87,8 +87,8 @@ pub fn rejoin(recording: &Recording, correct: &[usize]) -> Rejoin {
 mod tests {
     use super::*;
     use crate::{
-        benchmark::{faults::FaultEvent, measure::ScrapeRecord},
-        measurement::Snapshot,
+        benchmark::{faults::FaultEvent, recording::ScrapeRecord},
+        metrics::Snapshot,
     };
 
     fn event(at_s: f64, validator: usize, event: FaultKind) -> (FaultEvent, Option<f64>) {

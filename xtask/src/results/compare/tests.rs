@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::{
-    measurement::Summary,
+    metrics::Summary,
     protocol::Behaviour,
     results::{append_rows, run_dir, PointParameters, Provenance},
 };

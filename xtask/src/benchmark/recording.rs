@@ -10,14 +10,12 @@ use std::{
 use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
 
-use super::{
-    executor::Executor,
-    faults::{FaultEvent, FaultKind},
-};
+use super::faults::{FaultEvent, FaultKind};
 use crate::{
+    deployment::Executor,
     experiment::Experiment,
     interrupt,
-    measurement::{host::HostCounters, scrape, Snapshot},
+    metrics::{host::HostCounters, scrape, Snapshot},
     parallel,
     protocol::{files::log_file, RunOptions},
     results::TimeseriesRow,

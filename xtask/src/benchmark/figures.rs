@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::measure::{Recording, ScrapeRecord};
-use crate::measurement::{summarize, Observation, Summary};
+use super::recording::{Recording, ScrapeRecord};
+use crate::metrics::{summarize, Observation, Summary};
 
 /// Each validator's scrapes in time order.
 fn by_validator(recording: &Recording) -> BTreeMap<usize, Vec<&ScrapeRecord>> {
@@ -107,7 +107,7 @@ pub fn intervals(recording: &Recording) -> Vec<Interval<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measurement::Snapshot;
+    use crate::metrics::Snapshot;
 
     fn record(validator: usize, elapsed_s: f64, committed: f64, uptime: f64) -> ScrapeRecord {
         ScrapeRecord {

@@ -37,7 +37,7 @@ use indicatif::ProgressBar;
 
 pub use ssh_executor::RemoteExecutor;
 
-use super::executor::Deployment;
+use super::Deployment;
 use crate::interrupt;
 use crate::{
     builder::{target, target::GlibcVersion, Build, NodeBinary},

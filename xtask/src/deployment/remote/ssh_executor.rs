@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 
 use super::{all_ok, log_archive, processes, Host, RemoteDeployment};
 use crate::{
-    benchmark::executor::{last_lines, Executor, LOG_TAIL_LINES},
     builder::NodeBinary,
+    deployment::{last_lines, Executor, LOG_TAIL_LINES},
     protocol::files::{commit_log_file, log_file},
     protocol::{run_args, RunOptions},
     results, ssh,

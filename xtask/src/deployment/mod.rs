@@ -1,6 +1,19 @@
-//! The interface between the benchmark and a testbed: a [`Deployment`] per run and an
-//! [`Executor`] per point, which start, watch and stop validators here ([`super::local`]) or
-//! over SSH ([`super::remote`]), and how one validator is launched ([`RunOptions`], the node contract's).
+//! The deployment wing: given a committee and hosts, it starts, watches, kills and collects
+//! validators, here or over SSH (and, next, in a simulator). It knows processes, hosts and
+//! files; what is measured and why is the benchmark's.
+//!
+//! A run makes one [`Deployment`] for its testbed ([`local::LocalDeployment`]: validators as
+//! child processes on loopback; [`remote::RemoteDeployment`]: validators on SSH hosts): it
+//! reaches and prepares the hosts, names the Rust target they need, installs the built node
+//! ([`Deployment::install`]), and at the end stops whatever is left and releases the hosts
+//! ([`Deployment::finish`]). For each point the deployment hands out an [`Executor`], which
+//! stages the node and the genesis files, checks the ports, starts each validator with the
+//! node contract's [`RunOptions`] (validator `i` on host `i mod hosts`:
+//! [`crate::experiment::host_index`]), kills and restarts them for the fault schedule, says
+//! whether they live and where their metrics are, stops them all and collects their logs.
+
+pub mod local;
+pub mod remote;
 
 use std::path::Path;
 
@@ -8,7 +21,7 @@ use anyhow::Result;
 
 use crate::{
     builder::{Build, NodeBinary},
-    measurement::host::HostCounters,
+    metrics::host::HostCounters,
     protocol::RunOptions,
 };
 

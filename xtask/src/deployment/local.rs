@@ -12,12 +12,12 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{last_lines, Deployment, Executor};
+use super::{last_lines, Deployment, Executor};
 use crate::protocol::files::{commit_log_file, log_file};
 use crate::protocol::{run_args, RunOptions};
 use crate::{
     builder::{Build, NodeBinary},
-    measurement::host::HostCounters,
+    metrics::host::HostCounters,
 };
 
 /// The local testbed: nothing to install, one [`LocalExecutor`] per point.
