@@ -2,7 +2,7 @@
 //! tests drive the same code.
 
 pub(crate) mod aws_support;
-pub mod benchmark;
+pub(crate) mod benchmark;
 pub mod builder;
 pub mod cli;
 pub mod commands;

@@ -7,7 +7,7 @@ use crate::experiment::{Experiment, Faults};
 /// What happens to a validator (the `event` of `faults.csv`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// Never started (permanent fault).
     CrashedFromStart,
     /// Killed with SIGKILL.
@@ -20,15 +20,15 @@ crate::experiment::display_as_value_name!(FaultKind);
 
 /// One scheduled event, `at_s` seconds after the validators started.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FaultEvent {
-    pub at_s: f64,
-    pub validator: usize,
-    pub event: FaultKind,
+pub(crate) struct FaultEvent {
+    pub(crate) at_s: f64,
+    pub(crate) validator: usize,
+    pub(crate) event: FaultKind,
 }
 
 /// The events of one run, in time order: faulty validators crash after `crash_interval` up
 /// and recover after `down_time` down, in turn (crash-recovery), or never start (permanent).
-pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
+pub(crate) fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
     let faulty: Vec<usize> = (0..experiment.committee)
         .filter(|&i| experiment.is_faulty(i))
         .collect();

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use crate::{builder::NodeBinary, experiment::Experiment, ports::Ports, protocol};
 
 /// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
-pub fn generate(
+pub(crate) fn generate(
     node: &NodeBinary,
     experiment: &Experiment,
     ips: &[String],

@@ -21,32 +21,32 @@ use crate::{
 };
 
 /// What every point of a benchmark shares.
-pub struct RunContext {
-    pub settings: LoadedSettings,
-    pub experiment: Experiment,
-    pub instances: Vec<Instance>,
+pub(crate) struct RunContext {
+    pub(crate) settings: LoadedSettings,
+    pub(crate) experiment: Experiment,
+    pub(crate) instances: Vec<Instance>,
     /// The binary the validators run.
-    pub node: NodeBinary,
+    pub(crate) node: NodeBinary,
     /// A node binary that runs on this machine (genesis); `node` unless cross-compiled.
-    pub local_tool: NodeBinary,
+    pub(crate) local_tool: NodeBinary,
     /// The hosts, ready for the run.
-    pub deployment: Box<dyn Deployment>,
-    pub run_id: String,
-    pub run_dir: PathBuf,
-    pub provenance: Provenance,
+    pub(crate) deployment: Box<dyn Deployment>,
+    pub(crate) run_id: String,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) provenance: Provenance,
     /// Where per-point progress bars go when a caller shows its own above them.
-    pub progress: Option<indicatif::MultiProgress>,
+    pub(crate) progress: Option<indicatif::MultiProgress>,
 }
 
 impl RunContext {
     /// The host (instance) of validator `i`: validators are spread round-robin.
-    pub fn host_of(&self, validator: usize) -> &Instance {
+    pub(crate) fn host_of(&self, validator: usize) -> &Instance {
         &self.instances[experiment::host_index(validator, self.instances.len())]
     }
 
     /// The region recorded for validator `i`: the latency matrix's on the local testbed,
     /// otherwise its host's.
-    pub fn region_of(&self, validator: usize) -> String {
+    pub(crate) fn region_of(&self, validator: usize) -> String {
         match &self.experiment.network.latency_matrix {
             Some(matrix) if self.settings.testbed.is_local() => {
                 matrix.region_of(validator).to_string()
@@ -56,7 +56,7 @@ impl RunContext {
     }
 
     /// Where logs of a point go.
-    pub fn logs_dir(&self, point_name: &str) -> Result<PathBuf> {
+    pub(crate) fn logs_dir(&self, point_name: &str) -> Result<PathBuf> {
         Ok(match self.settings.common.logs_root()? {
             Some(dir) => dir.join(&self.run_id).join(point_name),
             None => self.run_dir.join(point_name).join("logs"),
@@ -66,7 +66,7 @@ impl RunContext {
     /// The address validator `i`'s peers reach it at: the host's private address when every
     /// host is in one region (or the user gave it for a static host), its public one across
     /// regions (private cloud addresses do not route between regions).
-    pub fn peer_address(&self, validator: usize) -> Result<String> {
+    pub(crate) fn peer_address(&self, validator: usize) -> Result<String> {
         let host = self.host_of(validator);
         let one_region = self
             .instances
@@ -83,7 +83,7 @@ impl RunContext {
     }
 
     /// An executor for one point on this testbed.
-    pub fn executor(&self, point: &str, logs: &Path) -> Result<Box<dyn Executor + '_>> {
+    pub(crate) fn executor(&self, point: &str, logs: &Path) -> Result<Box<dyn Executor + '_>> {
         self.deployment.executor(point, logs)
     }
 }

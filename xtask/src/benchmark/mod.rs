@@ -10,15 +10,15 @@
 //! figures and rows ([`figures`], from the node's metrics read by `crate::metrics`) and
 //! audits ([`audit`]: safety, liveness, rejoin). The rows go to `crate::results`.
 
-pub mod ab;
-pub mod audit;
-pub mod faults;
-pub mod figures;
-pub mod genesis;
+pub(crate) mod ab;
+pub(crate) mod audit;
+pub(crate) mod faults;
+pub(crate) mod figures;
+pub(crate) mod genesis;
 mod kernel;
-pub mod point;
-pub mod recording;
-pub mod sweep;
+pub(crate) mod point;
+pub(crate) mod recording;
+pub(crate) mod sweep;
 
-pub use kernel::RunContext;
-pub use sweep::{run, warn_disturbed};
+pub(crate) use kernel::RunContext;
+pub(crate) use sweep::run;

@@ -31,7 +31,7 @@ use crate::{
 
 /// Runs one point and writes its time series, validator figures and fault events; returns its
 /// summary row. Every process started is stopped before this returns, on success or error.
-pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
+pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
     let experiment = &context.experiment;
     let name = point.name(experiment);
     let point_dir = context.run_dir.join(&name);

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// Runs `cargo xtask bench`: every point of the sweep, writing results as it goes.
-pub fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<SummaryRow>> {
+pub(crate) fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<SummaryRow>> {
     interrupt::install();
     let mut context = start(settings, bench)?;
     let (rows, failure) = sweep(&context)?;
@@ -132,7 +132,7 @@ fn report(context: &RunContext, rows: &[SummaryRow]) -> Result<()> {
 }
 
 /// Warns about points whose window looked disturbed, and says when host load was not recorded.
-pub fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
+fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
     for row in rows.iter().filter(|r| !r.checks.disturbed.is_empty()) {
         eprintln!(
             "warning: load {} tx/s, repeat {} was disturbed ({}): its figures may describe the \

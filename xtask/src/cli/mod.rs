@@ -47,8 +47,10 @@ pub enum Command {
     Plot(PlotArgs),
     /// Compare two result sets point by point, with a statistical verdict (a pre-merge check).
     ///
-    /// Points match on committee size, faults, offered load, transaction size and protocol
-    /// parameters; points only one side measured are listed and not compared. For committed
+    /// Points match on committee size, faults (count and mode), Byzantine validators (count
+    /// and behaviour), offered load, transaction size and protocol parameters (wave length,
+    /// leaders, leader wait and timeout, latency matrix); points only one side measured are
+    /// listed and not compared. For committed
     /// throughput, p50 and p99 the change is the relative change of the medians of the repeats
     /// (interrupted rows left out), with a 95% bootstrap confidence interval over the repeats
     /// and over each run's per-second samples (from timeseries.csv when it is next to the

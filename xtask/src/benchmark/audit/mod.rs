@@ -4,18 +4,18 @@
 //! committed the same leaders with the same sub-DAGs up to there. The audit compares them at
 //! every index they have in common and reports the first one where they differ.
 
-pub mod commit_log;
-pub mod liveness;
-pub mod rejoin;
+pub(crate) mod commit_log;
+pub(crate) mod liveness;
+pub(crate) mod rejoin;
 
 use std::{collections::BTreeMap, path::Path};
 
-pub use commit_log::CommitLog;
+pub(crate) use commit_log::CommitLog;
 
 use crate::{protocol::files::commit_log_file, results::Safety};
 
 /// Compares the commit logs of `logs` (validator -> log).
-pub fn compare(logs: &BTreeMap<usize, CommitLog>) -> Safety {
+pub(crate) fn compare(logs: &BTreeMap<usize, CommitLog>) -> Safety {
     let mut forks: Vec<Safety> = logs
         .iter()
         .filter_map(|(&v, log)| {
@@ -98,7 +98,7 @@ fn list<'a>(validators: impl Iterator<Item = &'a usize>) -> String {
 /// Audits the point whose logs are in `logs_dir`: the commit logs of `validators` (the
 /// honest validators that were started). A log that is missing or unreadable makes the
 /// verdict `unchecked` (naming it) unless the others already show a fork.
-pub fn audit(logs_dir: &Path, validators: &[usize]) -> Safety {
+pub(crate) fn audit(logs_dir: &Path, validators: &[usize]) -> Safety {
     let mut logs = BTreeMap::new();
     let mut problems = Vec::new();
     for &v in validators {
