@@ -72,6 +72,25 @@ pub mod metrics {
     pub const REJECTED: &str = "node_rejected_transactions_total";
     pub const CPU_SECONDS: &str = "process_cpu_seconds_total";
     pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+    /// Every name above, for the drift test.
+    pub const ALL: [&str; 16] = [
+        COMMITTED_TRANSACTIONS,
+        COMMITTED_BYTES,
+        LATENCY,
+        COMMITTED_LEADERS,
+        CURRENT_ROUND,
+        LAST_COMMITTED_ROUND,
+        COMMIT_INDEX,
+        BLOCKS_PROPOSED,
+        BLOCKS_RECEIVED,
+        MISSING_BLOCK_REQUESTS,
+        LEADER_TIMEOUTS,
+        BENCHMARK_DURATION,
+        SUBMITTED,
+        REJECTED,
+        CPU_SECONDS,
+        RESIDENT_MEMORY,
+    ];
 }
 
 /// What a Byzantine validator does: the node's `node run --byzantine MODE` (see its README).
