@@ -22,4 +22,5 @@ pub mod settings;
 pub mod ssh;
 pub mod state_lock;
 pub mod testbed;
+pub(crate) mod value_name;
 pub mod workspace;

@@ -113,7 +113,7 @@ pub enum Behaviour {
     LateLeader,
 }
 
-crate::experiment::display_as_value_name!(Behaviour);
+crate::value_name::display_as_value_name!(Behaviour);
 
 impl Behaviour {
     /// Every mode's name, in order.

@@ -16,7 +16,7 @@ pub(crate) enum FaultKind {
     Recover,
 }
 
-crate::experiment::display_as_value_name!(FaultKind);
+crate::value_name::display_as_value_name!(FaultKind);
 
 /// One scheduled event, `at_s` seconds after the validators started.
 #[derive(Clone, Debug, PartialEq, Serialize)]

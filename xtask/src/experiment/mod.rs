@@ -14,22 +14,6 @@ use serde::{Deserialize, Serialize};
 pub use crate::protocol::{Behaviour, Protocol};
 pub use latency_matrix::LatencyMatrix;
 
-/// Implements `Display` as the name clap gives a `ValueEnum` variant (serde writes the same
-/// kebab-case name), so a name is spelled once: by the variant.
-macro_rules! display_as_value_name {
-    ($($ty:ty),+) => {$(
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                match clap::ValueEnum::to_possible_value(self) {
-                    Some(value) => f.write_str(value.get_name()),
-                    None => Ok(()),
-                }
-            }
-        }
-    )+};
-}
-pub(crate) use display_as_value_name;
-
 /// The host a validator runs on: validator `i` on host `i mod hosts` (and, with a latency
 /// matrix, in region `i mod regions`). The one placement rule of every testbed.
 pub fn host_index(validator: usize, hosts: usize) -> usize {
@@ -61,7 +45,7 @@ pub enum FaultMode {
     CrashRecovery,
 }
 
-display_as_value_name!(FaultMode);
+crate::value_name::display_as_value_name!(FaultMode);
 
 /// The faulty validators (the last indices of the committee) and how they fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

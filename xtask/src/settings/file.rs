@@ -21,7 +21,7 @@ pub enum CloudProvider {
     Static,
 }
 
-crate::experiment::display_as_value_name!(CloudProvider);
+crate::value_name::display_as_value_name!(CloudProvider);
 
 /// One of the user's own machines, for `cloud_provider: "static"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

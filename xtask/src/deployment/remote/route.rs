@@ -18,7 +18,7 @@ pub enum Route {
     Ssh,
 }
 
-crate::experiment::display_as_value_name!(Route);
+crate::value_name::display_as_value_name!(Route);
 
 /// Whether a TCP connection to `address:port` opens within `timeout`.
 pub fn answers(address: &str, port: u16, timeout: Duration) -> bool {

@@ -19,7 +19,7 @@ pub enum Verdict {
     Regressed,
 }
 
-crate::experiment::display_as_value_name!(Verdict);
+crate::value_name::display_as_value_name!(Verdict);
 
 /// The most repeats [`repeats_needed`] reports; beyond, the change sits too close to the
 /// threshold for repeats to settle it.
