@@ -15,11 +15,11 @@ use std::{path::Path, time::Instant};
 
 use anyhow::{bail, Context, Result};
 use xtask::{
-    benchmark::{
-        executor::Deployment,
-        remote::{upload, Options, RemoteDeployment},
-    },
     builder::{self, Build, NodeBinary},
+    deployment::{
+        remote::{upload, Options, RemoteDeployment},
+        Deployment,
+    },
     settings::{CloudProvider, SettingsFile},
     workspace,
 };
@@ -152,7 +152,7 @@ fn main() -> Result<()> {
         })
         .collect();
 
-    let root = workspace::root();
+    let root = workspace::root()?;
     let node = builder::build_node(&root, None)?;
     let scratch = tempfile::tempdir()?;
     let cache = workspace::cache_dir();

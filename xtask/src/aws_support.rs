@@ -48,11 +48,11 @@ pub(crate) fn rerun_with_aws() -> anyhow::Error {
     );
     // Cargo names itself in `CARGO` for the programs it runs.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = rerun_command(
-        cargo,
-        &crate::workspace::root(),
-        std::env::args_os().skip(1),
-    );
+    let root = match crate::workspace::root() {
+        Ok(root) => root,
+        Err(error) => return error,
+    };
+    let mut command = rerun_command(cargo, &root, std::env::args_os().skip(1));
     let error = std::os::unix::process::CommandExt::exec(&mut command);
     anyhow::anyhow!(
         "could not run cargo to build the orchestrator with AWS support ({error}): run `cargo \

@@ -2,14 +2,16 @@
 //! tests drive the same code.
 
 pub(crate) mod aws_support;
-pub mod benchmark;
+pub(crate) mod benchmark;
 pub mod builder;
 pub mod cli;
 pub mod commands;
+pub mod deployment;
+pub mod experiment;
 pub(crate) mod failures;
 pub(crate) mod instance;
 pub mod interrupt;
-pub mod measurement;
+pub mod metrics;
 pub mod monitoring;
 pub(crate) mod parallel;
 pub(crate) mod ports;
@@ -20,4 +22,5 @@ pub mod settings;
 pub mod ssh;
 pub mod state_lock;
 pub mod testbed;
+pub(crate) mod value_name;
 pub mod workspace;

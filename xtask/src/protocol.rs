@@ -7,7 +7,7 @@
 //! contract, not the node crate's: `xtask/tests/node_contract.rs` runs the built node's
 //! `--help` and `genesis` against it and fails on drift.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The node's defaults the orchestrator relies on.
 pub mod defaults {
@@ -72,6 +72,57 @@ pub mod metrics {
     pub const REJECTED: &str = "node_rejected_transactions_total";
     pub const CPU_SECONDS: &str = "process_cpu_seconds_total";
     pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+    /// Every name above, for the drift test.
+    pub const ALL: [&str; 16] = [
+        COMMITTED_TRANSACTIONS,
+        COMMITTED_BYTES,
+        LATENCY,
+        COMMITTED_LEADERS,
+        CURRENT_ROUND,
+        LAST_COMMITTED_ROUND,
+        COMMIT_INDEX,
+        BLOCKS_PROPOSED,
+        BLOCKS_RECEIVED,
+        MISSING_BLOCK_REQUESTS,
+        LEADER_TIMEOUTS,
+        BENCHMARK_DURATION,
+        SUBMITTED,
+        REJECTED,
+        CPU_SECONDS,
+        RESIDENT_MEMORY,
+    ];
+}
+
+/// What a Byzantine validator does: the node's `node run --byzantine MODE` (see its README).
+/// The names are the variants' (kebab-case, for clap and serde alike).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// A different block for each peer every round.
+    Equivocate,
+    /// Never votes for leaders; its blocks reach only f peers.
+    Withhold,
+    /// Invalid blocks, forged far-future blocks and garbage frames at a bounded rate.
+    Spam,
+    /// Proposes nothing in the rounds it leads.
+    SilentLeader,
+    /// In the rounds it leads, in turn: proposes just before the leader timeout, nothing,
+    /// in time.
+    LateLeader,
+}
+
+crate::value_name::display_as_value_name!(Behaviour);
+
+impl Behaviour {
+    /// Every mode's name, in order.
+    pub fn names() -> Vec<String> {
+        <Self as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(Self::to_string)
+            .collect()
+    }
 }
 
 /// Protocol parameters passed to the node's genesis.
@@ -180,7 +231,7 @@ pub mod run {
     ];
 }
 
-/// How one validator is run.
+/// How one validator is run (and started by the deployment).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunOptions {
     /// Validator index in the committee.
@@ -193,9 +244,12 @@ pub struct RunOptions {
     pub latency_matrix: bool,
     /// Tests of the safety audit: the commit index from which its committed sequence forks.
     pub plant_fork_at: Option<u64>,
-    /// A Byzantine behaviour's name (the node refuses it without `--allow-byzantine`).
-    pub byzantine: Option<String>,
+    /// A Byzantine behaviour (the node refuses it without `--allow-byzantine`).
+    pub byzantine: Option<Behaviour>,
 }
+
+/// From which commit index a validator started with `--plant-fork` forks.
+pub const PLANTED_FORK_AT: u64 = 20;
 
 /// The command line of `node run`, with the run's files in directory `dir` on the host.
 pub fn run_args(options: &RunOptions, dir: &str) -> Vec<String> {
@@ -227,8 +281,12 @@ pub fn run_args(options: &RunOptions, dir: &str) -> Vec<String> {
     if options.latency_matrix {
         args.extend([LATENCY_MATRIX.into(), format!("{dir}/{LATENCY_FILE}")]);
     }
-    if let Some(behaviour) = &options.byzantine {
-        args.extend([BYZANTINE.into(), behaviour.clone(), ALLOW_BYZANTINE.into()]);
+    if let Some(behaviour) = options.byzantine {
+        args.extend([
+            BYZANTINE.into(),
+            behaviour.to_string(),
+            ALLOW_BYZANTINE.into(),
+        ]);
     }
     args
 }

@@ -35,13 +35,12 @@ pub struct Location(Option<PathBuf>);
 
 impl Location {
     /// The settings file of a command line given `--settings` (or not).
-    pub fn from_command_line(explicit: Option<&Path>) -> Self {
-        let default = workspace::root().join("settings.json");
-        Self(match explicit {
-            Some(path) => Some(path.to_path_buf()),
-            None if default.is_file() => Some(default),
-            None => None,
-        })
+    pub fn from_command_line(explicit: Option<&Path>) -> Result<Self> {
+        if let Some(path) = explicit {
+            return Ok(Self(Some(path.to_path_buf())));
+        }
+        let default = workspace::root()?.join("settings.json");
+        Ok(Self(default.is_file().then_some(default)))
     }
 
     /// Everything, typed per testbed: what commands that use the testbed need.

@@ -8,7 +8,7 @@ use std::process::Command;
 fn dependencies(extra: &[&str]) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .current_dir(xtask::workspace::root())
+        .current_dir(xtask::workspace::root().expect("the tests run inside the workspace"))
         .args([
             "tree",
             "--package",

@@ -78,7 +78,7 @@ fn node_processes(binary: &Path) -> Vec<u32> {
 }
 
 fn node_binary() -> PathBuf {
-    let root = xtask::workspace::root();
+    let root = xtask::workspace::root().expect("the tests run inside the workspace");
     xtask::builder::build_node(&root, None)
         .expect("node builds")
         .path
@@ -106,7 +106,7 @@ fn assert_provenance(
         "date {} is not between the start {started} and the end {finished} of the run",
         row.provenance.date
     );
-    let root = xtask::workspace::root();
+    let root = xtask::workspace::root().expect("the tests run inside the workspace");
     let (commit, dirty) = xtask::results::provenance::git_state(&root);
     assert!(
         is_hex(&row.provenance.git_commit, 40),
@@ -156,7 +156,7 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     let (_serial, dir, settings) = local_testbed();
     let args = bench_args("--committee 4 --loads 2000 --run-id e2e");
     let started = chrono::Utc::now();
-    let rows = xtask::benchmark::run(&settings, &args).expect("bench runs");
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("bench runs");
     let finished = chrono::Utc::now();
     assert_eq!(rows.len(), 1);
 
@@ -183,7 +183,7 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     );
     assert!(!row.checks.interrupted);
     assert_provenance(row, started, finished);
-    assert_eq!(row.point.fault_mode, "none");
+    assert_eq!(row.point.fault_mode.to_string(), "none");
     assert_eq!(row.point.fault_schedule, "");
     // The real run reads back through the schema check `compare` and `plot` use, and plots.
     assert_eq!(
@@ -214,15 +214,13 @@ fn local_bench_writes_plausible_results_and_leaves_no_process() {
     }
     // The audit compared the four committed sequences; liveness counts the window's commits.
     assert!(
-        row.checks.safety.starts_with("ok ("),
+        row.checks.safety.to_string().starts_with("ok ("),
         "safety {}",
         row.checks.safety
     );
-    let checked: u64 = row.checks.safety["ok (".len()..]
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("safety {}", row.checks.safety));
+    let xtask::results::Safety::Ok { checked } = row.checks.safety else {
+        panic!("safety {}", row.checks.safety)
+    };
     assert!(checked >= 10, "safety {}", row.checks.safety);
     assert!(
         row.checks.liveness.ends_with(" s") && !row.checks.liveness.starts_with("0 "),
@@ -256,7 +254,7 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
     let binary = node_binary();
     // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
     common::interrupt_bench(std::time::Duration::from_secs(120), &urls, || {
-        xtask::benchmark::run(&settings, &args)
+        xtask::commands::bench::rows(&settings, &args)
     });
     common::interrupted_row(dir.path(), "cut", 120.0);
     for i in 0..4 {
@@ -272,19 +270,20 @@ fn an_interrupted_local_bench_keeps_its_partial_row_and_leaves_no_process() {
 fn local_bench_commits_with_crashed_and_recovering_validators() {
     let (_serial, dir, settings) = local_testbed();
     let args = bench_args("--committee 4 --faults 1 --loads 1000 --run-id faults");
-    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a crashed validator");
+    let rows =
+        xtask::commands::bench::rows(&settings, &args).expect("bench with a crashed validator");
     assert_eq!(rows[0].measured.validators_observed, 3);
     assert_throughput_above(&rows[0], 500.0);
-    assert_eq!(rows[0].point.fault_mode, "permanent");
+    assert_eq!(rows[0].point.fault_mode.to_string(), "permanent");
 
     let args = bench_args(
         "--committee 4 --faults 1 --crash-recovery --crash-interval 3 --loads 1000 \
          --run-id recovery",
     );
-    let rows = xtask::benchmark::run(&settings, &args).expect("bench with crash-recovery");
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("bench with crash-recovery");
     // The restarted validator continued the same committed sequence.
     assert!(
-        rows[0].checks.safety.starts_with("ok ("),
+        rows[0].checks.safety.to_string().starts_with("ok ("),
         "{}",
         rows[0].checks.safety
     );
@@ -301,7 +300,7 @@ fn local_bench_commits_with_crashed_and_recovering_validators() {
         .map(|f| format!("{}@{}s:{}", f.event, f.at_s, f.validator))
         .collect();
     assert_eq!(rows[0].point.fault_schedule, schedule.join(";"));
-    assert_eq!(rows[0].point.fault_mode, "crash-recovery");
+    assert_eq!(rows[0].point.fault_mode.to_string(), "crash-recovery");
     assert_no_node_left(&node_binary());
 }
 
@@ -313,15 +312,19 @@ fn local_bench_with_an_equivocating_validator() {
     let args = bench_args(
         "--committee 4 --byzantine 1 --behaviour equivocate --loads 1000 --run-id byzantine",
     );
-    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a Byzantine validator");
+    let rows =
+        xtask::commands::bench::rows(&settings, &args).expect("bench with a Byzantine validator");
     let row = &rows[0];
     assert_eq!(
         (
             row.point.byzantine,
-            row.point.behaviour.as_str(),
+            row.point
+                .behaviour
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
             row.point.byzantine_validators.as_str()
         ),
-        (1, "equivocate", "3")
+        (1, "equivocate".to_string(), "3")
     );
     assert_eq!(
         row.measured.validators_observed, 3,
@@ -349,7 +352,7 @@ fn local_bench_with_an_equivocating_validator() {
 fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
     let (_serial, dir, settings) = local_testbed();
     let args = bench_args("--committee 4 --loads 1000 --plant-fork 3 --run-id forked");
-    let err = xtask::benchmark::run(&settings, &args).expect_err("a fork fails the bench");
+    let err = xtask::commands::bench::rows(&settings, &args).expect_err("a fork fails the bench");
     let message = format!("{err:#}");
     assert!(message.contains("safety broken"), "{message}");
     // The results are written, the row says where the sequences parted.
@@ -360,11 +363,15 @@ fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
         rows[0]
             .checks
             .safety
+            .to_string()
             .starts_with("fork at index 20: validators 0 and 3 (last agreed at index 10)"),
         "safety {}",
         rows[0].checks.safety
     );
-    assert!(message.contains(&rows[0].checks.safety), "{message}");
+    assert!(
+        message.contains(&rows[0].checks.safety.to_string()),
+        "{message}"
+    );
     // `compare` does not use the row.
     let options = xtask::results::compare::Options::default();
     let err = xtask::results::compare::compare_paths(&run, &run, &options)
@@ -380,15 +387,16 @@ fn a_planted_fork_is_reported_fails_the_bench_and_is_refused_by_compare() {
 #[test]
 fn bad_inputs_fail_before_anything_starts() {
     let (_serial, dir, settings) = local_testbed();
-    let err = xtask::benchmark::run(&settings, &bench_args("--loads 0")).expect_err("zero load");
+    let err =
+        xtask::commands::bench::rows(&settings, &bench_args("--loads 0")).expect_err("zero load");
     assert!(err.to_string().contains("load of 0"), "{err}");
-    let err = xtask::benchmark::run(&settings, &bench_args("--committee 3 --faults 1"))
+    let err = xtask::commands::bench::rows(&settings, &bench_args("--committee 3 --faults 1"))
         .expect_err("committee too small");
     assert!(err.to_string().contains("3f+1"), "{err}");
     // A port of the range in use.
     let holder = TcpListener::bind(("127.0.0.1", settings.common.ports.base + 1)).expect("bind");
-    let err =
-        xtask::benchmark::run(&settings, &bench_args("--run-id busy")).expect_err("port in use");
+    let err = xtask::commands::bench::rows(&settings, &bench_args("--run-id busy"))
+        .expect_err("port in use");
     assert!(
         format!("{err:#}").contains(&format!("port {}", settings.common.ports.base + 1)),
         "{err:#}"
@@ -419,7 +427,7 @@ fn latency_matrix_delays_commits_by_the_emulated_distance() {
             matrix,
         ],
     );
-    let rows = xtask::benchmark::run(&settings, &args).expect("bench with a latency matrix");
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("bench with a latency matrix");
     let row = &rows[0];
     assert_throughput_above(row, 500.0);
     let p50 = row.measured.latency_p50_s.expect("p50");

@@ -167,9 +167,12 @@ impl Drop for Running {
 #[test]
 fn the_dashboard_queries_metrics_a_running_node_exposes() {
     let dir = tempfile::tempdir().expect("tmp");
-    let node = xtask::builder::build_node(&xtask::workspace::root(), None)
-        .expect("node builds")
-        .path;
+    let node = xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        None,
+    )
+    .expect("node builds")
+    .path;
     let base = common::free_base_port(1);
     let genesis = std::process::Command::new(&node)
         .args(["genesis", "--ips", "127.0.0.1", "--working-directory"])
@@ -198,10 +201,10 @@ fn the_dashboard_queries_metrics_a_running_node_exposes() {
     );
     // Labelled counters appear once counted: wait until a leader was committed (bounded).
     let url = format!("http://127.0.0.1:{}/metrics", base + 1000);
-    let agent = xtask::measurement::scrape::agent();
+    let agent = xtask::metrics::scrape::agent();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let text = loop {
-        let text = xtask::measurement::scrape::fetch(&agent, &url).unwrap_or_default();
+        let text = xtask::metrics::scrape::fetch(&agent, &url).unwrap_or_default();
         if text.contains("node_committed_leaders_total{") {
             break text;
         }

@@ -1,15 +1,21 @@
 //! The orchestrator's copy of the node's contract (`xtask::protocol`) against the node built
 //! from this workspace: every flag the orchestrator passes is accepted, the files genesis
-//! writes are where the orchestrator looks, and the node's defaults are the orchestrator's.
+//! writes are where the orchestrator looks, the node's defaults and Byzantine modes are the
+//! orchestrator's, and a running node exposes every metric the orchestrator reads.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
 use xtask::protocol::{self, defaults, files};
 
 fn node() -> PathBuf {
-    xtask::builder::build_node(&xtask::workspace::root(), None)
-        .expect("node builds")
-        .path
+    xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        None,
+    )
+    .expect("node builds")
+    .path
 }
 
 fn help(node: &Path, command: &str) -> String {
@@ -175,14 +181,94 @@ fn the_orchestrators_byzantine_behaviours_are_the_nodes() {
     let nodes: std::collections::BTreeSet<String> =
         listed.split(", ").map(str::to_string).collect();
     let ours: std::collections::BTreeSet<String> =
-        <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants()
+        <protocol::Behaviour as clap::ValueEnum>::value_variants()
             .iter()
             .map(|b| b.to_string())
             .collect();
     assert_eq!(ours, nodes, "orchestrator (left) and node (right) differ");
     // The names the orchestrator passes are the ones `--behaviour` takes on its command line.
-    for b in <xtask::benchmark::experiment::Behaviour as clap::ValueEnum>::value_variants() {
+    for b in <protocol::Behaviour as clap::ValueEnum>::value_variants() {
         let value = clap::ValueEnum::to_possible_value(b).expect("a visible value");
         assert_eq!(value.get_name(), b.to_string());
+    }
+}
+
+/// Kills the validator when dropped, also when the test fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A one-validator committee started with the orchestrator's own command lines
+/// (`protocol::genesis_args`, `protocol::run_args`) exposes every metric name the orchestrator
+/// reads (`protocol::metrics::ALL`; a histogram by its `_bucket` series).
+#[test]
+fn a_running_node_exposes_every_metric_the_orchestrator_reads() {
+    let node = node();
+    let dir = tempfile::tempdir().expect("tmp");
+    let work = dir.path().display().to_string();
+    let base = common::free_base_port(1);
+    let genesis = std::process::Command::new(&node)
+        .args(protocol::genesis_args(
+            &["127.0.0.1".to_string()],
+            &work,
+            (base, base + 1000),
+            &protocol::Protocol {
+                wave_length: defaults::WAVE_LENGTH,
+                leaders: defaults::LEADERS,
+                leader_wait: true,
+                leader_timeout_ms: defaults::LEADER_TIMEOUT_MS,
+            },
+            None,
+        ))
+        .status()
+        .expect("node genesis");
+    assert!(genesis.success());
+    let log = std::fs::File::create(dir.path().join("validator.log")).expect("log file");
+    let _validator = Running(
+        std::process::Command::new(&node)
+            .args(protocol::run_args(
+                &protocol::RunOptions {
+                    validator: 0,
+                    load: 100,
+                    transaction_size: defaults::TRANSACTION_SIZE,
+                    ..protocol::RunOptions::default()
+                },
+                &work,
+            ))
+            .stderr(log)
+            .spawn()
+            .expect("node run"),
+    );
+    // Counters appear once counted: wait (bounded) until every name is there.
+    let url = format!("http://127.0.0.1:{}/metrics", base + 1000);
+    let agent = xtask::metrics::scrape::agent();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = xtask::metrics::scrape::fetch(&agent, &url).unwrap_or_default();
+        let exposed: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let missing: Vec<&str> = protocol::metrics::ALL
+            .into_iter()
+            .filter(|name| {
+                !exposed.contains(name) && !exposed.contains(format!("{name}_bucket").as_str())
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node does not expose {missing:?} within 60 s:\n{text}\n{}",
+            std::fs::read_to_string(dir.path().join("validator.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }

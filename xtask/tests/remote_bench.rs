@@ -10,8 +10,8 @@ use std::{
 };
 
 use xtask::{
-    benchmark::remote::records::HostRow,
     cli::BenchArgs,
+    deployment::remote::records::HostRow,
     results::{TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, SettingsFile, StaticHost},
 };
@@ -132,7 +132,9 @@ impl OwnSshd {
     }
 
     fn script() -> PathBuf {
-        xtask::workspace::root().join("scripts/sshd-hosts")
+        xtask::workspace::root()
+            .expect("the tests run inside the workspace")
+            .join("scripts/sshd-hosts")
     }
 
     fn pid(&self) -> u32 {
@@ -199,7 +201,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         "--run-id",
         "first",
     ]);
-    let rows = xtask::benchmark::run(&settings, &args).expect("remote bench runs");
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("remote bench runs");
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.provenance.provider, "static");
@@ -287,7 +289,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         );
     }
     assert!(
-        row.checks.safety.starts_with("ok ("),
+        row.checks.safety.to_string().starts_with("ok ("),
         "safety {}",
         row.checks.safety
     );
@@ -324,7 +326,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         "--run-id",
         "second",
     ]);
-    let rows = xtask::benchmark::run(&settings, &args).expect("second remote bench");
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("second remote bench");
     assert!(
         rows[0].measured.throughput_tps > 300.0,
         "{}",
@@ -342,7 +344,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
         .join("bin")
         .join(format!("node-{}", &rows[0].provenance.node_hash[..16]));
     std::fs::remove_file(&lost).expect("remove the binary of host 1");
-    let err = xtask::benchmark::run(
+    let err = xtask::commands::bench::rows(
         &settings,
         &bench_args(&["--skip-update", "--run-id", "third"]),
     )
@@ -384,10 +386,14 @@ fn an_interrupted_remote_bench_stops_every_host_and_keeps_its_row_logs_and_clean
     let urls = metrics_urls(&settings, &hosts, committee);
     // Built before, so that the wait below covers the run only.
     let target = xtask::commands::build::hosts_target(&settings).expect("hosts answer");
-    xtask::builder::build_node(&xtask::workspace::root(), target.as_deref()).expect("node builds");
+    xtask::builder::build_node(
+        &xtask::workspace::root().expect("the tests run inside the workspace"),
+        target.as_deref(),
+    )
+    .expect("node builds");
     // Ctrl-C once every validator is 2 s into the 120 s window (after the 2 s warm-up).
     common::interrupt_bench(std::time::Duration::from_secs(180), &urls, || {
-        xtask::benchmark::run(&settings, &args)
+        xtask::commands::bench::rows(&settings, &args)
     });
 
     // The row of the cut point, marked and with what was measured.
@@ -446,7 +452,7 @@ fn an_unreachable_host_is_named_and_nothing_is_left_running() {
     });
     let settings = static_settings(root.path(), &hosts);
     let _forget = forget_on_exit(&settings);
-    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "down"]))
+    let err = xtask::commands::bench::rows(&settings, &bench_args(&["--run-id", "down"]))
         .expect_err("one host is down");
     let message = format!("{err:#}");
     assert!(
@@ -617,7 +623,7 @@ fn a_host_lost_during_the_run_is_named_and_the_others_are_stopped() {
             measuring
         }
     });
-    let err = xtask::benchmark::run(
+    let err = xtask::commands::bench::rows(
         &settings,
         &bench_args(&[
             "--committee",
@@ -655,7 +661,7 @@ fn a_busy_port_is_named_with_its_host_and_nothing_starts() {
     // Validator 1 runs on the second host: something already holds its metrics port there.
     let port = settings.common.ports.metrics_base + 1;
     let holder = TcpListener::bind((hosts[1].address.as_str(), port)).expect("hold the port");
-    let err = xtask::benchmark::run(&settings, &bench_args(&["--run-id", "busy"]))
+    let err = xtask::commands::bench::rows(&settings, &bench_args(&["--run-id", "busy"]))
         .expect_err("port in use");
     drop(holder);
     let message = format!("{err:#}");

@@ -13,12 +13,12 @@ use indicatif::{MultiProgress, ProgressBar};
 use serde::Serialize;
 
 use super::{
-    deployment, experiment::Point, point, prepare_context, start_run_dir, timestamp, write_json,
-    NewRun, RunContext,
+    kernel::{deployment, prepare_context, start_run_dir, timestamp, write_json, NewRun},
+    point, RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
-    cli::BenchArgs,
+    experiment::{Bench, Point},
     interrupt,
     results::{self, SummaryRow},
     settings::LoadedSettings,
@@ -28,14 +28,14 @@ use crate::{
 /// Which build a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Side {
+pub(crate) enum Side {
     Base,
     Head,
 }
 
 impl Side {
     /// Its name, also its directory in the run directory.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Base => "base",
             Self::Head => "head",
@@ -45,15 +45,15 @@ impl Side {
 
 /// One run of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    pub side: Side,
-    pub point: Point,
+pub(crate) struct Step {
+    pub(crate) side: Side,
+    pub(crate) point: Point,
 }
 
 /// The order of the runs: each point of the sweep (load and repeat) on both sides back to
 /// back, the side that goes first alternating from one point to the next (base, head, head,
 /// base, base, head, ...), so neither side is always the one after a pause or a build.
-pub fn interleave(points: &[Point]) -> Vec<Step> {
+pub(crate) fn interleave(points: &[Point]) -> Vec<Step> {
     points
         .iter()
         .enumerate()
@@ -73,22 +73,22 @@ pub fn interleave(points: &[Point]) -> Vec<Step> {
 
 /// The revisions compared: `head` `None` is the working tree as it is.
 #[derive(Clone, Debug)]
-pub struct Revisions {
-    pub base: String,
-    pub head: Option<String>,
+pub(crate) struct Revisions {
+    pub(crate) base: String,
+    pub(crate) head: Option<String>,
 }
 
 /// What an A/B run leaves.
 #[derive(Debug)]
-pub struct Outcome {
-    pub run_dir: PathBuf,
+pub(crate) struct Outcome {
+    pub(crate) run_dir: PathBuf,
     /// The run directory of each side.
-    pub base_dir: PathBuf,
-    pub head_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) head_dir: PathBuf,
     /// Why the plan did not complete (a failed run), if it did not.
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     /// Rows measured, per side.
-    pub rows: (Vec<SummaryRow>, Vec<SummaryRow>),
+    pub(crate) rows: (Vec<SummaryRow>, Vec<SummaryRow>),
 }
 
 /// Provenance of one side, as `compare.json` records it.
@@ -160,10 +160,15 @@ fn overall_bar(multi: &MultiProgress, steps: usize, run_seconds: u64) -> Progres
     ))
 }
 
-/// Runs the sweep `args` for both revisions, interleaved, writing as it goes.
-pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -> Result<Outcome> {
+/// Runs the sweep `bench` for both revisions, interleaved, writing as it goes.
+pub(crate) fn run(
+    settings: &LoadedSettings,
+    bench: &Bench,
+    revisions: &Revisions,
+) -> Result<Outcome> {
     interrupt::install();
-    let root = workspace::root();
+    let root = workspace::root()?;
+    eprintln!("workspace: {}", root.display());
     let NewRun {
         experiment,
         provider,
@@ -171,7 +176,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
         run_id,
         results_dir,
         run_dir,
-    } = NewRun::of(settings, args, || format!("compare-{}", timestamp()))?;
+    } = NewRun::of(settings, bench, || format!("compare-{}", timestamp()))?;
     if settings.common.repository.is_some() {
         eprintln!("note: compare builds --base and --head; the settings' `repository` is not used");
     }
@@ -180,7 +185,7 @@ pub fn run(settings: &LoadedSettings, args: &BenchArgs, revisions: &Revisions) -
     let mut deployment = deployment(
         settings,
         &instances,
-        args,
+        bench.hosts,
         &run_id,
         &settings.common.ports,
         experiment.committee,

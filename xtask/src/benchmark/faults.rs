@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::experiment::{Experiment, FaultMode};
+use crate::experiment::{Experiment, Faults};
 
-/// What happens to a validator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What happens to a validator (the `event` of `faults.csv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// Never started (permanent fault).
     CrashedFromStart,
     /// Killed with SIGKILL.
@@ -16,33 +16,25 @@ pub enum FaultKind {
     Recover,
 }
 
-impl std::fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::CrashedFromStart => "crashed-from-start",
-            Self::Crash => "crash",
-            Self::Recover => "recover",
-        })
-    }
-}
+crate::value_name::display_as_value_name!(FaultKind);
 
 /// One scheduled event, `at_s` seconds after the validators started.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FaultEvent {
-    pub at_s: f64,
-    pub validator: usize,
-    pub event: FaultKind,
+pub(crate) struct FaultEvent {
+    pub(crate) at_s: f64,
+    pub(crate) validator: usize,
+    pub(crate) event: FaultKind,
 }
 
 /// The events of one run, in time order: faulty validators crash after `crash_interval` up
 /// and recover after `down_time` down, in turn (crash-recovery), or never start (permanent).
-pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
+pub(crate) fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
     let faulty: Vec<usize> = (0..experiment.committee)
         .filter(|&i| experiment.is_faulty(i))
         .collect();
-    match experiment.fault_mode {
-        FaultMode::None => Vec::new(),
-        FaultMode::Permanent => faulty
+    match experiment.faults {
+        Faults::None => Vec::new(),
+        Faults::Crash { .. } => faulty
             .into_iter()
             .map(|validator| FaultEvent {
                 at_s: 0.0,
@@ -50,10 +42,14 @@ pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
                 event: FaultKind::CrashedFromStart,
             })
             .collect(),
-        FaultMode::CrashRecovery => {
+        Faults::CrashRecovery {
+            interval_s,
+            down_time_s,
+            ..
+        } => {
             let mut events = Vec::new();
-            let up = experiment.crash_interval_s.max(1);
-            let down = experiment.down_time_s.max(1);
+            let up = interval_s.max(1);
+            let down = down_time_s.max(1);
             let mut at = up;
             let mut event = FaultKind::Crash;
             while at < experiment.run_seconds() {
@@ -77,15 +73,13 @@ pub fn schedule(experiment: &Experiment) -> Vec<FaultEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::benchmark::experiment::Protocol;
+    use crate::experiment::{Network, Protocol};
 
-    fn experiment(faults: usize, mode: FaultMode) -> Experiment {
+    fn experiment(faults: Faults) -> Experiment {
         Experiment {
             committee: 4,
             faults,
-            fault_mode: mode,
-            crash_interval_s: 10,
-            down_time_s: 10,
+            byzantine: None,
             loads: vec![1000],
             repeat: 1,
             transaction_size: 512,
@@ -98,16 +92,23 @@ mod tests {
                 leader_wait: true,
                 leader_timeout_ms: 1000,
             },
-            latency_matrix: None,
+            network: Network::default(),
             plant_fork: None,
-            byzantine: 0,
-            behaviour: None,
+        }
+    }
+
+    /// One validator killed every 10 s, down `down_time_s`.
+    fn recovery(down_time_s: u64) -> Faults {
+        Faults::CrashRecovery {
+            validators: 1,
+            interval_s: 10,
+            down_time_s,
         }
     }
 
     #[test]
     fn crash_recovery_alternates_within_the_run() {
-        let events = schedule(&experiment(1, FaultMode::CrashRecovery));
+        let events = schedule(&experiment(recovery(10)));
         let summary: Vec<(f64, usize, FaultKind)> = events
             .iter()
             .map(|e| (e.at_s, e.validator, e.event))
@@ -124,8 +125,7 @@ mod tests {
 
     #[test]
     fn a_down_time_longer_than_the_interval_delays_the_recovery() {
-        let mut e = experiment(1, FaultMode::CrashRecovery);
-        e.down_time_s = 22;
+        let e = experiment(recovery(22));
         let times: Vec<(f64, FaultKind)> = schedule(&e).iter().map(|e| (e.at_s, e.event)).collect();
         assert_eq!(
             times,
@@ -135,10 +135,10 @@ mod tests {
 
     #[test]
     fn permanent_faults_are_the_last_validators() {
-        let events = schedule(&experiment(1, FaultMode::Permanent));
+        let events = schedule(&experiment(Faults::Crash { validators: 1 }));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].validator, 3);
         assert_eq!(events[0].event, FaultKind::CrashedFromStart);
-        assert!(schedule(&experiment(0, FaultMode::None)).is_empty());
+        assert!(schedule(&experiment(Faults::None)).is_empty());
     }
 }

@@ -4,18 +4,17 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::experiment::Experiment;
-use crate::{builder::NodeBinary, ports::Ports, protocol};
+use crate::{builder::NodeBinary, experiment::Experiment, ports::Ports, protocol};
 
 /// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
-pub fn generate(
+pub(crate) fn generate(
     node: &NodeBinary,
     experiment: &Experiment,
     ips: &[String],
     ports: &Ports,
     directory: &Path,
 ) -> Result<()> {
-    let regions = match &experiment.latency_matrix {
+    let regions = match &experiment.network.latency_matrix {
         Some(matrix) => {
             std::fs::copy(&matrix.path, directory.join(protocol::files::LATENCY_FILE))
                 .with_context(|| {

@@ -8,31 +8,34 @@ use anyhow::{Context as _, Result};
 use indicatif::ProgressBar;
 
 use super::{
-    analysis,
     audit::{self, liveness, rejoin},
-    executor::{Executor, Launch},
-    experiment::{Experiment, Point},
     faults::{self, FaultEvent},
-    genesis, measure, RunContext,
+    figures, genesis, recording, RunContext,
 };
 use crate::{
-    measurement::host::HostPressure,
+    deployment::Executor,
+    experiment::{Experiment, Point},
+    metrics::host::HostPressure,
     progress,
-    protocol::files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
+    protocol::{
+        files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
+        RunOptions, PLANTED_FORK_AT,
+    },
     results::{
         self,
         disturbance::{self, Disturbance},
-        seconds, Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow,
+        seconds, Checks, FaultRow, PointParameters, Safety, SummaryRow, TimeseriesRow,
+        ValidatorRow,
     },
 };
 
 /// Runs one point and writes its time series, validator figures and fault events; returns its
 /// summary row. Every process started is stopped before this returns, on success or error.
-pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
+pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRow> {
     let experiment = &context.experiment;
     let name = point.name(experiment);
     let point_dir = context.run_dir.join(&name);
-    let logs = context.logs_dir(&name);
+    let logs = context.logs_dir(&name)?;
     std::fs::create_dir_all(&point_dir)
         .with_context(|| format!("cannot create {}", point_dir.display()))?;
 
@@ -47,7 +50,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         &context.local_tool,
         experiment,
         &ips,
-        &context.ports,
+        &context.settings.common.ports,
         genesis_dir.path(),
     )?;
     for file in [COMMITTEE_FILE, PARAMETERS_FILE, LATENCY_FILE] {
@@ -60,16 +63,16 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
 
     let schedule = faults::schedule(experiment);
     let loads = experiment.load_per_validator(point.load);
-    let launches: BTreeMap<usize, Launch> = experiment
+    let launches: BTreeMap<usize, RunOptions> = experiment
         .started_validators()
         .into_iter()
         .map(|i| {
-            let launch = Launch {
+            let launch = RunOptions {
                 validator: i,
                 load: loads[i],
                 transaction_size: experiment.transaction_size,
-                latency_matrix: experiment.latency_matrix.is_some(),
-                plant_fork: experiment.plant_fork == Some(i),
+                latency_matrix: experiment.network.latency_matrix.is_some(),
+                plant_fork_at: (experiment.plant_fork == Some(i)).then_some(PLANTED_FORK_AT),
                 byzantine: experiment.behaviour_of(i),
             };
             (i, launch)
@@ -110,7 +113,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         .filter(|&i| !experiment.is_byzantine(i))
         .collect();
     let safety = audit::audit(&logs, &audited);
-    if !matches!(safety, audit::Safety::Ok { .. }) {
+    if !matches!(safety, Safety::Ok { .. }) {
         eprintln!(
             "warning: point {name}: safety {safety} (commit logs in {})",
             logs.display()
@@ -126,7 +129,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
 
     let disturbance = write_details(context, point, &name, &recording)?;
     // The figures are the honest validators' (what a Byzantine one reports is its own).
-    let measured = analysis::window_summary(&recording, experiment.warmup_s as f64, |v| {
+    let measured = figures::window_summary(&recording, experiment.warmup_s as f64, |v| {
         !experiment.is_byzantine(v)
     });
     Ok(SummaryRow {
@@ -134,7 +137,7 @@ pub fn run(context: &RunContext, point: &Point, label: &str) -> Result<SummaryRo
         point: parameters(experiment, point, &schedule),
         measured,
         checks: Checks {
-            safety: safety.to_string(),
+            safety,
             liveness: liveness.to_string(),
             rejoin: rejoin.to_string(),
             interrupted: recording.interrupted,
@@ -148,25 +151,31 @@ fn drive(
     executor: &mut dyn Executor,
     context: &RunContext,
     genesis: &Path,
-    launches: &BTreeMap<usize, Launch>,
+    launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
-) -> Result<measure::Recording> {
-    executor.check_ports(&context.ports.all(context.experiment.committee)?)?;
+) -> Result<recording::Recording> {
+    executor.check_ports(
+        &context
+            .settings
+            .common
+            .ports
+            .all(context.experiment.committee)?,
+    )?;
     executor.stage(&context.node, genesis)?;
     for launch in launches.values() {
         executor.start(launch)?;
     }
     let started: Vec<usize> = launches.keys().copied().collect();
-    measure::wait_ready(executor, &started)?;
-    measure::record(executor, &context.experiment, launches, schedule, progress)
+    recording::wait_ready(executor, &started)?;
+    recording::record(executor, &context.experiment, launches, schedule, progress)
 }
 
 fn write_details(
     context: &RunContext,
     point: &Point,
     name: &str,
-    recording: &measure::Recording,
+    recording: &recording::Recording,
 ) -> Result<Disturbance> {
     let experiment = &context.experiment;
     let warmup = experiment.warmup_s as f64;
@@ -179,7 +188,7 @@ fn write_details(
             Some((w[1].0.to_bits(), pressure))
         })
         .collect();
-    let mut timeseries: Vec<TimeseriesRow> = analysis::intervals(recording)
+    let mut timeseries: Vec<TimeseriesRow> = figures::intervals(recording)
         .into_iter()
         .map(|interval| {
             let r = interval.record;
@@ -228,7 +237,7 @@ fn write_details(
     }
     results::append_rows(&context.run_dir.join(results::TIMESERIES_FILE), &timeseries)?;
 
-    let validators: Vec<ValidatorRow> = analysis::observations(recording, warmup)
+    let validators: Vec<ValidatorRow> = figures::observations(recording, warmup)
         .into_iter()
         .map(|o| {
             let latency = o.end.latency.since(&o.start.latency);
@@ -243,7 +252,7 @@ fn write_details(
                 host: host.label(),
                 region: context.region_of(o.validator),
                 instance_type: host.specs.clone(),
-                faulty: experiment.is_faulty(o.validator) && experiment.faults > 0,
+                faulty: experiment.is_faulty(o.validator) && experiment.faults.count() > 0,
                 byzantine: experiment.is_byzantine(o.validator),
                 throughput_tps: o.throughput(),
                 latency_p50_s: latency.quantile(0.5),
@@ -279,18 +288,15 @@ fn write_details(
 fn parameters(experiment: &Experiment, point: &Point, schedule: &[FaultEvent]) -> PointParameters {
     PointParameters {
         committee: experiment.committee,
-        faults: experiment.faults,
-        fault_mode: experiment.fault_mode.to_string(),
+        faults: experiment.faults.count(),
+        fault_mode: experiment.faults.mode(),
         fault_schedule: schedule
             .iter()
             .map(|e| format!("{}@{}s:{}", e.event, e.at_s, e.validator))
             .collect::<Vec<_>>()
             .join(";"),
-        byzantine: experiment.byzantine,
-        behaviour: experiment
-            .behaviour
-            .map(|b| b.to_string())
-            .unwrap_or_default(),
+        byzantine: experiment.byzantine.map_or(0, |b| b.validators),
+        behaviour: experiment.byzantine.map(|b| b.behaviour),
         byzantine_validators: experiment.byzantine_validators(),
         load: point.load,
         repeat: point.repeat,
@@ -302,6 +308,7 @@ fn parameters(experiment: &Experiment, point: &Point, schedule: &[FaultEvent]) -
         leader_wait: experiment.protocol.leader_wait,
         leader_timeout_ms: experiment.protocol.leader_timeout_ms,
         latency_matrix: experiment
+            .network
             .latency_matrix
             .as_ref()
             .map(|m| m.name.clone())

@@ -88,9 +88,71 @@ pub fn build_node(workspace: &Path, target: Option<&str>) -> Result<NodeBinary> 
 
 /// Builds the node of `source` for `target` (`None`: this machine's, in Cargo's default
 /// directory).
+///
+/// Clones that share one target directory share Cargo's fingerprint of the node (it names
+/// the package by its path inside the workspace), so Cargo can call another clone's build
+/// fresh when this clone's files are older than it. A file beside the binary names the
+/// workspace it was built from; when it names another (or none), the node's build products
+/// are cleaned and the node is built again from this workspace's sources.
 fn build_source(source: &source::Source, target: Option<&str>) -> Result<NodeBinary> {
-    let workspace = &source.dir;
+    let executable = cargo_build(source, target)?;
+    let built_from = executable.with_extension("workspace");
+    let workspace = source
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| source.dir.clone());
+    let workspace_text = workspace.display().to_string();
+    let executable =
+        if std::fs::read_to_string(&built_from).ok().as_deref() == Some(workspace_text.as_str()) {
+            executable
+        } else {
+            clean_node(source, target)?;
+            cargo_build(source, target)?
+        };
+    std::fs::write(executable.with_extension("workspace"), &workspace_text).with_context(|| {
+        format!(
+            "cannot write {} (is the target directory writable?)",
+            built_from.display()
+        )
+    })?;
+    NodeBinary::from_path(&executable, target.map(str::to_string))
+}
+
+/// Cargo, run in `source`'s workspace and target directory.
+fn cargo(source: &source::Source, args: &[&str]) -> duct::Expression {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = duct::cmd(cargo, args).dir(&source.dir);
+    if let Some(dir) = &source.target_dir {
+        command = command.env("CARGO_TARGET_DIR", dir);
+    }
+    command
+}
+
+/// Removes the node's release build products (not its dependencies').
+fn clean_node(source: &source::Source, target: Option<&str>) -> Result<()> {
+    let mut args = vec!["clean", "--release", "--package", "node", "--quiet"];
+    if let Some(target) = target {
+        args.extend(["--target", target]);
+    }
+    let output = cargo(source, &args)
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("cannot run `cargo clean` in {}", source.dir.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`cargo {}` in {} failed: {}; remove the target directory's release/ and build again",
+            args.join(" "),
+            source.dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `cargo build` of the node in release mode; the executable Cargo reports.
+fn cargo_build(source: &source::Source, target: Option<&str>) -> Result<PathBuf> {
+    let workspace = &source.dir;
     let mut args = vec![
         "build",
         "--release",
@@ -109,16 +171,11 @@ fn build_source(source: &source::Source, target: Option<&str>) -> Result<NodeBin
         }
         args.extend(["--target", target]);
     }
-    let mut command = duct::cmd(&cargo, &args)
-        .dir(workspace)
+    let output = cargo(source, &args)
         .stdout_capture()
-        .unchecked();
-    if let Some(dir) = &source.target_dir {
-        command = command.env("CARGO_TARGET_DIR", dir);
-    }
-    let output = command
+        .unchecked()
         .run()
-        .with_context(|| format!("cannot run `{cargo} build` in {}", workspace.display()))?;
+        .with_context(|| format!("cannot run `cargo build` in {}", workspace.display()))?;
     if !output.status.success() {
         bail!(
             "building the node failed (`cargo {}` in {}): see the compiler errors above",
@@ -127,13 +184,12 @@ fn build_source(source: &source::Source, target: Option<&str>) -> Result<NodeBin
         );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let executable = find_executable(&stdout).with_context(|| {
+    find_executable(&stdout).with_context(|| {
         format!(
             "`cargo build` succeeded but reported no `node` executable in {}",
             workspace.display()
         )
-    })?;
-    NodeBinary::from_path(&executable, target.map(str::to_string))
+    })
 }
 
 /// Finds the `node` binary in Cargo's JSON messages.

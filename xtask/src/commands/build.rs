@@ -17,7 +17,7 @@ pub fn run(settings: &LoadedSettings, args: BuildArgs) -> Result<()> {
         None => hosts_target(settings)?,
     };
     let source = builder::source::resolve(
-        &workspace::root(),
+        &workspace::root()?,
         settings.common.repository.as_ref(),
         &workspace::cache_dir(),
     )?;

@@ -94,7 +94,7 @@ pub fn run_results(settings: &Common, args: CompareArgs) -> Result<()> {
     let (Some(base), Some(head)) = (&args.base, &args.head) else {
         return nothing_to_compare();
     };
-    let results = settings.results_directory();
+    let results = settings.results_directory()?;
     let (base, head) = (side(&results, base), side(&results, head));
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;
@@ -129,7 +129,8 @@ fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
         base,
         head: args.head_rev.clone(),
     };
-    let outcome = ab::run(settings, &args.sweep, &revisions).map_err(undecided)?;
+    let bench = super::bench::bench(&args.sweep).map_err(undecided)?;
+    let outcome = ab::run(settings, &bench, &revisions).map_err(undecided)?;
     let mut comparison = match (outcome.rows.0.is_empty(), outcome.rows.1.is_empty()) {
         (false, false) => {
             compare::compare_paths(&outcome.base_dir, &outcome.head_dir, &options(args))

@@ -10,9 +10,9 @@ use crate::{
 
 /// Runs `logs`.
 pub fn run(settings: &Common, args: LogsArgs) -> Result<()> {
-    let results = settings.results_directory();
+    let results = settings.results_directory()?;
     let run = run_dir::resolve(&results, args.run.as_deref())?;
-    let logs_root = settings.logs_root();
+    let logs_root = settings.logs_root()?;
     let logs = run_logs::collect(&run, logs_root.as_deref())
         .with_context(|| format!("run {}", run.display()))?;
     println!("run: {}", run.display());

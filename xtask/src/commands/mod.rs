@@ -18,7 +18,7 @@ use crate::{
 /// Runs one command line, with the settings it needs: commands that only read results load
 /// the common block of the settings, the others the whole testbed.
 pub fn run(cli: Cli) -> Result<()> {
-    let settings = Location::from_command_line(cli.settings.as_deref());
+    let settings = Location::from_command_line(cli.settings.as_deref())?;
     let load = || -> Result<LoadedSettings> {
         let loaded = settings.load()?;
         if matches!(loaded.testbed, Testbed::Aws(_)) && !crate::aws_support::BUILT_IN {

@@ -6,9 +6,10 @@ use crate::{cli::MonitoringArgs, monitoring::apply, settings::LoadedSettings};
 
 /// Runs `monitoring`.
 pub fn run(settings: &LoadedSettings, args: MonitoringArgs) -> Result<()> {
-    let output = args
-        .output
-        .unwrap_or_else(|| settings.common.results_directory().join("monitoring"));
+    let output = match args.output {
+        Some(output) => output,
+        None => settings.common.results_directory()?.join("monitoring"),
+    };
     let request = apply::Request {
         committee: args.committee,
         output,

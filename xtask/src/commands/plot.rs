@@ -10,7 +10,7 @@ use crate::{
 
 /// Runs `plot`.
 pub fn run(settings: &Common, args: PlotArgs) -> Result<()> {
-    let results = settings.results_directory();
+    let results = settings.results_directory()?;
     let runs = if args.runs.is_empty() {
         vec![run_dir::latest(&results)?]
     } else {

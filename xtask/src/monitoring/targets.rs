@@ -24,7 +24,7 @@ pub fn validator_targets(ports: &Ports, instances: &[Instance], committee: usize
     }
     (0..committee)
         .filter_map(|i| {
-            let host = &instances[i % instances.len()];
+            let host = &instances[crate::experiment::host_index(i, instances.len())];
             let address = host.public_ip.as_deref()?;
             let port = u16::try_from(i)
                 .ok()

@@ -194,7 +194,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        measurement::host::HostPressure,
+        metrics::host::HostPressure,
         results::{csv_file, seconds, FaultRow, TimeseriesRow},
     };
 

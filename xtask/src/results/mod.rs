@@ -14,6 +14,7 @@ pub mod provenance;
 pub mod rows;
 pub mod run_dir;
 pub mod run_logs;
+pub mod safety;
 pub mod seconds;
 pub mod table;
 pub mod validator_log;
@@ -22,6 +23,7 @@ pub use csv_file::append_rows;
 pub use point_key::PointKey;
 pub use provenance::Provenance;
 pub use rows::{Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow};
+pub use safety::Safety;
 
 /// File names inside a run directory.
 pub const SUMMARY_FILE: &str = "summary.csv";

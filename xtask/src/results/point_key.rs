@@ -1,85 +1,77 @@
 //! What makes two summary rows the same point of a benchmark, and how a point is named: the
 //! one key that `compare` matches points on and `plot` draws curves by.
 
-use serde::Serialize;
+use serde::{ser::SerializeStruct, Serialize, Serializer};
 
-use super::SummaryRow;
-use crate::protocol::defaults::LEADER_TIMEOUT_MS as DEFAULT_LEADER_TIMEOUT_MS;
+use super::{PointParameters, SummaryRow};
+use crate::{
+    experiment::FaultMode, protocol::defaults::LEADER_TIMEOUT_MS as DEFAULT_LEADER_TIMEOUT_MS,
+};
 
-/// A point: committee, faults (count and mode), Byzantine validators, offered load,
+/// A point: the row's parameters without those that vary between runs of one point (repeat,
+/// fault schedule, which validators are Byzantine, warm-up and window). So it is committee,
+/// faults (count and mode), Byzantine validators (count and behaviour), offered load,
 /// transaction size and protocol parameters (wave length, leaders, leader wait and timeout,
 /// latency matrix).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PointKey {
-    pub committee: usize,
-    pub faults: usize,
-    pub fault_mode: String,
-    pub byzantine: usize,
-    pub behaviour: String,
-    pub load: u64,
-    pub transaction_size: usize,
-    pub wave_length: u32,
-    pub leaders: u32,
-    pub leader_wait: bool,
-    pub leader_timeout_ms: u64,
-    pub latency_matrix: String,
-}
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PointKey(PointParameters);
 
 impl PointKey {
     /// The point a row measured.
     pub fn of(row: &SummaryRow) -> Self {
-        Self {
-            committee: row.point.committee,
-            faults: row.point.faults,
-            fault_mode: row.point.fault_mode.clone(),
-            byzantine: row.point.byzantine,
-            behaviour: row.point.behaviour.clone(),
-            load: row.point.load,
-            transaction_size: row.point.transaction_size,
-            wave_length: row.point.wave_length,
-            leaders: row.point.leaders,
-            leader_wait: row.point.leader_wait,
-            leader_timeout_ms: row.point.leader_timeout_ms,
-            latency_matrix: row.point.latency_matrix.clone(),
-        }
+        Self(PointParameters {
+            fault_schedule: String::new(),
+            byzantine_validators: String::new(),
+            repeat: 0,
+            warmup_s: 0,
+            duration_s: 0,
+            ..row.point.clone()
+        })
     }
 
     /// The curve the point lies on: everything but the load.
     pub fn curve(&self) -> Self {
-        Self {
+        Self(PointParameters {
             load: 0,
-            ..self.clone()
-        }
+            ..self.0.clone()
+        })
     }
 
     /// The protocol parameters, compactly (`w3 l1`, `no-wait`, a leader timeout other than
     /// the node's default, the latency matrix).
     pub fn protocol(&self) -> String {
-        let mut text = format!("w{} l{}", self.wave_length, self.leaders);
-        if !self.leader_wait {
+        let p = &self.0;
+        let mut text = format!("w{} l{}", p.wave_length, p.leaders);
+        if !p.leader_wait {
             text.push_str(" no-wait");
         }
-        if self.leader_timeout_ms != DEFAULT_LEADER_TIMEOUT_MS {
-            text.push_str(&format!(" t{}ms", self.leader_timeout_ms));
+        if p.leader_timeout_ms != DEFAULT_LEADER_TIMEOUT_MS {
+            text.push_str(&format!(" t{}ms", p.leader_timeout_ms));
         }
-        if !self.latency_matrix.is_empty() {
-            text.push_str(&format!(" {}", self.latency_matrix));
+        if !p.latency_matrix.is_empty() {
+            text.push_str(&format!(" {}", p.latency_matrix));
         }
         text
+    }
+
+    /// The Byzantine behaviour's name, empty without one.
+    fn behaviour(&self) -> String {
+        self.0.behaviour.map(|b| b.to_string()).unwrap_or_default()
     }
 
     /// A curve's label in plots: committee and faults, plus the transaction size and the
     /// protocol when asked (when the curves drawn together differ in them).
     pub fn curve_label(&self, size: bool, protocol: bool) -> String {
-        let mut label = format!("n={} f={}", self.committee, self.faults);
-        if self.fault_mode == "crash-recovery" {
+        let p = &self.0;
+        let mut label = format!("n={} f={}", p.committee, p.faults);
+        if p.fault_mode == FaultMode::CrashRecovery {
             label.push_str(" crash-recovery");
         }
-        if self.byzantine > 0 {
-            label.push_str(&format!(" byzantine={} {}", self.byzantine, self.behaviour));
+        if p.byzantine > 0 {
+            label.push_str(&format!(" byzantine={} {}", p.byzantine, self.behaviour()));
         }
         if size {
-            label.push_str(&format!(", {} B tx", self.transaction_size));
+            label.push_str(&format!(", {} B tx", p.transaction_size));
         }
         if protocol {
             label.push_str(&format!(", {}", self.protocol()));
@@ -88,20 +80,50 @@ impl PointKey {
     }
 }
 
+impl std::ops::Deref for PointKey {
+    type Target = PointParameters;
+
+    fn deref(&self) -> &PointParameters {
+        &self.0
+    }
+}
+
+/// The key's fields, as the JSON output of `compare` names them.
+impl Serialize for PointKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = &self.0;
+        let mut key = serializer.serialize_struct("PointKey", 12)?;
+        key.serialize_field("committee", &p.committee)?;
+        key.serialize_field("faults", &p.faults)?;
+        key.serialize_field("fault_mode", &p.fault_mode)?;
+        key.serialize_field("byzantine", &p.byzantine)?;
+        key.serialize_field("behaviour", &self.behaviour())?;
+        key.serialize_field("load", &p.load)?;
+        key.serialize_field("transaction_size", &p.transaction_size)?;
+        key.serialize_field("wave_length", &p.wave_length)?;
+        key.serialize_field("leaders", &p.leaders)?;
+        key.serialize_field("leader_wait", &p.leader_wait)?;
+        key.serialize_field("leader_timeout_ms", &p.leader_timeout_ms)?;
+        key.serialize_field("latency_matrix", &p.latency_matrix)?;
+        key.end()
+    }
+}
+
 impl std::fmt::Display for PointKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "n{} f{}", self.committee, self.faults)?;
-        if self.fault_mode == "crash-recovery" {
+        let p = &self.0;
+        write!(f, "n{} f{}", p.committee, p.faults)?;
+        if p.fault_mode == FaultMode::CrashRecovery {
             f.write_str(" (crash-recovery)")?;
         }
-        if self.byzantine > 0 {
-            write!(f, " b{} {}", self.byzantine, self.behaviour)?;
+        if p.byzantine > 0 {
+            write!(f, " b{} {}", p.byzantine, self.behaviour())?;
         }
         write!(
             f,
             ", load {} tx/s, {} B tx, {}",
-            self.load,
-            self.transaction_size,
+            p.load,
+            p.transaction_size,
             self.protocol()
         )
     }

@@ -9,8 +9,11 @@ use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
 };
 
-use super::Provenance;
-use crate::measurement::Summary;
+use super::{Provenance, Safety};
+use crate::{
+    experiment::{Behaviour, FaultMode},
+    metrics::Summary,
+};
 
 /// One row of `summary.csv` and `runs.csv`: a measured window with its provenance. Its columns
 /// are its parts' fields, part after part.
@@ -24,17 +27,18 @@ pub struct SummaryRow {
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
 /// figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PointParameters {
     pub committee: usize,
     pub faults: usize,
-    pub fault_mode: String,
+    pub fault_mode: FaultMode,
     /// The fault events, `kind@seconds:validator` separated by `;`.
     pub fault_schedule: String,
     /// Byzantine validators: how many, their behaviour and which (`5;6`). The measured
     /// figures are the honest validators'.
     pub byzantine: usize,
-    pub behaviour: String,
+    /// Empty without Byzantine validators.
+    pub behaviour: Option<Behaviour>,
     pub byzantine_validators: String,
     pub load: u64,
     pub repeat: usize,
@@ -54,7 +58,7 @@ pub struct PointParameters {
 pub struct Checks {
     /// The safety audit of the correct validators' committed sequences: `ok (N commits
     /// checked)`, `fork at index I: validators A and B ...` or `unchecked: why`.
-    pub safety: String,
+    pub safety: Safety,
     /// Leaders committed while the faults were in effect (or in the measured window):
     /// `N commits in S s[ under faults]`.
     pub liveness: String,
@@ -240,7 +244,7 @@ mod tests {
                 ..Summary::default()
             },
             checks: Checks {
-                safety: "ok (12 commits checked)".into(),
+                safety: Safety::Ok { checked: 12 },
                 interrupted: true,
                 ..Checks::default()
             },

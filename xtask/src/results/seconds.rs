@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{measurement::host::HostPressure, results::TimeseriesRow};
+use crate::{metrics::host::HostPressure, results::TimeseriesRow};
 
 /// Which run of a result set: run id, offered load, repeat.
 pub type RunKey = (String, u64, usize);

@@ -4,6 +4,7 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::{SummaryRow, SUMMARY_FILE};
+use crate::experiment::FaultMode;
 
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{:.0}", v * 1000.0))
@@ -24,8 +25,8 @@ impl Column {
 
 const COLUMNS: [Column; 13] = [
     Column::new("nodes", 0, |r| r.point.committee.to_string()),
-    Column::new("faults", 0, |r| match r.point.fault_mode.as_str() {
-        "crash-recovery" => format!("{} (c-r)", r.point.faults),
+    Column::new("faults", 0, |r| match r.point.fault_mode {
+        FaultMode::CrashRecovery => format!("{} (c-r)", r.point.faults),
         _ => r.point.faults.to_string(),
     }),
     Column::new("load\ntx/s", 0, |r| r.point.load.to_string()),
@@ -132,7 +133,7 @@ pub fn render_within(rows: &[SummaryRow], width: Option<u16>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{measurement::Summary, results::PointParameters};
+    use crate::{metrics::Summary, results::PointParameters};
 
     #[test]
     fn table_shows_latencies_in_milliseconds() {
@@ -140,7 +141,7 @@ mod tests {
             point: PointParameters {
                 committee: 4,
                 load: 10_000,
-                fault_mode: "none".into(),
+                fault_mode: FaultMode::None,
                 ..PointParameters::default()
             },
             measured: Summary {
@@ -163,7 +164,7 @@ mod tests {
             point: PointParameters {
                 committee: 20,
                 faults: 6,
-                fault_mode: "crash-recovery".into(),
+                fault_mode: FaultMode::CrashRecovery,
                 load: 100_000,
                 repeat: 2,
                 ..PointParameters::default()

@@ -1,17 +1,14 @@
 //! The settings file as the user writes it: one flat JSON object, every field documented on
 //! [`SettingsFile`], parsed with the line and column of any syntax or type error.
 
-use std::{
-    fmt,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::{Repository, SettingsError};
 
 /// Which machines a testbed runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CloudProvider {
     /// Amazon EC2 (aws-sdk-ec2); `token_file` holds AWS credentials.
@@ -24,16 +21,7 @@ pub enum CloudProvider {
     Static,
 }
 
-impl fmt::Display for CloudProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Aws => "aws",
-            Self::Vultr => "vultr",
-            Self::Local => "local",
-            Self::Static => "static",
-        })
-    }
-}
+crate::value_name::display_as_value_name!(CloudProvider);
 
 /// One of the user's own machines, for `cloud_provider: "static"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,15 +96,19 @@ pub struct Cloud {
 impl Common {
     /// The directory benchmark results go to: `results_directory` (relative to the workspace
     /// root), else `results` in the workspace.
-    pub fn results_directory(&self) -> PathBuf {
-        self.results_directory
-            .as_deref()
-            .map_or_else(|| workspace::root().join("results"), workspace::resolve)
+    pub fn results_directory(&self) -> Result<PathBuf> {
+        match self.results_directory.as_deref() {
+            Some(path) => workspace::resolve(path),
+            None => Ok(workspace::root()?.join("results")),
+        }
     }
 
     /// The directory node logs go to when the settings keep them apart from the results.
-    pub fn logs_root(&self) -> Option<PathBuf> {
-        self.logs_directory.as_deref().map(workspace::resolve)
+    pub fn logs_root(&self) -> Result<Option<PathBuf>> {
+        self.logs_directory
+            .as_deref()
+            .map(workspace::resolve)
+            .transpose()
     }
 }
 

@@ -329,9 +329,9 @@ fn results_commands_need_no_key_token_or_hosts() {
             v["results_directory"] = results.display().to_string().into();
         });
         std::fs::write(&path, text).expect("write settings");
-        let location = Location::from_command_line(Some(&path));
+        let location = Location::from_command_line(Some(&path)).expect("explicit settings");
         let common = location.common().expect("the common block loads");
-        assert_eq!(common.results_directory(), results);
+        assert_eq!(common.results_directory().expect("absolute"), results);
         let err = format!(
             "{:#}",
             location.load().expect_err("the testbed needs its files")
@@ -344,6 +344,7 @@ fn results_commands_need_no_key_token_or_hosts() {
     let err = format!(
         "{:#}",
         Location::from_command_line(Some(&path))
+            .expect("explicit settings")
             .common()
             .expect_err("bad testbed_id")
     );

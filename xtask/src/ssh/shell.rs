@@ -1,16 +1,12 @@
 //! Quoting for POSIX shell command lines sent to hosts.
 
-/// Quotes `word` for a POSIX shell: as is when it only has safe characters, else in single
-/// quotes.
+/// Quotes `word` for a POSIX shell (shlex: as is when it only has safe characters, else
+/// quoted). A NUL byte, which no shell can pass on, is kept (the command fails on the host).
 pub fn quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    match shlex::Quoter::new().allow_nul(true).quote(word) {
+        Ok(quoted) => quoted.into_owned(),
+        // With NUL bytes allowed shlex has no error left; quote in single quotes anyway.
+        Err(_) => format!("'{}'", word.replace('\'', r"'\''")),
     }
 }
 
@@ -45,7 +41,7 @@ mod tests {
     fn quotes_only_what_needs_it() {
         assert_eq!(quote("consensus-bench/a.b"), "consensus-bench/a.b");
         assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("it's"), r#""it's""#);
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
         assert_eq!(join(&["echo", "a b"]), "echo 'a b'");

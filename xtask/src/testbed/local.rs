@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 
 use super::{Instance, InstanceState, Provider};
+use crate::settings::CloudProvider;
 
 /// The embedded default testbed.
 pub struct LocalProvider;
@@ -26,8 +27,8 @@ impl LocalProvider {
 }
 
 impl Provider for LocalProvider {
-    fn name(&self) -> &'static str {
-        "local"
+    fn kind(&self) -> CloudProvider {
+        CloudProvider::Local
     }
 
     fn preflight(&self, _regions: &[String]) -> Result<()> {

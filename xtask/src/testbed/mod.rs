@@ -18,7 +18,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 pub use crate::instance::{Instance, InstanceState};
-use crate::settings::{LoadedSettings, Testbed};
+use crate::settings::{CloudProvider, LoadedSettings, Testbed};
 
 /// A region (or the provider's whole API, named `*`) that could not be read or changed, with
 /// the provider's answer.
@@ -106,8 +106,13 @@ pub struct CreateRequest<'a> {
 /// What a testbed provider can do. Calls are blocking; implementations that talk to async
 /// APIs run their own runtime.
 pub trait Provider {
-    /// Short name, as in the settings (`aws`, `vultr`, `static`, `local`).
-    fn name(&self) -> &'static str;
+    /// Which provider this is; its name (`aws`, `vultr`, `static`, `local`) is the settings'.
+    fn kind(&self) -> CloudProvider;
+
+    /// Short name, as in the settings' `cloud_provider`.
+    fn name(&self) -> String {
+        self.kind().to_string()
+    }
 
     /// Checks, before anything is created, that `regions` exist for this provider, that the
     /// instance type or plan is offered there, and that credentials and keys are usable.

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 
 use super::{Instance, InstanceState, Provider};
-use crate::settings::StaticTestbed;
+use crate::settings::{CloudProvider, StaticTestbed};
 
 /// The user's own machines; nothing is created, started or deleted.
 pub struct StaticProvider {
@@ -35,8 +35,8 @@ impl StaticProvider {
 }
 
 impl Provider for StaticProvider {
-    fn name(&self) -> &'static str {
-        "static"
+    fn kind(&self) -> CloudProvider {
+        CloudProvider::Static
     }
 
     fn preflight(&self, _regions: &[String]) -> Result<()> {

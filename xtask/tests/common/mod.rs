@@ -227,10 +227,9 @@ pub(crate) fn interrupted_from_the_start<T>(command: impl FnOnce() -> T) -> T {
 /// Whether every validator answers at `urls` and has been running for at least `seconds`
 /// (`node_benchmark_duration_seconds`).
 pub(crate) fn running_for(urls: &[String], seconds: f64) -> bool {
-    let agent = xtask::measurement::scrape::agent();
-    urls.iter().all(|url| {
-        xtask::measurement::scrape::scrape(&agent, url).is_ok_and(|s| s.uptime >= seconds)
-    })
+    let agent = xtask::metrics::scrape::agent();
+    urls.iter()
+        .all(|url| xtask::metrics::scrape::scrape(&agent, url).is_ok_and(|s| s.uptime >= seconds))
 }
 
 /// A port of `address` (IPv4) that nothing listens on while the returned socket lives: it is

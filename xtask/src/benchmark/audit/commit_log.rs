@@ -8,18 +8,18 @@ use anyhow::{bail, Context, Result};
 
 /// A validator's sampled commit chain: commit index -> chain hash (hex).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommitLog {
-    pub chains: BTreeMap<u64, String>,
+pub(crate) struct CommitLog {
+    pub(crate) chains: BTreeMap<u64, String>,
     /// The first index the validator logged twice with different chains (its own committed
     /// sequence changed, e.g. across a restart).
-    pub self_fork: Option<u64>,
+    pub(crate) self_fork: Option<u64>,
 }
 
 impl CommitLog {
     /// Parses the text of a commit log. A last line without its newline (the validator was
     /// killed while writing it) is ignored; anything else malformed is an error naming the
     /// line.
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let mut log = Self::default();
         let complete = match text.rfind('\n') {
             Some(end) => &text[..=end],
@@ -68,7 +68,7 @@ impl CommitLog {
     }
 
     /// Reads and parses the commit log at `path`.
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("{} is malformed", path.display()))

@@ -6,18 +6,18 @@ use std::fmt;
 
 use crate::benchmark::{
     faults::{FaultEvent, FaultKind},
-    measure::Recording,
+    recording::Recording,
 };
 
 /// Commits made in the faulty part of the measured window.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     /// Leaders committed (by the correct validator that committed the most).
-    pub commits: u64,
+    pub(crate) commits: u64,
     /// Seconds between the scrapes that bound those commits.
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// Whether the window is the time faults were in effect (else the whole measured window).
-    pub under_faults: bool,
+    pub(crate) under_faults: bool,
 }
 
 impl fmt::Display for Liveness {
@@ -32,7 +32,11 @@ impl fmt::Display for Liveness {
 
 /// The intervals of `[from, to]` during which at least one fault was in effect, merged and in
 /// time order: a crashed validator is faulty from its crash until its recovery (or the end).
-pub fn faulty_windows(faults: &[(FaultEvent, Option<f64>)], from: f64, to: f64) -> Vec<(f64, f64)> {
+pub(crate) fn faulty_windows(
+    faults: &[(FaultEvent, Option<f64>)],
+    from: f64,
+    to: f64,
+) -> Vec<(f64, f64)> {
     let mut down: Vec<(usize, f64)> = Vec::new();
     let mut windows = Vec::new();
     let mut events: Vec<(f64, &FaultEvent)> = faults
@@ -71,7 +75,7 @@ pub fn faulty_windows(faults: &[(FaultEvent, Option<f64>)], from: f64, to: f64) 
 /// Liveness over the measured window (from `warmup_s` to the last scrape), counted on the
 /// validators in `correct` (neither crashed nor Byzantine at any time). With
 /// `faulty_throughout` (Byzantine validators run from the start) the whole window is faulty.
-pub fn liveness(
+pub(crate) fn liveness(
     recording: &Recording,
     warmup_s: f64,
     correct: &[usize],
@@ -118,7 +122,7 @@ pub fn liveness(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{benchmark::measure::ScrapeRecord, measurement::Snapshot};
+    use crate::{benchmark::recording::ScrapeRecord, metrics::Snapshot};
 
     fn event(at_s: f64, validator: usize, event: FaultKind) -> (FaultEvent, Option<f64>) {
         (

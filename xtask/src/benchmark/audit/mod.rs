@@ -4,73 +4,18 @@
 //! committed the same leaders with the same sub-DAGs up to there. The audit compares them at
 //! every index they have in common and reports the first one where they differ.
 
-pub mod commit_log;
-pub mod liveness;
-pub mod rejoin;
+pub(crate) mod commit_log;
+pub(crate) mod liveness;
+pub(crate) mod rejoin;
 
-use std::{collections::BTreeMap, fmt, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
-pub use commit_log::CommitLog;
+pub(crate) use commit_log::CommitLog;
 
-use crate::protocol::files::commit_log_file;
-
-/// How the `safety` column starts when the audit found a fork (`compare` and `bench` look
-/// for it).
-pub const FORK: &str = "fork at index";
-
-/// Whether a `safety` column value reports a fork.
-pub fn is_fork(safety: &str) -> bool {
-    safety.starts_with(FORK)
-}
-
-/// The audit's verdict for one point.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Safety {
-    /// Every pair of validators agrees wherever both logged a commit; `checked` is the
-    /// highest commit index at which two of them were compared (the chain covers every
-    /// commit up to it).
-    Ok { checked: u64 },
-    /// Validators `a` and `b` (`a == b`: one validator logged two chains) hold different
-    /// chains at commit `index`; `agreed` is the last index both logged before it.
-    Fork {
-        index: u64,
-        a: usize,
-        b: usize,
-        agreed: Option<u64>,
-    },
-    /// The audit could not be done: why.
-    Unchecked(String),
-}
-
-impl fmt::Display for Safety {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Ok { checked } => write!(f, "ok ({checked} commits checked)"),
-            Self::Fork { index, a, b, .. } if a == b => {
-                write!(
-                    f,
-                    "{FORK} {index}: validator {a} logged two different chains"
-                )
-            }
-            Self::Fork {
-                index,
-                a,
-                b,
-                agreed,
-            } => {
-                write!(f, "{FORK} {index}: validators {a} and {b}")?;
-                if let Some(agreed) = agreed {
-                    write!(f, " (last agreed at index {agreed})")?;
-                }
-                Ok(())
-            }
-            Self::Unchecked(why) => write!(f, "unchecked: {why}"),
-        }
-    }
-}
+use crate::{protocol::files::commit_log_file, results::Safety};
 
 /// Compares the commit logs of `logs` (validator -> log).
-pub fn compare(logs: &BTreeMap<usize, CommitLog>) -> Safety {
+pub(crate) fn compare(logs: &BTreeMap<usize, CommitLog>) -> Safety {
     let mut forks: Vec<Safety> = logs
         .iter()
         .filter_map(|(&v, log)| {
@@ -153,7 +98,7 @@ fn list<'a>(validators: impl Iterator<Item = &'a usize>) -> String {
 /// Audits the point whose logs are in `logs_dir`: the commit logs of `validators` (the
 /// honest validators that were started). A log that is missing or unreadable makes the
 /// verdict `unchecked` (naming it) unless the others already show a fork.
-pub fn audit(logs_dir: &Path, validators: &[usize]) -> Safety {
+pub(crate) fn audit(logs_dir: &Path, validators: &[usize]) -> Safety {
     let mut logs = BTreeMap::new();
     let mut problems = Vec::new();
     for &v in validators {

@@ -4,15 +4,15 @@
 
 use std::fmt;
 
-use crate::benchmark::{faults::FaultKind, measure::Recording};
+use crate::benchmark::{faults::FaultKind, recording::Recording};
 
 /// A restarted validator has rejoined once its last committed round is at most this many
 /// rounds below the correct validators' highest.
-pub const REJOIN_ROUNDS: f64 = 10.0;
+pub(crate) const REJOIN_ROUNDS: f64 = 10.0;
 
 /// The slowest rejoin of a run.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Rejoin {
+pub(crate) enum Rejoin {
     /// No validator was restarted (in time to be scraped).
     None,
     /// Every restarted validator rejoined; the longest took this many seconds.
@@ -34,7 +34,7 @@ impl fmt::Display for Rejoin {
 
 /// The slowest rejoin of the restarts in `recording`, measured against the validators in
 /// `correct` (never crashed, not Byzantine).
-pub fn rejoin(recording: &Recording, correct: &[usize]) -> Rejoin {
+pub(crate) fn rejoin(recording: &Recording, correct: &[usize]) -> Rejoin {
     let end = recording
         .scrapes
         .iter()
@@ -87,8 +87,8 @@ pub fn rejoin(recording: &Recording, correct: &[usize]) -> Rejoin {
 mod tests {
     use super::*;
     use crate::{
-        benchmark::{faults::FaultEvent, measure::ScrapeRecord},
-        measurement::Snapshot,
+        benchmark::{faults::FaultEvent, recording::ScrapeRecord},
+        metrics::Snapshot,
     };
 
     fn event(at_s: f64, validator: usize, event: FaultKind) -> (FaultEvent, Option<f64>) {

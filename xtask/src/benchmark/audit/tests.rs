@@ -97,7 +97,7 @@ fn a_forked_validator_is_named_with_the_index_where_the_chains_part() {
         verdict.to_string(),
         "fork at index 20: validators 0 and 3 (last agreed at index 10)"
     );
-    assert!(is_fork(&verdict.to_string()));
+    assert!(verdict.is_fork());
     // Without the forked validator the others agree.
     assert!(matches!(audit(&dir, &[0, 1, 2]), Safety::Ok { .. }));
     // The validator named is the one outside the majority, whichever index it has.
@@ -132,7 +132,7 @@ fn a_missing_or_damaged_log_is_reported_and_never_ok() {
         verdict.to_string(),
         "unchecked: no commit log from validator 2 (commits-2.csv)"
     );
-    assert!(!is_fork(&verdict.to_string()));
+    assert!(!verdict.is_fork());
 
     let path = dir.path().join(commit_log_file(1));
     let mut text = std::fs::read_to_string(&path).expect("read");
@@ -154,7 +154,7 @@ fn a_missing_or_damaged_log_is_reported_and_never_ok() {
 fn a_fork_is_reported_even_when_another_log_is_missing() {
     let dir = copy("fork");
     std::fs::remove_file(dir.path().join(commit_log_file(1))).expect("remove");
-    assert!(is_fork(&audit(dir.path(), &[0, 1, 2, 3]).to_string()));
+    assert!(audit(dir.path(), &[0, 1, 2, 3]).is_fork());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `cargo xtask compare`: two result sets point by point, with a statistical verdict.
 //!
-//! Points match on committee, faults (count and mode), offered load, transaction size and
-//! protocol parameters (wave length, leaders, leader wait and timeout, latency matrix). For each
+//! Points match on committee, faults (count and mode), Byzantine validators (count and
+//! behaviour), offered load, transaction size and protocol parameters (wave length, leaders,
+//! leader wait and timeout, latency matrix): [`PointKey`]. For each
 //! point and figure (committed throughput, p50, p99) the change is the relative change of the
 //! medians of the repeats (interrupted rows left out; rows whose safety audit found a fork too,
 //! and they leave the comparison undecided), with a bootstrap confidence interval
@@ -33,7 +34,6 @@ use super::{
     seconds::{self, RunKey, Second},
     SummaryRow, TimeseriesRow, TIMESERIES_FILE,
 };
-use crate::benchmark::audit;
 
 /// A figure compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -373,7 +373,7 @@ fn group<'a>(
     let mut interrupted = 0;
     let mut forks = Vec::new();
     for row in rows {
-        if audit::is_fork(&row.checks.safety) {
+        if row.checks.safety.is_fork() {
             forks.push(format!(
                 "{side} run {} ({}, repeat {}) is left out, its safety audit found a {}",
                 row.provenance.run_id,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::{verdict::MAX_REPEATS_NEEDED, Comparison, MetricComparison, PointComparison, Verdict};
+use crate::experiment::FaultMode;
 
 /// How `compare` prints its result.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -42,8 +43,8 @@ fn verdict(m: &MetricComparison) -> String {
 }
 
 fn point_label(p: &PointComparison) -> String {
-    let faults = match p.key.fault_mode.as_str() {
-        "crash-recovery" => format!("f{} c-r", p.key.faults),
+    let faults = match p.key.fault_mode {
+        FaultMode::CrashRecovery => format!("f{} c-r", p.key.faults),
         _ => format!("f{}", p.key.faults),
     };
     format!(

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::{
-    measurement::Summary,
+    metrics::Summary,
+    protocol::Behaviour,
     results::{append_rows, run_dir, PointParameters, Provenance},
 };
 
@@ -252,7 +253,7 @@ fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided
         .iter_mut()
         .find(|r| r.point.load == 8000)
         .expect("an 8000 tx/s row");
-    forked.checks.safety = fork.into();
+    forked.checks.safety = fork.parse().expect("a fork verdict");
     forked.measured.throughput_tps *= 2.0;
     let repeat = forked.point.repeat;
     let c = compare(&rows_only(base.clone()), &rows_only(head), &options());
@@ -269,7 +270,9 @@ fn rows_whose_audit_found_a_fork_are_left_out_and_leave_the_comparison_undecided
     assert!(render(&c, Format::Text).contains(fork));
     // Rows whose audit could not be done are compared.
     let head = changed(8000, |r| {
-        r.checks.safety = "unchecked: no commit log from validator 2".into()
+        r.checks.safety = "unchecked: no commit log from validator 2"
+            .parse()
+            .expect("an unchecked verdict")
     });
     let c = compare(&rows_only(base), &rows_only(head), &options());
     assert!(c.problems.is_empty());
@@ -407,23 +410,23 @@ fn a_disturbed_run_makes_its_point_inconclusive_unless_accepted() {
 fn byzantine_behaviours_are_different_points() {
     let dir = tempfile::tempdir().expect("tmp");
     let base = write(dir.path(), "base.csv", &recorded());
-    let byzantine = |behaviour: &str| -> Vec<SummaryRow> {
+    let byzantine = |behaviour: Behaviour| -> Vec<SummaryRow> {
         recorded()
             .into_iter()
             .map(|r| {
                 with_point(r, |p| {
                     p.byzantine = 1;
-                    p.behaviour = behaviour.to_string();
+                    p.behaviour = Some(behaviour);
                     p.byzantine_validators = "3".into();
                 })
             })
             .collect()
     };
-    let head = write(dir.path(), "head.csv", &byzantine("equivocate"));
+    let head = write(dir.path(), "head.csv", &byzantine(Behaviour::Equivocate));
     let err = compare_paths(&base, &head, &options()).expect_err("nothing common");
     let text = format!("{err:#}");
     assert!(text.contains("n4 f0 b1 equivocate"), "{text}");
-    let other = write(dir.path(), "other.csv", &byzantine("spam"));
+    let other = write(dir.path(), "other.csv", &byzantine(Behaviour::Spam));
     assert!(compare_paths(&head, &other, &options()).is_err());
     assert!(compare_paths(&head, &head, &options()).is_ok());
 }

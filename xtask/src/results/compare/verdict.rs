@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::bootstrap::Interval;
 
 /// The call on one figure (or one point, or the whole comparison).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The interval lies entirely within ± the threshold.
@@ -19,16 +19,7 @@ pub enum Verdict {
     Regressed,
 }
 
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Unchanged => "unchanged",
-            Self::Improved => "improved",
-            Self::Inconclusive => "inconclusive",
-            Self::Regressed => "regressed",
-        })
-    }
-}
+crate::value_name::display_as_value_name!(Verdict);
 
 /// The most repeats [`repeats_needed`] reports; beyond, the change sits too close to the
 /// threshold for repeats to settle it.

@@ -122,7 +122,7 @@ fn labels_with_a_changed_copy(change: impl Fn(SummaryRow) -> SummaryRow) -> Vec<
 fn byzantine_runs_are_their_own_curve() {
     let labels = labels_with_a_changed_copy(|mut r| {
         r.point.byzantine = 1;
-        r.point.behaviour = "withhold".into();
+        r.point.behaviour = Some(crate::protocol::Behaviour::Withhold);
         r
     });
     assert_eq!(labels, vec!["n=4 f=0", "n=4 f=0 byzantine=1 withhold"]);

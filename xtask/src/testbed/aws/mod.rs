@@ -321,8 +321,8 @@ async fn check_regions(control: &Client, regions: &[String]) -> Result<()> {
 }
 
 impl Provider for AwsProvider {
-    fn name(&self) -> &'static str {
-        "aws"
+    fn kind(&self) -> CloudProvider {
+        CloudProvider::Aws
     }
 
     fn preflight(&self, regions: &[String]) -> Result<()> {

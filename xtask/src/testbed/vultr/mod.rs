@@ -259,8 +259,8 @@ impl VultrProvider {
 }
 
 impl Provider for VultrProvider {
-    fn name(&self) -> &'static str {
-        "vultr"
+    fn kind(&self) -> CloudProvider {
+        CloudProvider::Vultr
     }
 
     fn preflight(&self, regions: &[String]) -> Result<()> {

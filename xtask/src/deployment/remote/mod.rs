@@ -37,7 +37,7 @@ use indicatif::ProgressBar;
 
 pub use ssh_executor::RemoteExecutor;
 
-use super::executor::Deployment;
+use super::Deployment;
 use crate::interrupt;
 use crate::{
     builder::{target, target::GlibcVersion, Build, NodeBinary},
@@ -297,7 +297,7 @@ impl RemoteDeployment {
 
     /// The host of validator `i`, and its index.
     fn host_of(&self, validator: usize) -> (usize, &Host) {
-        let index = validator % self.hosts.len();
+        let index = crate::experiment::host_index(validator, self.hosts.len());
         (index, &self.hosts[index])
     }
 

@@ -1,10 +1,14 @@
 //! Validating `bench`'s arguments into an experiment: the refused combinations, the points,
 //! the load split, latency matrices and where the Byzantine validators sit.
 
+use std::path::{Path, PathBuf};
+
 use clap::Parser;
 
-use super::*;
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{BenchArgs, Cli, Command},
+    protocol::Behaviour,
+};
 
 fn args(extra: &[&str]) -> BenchArgs {
     let mut argv = vec!["xtask", "bench"];
@@ -20,7 +24,8 @@ fn assets() -> PathBuf {
 }
 
 fn experiment_error(extra: &[&str]) -> String {
-    Experiment::from_args(&args(extra), &assets())
+    args(extra)
+        .experiment(&assets())
         .expect_err("invalid experiment")
         .to_string()
 }
@@ -34,9 +39,9 @@ fn zero_load_is_refused() {
 fn committee_must_tolerate_the_faults() {
     let err = experiment_error(&["--committee", "4", "--faults", "2"]);
     assert!(err.contains("3f+1 = 7"), "{err}");
-    assert!(
-        Experiment::from_args(&args(&["--committee", "7", "--faults", "2"]), &assets()).is_ok()
-    );
+    assert!(args(&["--committee", "7", "--faults", "2"])
+        .experiment(&assets())
+        .is_ok());
 }
 
 #[test]
@@ -46,9 +51,9 @@ fn crash_recovery_needs_faults() {
 
 #[test]
 fn sweep_has_one_point_per_load_and_repeat() {
-    let experiment =
-        Experiment::from_args(&args(&["--loads", "10,20", "--repeat", "2"]), &assets())
-            .expect("experiment");
+    let experiment = args(&["--loads", "10,20", "--repeat", "2"])
+        .experiment(&assets())
+        .expect("experiment");
     let points: Vec<(u64, usize)> = experiment
         .points()
         .iter()
@@ -59,28 +64,27 @@ fn sweep_has_one_point_per_load_and_repeat() {
 
 #[test]
 fn load_is_split_over_the_started_validators() {
-    let experiment =
-        Experiment::from_args(&args(&["--committee", "4", "--faults", "1"]), &assets())
-            .expect("experiment");
+    let experiment = args(&["--committee", "4", "--faults", "1"])
+        .experiment(&assets())
+        .expect("experiment");
     assert_eq!(experiment.started_validators(), vec![0, 1, 2]);
     let loads = experiment.load_per_validator(10_000);
     assert_eq!(loads, vec![3334, 3333, 3333, 0]);
     assert_eq!(loads.iter().sum::<u64>(), 10_000);
 
-    let recovery = Experiment::from_args(
-        &args(&["--committee", "4", "--faults", "1", "--crash-recovery"]),
-        &assets(),
-    )
-    .expect("experiment");
+    let recovery = args(&["--committee", "4", "--faults", "1", "--crash-recovery"])
+        .experiment(&assets())
+        .expect("experiment");
     assert_eq!(recovery.started_validators(), vec![0, 1, 2, 3]);
     assert_eq!(recovery.load_per_validator(100), vec![25, 25, 25, 25]);
 }
 
 #[test]
 fn latency_preset_resolves_with_its_regions() {
-    let experiment =
-        Experiment::from_args(&args(&["--latency-matrix", "aws"]), &assets()).expect("experiment");
-    let matrix = experiment.latency_matrix.expect("matrix");
+    let experiment = args(&["--latency-matrix", "aws"])
+        .experiment(&assets())
+        .expect("experiment");
+    let matrix = experiment.network.latency_matrix.expect("matrix");
     assert!(matrix.regions.contains(&"us-east-1".to_string()));
     assert_eq!(matrix.region_of(0), matrix.regions[0]);
     assert_eq!(matrix.region_of(matrix.regions.len()), matrix.regions[0]);
@@ -93,11 +97,9 @@ fn malformed_latency_matrix_is_refused_with_its_path() {
     std::fs::write(&path, "region,a,b\na,0,10\nb,10\n").expect("write");
     let err = format!(
         "{:#}",
-        Experiment::from_args(
-            &args(&["--latency-matrix", path.to_str().expect("utf8")]),
-            &assets()
-        )
-        .expect_err("malformed")
+        args(&["--latency-matrix", path.to_str().expect("utf8")])
+            .experiment(&assets())
+            .expect_err("malformed")
     );
     assert!(err.contains("m.csv"), "{err}");
     let err = experiment_error(&["--latency-matrix", "no-such-preset"]);
@@ -106,19 +108,17 @@ fn malformed_latency_matrix_is_refused_with_its_path() {
 
 #[test]
 fn byzantine_validators_sit_below_the_crashed_ones_and_stay_within_f() {
-    let experiment = Experiment::from_args(
-        &args(&[
-            "--committee",
-            "7",
-            "--faults",
-            "1",
-            "--byzantine",
-            "1",
-            "--behaviour",
-            "equivocate",
-        ]),
-        &assets(),
-    )
+    let experiment = args(&[
+        "--committee",
+        "7",
+        "--faults",
+        "1",
+        "--byzantine",
+        "1",
+        "--behaviour",
+        "equivocate",
+    ])
+    .experiment(&assets())
     .expect("1 crashed + 1 Byzantine of 7");
     assert_eq!(experiment.byzantine_validators(), "5");
     assert!(experiment.is_faulty(6) && !experiment.is_byzantine(6));

@@ -13,9 +13,10 @@ use anyhow::{bail, Context, Result};
 
 use super::{all_ok, log_archive, processes, Host, RemoteDeployment};
 use crate::{
-    benchmark::executor::{last_lines, Executor, Launch, LOG_TAIL_LINES},
     builder::NodeBinary,
+    deployment::{last_lines, Executor, LOG_TAIL_LINES},
     protocol::files::{commit_log_file, log_file},
+    protocol::{run_args, RunOptions},
     results, ssh,
     testbed::{host_setup, Instance},
 };
@@ -248,7 +249,7 @@ impl Executor for RemoteExecutor<'_> {
         Ok(())
     }
 
-    fn start(&mut self, launch: &Launch) -> Result<()> {
+    fn start(&mut self, launch: &RunOptions) -> Result<()> {
         let i = launch.validator;
         if self.started.contains(&i) && self.is_alive(i)? {
             bail!("validator {i} is already running");
@@ -256,7 +257,7 @@ impl Executor for RemoteExecutor<'_> {
         let binary = self.binary()?;
         let (index, host) = self.deployment.host_of(i);
         let dir = self.point_dir(host);
-        let mut args = launch.args(&dir);
+        let mut args = run_args(launch, &dir);
         args.push(crate::protocol::run::BIND_ALL.into());
         let filter = std::env::var("NODE_LOG").unwrap_or_else(|_| "info".into());
         let output = self

@@ -1,4 +1,7 @@
-//! The command line of `cargo xtask`: its commands, their flags and their defaults.
+//! The command line of `cargo xtask`: its commands, their flags and their defaults, and
+//! `bench`'s arguments validated into the experiment model ([`experiment`]).
+
+mod experiment;
 
 use std::path::PathBuf;
 
@@ -44,8 +47,10 @@ pub enum Command {
     Plot(PlotArgs),
     /// Compare two result sets point by point, with a statistical verdict (a pre-merge check).
     ///
-    /// Points match on committee size, faults, offered load, transaction size and protocol
-    /// parameters; points only one side measured are listed and not compared. For committed
+    /// Points match on committee size, faults (count and mode), Byzantine validators (count
+    /// and behaviour), offered load, transaction size and protocol parameters (wave length,
+    /// leaders, leader wait and timeout, latency matrix); points only one side measured are
+    /// listed and not compared. For committed
     /// throughput, p50 and p99 the change is the relative change of the medians of the repeats
     /// (interrupted rows left out), with a 95% bootstrap confidence interval over the repeats
     /// and over each run's per-second samples (from timeseries.csv when it is next to the
@@ -240,7 +245,7 @@ pub struct BenchArgs {
     pub byzantine: usize,
     /// What the Byzantine validators do (the node's `--byzantine` modes).
     #[arg(long, value_enum, value_name = "MODE")]
-    pub behaviour: Option<crate::benchmark::experiment::Behaviour>,
+    pub behaviour: Option<crate::protocol::Behaviour>,
     /// Seconds between crash-recovery events.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub crash_interval: u64,

@@ -10,16 +10,14 @@ use std::{
 use anyhow::{anyhow, bail, Result};
 use indicatif::ProgressBar;
 
-use super::{
-    executor::{Executor, Launch},
-    experiment::Experiment,
-    faults::{FaultEvent, FaultKind},
-};
+use super::faults::{FaultEvent, FaultKind};
 use crate::{
+    deployment::Executor,
+    experiment::Experiment,
     interrupt,
-    measurement::{host::HostCounters, scrape, Snapshot},
+    metrics::{host::HostCounters, scrape, Snapshot},
     parallel,
-    protocol::files::log_file,
+    protocol::{files::log_file, RunOptions},
     results::TimeseriesRow,
 };
 
@@ -28,23 +26,23 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One successful scrape.
 #[derive(Clone, Debug)]
-pub struct ScrapeRecord {
-    pub validator: usize,
+pub(crate) struct ScrapeRecord {
+    pub(crate) validator: usize,
     /// Seconds since the validators started.
-    pub elapsed_s: f64,
-    pub snapshot: Snapshot,
+    pub(crate) elapsed_s: f64,
+    pub(crate) snapshot: Snapshot,
 }
 
 /// Everything observed during one run.
 #[derive(Debug, Default)]
-pub struct Recording {
-    pub scrapes: Vec<ScrapeRecord>,
+pub(crate) struct Recording {
+    pub(crate) scrapes: Vec<ScrapeRecord>,
     /// Each scheduled event with the time it was applied (`None`: the run ended first).
-    pub faults: Vec<(FaultEvent, Option<f64>)>,
+    pub(crate) faults: Vec<(FaultEvent, Option<f64>)>,
     /// The user interrupted the run.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
     /// The host's load counters at each scrape (seconds since start), where recorded.
-    pub host: Vec<(f64, HostCounters)>,
+    pub(crate) host: Vec<(f64, HostCounters)>,
 }
 
 /// ", which ends with:" and the end of validator `i`'s log, or nothing when it cannot be read.
@@ -56,7 +54,7 @@ fn tail(executor: &mut dyn Executor, i: usize) -> String {
 }
 
 /// Waits until every validator in `validators` serves its metrics.
-pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<()> {
+pub(crate) fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<()> {
     let agent = scrape::agent();
     let deadline = Instant::now() + READY_TIMEOUT;
     for &i in validators {
@@ -90,10 +88,10 @@ pub fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> Result<(
 
 /// Scrapes the validators until the warm-up and the measured window have passed (or the user
 /// interrupts), applying `schedule` on the way. `launches` says how to restart a validator.
-pub fn record(
+pub(crate) fn record(
     executor: &mut dyn Executor,
     experiment: &Experiment,
-    launches: &BTreeMap<usize, Launch>,
+    launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
 ) -> Result<Recording> {
@@ -129,7 +127,7 @@ pub fn record(
 /// (the validators that should be running) in step.
 fn apply_due_faults(
     executor: &mut dyn Executor,
-    launches: &BTreeMap<usize, Launch>,
+    launches: &BTreeMap<usize, RunOptions>,
     faults: &mut [(FaultEvent, Option<f64>)],
     up: &mut Vec<usize>,
     elapsed: f64,
@@ -252,7 +250,7 @@ mod tests {
         fn check_ports(&mut self, _: &[u16]) -> Result<()> {
             Ok(())
         }
-        fn start(&mut self, _: &Launch) -> Result<()> {
+        fn start(&mut self, _: &RunOptions) -> Result<()> {
             Ok(())
         }
         fn kill(&mut self, _: usize) -> Result<()> {

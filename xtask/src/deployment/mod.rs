@@ -1,55 +1,29 @@
-//! The interface between the benchmark and a testbed: a [`Deployment`] per run and an
-//! [`Executor`] per point, which start, watch and stop validators here ([`super::local`]) or
-//! over SSH ([`super::remote`]), and how one validator is launched ([`Launch`]).
+//! The deployment wing: given a committee and hosts, it starts, watches, kills and collects
+//! validators, here or over SSH (and, next, in a simulator). It knows processes, hosts and
+//! files; what is measured and why is the benchmark's.
+//!
+//! A run makes one [`Deployment`] for its testbed ([`local::LocalDeployment`]: validators as
+//! child processes on loopback; [`remote::RemoteDeployment`]: validators on SSH hosts): it
+//! reaches and prepares the hosts, names the Rust target they need, installs the built node
+//! ([`Deployment::install`]), and at the end stops whatever is left and releases the hosts
+//! ([`Deployment::finish`]). For each point the deployment hands out an [`Executor`], which
+//! stages the node and the genesis files, checks the ports, starts each validator with the
+//! node contract's [`RunOptions`] (validator `i` on host `i mod hosts`:
+//! [`crate::experiment::host_index`]), kills and restarts them for the fault schedule, says
+//! whether they live and where their metrics are, stops them all and collects their logs.
+
+pub mod local;
+pub mod remote;
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::experiment::Behaviour;
 use crate::{
     builder::{Build, NodeBinary},
-    measurement::host::HostCounters,
-    protocol,
+    metrics::host::HostCounters,
+    protocol::RunOptions,
 };
-
-/// From which commit index a validator started with `--plant-fork` forks.
-pub const PLANTED_FORK_AT: u64 = 20;
-
-/// How one validator is started.
-#[derive(Clone, Debug)]
-pub struct Launch {
-    /// Validator index in the committee.
-    pub validator: usize,
-    /// Load generator rate in tx/s (0: none).
-    pub load: u64,
-    /// Transaction size in bytes.
-    pub transaction_size: usize,
-    /// Whether the run emulates geo latency with `latency.csv`.
-    pub latency_matrix: bool,
-    /// Tests of the safety audit: this validator's committed sequence forks from
-    /// [`PLANTED_FORK_AT`] on.
-    pub plant_fork: bool,
-    /// A Byzantine behaviour (the node refuses it without `--allow-byzantine`).
-    pub byzantine: Option<Behaviour>,
-}
-
-impl Launch {
-    /// The node's command line, with its files in directory `dir` on the host.
-    pub fn args(&self, dir: &str) -> Vec<String> {
-        protocol::run_args(
-            &protocol::RunOptions {
-                validator: self.validator,
-                load: self.load,
-                transaction_size: self.transaction_size,
-                latency_matrix: self.latency_matrix,
-                plant_fork_at: self.plant_fork.then_some(PLANTED_FORK_AT),
-                byzantine: self.byzantine.map(|b| b.to_string()),
-            },
-            dir,
-        )
-    }
-}
 
 /// Process control on a testbed for one benchmark run.
 pub trait Executor {
@@ -60,7 +34,7 @@ pub trait Executor {
     fn check_ports(&mut self, ports: &[u16]) -> Result<()>;
 
     /// Starts (or restarts) a validator, detached from the orchestrator's terminal.
-    fn start(&mut self, launch: &Launch) -> Result<()>;
+    fn start(&mut self, launch: &RunOptions) -> Result<()>;
 
     /// Kills a validator abruptly (SIGKILL), as a crash.
     fn kill(&mut self, validator: usize) -> Result<()>;

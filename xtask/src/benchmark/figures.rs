@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::measure::{Recording, ScrapeRecord};
-use crate::measurement::{summarize, Observation, Summary};
+use super::recording::{Recording, ScrapeRecord};
+use crate::metrics::{summarize, Observation, Summary};
 
 /// Each validator's scrapes in time order.
 fn by_validator(recording: &Recording) -> BTreeMap<usize, Vec<&ScrapeRecord>> {
@@ -17,7 +17,7 @@ fn by_validator(recording: &Recording) -> BTreeMap<usize, Vec<&ScrapeRecord>> {
 
 /// The observation of each validator that was up for the whole measured window (from the
 /// first scrape at or after the warm-up to its last scrape) without restarting in between.
-pub fn observations(recording: &Recording, warmup_s: f64) -> Vec<Observation> {
+pub(crate) fn observations(recording: &Recording, warmup_s: f64) -> Vec<Observation> {
     by_validator(recording)
         .into_iter()
         .filter_map(|(validator, records)| {
@@ -38,7 +38,7 @@ pub fn observations(recording: &Recording, warmup_s: f64) -> Vec<Observation> {
 }
 
 /// Summary of the measured window.
-pub fn window_summary(
+pub(crate) fn window_summary(
     recording: &Recording,
     warmup_s: f64,
     counted: impl Fn(usize) -> bool,
@@ -51,17 +51,17 @@ pub fn window_summary(
 }
 
 /// Figures between two consecutive scrapes of one validator (for the time series).
-pub struct Interval<'a> {
-    pub record: &'a ScrapeRecord,
-    pub throughput_tps: f64,
-    pub latency_p50_s: Option<f64>,
-    pub latency_p99_s: Option<f64>,
-    pub cpu_cores: f64,
+pub(crate) struct Interval<'a> {
+    pub(crate) record: &'a ScrapeRecord,
+    pub(crate) throughput_tps: f64,
+    pub(crate) latency_p50_s: Option<f64>,
+    pub(crate) latency_p99_s: Option<f64>,
+    pub(crate) cpu_cores: f64,
 }
 
 /// Every scrape with the rates since the same validator's previous one (zero for the first
 /// scrape and after a restart).
-pub fn intervals(recording: &Recording) -> Vec<Interval<'_>> {
+pub(crate) fn intervals(recording: &Recording) -> Vec<Interval<'_>> {
     let mut out = Vec::new();
     for (_, records) in by_validator(recording) {
         let mut previous: Option<&ScrapeRecord> = None;
@@ -107,7 +107,7 @@ pub fn intervals(recording: &Recording) -> Vec<Interval<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measurement::Snapshot;
+    use crate::metrics::Snapshot;
 
     fn record(validator: usize, elapsed_s: f64, committed: f64, uptime: f64) -> ScrapeRecord {
         ScrapeRecord {

@@ -3,7 +3,6 @@
 //! private network) or the settings ask for it.
 
 use std::{
-    fmt,
     net::{TcpListener, TcpStream, ToSocketAddrs},
     time::Duration,
 };
@@ -11,7 +10,7 @@ use std::{
 use anyhow::{Context, Result};
 
 /// The way to a host's metrics ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Route {
     /// `http://<host>:<port>` from here.
     Direct,
@@ -19,14 +18,7 @@ pub enum Route {
     Ssh,
 }
 
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Direct => "direct",
-            Self::Ssh => "ssh",
-        })
-    }
-}
+crate::value_name::display_as_value_name!(Route);
 
 /// Whether a TCP connection to `address:port` opens within `timeout`.
 pub fn answers(address: &str, port: u16, timeout: Duration) -> bool {

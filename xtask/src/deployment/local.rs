@@ -12,11 +12,12 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::executor::{last_lines, Deployment, Executor, Launch};
+use super::{last_lines, Deployment, Executor};
 use crate::protocol::files::{commit_log_file, log_file};
+use crate::protocol::{run_args, RunOptions};
 use crate::{
     builder::{Build, NodeBinary},
-    measurement::host::HostCounters,
+    metrics::host::HostCounters,
 };
 
 /// The local testbed: nothing to install, one [`LocalExecutor`] per point.
@@ -123,7 +124,7 @@ impl Executor for LocalExecutor {
         Ok(())
     }
 
-    fn start(&mut self, launch: &Launch) -> Result<()> {
+    fn start(&mut self, launch: &RunOptions) -> Result<()> {
         let binary = self
             .binary
             .clone()
@@ -142,7 +143,7 @@ impl Executor for LocalExecutor {
         let dir = self.work.path().display().to_string();
         let mut command = Command::new(&binary);
         command
-            .args(launch.args(&dir))
+            .args(run_args(launch, &dir))
             .env(
                 "RUST_LOG",
                 std::env::var("NODE_LOG").unwrap_or_else(|_| "info".into()),
