@@ -1,4 +1,4 @@
-//! The `node` command line: `genesis` and `run`.
+//! The `node` command line: `genesis`, `run`, `sim` and `explore`.
 
 use std::{net::IpAddr, path::PathBuf, sync::Arc};
 
@@ -31,6 +31,10 @@ enum Command {
     Genesis(GenesisArgs),
     /// Runs one validator.
     Run(RunArgs),
+    /// Simulates a whole committee of this node in one process, under virtual time.
+    Sim(node::sim::cli::SimArgs),
+    /// Runs many simulations with adversarial schedules and checks safety and liveness.
+    Explore(node::sim::explore::ExploreArgs),
 }
 
 #[derive(Parser)]
@@ -257,6 +261,8 @@ fn main() {
     let result = match cli.command {
         Command::Genesis(args) => genesis(args),
         Command::Run(args) => run(args),
+        Command::Sim(args) => node::sim::cli::sim(args),
+        Command::Explore(args) => node::sim::explore::command(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -45,6 +45,8 @@ pub enum Behaviour {
     /// In the rounds it leads, in turn: proposes just before the leader timeout, nothing,
     /// in time.
     LateLeader,
+    /// Every round, one version of its block to half of its peers, another to the others.
+    SplitVote,
 }
 
 impl std::fmt::Display for Behaviour {
@@ -55,6 +57,7 @@ impl std::fmt::Display for Behaviour {
             Self::Spam => "spam",
             Self::SilentLeader => "silent-leader",
             Self::LateLeader => "late-leader",
+            Self::SplitVote => "split-vote",
         })
     }
 }
@@ -217,7 +220,7 @@ impl Experiment {
         match (args.byzantine, args.behaviour) {
             (0, Some(b)) => bail!("--behaviour {b} needs --byzantine K > 0 validators"),
             (k, None) if k > 0 => bail!(
-                "--byzantine {k} needs --behaviour MODE (equivocate, withhold, spam, silent-leader or late-leader)"
+                "--byzantine {k} needs --behaviour MODE (equivocate, withhold, spam, silent-leader, late-leader or split-vote)"
             ),
             _ => {}
         }
