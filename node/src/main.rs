@@ -249,15 +249,20 @@ fn raise_open_files_limit() {
 
 fn main() {
     use std::io::IsTerminal;
+    let cli = Cli::parse();
+    // A simulation runs many validators: only their warnings by default.
+    let default_filter = match cli.command {
+        Command::Sim(_) | Command::Explore(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Genesis(args) => genesis(args),
         Command::Run(args) => run(args),

@@ -189,6 +189,7 @@ impl SimArgs {
             crashes: self.crash.clone(),
             partitions: self.partition.clone(),
             losses: self.loss.clone(),
+            slow: Vec::new(),
             out: Some(self.out.clone()),
             snapshot_interval: seconds(self.snapshot_interval, "--snapshot-interval")?,
             unsafe_rule: false,

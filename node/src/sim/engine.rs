@@ -190,6 +190,7 @@ impl Engine {
             config.extra_jitter,
             config.partitions.clone(),
             config.losses.clone(),
+            config.slow.clone(),
         );
         let mut stranger_rng = StdRng::seed_from_u64(config.seed ^ KEYS_STREAM ^ 1);
         Ok(Self {

@@ -19,7 +19,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::{
     cli::{byzantine_indices, check, max_faulty},
-    faults::{Crash, Loss, Partition},
+    faults::{Crash, Loss, Partition, SlowLink},
     report::{describe_divergence, Outcome},
     Latency, SimConfig, DEFAULT_BANDWIDTH_BPS,
 };
@@ -80,9 +80,10 @@ fn secs(rng: &mut StdRng, low: f64, high: f64) -> Duration {
 }
 
 /// The adversarial run of `seed`: random one-way delays per link (1-150 ms), jitter that
-/// reorders messages across links (up to 0.8 s), and, ending by the middle of the run, a
+/// reorders messages across links (up to 0.3 s), and, ending by the middle of the run, a
 /// partition of at most f validators, a crash-recovery within what f leaves after the
-/// Byzantine ones, and a lossy link.
+/// Byzantine ones, a lossy link and slow links (0.5-2 s more, so that leaders miss some
+/// voters' timeouts and not others').
 pub fn adversarial(args: &ExploreArgs, seed: u64) -> Result<SimConfig> {
     let n = args.committee;
     let total = Duration::from_secs_f64(args.duration.clamp(2.0, 1e6));
@@ -102,7 +103,7 @@ pub fn adversarial(args: &ExploreArgs, seed: u64) -> Result<SimConfig> {
                 .collect()
         })
         .collect();
-    let extra_jitter = secs(&mut rng, 0.0, 0.8);
+    let extra_jitter = secs(&mut rng, 0.0, 0.3);
     let mut crashes = Vec::new();
     let mut partitions = Vec::new();
     let mut losses = Vec::new();
@@ -149,6 +150,21 @@ pub fn adversarial(args: &ExploreArgs, seed: u64) -> Result<SimConfig> {
             until: Duration::from_secs_f64(mid),
         });
     }
+    let mut slow = Vec::new();
+    if n > 1 && rng.gen_bool(0.8) {
+        for _ in 0..rng.gen_range(1..=n) {
+            let a = rng.gen_range(0..n as AuthorityIndex);
+            let b = (a + rng.gen_range(1..n as AuthorityIndex)) % n as AuthorityIndex;
+            let from = secs(&mut rng, 0.0, mid - 1.0);
+            slow.push(SlowLink {
+                a,
+                b,
+                extra: secs(&mut rng, 0.5, 2.0),
+                from,
+                until: (from + secs(&mut rng, 0.5, 3.0)).min(Duration::from_secs_f64(mid)),
+            });
+        }
+    }
     let config = SimConfig {
         committee: n,
         seed,
@@ -171,6 +187,7 @@ pub fn adversarial(args: &ExploreArgs, seed: u64) -> Result<SimConfig> {
         crashes,
         partitions,
         losses,
+        slow,
         out: None,
         snapshot_interval: Duration::ZERO,
         unsafe_rule: args.plant_unsafe_rule,

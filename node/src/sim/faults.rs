@@ -47,6 +47,22 @@ pub struct Loss {
     pub until: Duration,
 }
 
+/// A slow link (the explorer's): messages from `a` to `b` sent between `from` and `until`
+/// take `extra` longer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowLink {
+    /// Sender.
+    pub a: AuthorityIndex,
+    /// Receiver.
+    pub b: AuthorityIndex,
+    /// Added delay.
+    pub extra: Duration,
+    /// Start.
+    pub from: Duration,
+    /// End.
+    pub until: Duration,
+}
+
 fn seconds(text: &str, what: &str) -> Result<Duration> {
     let s: f64 = text
         .trim()

@@ -89,6 +89,8 @@ pub struct SimConfig {
     pub partitions: Vec<faults::Partition>,
     /// Lossy links.
     pub losses: Vec<faults::Loss>,
+    /// Slow links.
+    pub slow: Vec<faults::SlowLink>,
     /// Where to write the outputs (None: in memory only, as the explorer runs).
     pub out: Option<PathBuf>,
     /// Virtual interval between metrics snapshots.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::{rngs::StdRng, Rng};
 
 use super::{
-    faults::{Loss, Partition},
+    faults::{Loss, Partition, SlowLink},
     queue::Nanos,
 };
 use crate::committee::AuthorityIndex;
@@ -48,6 +48,7 @@ pub(super) struct Net {
     extra_jitter: Nanos,
     partitions: Vec<Partition>,
     losses: Vec<Loss>,
+    slow: Vec<SlowLink>,
 }
 
 fn nanos(d: Duration) -> Nanos {
@@ -63,6 +64,7 @@ impl Net {
         extra_jitter: Duration,
         partitions: Vec<Partition>,
         losses: Vec<Loss>,
+        slow: Vec<SlowLink>,
     ) -> Self {
         let n = delays.len();
         let mut links = vec![Link::default(); n * n];
@@ -79,6 +81,7 @@ impl Net {
             extra_jitter: nanos(extra_jitter),
             partitions,
             losses,
+            slow,
         }
     }
 
@@ -120,7 +123,14 @@ impl Net {
         } else {
             0
         };
-        let delay = link.delay;
+        let slow: Nanos = self
+            .slow
+            .iter()
+            .filter(|s| (s.a, s.b) == (a, b) && s.from <= at && at < s.until)
+            .map(|s| nanos(s.extra))
+            .sum();
+        let link = self.link(a, b);
+        let delay = link.delay + slow;
         let mut arrives = departs + delay + jitter;
         // Held by a partition: sent again after the heal.
         while let Some(heal) = self
@@ -170,6 +180,7 @@ impl Net {
                     .filter(|l| l.until != Duration::MAX)
                     .map(|l| l.until),
             )
+            .chain(self.slow.iter().map(|s| s.until))
             .max()
             .unwrap_or_default()
     }
