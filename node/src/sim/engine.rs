@@ -34,6 +34,11 @@ const CORE_STREAM: u64 = 0x636f_7265;
 /// input (the real core would only wait for input then).
 const MIN_IDLE_WAKE: Nanos = 1_000_000;
 
+/// Inputs that arrive at a validator within this much virtual time are handled as they
+/// come and followed by one tick (proposal, commit rule, requests), as the real core drains
+/// every queued input before it ticks.
+pub(super) const TICK_BATCH: Nanos = 1_000_000;
+
 enum Event {
     Deliver {
         from: AuthorityIndex,
@@ -42,6 +47,10 @@ enum Event {
         message: Message,
     },
     Wake {
+        node: AuthorityIndex,
+        incarnation: u64,
+    },
+    Tick {
         node: AuthorityIndex,
         incarnation: u64,
     },
@@ -180,6 +189,7 @@ impl Engine {
                 running: None,
                 commits: Vec::new(),
                 wake: None,
+                pending: None,
             });
         }
         let delays = delays(&config, &committee)?;
@@ -366,7 +376,18 @@ impl Engine {
                     return Ok(());
                 }
                 n.wake = None;
-                self.step(node, Effects::default())
+                let fx = n.pending.take().unwrap_or_default();
+                self.step(node, fx)
+            }
+            Event::Tick { node, incarnation } => {
+                let n = &mut self.nodes[node as usize];
+                if n.incarnation != incarnation {
+                    return Ok(());
+                }
+                let Some(fx) = n.pending.take() else {
+                    return Ok(());
+                };
+                self.step(node, fx)
             }
             Event::Load { node, incarnation } => {
                 let n = &mut self.nodes[node as usize];
@@ -482,12 +503,14 @@ impl Engine {
         let Some(r) = &mut node.running else {
             return Ok(());
         };
-        let mut fx = Effects::default();
+        let first = node.pending.is_none();
+        let mut fx = node.pending.take().unwrap_or_default();
         match message {
             Message::Block(bytes) => match Block::parse_and_verify(bytes, &self.committee) {
                 Ok(block) => r.core.add_peer_block(from, Arc::new(block), &mut fx)?,
                 Err(_) => {
                     r.metrics.invalid_blocks.inc();
+                    node.pending = Some(fx);
                     return self.cut_off(from, to, "invalid-block");
                 }
             },
@@ -499,9 +522,22 @@ impl Engine {
             Message::Hello { .. }
             | Message::Challenge { .. }
             | Message::Auth(_)
-            | Message::Garbage(_) => return self.cut_off(from, to, "malformed"),
+            | Message::Garbage(_) => {
+                node.pending = Some(fx);
+                return self.cut_off(from, to, "malformed");
+            }
         }
-        self.step(to, fx)
+        node.pending = Some(fx);
+        if first {
+            self.queue.push(
+                self.now + TICK_BATCH,
+                Event::Tick {
+                    node: to,
+                    incarnation,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// `to` closes `from`'s connection for invalid data and refuses it for the cool-down.

@@ -19,7 +19,7 @@ use crate::{
     commit_log::CommitLog,
     committee::{AuthorityIndex, Committee},
     committer::CommitChain,
-    core::{CommittedSubDag, Core, CoreConfig},
+    core::{CommittedSubDag, Core, CoreConfig, Effects},
     loadgen::{Generator, LoadConfig},
     metrics::Metrics,
     observer,
@@ -82,6 +82,8 @@ pub(super) struct SimNode {
     pub(super) commits: Vec<CommitEntry>,
     /// The wake-up scheduled for the core (virtual nanoseconds), if any.
     pub(super) wake: Option<u64>,
+    /// What the inputs since the last tick asked for; a tick is scheduled while it is set.
+    pub(super) pending: Option<Effects>,
 }
 
 /// What every start needs besides the node.
@@ -146,6 +148,7 @@ impl SimNode {
         };
         self.incarnation += 1;
         self.wake = None;
+        self.pending = None;
         self.running = Some(Running {
             core,
             metrics,
@@ -166,6 +169,7 @@ impl SimNode {
         self.running = None;
         self.incarnation += 1;
         self.wake = None;
+        self.pending = None;
     }
 
     /// Clean stop at the end of the run: the WAL is synced and the commit log gets its
