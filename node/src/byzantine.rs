@@ -32,16 +32,20 @@ pub enum Behaviour {
     /// In the rounds it leads, in turn: proposes just before the others' leader timeout
     /// expires, proposes nothing, proposes in time (so that the others wait for it again).
     LateLeader,
+    /// Every round, sends one version of its block to one half of its peers and another
+    /// version (same includes and payload, another timestamp) to the other half.
+    SplitVote,
 }
 
 impl Behaviour {
     /// Every behaviour.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Equivocate,
         Self::Withhold,
         Self::Spam,
         Self::SilentLeader,
         Self::LateLeader,
+        Self::SplitVote,
     ];
 
     /// The name on the command line and in results.
@@ -52,6 +56,7 @@ impl Behaviour {
             Self::Spam => "spam",
             Self::SilentLeader => "silent-leader",
             Self::LateLeader => "late-leader",
+            Self::SplitVote => "split-vote",
         }
     }
 }
@@ -133,26 +138,51 @@ pub async fn spam(
     let mut ticker = tokio::time::interval(SPAM_INTERVAL);
     for tick in 0u64.. {
         ticker.tick().await;
-        let round = (metrics.current_round.get().max(1) as u64) + FORGED_ROUNDS_AHEAD + tick;
-        let parents: Vec<BlockRef> = committee
-            .authorities()
-            .map(|(a, _)| BlockRef {
-                round: round - 1,
-                author: a,
-                digest: rand::random(),
-            })
-            .collect();
-        let payload = Bytes::from(tick.to_le_bytes().to_vec());
-        let forged = Block::new_signed(me, round, 0, parents.clone(), payload.clone(), &key);
-        let unsigned = Block::new_signed(me, round, 0, parents, payload, &stranger);
-        for (peer, _) in committee.authorities().filter(|(a, _)| *a != me) {
-            network.send(peer, Message::Block(unsigned.serialized().clone()));
-            network.send(peer, Message::Block(forged.serialized().clone()));
-            if tick % GARBAGE_EVERY == GARBAGE_EVERY - 1 {
-                network.send(peer, Message::Garbage(Bytes::from_static(b"garbage")));
-            }
+        let round = metrics.current_round.get().max(1) as u64;
+        for (peer, message) in spam_messages(me, &committee, &key, &stranger, round, tick) {
+            network.send(peer, message);
         }
     }
+}
+
+/// The spam of one tick, per peer: a block signed by `stranger` (a bad signature), a block
+/// of ours from [`FORGED_ROUNDS_AHEAD`] rounds above `current_round` whose parents do not
+/// exist, and every [`GARBAGE_EVERY`] ticks a frame with an unknown tag.
+pub fn spam_messages(
+    me: AuthorityIndex,
+    committee: &Committee,
+    key: &SigningKey,
+    stranger: &SigningKey,
+    current_round: u64,
+    tick: u64,
+) -> Vec<(AuthorityIndex, Message)> {
+    let round = current_round + FORGED_ROUNDS_AHEAD + tick;
+    let parents: Vec<BlockRef> = committee
+        .authorities()
+        .map(|(a, _)| {
+            let mut digest = [0u8; 32];
+            for chunk in digest.chunks_mut(8) {
+                chunk.copy_from_slice(&crate::world::random_u64().to_le_bytes());
+            }
+            BlockRef {
+                round: round - 1,
+                author: a,
+                digest,
+            }
+        })
+        .collect();
+    let payload = Bytes::from(tick.to_le_bytes().to_vec());
+    let forged = Block::new_signed(me, round, 0, parents.clone(), payload.clone(), key);
+    let unsigned = Block::new_signed(me, round, 0, parents, payload, stranger);
+    let mut out = Vec::new();
+    for (peer, _) in committee.authorities().filter(|(a, _)| *a != me) {
+        out.push((peer, Message::Block(unsigned.serialized().clone())));
+        out.push((peer, Message::Block(forged.serialized().clone())));
+        if tick % GARBAGE_EVERY == GARBAGE_EVERY - 1 {
+            out.push((peer, Message::Garbage(Bytes::from_static(b"garbage"))));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -165,7 +195,10 @@ mod tests {
             assert_eq!(b.name().parse::<Behaviour>(), Ok(b));
         }
         let err = "lie".parse::<Behaviour>().unwrap_err();
-        assert!(err.contains("silent-leader, late-leader"), "{err}");
+        assert!(
+            err.contains("silent-leader, late-leader, split-vote"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A BFT consensus validator: uncertified DAG with the Mysticeti-C commit rule.
 //!
 //! [`validator::Validator`] runs one validator as a set of tokio tasks; the `node` binary
-//! wraps it with a command line (`genesis`, `run`).
+//! wraps it with a command line (`genesis`, `run`, `sim`, `explore`); [`sim`] runs a whole
+//! committee of the same core in one process under virtual time.
 
 pub mod accept;
 pub mod block;
@@ -21,7 +22,9 @@ pub mod observer;
 pub mod parameters;
 pub mod pool;
 pub mod ratelimit;
+pub mod sim;
 pub mod storage_lock;
 pub mod transactions;
 pub mod validator;
 pub mod wal;
+pub mod world;

@@ -1,9 +1,6 @@
 //! In-process load generator: fixed-size, timestamped transactions at a fixed rate.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use tokio::time::{interval, Instant, MissedTickBehavior};
@@ -12,9 +9,7 @@ use crate::{metrics::Metrics, pool::TransactionPool, transactions};
 
 /// Microseconds since the UNIX epoch.
 pub fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    crate::world::unix_micros()
 }
 
 /// Load generator settings.
@@ -40,33 +35,63 @@ pub async fn run(config: LoadConfig, pool: Arc<TransactionPool>, metrics: Arc<Me
     if config.rate == 0 {
         return;
     }
-    let size = config
-        .transaction_size
-        .max(transactions::MIN_TRANSACTION_SIZE);
-    let encoded = transactions::encoded_size(size);
-    let per_batch = (config.max_batch_bytes / encoded).max(1) as u64;
     let mut ticker = interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let start = Instant::now();
-    let start_micros = now_micros();
-    let due_micros =
-        |index: u64| start_micros + (index as u128 * 1_000_000 / config.rate as u128) as u64;
-    let mut sent: u64 = 0;
-    let mut counter: u64 = (config.authority as u64) << 40;
+    let mut generator = Generator::new(&config);
     loop {
         ticker.tick().await;
-        let due = (start.elapsed().as_secs_f64() * config.rate as f64) as u64;
-        while sent < due {
-            let n = (due - sent).min(per_batch);
-            let fit = (pool.free_bytes() / encoded).min(n as usize) as u64;
+        generator.submit_due(start.elapsed(), &pool, &metrics);
+    }
+}
+
+/// The transactions of one generator: the schedule and what it submitted so far. The
+/// simulator drives it directly, at the same interval.
+pub struct Generator {
+    rate: u64,
+    size: usize,
+    encoded: usize,
+    per_batch: u64,
+    start_micros: u64,
+    sent: u64,
+    counter: u64,
+}
+
+impl Generator {
+    /// A generator whose schedule starts now.
+    pub fn new(config: &LoadConfig) -> Self {
+        let size = config
+            .transaction_size
+            .max(transactions::MIN_TRANSACTION_SIZE);
+        let encoded = transactions::encoded_size(size);
+        Self {
+            rate: config.rate.max(1),
+            size,
+            encoded,
+            per_batch: (config.max_batch_bytes / encoded).max(1) as u64,
+            start_micros: now_micros(),
+            sent: 0,
+            counter: (config.authority as u64) << 40,
+        }
+    }
+
+    /// Submits every transaction due `elapsed` after the start (each stamped with the time
+    /// it was due), as far as the pool takes them; the rest are counted as rejected.
+    pub fn submit_due(&mut self, elapsed: Duration, pool: &TransactionPool, metrics: &Metrics) {
+        let due = (elapsed.as_secs_f64() * self.rate as f64) as u64;
+        while self.sent < due {
+            let n = (due - self.sent).min(self.per_batch);
+            let fit = (pool.free_bytes() / self.encoded).min(n as usize) as u64;
             if fit < n {
                 metrics.rejected_transactions.inc_by(n - fit);
             }
             if fit > 0 {
-                let mut batch = BytesMut::with_capacity(fit as usize * encoded);
-                for index in sent..sent + fit {
-                    transactions::put_transaction(&mut batch, size, due_micros(index), counter);
-                    counter += 1;
+                let mut batch = BytesMut::with_capacity(fit as usize * self.encoded);
+                for index in self.sent..self.sent + fit {
+                    let due_micros =
+                        self.start_micros + (index as u128 * 1_000_000 / self.rate as u128) as u64;
+                    transactions::put_transaction(&mut batch, self.size, due_micros, self.counter);
+                    self.counter += 1;
                 }
                 if pool.try_push(batch.freeze(), fit as usize) {
                     metrics.submitted_transactions.inc_by(fit);
@@ -74,7 +99,7 @@ pub async fn run(config: LoadConfig, pool: Arc<TransactionPool>, metrics: Arc<Me
                     metrics.rejected_transactions.inc_by(fit);
                 }
             }
-            sent += n;
+            self.sent += n;
         }
         metrics.pending_transactions.set(pool.len() as i64);
     }

@@ -1,4 +1,4 @@
-//! The `node` command line: `genesis` and `run`.
+//! The `node` command line: `genesis`, `run`, `sim` and `explore`.
 
 use std::{net::IpAddr, path::PathBuf, sync::Arc};
 
@@ -31,6 +31,10 @@ enum Command {
     Genesis(GenesisArgs),
     /// Runs one validator.
     Run(RunArgs),
+    /// Simulates a whole committee of this node in one process, under virtual time.
+    Sim(node::sim::cli::SimArgs),
+    /// Runs many simulations with adversarial schedules and checks safety and liveness.
+    Explore(node::sim::explore::ExploreArgs),
 }
 
 #[derive(Parser)]
@@ -245,18 +249,25 @@ fn raise_open_files_limit() {
 
 fn main() {
     use std::io::IsTerminal;
+    let cli = Cli::parse();
+    // A simulation runs many validators: only their warnings by default.
+    let default_filter = match cli.command {
+        Command::Sim(_) | Command::Explore(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Genesis(args) => genesis(args),
         Command::Run(args) => run(args),
+        Command::Sim(args) => node::sim::cli::sim(args),
+        Command::Explore(args) => node::sim::explore::command(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

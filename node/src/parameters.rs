@@ -13,6 +13,10 @@ pub enum WalSync {
     OwnBlocks,
     /// After every record (slow; for experiments).
     Always,
+    /// Only when a segment is full and at a clean stop: a crash of the process loses
+    /// nothing written, a crash of the machine may (the simulator, whose crashes are
+    /// process crashes).
+    Never,
 }
 
 /// Tunable parameters of a validator.

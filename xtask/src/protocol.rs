@@ -111,6 +111,8 @@ pub enum Behaviour {
     /// In the rounds it leads, in turn: proposes just before the leader timeout, nothing,
     /// in time.
     LateLeader,
+    /// Every round, one version of its block to half of its peers, another to the others.
+    SplitVote,
 }
 
 crate::value_name::display_as_value_name!(Behaviour);

@@ -124,6 +124,9 @@ pub struct Committer {
     last_decided: Slot,
     schedule: LeaderSchedule,
     votes: HashMap<(BlockRef, Round, AuthorityIndex), Option<BlockRef>>,
+    /// Tests of the explorer only: count votes and direct skips against validity stake
+    /// (f+1) instead of a quorum, an unsafe rule.
+    weak_quorum: bool,
 }
 
 impl Committer {
@@ -146,6 +149,23 @@ impl Committer {
                 index: leaders - 1,
             },
             votes: HashMap::new(),
+            weak_quorum: false,
+        }
+    }
+
+    /// Tests of the explorer only: plants an unsafe rule (a leader is certified by votes,
+    /// and skipped directly by non-votes, of validity stake (f+1) instead of a quorum), so
+    /// that validators can decide one slot differently.
+    pub fn plant_weak_quorum(&mut self) {
+        self.weak_quorum = true;
+    }
+
+    /// The stake that certifies a leader and that skips it directly.
+    fn vote_quorum(&self) -> crate::committee::Stake {
+        if self.weak_quorum {
+            self.committee.validity_threshold()
+        } else {
+            self.committee.quorum_threshold()
         }
     }
 
@@ -270,7 +290,7 @@ impl Committer {
                 skip.add(v.author(), &self.committee);
             }
         }
-        if skip.stake() >= quorum {
+        if skip.stake() >= self.vote_quorum() {
             return Status::Skip(true);
         }
         let deciding: Vec<BlockPtr> = dag.blocks_at(voting + 1).to_vec();
@@ -353,7 +373,7 @@ impl Committer {
                 stake.add(v.author(), &self.committee);
             }
         }
-        stake.stake() >= self.committee.quorum_threshold()
+        stake.stake() >= self.vote_quorum()
     }
 
     /// The block of slot (`author`, `round`) first met by a depth-first walk from `from`.

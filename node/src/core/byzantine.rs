@@ -86,7 +86,8 @@ impl Core {
 
     /// Sends a new own block: to everyone, or as the behaviour says (a withholder to f
     /// peers; an equivocator `block` to the first peer and a different block of the same
-    /// round to each other peer).
+    /// round to each other peer; a split voter `block` to half of its peers and one other
+    /// block of the same round to the other half).
     pub(super) fn publish(&mut self, block: BlockPtr, fx: &mut Effects) {
         match self.byzantine {
             Some(Behaviour::Withhold) => {
@@ -116,6 +117,28 @@ impl Core {
                         ))
                     };
                     fx.replies.push((peer, vec![sent]));
+                }
+            }
+            Some(Behaviour::SplitVote) => {
+                let peers: Vec<AuthorityIndex> = self
+                    .committee
+                    .authorities()
+                    .map(|(a, _)| a)
+                    .filter(|a| *a != self.authority)
+                    .collect();
+                let half = peers.len().div_ceil(2);
+                // Same includes and payload, another digest: the other half's version.
+                let other = Arc::new(Block::new_signed(
+                    self.authority,
+                    block.round(),
+                    block.timestamp_ms() + 1,
+                    block.includes().to_vec(),
+                    block.payload().clone(),
+                    &self.key,
+                ));
+                for (i, peer) in peers.into_iter().enumerate() {
+                    let sent = if i < half { &block } else { &other };
+                    fx.replies.push((peer, vec![sent.clone()]));
                 }
             }
             _ => fx.broadcast.push(block),

@@ -234,6 +234,12 @@ impl Core {
         self.chain
     }
 
+    /// Tests of the explorer only (`node explore --plant-unsafe-rule`): an unsafe commit
+    /// rule, see [`Committer::plant_weak_quorum`].
+    pub fn plant_unsafe_rule(&mut self) {
+        self.committer.plant_weak_quorum();
+    }
+
     /// Handles a verified block from `from`.
     pub fn add_peer_block(
         &mut self,
@@ -476,7 +482,9 @@ impl Core {
         self.last_retry = now;
         let mut per_peer: BTreeMap<AuthorityIndex, Vec<BlockRef>> = BTreeMap::new();
         let n = self.committee.size() as u64;
-        let missing = self.buffer.missing();
+        let mut missing = self.buffer.missing();
+        // In order: the requests must not depend on the hash map's (per-process) order.
+        missing.sort_unstable();
         // Only what is still missing is remembered: the buffer bounds that.
         let wanted: std::collections::HashSet<BlockRef> = missing.iter().copied().collect();
         self.requested.retain(|r, _| wanted.contains(r));
@@ -487,7 +495,7 @@ impl Core {
             }
             // Ask the author first, then rotate through the others on later retries.
             let attempt = if last.is_some() {
-                rand::random::<u64>()
+                crate::world::random_u64()
             } else {
                 0
             };

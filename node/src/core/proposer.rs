@@ -1,9 +1,6 @@
 //! Proposing own blocks: when, what they reference, and their payload.
 
-use std::{
-    sync::{atomic::Ordering, Arc},
-    time::SystemTime,
-};
+use std::sync::{atomic::Ordering, Arc};
 
 use anyhow::Result;
 use tokio::time::Instant;
@@ -135,9 +132,7 @@ impl Core {
         self.metrics
             .pending_transactions
             .set(self.pool.len() as i64);
-        let timestamp_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let timestamp_ms = crate::world::unix_micros() / 1000;
         let block = Arc::new(Block::new_signed(
             self.authority,
             round,

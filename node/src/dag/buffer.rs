@@ -292,21 +292,25 @@ impl CausalBuffer {
     /// from our own WAL count such references as present, and may join the DAG.
     pub fn on_prune(&mut self, store: &mut DagStore, out: &mut Accepted) {
         let gc = store.gc_round();
-        let old: Vec<BlockRef> = self
+        // Sorted: what joins the DAG, and in which order, must not depend on the hash map's
+        // (per-process) order.
+        let mut old: Vec<BlockRef> = self
             .pending
             .keys()
             .filter(|r| r.round < gc)
             .copied()
             .collect();
+        old.sort_unstable();
         for r in old {
             self.remove(&r);
         }
-        let stale: Vec<BlockRef> = self
+        let mut stale: Vec<BlockRef> = self
             .waiters
             .keys()
             .filter(|r| r.round < gc)
             .copied()
             .collect();
+        stale.sort_unstable();
         let mut ready = Vec::new();
         for m in stale {
             for w in self.waiters.remove(&m).unwrap_or_default() {

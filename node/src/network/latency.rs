@@ -10,6 +10,7 @@ use crate::committee::{AuthorityIndex, Committee};
 #[derive(Clone, Debug)]
 pub struct LatencyMatrix {
     delays: HashMap<(String, String), f64>,
+    regions: Vec<String>,
     source: String,
 }
 
@@ -56,8 +57,14 @@ impl LatencyMatrix {
         }
         Ok(Self {
             delays,
+            regions: columns,
             source: source.to_string(),
         })
+    }
+
+    /// The regions, in the header's order.
+    pub fn regions(&self) -> &[String] {
+        &self.regions
     }
 
     /// Reads a matrix file.
