@@ -21,13 +21,13 @@ use node::{
 use prometheus::core::Metric;
 
 /// Regions a (validators 0, 1) and b (2, 3): a -> b 40 ms plus a half-normal jitter of sd
-/// 20 ms (median 13.5 ms), b -> a 80 ms without jitter.
+/// 100 ms (median 67 ms), b -> a 80 ms without jitter.
 const TWO_REGIONS: &str = r#"{
   "description": "test: asymmetric, with jitter one way",
   "regions": ["a", "b"],
   "links": [
     { "from": "a", "to": "a", "delay_ms": 0 },
-    { "from": "a", "to": "b", "delay_ms": 40, "jitter": { "distribution": "normal", "sd_ms": 20, "max_ms": 60 } },
+    { "from": "a", "to": "b", "delay_ms": 40, "jitter": { "distribution": "normal", "sd_ms": 100, "max_ms": 300 } },
     { "from": "b", "to": "a", "delay_ms": 80 },
     { "from": "b", "to": "b", "delay_ms": 0 }
   ]
@@ -121,9 +121,11 @@ async fn profile_delays_jitter_and_asymmetry_reach_real_messages() {
     let (ab, ab_count) = block_delays(&validators[2], 0);
     assert!(ab_count >= 30, "validator 2 got {ab_count} blocks from 0");
     assert_eq!(at_most(&ab, 0.035), 0, "no block a -> b under the base delay: {ab:?}");
+    // Without jitter they arrive within 40-80 ms here (proposing, the WAL's fsync and a
+    // debug build under load add to the base delay); the jitter puts most above 90 ms.
     assert!(
-        at_most(&ab, 0.045) * 2 < ab_count,
-        "the jitter (median 13.5 ms) puts most a -> b blocks above 45 ms: {ab:?}"
+        at_most(&ab, 0.09) * 2 < ab_count,
+        "the jitter (median 67 ms) puts most a -> b blocks above 90 ms: {ab:?}"
     );
     // b -> a: at least 80 ms, the other direction's delay.
     let (ba, ba_count) = block_delays(&validators[0], 2);
