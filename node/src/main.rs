@@ -253,7 +253,10 @@ fn run(args: RunArgs) -> Result<()> {
 fn network_emulation(args: &RunArgs, committee: &Committee) -> Result<Option<EmulationConfig>> {
     let mut faults = Vec::new();
     for (specs, parse) in [
-        (&args.partition, Fault::parse_partition as fn(&str) -> Result<Fault, String>),
+        (
+            &args.partition,
+            Fault::parse_partition as fn(&str) -> Result<Fault, String>,
+        ),
         (&args.slow, Fault::parse_slow),
         (&args.flap, Fault::parse_flap),
     ] {
@@ -286,7 +289,12 @@ fn network_emulation(args: &RunArgs, committee: &Committee) -> Result<Option<Emu
     let outbound = match profile {
         Some(profile) => profile
             .outbound(committee, me, egress, faults)
-            .with_context(|| format!("{} does not fit the network profile", args.committee.display()))?,
+            .with_context(|| {
+                format!(
+                    "{} does not fit the network profile",
+                    args.committee.display()
+                )
+            })?,
         None if faults.is_empty() && egress.is_none() => return Ok(None),
         None => Outbound::ideal(me, committee.size(), egress, faults),
     };

@@ -111,16 +111,23 @@ async fn profile_delays_jitter_and_asymmetry_reach_real_messages() {
         .collect();
     let validators = start_all(configs).await;
     let refs: Vec<&Validator> = validators.iter().collect();
-    wait_until(&refs, Duration::from_secs(60), "every validator commits 30 leaders", |logs| {
-        logs.iter().all(|l| l.len() >= 30)
-    })
+    wait_until(
+        &refs,
+        Duration::from_secs(60),
+        "every validator commits 30 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 30),
+    )
     .await;
 
     // a -> b: validator 2 sees validator 0's blocks at least 40 ms after they were made,
     // and the jitter puts most of them well above that.
     let (ab, ab_count) = block_delays(&validators[2], 0);
     assert!(ab_count >= 30, "validator 2 got {ab_count} blocks from 0");
-    assert_eq!(at_most(&ab, 0.035), 0, "no block a -> b under the base delay: {ab:?}");
+    assert_eq!(
+        at_most(&ab, 0.035),
+        0,
+        "no block a -> b under the base delay: {ab:?}"
+    );
     // Without jitter they arrive within 40-80 ms here (proposing, the WAL's fsync and a
     // debug build under load add to the base delay); the jitter puts most above 90 ms.
     assert!(
@@ -130,7 +137,11 @@ async fn profile_delays_jitter_and_asymmetry_reach_real_messages() {
     // b -> a: at least 80 ms, the other direction's delay.
     let (ba, ba_count) = block_delays(&validators[0], 2);
     assert!(ba_count >= 30, "validator 0 got {ba_count} blocks from 2");
-    assert_eq!(at_most(&ba, 0.075), 0, "no block b -> a under its 80 ms: {ba:?}");
+    assert_eq!(
+        at_most(&ba, 0.075),
+        0,
+        "no block b -> a under its 80 ms: {ba:?}"
+    );
     // Within a region: no delay added, and blocks still arrive.
     let (_, aa_count) = block_delays(&validators[1], 0);
     assert!(aa_count >= 30);
@@ -157,9 +168,12 @@ async fn an_egress_cap_limits_what_a_validator_sends() {
     let started = tokio::time::Instant::now();
     let validators = start_all(configs).await;
     let refs: Vec<&Validator> = validators.iter().collect();
-    wait_until(&refs, Duration::from_secs(60), "every validator commits 20 leaders", |logs| {
-        logs.iter().all(|l| l.len() >= 20)
-    })
+    wait_until(
+        &refs,
+        Duration::from_secs(60),
+        "every validator commits 20 leaders",
+        |logs| logs.iter().all(|l| l.len() >= 20),
+    )
     .await;
     // Bytes leave at most at the cap, counted from before the start.
     let mut checked = 0;
@@ -208,7 +222,11 @@ async fn a_scheduled_partition_isolates_a_validator_and_heals_on_time() {
         .collect();
     let validators = start_all(configs).await;
     let refs: Vec<&Validator> = validators.iter().collect();
-    let sleep_to = |ms: u64| tokio::time::sleep(Duration::from_millis((epoch + ms).saturating_sub(unix_ms())));
+    let sleep_to = |ms: u64| {
+        tokio::time::sleep(Duration::from_millis(
+            (epoch + ms).saturating_sub(unix_ms()),
+        ))
+    };
 
     // Well inside the partition (1.5 s after it began, to let anything sent before it
     // be handled), then again just before it heals.
@@ -221,7 +239,11 @@ async fn a_scheduled_partition_isolates_a_validator_and_heals_on_time() {
     let received_after = validators[3].metrics().blocks_received.get();
     let others_after = validators[0].commits().len();
     let now = unix_ms();
-    assert!(now < epoch + 7_000, "the test sampled {} ms after the heal: the machine is too loaded for this test", now - epoch - 7_000);
+    assert!(
+        now < epoch + 7_000,
+        "the test sampled {} ms after the heal: the machine is too loaded for this test",
+        now - epoch - 7_000
+    );
     assert_eq!(
         (isolated_after, received_after),
         (isolated_before, received_before),
@@ -236,9 +258,12 @@ async fn a_scheduled_partition_isolates_a_validator_and_heals_on_time() {
 
     // After the heal the isolated validator catches up and commits what the others did.
     let target = validators[0].commits().len() + 5;
-    let logs = wait_until(&refs, Duration::from_secs(90), "validator 3 catches up after the heal", |logs| {
-        logs[3].len() >= target
-    })
+    let logs = wait_until(
+        &refs,
+        Duration::from_secs(90),
+        "validator 3 catches up after the heal",
+        |logs| logs[3].len() >= target,
+    )
     .await;
     for a in &logs {
         for b in &logs {

@@ -367,7 +367,8 @@ impl State<'_> {
                 if top >= self.config.max_load {
                     return Ok(Stop::NoCeiling);
                 }
-                let next = ((top as f64 * self.config.growth).ceil() as u64).min(self.config.max_load);
+                let next =
+                    ((top as f64 * self.config.growth).ceil() as u64).min(self.config.max_load);
                 self.measure(next, run)?;
                 continue;
             };
@@ -375,8 +376,8 @@ impl State<'_> {
             if failed <= 1 && held.is_none() {
                 return Ok(Stop::NothingHeld);
             }
-            let close = failed as f64 <= low as f64 * (1.0 + self.config.resolution)
-                || failed - low <= 1;
+            let close =
+                failed as f64 <= low as f64 * (1.0 + self.config.resolution) || failed - low <= 1;
             if !close {
                 self.measure(low + (failed - low) / 2, run)?;
                 continue;
@@ -487,7 +488,10 @@ mod tests {
             let found = search(&config, &no_time, &never, |l| system.run(l)).expect("search");
             let knee = ceiling / 0.95;
             let (held, failed) = (found.held.expect("held"), found.failed.expect("failed"));
-            let (low, high) = (found.interval.0.expect("low"), found.interval.1.expect("high"));
+            let (low, high) = (
+                found.interval.0.expect("low"),
+                found.interval.1.expect("high"),
+            );
             assert_eq!(found.stop, Stop::Converged);
             assert!(low <= held && held < failed && failed <= high);
             // The interval holds the knee.
@@ -495,8 +499,14 @@ mod tests {
                 low as f64 <= knee && high as f64 >= knee,
                 "ceiling {ceiling}: knee {knee:.0} outside [{low}, {high}]"
             );
-            assert!(high as f64 <= low as f64 * 1.25, "a narrow interval: [{low}, {high}]");
-            assert!(failed as f64 <= held as f64 * 1.05 + 1.0, "within the resolution");
+            assert!(
+                high as f64 <= low as f64 * 1.25,
+                "a narrow interval: [{low}, {high}]"
+            );
+            assert!(
+                failed as f64 <= held as f64 * 1.05 + 1.0,
+                "within the resolution"
+            );
             for end in [held, failed] {
                 let runs = found.points.iter().filter(|p| p.load == end).count();
                 assert!(runs >= 3, "{end} ran {runs} times");
@@ -524,9 +534,19 @@ mod tests {
         // 0.2 + 3 u^8 <= 1 for u <= (0.8 / 3)^(1/8) = 0.8476.
         let knee = 100_000.0 * (0.8f64 / 3.0).powf(0.125);
         let (held, failed) = (found.held.expect("held"), found.failed.expect("failed"));
-        assert!(held as f64 <= knee && failed as f64 >= knee, "{knee} outside [{held}, {failed}]");
-        let reasons: Vec<_> = found.points.iter().filter_map(|p| p.reason.clone()).collect();
-        assert!(reasons.iter().any(|r| r.contains("p99<=1000ms broken")), "{reasons:?}");
+        assert!(
+            held as f64 <= knee && failed as f64 >= knee,
+            "{knee} outside [{held}, {failed}]"
+        );
+        let reasons: Vec<_> = found
+            .points
+            .iter()
+            .filter_map(|p| p.reason.clone())
+            .collect();
+        assert!(
+            reasons.iter().any(|r| r.contains("p99<=1000ms broken")),
+            "{reasons:?}"
+        );
     }
 
     #[test]
@@ -594,7 +614,11 @@ mod tests {
             .reason
             .as_deref()
             .is_some_and(|r| r.contains("did not start")));
-        assert!(found.runs() <= 12, "bisects down to 1 tx/s: {} runs", found.runs());
+        assert!(
+            found.runs() <= 12,
+            "bisects down to 1 tx/s: {} runs",
+            found.runs()
+        );
     }
 
     #[test]
@@ -602,7 +626,10 @@ mod tests {
         let slo: Slo = "p99<=2s".parse().expect("p99");
         assert_eq!(slo.max, Duration::from_secs(2));
         let slo: Slo = "p50 <= 250ms".parse().expect("p50");
-        assert_eq!((slo.percentile, slo.max), (Percentile::P50, Duration::from_millis(250)));
+        assert_eq!(
+            (slo.percentile, slo.max),
+            (Percentile::P50, Duration::from_millis(250))
+        );
         for bad in ["p90<=1s", "p99<2s", "p99<=2", "p99<=-1s"] {
             let err = bad.parse::<Slo>().expect_err(bad).to_string();
             assert!(err.contains("e.g. p99<=2s"), "{err}");

@@ -75,7 +75,9 @@ impl LatencyMatrix {
 
     /// The one-way delay from `from` to `to` in milliseconds.
     pub fn delay_ms(&self, from: &str, to: &str) -> Option<f64> {
-        self.delays.get(&(from.to_string(), to.to_string())).copied()
+        self.delays
+            .get(&(from.to_string(), to.to_string()))
+            .copied()
     }
 
     /// Where the matrix came from.

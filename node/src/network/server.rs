@@ -284,7 +284,7 @@ async fn serve_connection(
                             shared.observe_delay(&block);
                         }
                         CoreMessage::Block {
-                        from: peer,
+                            from: peer,
                             block: Arc::new(block),
                         }
                     }

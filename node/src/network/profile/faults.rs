@@ -77,9 +77,9 @@ pub enum Fault {
 impl Fault {
     /// Parses a partition, `0,1/2,3@20s+15s`.
     pub fn parse_partition(spec: &str) -> Result<Self, String> {
-        let (sides, window) = spec
-            .split_once('@')
-            .ok_or_else(|| format!("partition `{spec}`: expected SIDES@START+DURATION, e.g. 0,1/2,3@20s+15s"))?;
+        let (sides, window) = spec.split_once('@').ok_or_else(|| {
+            format!("partition `{spec}`: expected SIDES@START+DURATION, e.g. 0,1/2,3@20s+15s")
+        })?;
         let sides = sides
             .split('/')
             .map(|side| {
@@ -89,7 +89,9 @@ impl Fault {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if sides.len() < 2 {
-            return Err(format!("partition `{spec}`: needs at least two sides separated by `/`"));
+            return Err(format!(
+                "partition `{spec}`: needs at least two sides separated by `/`"
+            ));
         }
         let mut seen = Vec::new();
         for v in sides.iter().flatten() {
@@ -106,9 +108,9 @@ impl Fault {
 
     /// Parses a slow validator, `3:+200ms` or `3:+200ms@20s+15s`.
     pub fn parse_slow(spec: &str) -> Result<Self, String> {
-        let (validator, rest) = spec
-            .split_once(":+")
-            .ok_or_else(|| format!("slow validator `{spec}`: expected V:+DELAY[@START+DURATION], e.g. 3:+200ms"))?;
+        let (validator, rest) = spec.split_once(":+").ok_or_else(|| {
+            format!("slow validator `{spec}`: expected V:+DELAY[@START+DURATION], e.g. 3:+200ms")
+        })?;
         let (extra, window) = split_window(rest, spec)?;
         Ok(Self::Slow {
             validator: parse_validator(validator, spec)?,
@@ -119,7 +121,9 @@ impl Fault {
 
     /// Parses a flapping link, `0-1:2s,25%` or `0-1:2s,25%@20s+15s`.
     pub fn parse_flap(spec: &str) -> Result<Self, String> {
-        let usage = || format!("flapping link `{spec}`: expected A-B:PERIOD,DOWN%[@START+DURATION], e.g. 0-1:2s,25%");
+        let usage = || {
+            format!("flapping link `{spec}`: expected A-B:PERIOD,DOWN%[@START+DURATION], e.g. 0-1:2s,25%")
+        };
         let (pair, rest) = spec.split_once(':').ok_or_else(usage)?;
         let (a, b) = pair.split_once('-').ok_or_else(usage)?;
         let (cycle, window) = split_window(rest, spec)?;
@@ -130,15 +134,21 @@ impl Fault {
             .and_then(|d| d.parse().ok())
             .ok_or_else(usage)?;
         if !(0.0..=100.0).contains(&down) {
-            return Err(format!("flapping link `{spec}`: the down share {down}% is not within 0-100%"));
+            return Err(format!(
+                "flapping link `{spec}`: the down share {down}% is not within 0-100%"
+            ));
         }
         let period = parse_duration(period, spec)?;
         if period.is_zero() {
-            return Err(format!("flapping link `{spec}`: the period must be positive"));
+            return Err(format!(
+                "flapping link `{spec}`: the period must be positive"
+            ));
         }
         let (a, b) = (parse_validator(a, spec)?, parse_validator(b, spec)?);
         if a == b {
-            return Err(format!("flapping link `{spec}`: a link joins two different validators"));
+            return Err(format!(
+                "flapping link `{spec}`: a link joins two different validators"
+            ));
         }
         Ok(Self::Flap {
             a,
@@ -159,7 +169,12 @@ impl Fault {
     }
 
     /// The end of the down period of the link `from -> to` that contains `t`, if any.
-    fn down_until(&self, from: AuthorityIndex, to: AuthorityIndex, t: Duration) -> Option<Duration> {
+    fn down_until(
+        &self,
+        from: AuthorityIndex,
+        to: AuthorityIndex,
+        t: Duration,
+    ) -> Option<Duration> {
         match self {
             Self::Partition { sides, window } => {
                 let side = |v| sides.iter().position(|s| s.contains(&v));
@@ -231,7 +246,13 @@ impl fmt::Display for Fault {
                 period,
                 down,
                 window: w,
-            } => write!(f, "flap {a}-{b}:{},{}%{}", show(*period), down * 100.0, window(w)),
+            } => write!(
+                f,
+                "flap {a}-{b}:{},{}%{}",
+                show(*period),
+                down * 100.0,
+                window(w)
+            ),
         }
     }
 }
@@ -368,9 +389,9 @@ fn split_window<'a>(text: &'a str, spec: &str) -> Result<(&'a str, Option<Window
 }
 
 fn parse_window(text: &str, spec: &str) -> Result<Window, String> {
-    let (start, duration) = text
-        .split_once('+')
-        .ok_or_else(|| format!("`{spec}`: the window `{text}` is not START+DURATION, e.g. 20s+15s"))?;
+    let (start, duration) = text.split_once('+').ok_or_else(|| {
+        format!("`{spec}`: the window `{text}` is not START+DURATION, e.g. 20s+15s")
+    })?;
     Ok(Window {
         start: parse_duration(start, spec)?,
         duration: parse_duration(duration, spec)?,
@@ -385,17 +406,21 @@ pub fn parse_duration(text: &str, spec: &str) -> Result<Duration, String> {
     } else if let Some(n) = text.strip_suffix('s') {
         (n, 1.0)
     } else {
-        return Err(format!("`{spec}`: `{text}` needs a unit, ms or s (e.g. 200ms, 20s)"));
+        return Err(format!(
+            "`{spec}`: `{text}` needs a unit, ms or s (e.g. 200ms, 20s)"
+        ));
     };
     match number.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(Duration::from_secs_f64(v * unit)),
-        _ => Err(format!("`{spec}`: `{text}` is not a duration (e.g. 200ms, 20s)")),
+        _ => Err(format!(
+            "`{spec}`: `{text}` is not a duration (e.g. 200ms, 20s)"
+        )),
     }
 }
 
 fn show(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -434,7 +459,10 @@ mod tests {
             (Fault::parse_partition("0,1@1s+1s"), "two sides"),
             (Fault::parse_partition("0,1/1,2@1s+1s"), "on two sides"),
             (Fault::parse_partition("0/1"), "SIDES@START+DURATION"),
-            (Fault::parse_partition("0/x@1s+1s"), "`x` is not a validator"),
+            (
+                Fault::parse_partition("0/x@1s+1s"),
+                "`x` is not a validator",
+            ),
             (Fault::parse_partition("0/1@1+1s"), "needs a unit"),
             (Fault::parse_slow("3+200ms"), "V:+DELAY"),
             (Fault::parse_flap("0-1:2s,150%"), "not within 0-100%"),

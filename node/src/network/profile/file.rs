@@ -119,13 +119,19 @@ impl Profile {
         for (i, raw) in file.links.iter().enumerate() {
             let line = line_of(text, raw.get());
             let at = |what: String| anyhow::anyhow!("{source}: line {line}: links[{i}]{what}");
-            let entry: LinkEntry = serde_json::from_str(raw.get())
-                .map_err(|e| at(format!(": {e}")))?;
+            let entry: LinkEntry =
+                serde_json::from_str(raw.get()).map_err(|e| at(format!(": {e}")))?;
             let from = index(&entry.from).ok_or_else(|| {
-                at(format!(".from: region `{}` is not in regions {regions:?}", entry.from))
+                at(format!(
+                    ".from: region `{}` is not in regions {regions:?}",
+                    entry.from
+                ))
             })?;
             let to = index(&entry.to).ok_or_else(|| {
-                at(format!(".to: region `{}` is not in regions {regions:?}", entry.to))
+                at(format!(
+                    ".to: region `{}` is not in regions {regions:?}",
+                    entry.to
+                ))
             })?;
             let name = format!(" ({} -> {})", entry.from, entry.to);
             if !entry.delay_ms.is_finite() || !(0.0..=60_000.0).contains(&entry.delay_ms) {
@@ -326,11 +332,20 @@ mod tests {
         let ab = p.link("a", "b").expect("a -> b");
         assert_eq!(ab.delay, Duration::from_millis(40));
         assert_eq!(ab.loss, 0.01);
-        assert_eq!(ab.jitter, Jitter::Normal { sd_ms: 1.0, max_ms: 5.0 });
+        assert_eq!(
+            ab.jitter,
+            Jitter::Normal {
+                sd_ms: 1.0,
+                max_ms: 5.0
+            }
+        );
         // The round trip (120 ms) is below the minimum timeout.
         assert_eq!(ab.retransmit_timeout, Duration::from_millis(200));
         let ba = p.link("b", "a").expect("b -> a");
-        assert_eq!((ba.delay, &ba.jitter), (Duration::from_millis(80), &Jitter::None));
+        assert_eq!(
+            (ba.delay, &ba.jitter),
+            (Duration::from_millis(80), &Jitter::None)
+        );
         assert_eq!(p.egress("b"), Some(1_000_000));
         assert_eq!(p.egress("a"), None);
     }
@@ -342,13 +357,44 @@ mod tests {
     #[test]
     fn bad_profiles_are_refused_with_the_line_and_field_at_fault() {
         let cases = [
-            (TWO.replace(r#""delay_ms": 80"#, r#""delay_ms": -80"#), "line 7: links[2] (b -> a).delay_ms is -80"),
-            (TWO.replace(r#""to": "b", "delay_ms": 40"#, r#""to": "c", "delay_ms": 40"#), "line 6: links[1].to: region `c` is not in regions"),
-            (TWO.replace("    { \"from\": \"b\", \"to\": \"b\", \"delay_ms\": 1 }\n", "").replace("\"jitter\": { \"distribution\": \"none\" } },", "\"jitter\": { \"distribution\": \"none\" } }"), "no link from `b` to `b`"),
-            (TWO.replace(r#""distribution": "none""#, r#""distribution": "gauss""#), "line 7: links[2]: unknown variant `gauss`"),
-            (TWO.replace(r#""loss": 0.01"#, r#""loss": 1.5"#), "line 6: links[1] (a -> b).loss is 1.5"),
-            (TWO.replace(r#""sd_ms": 1"#, r#""sd_ms": -1"#), "defaults.jitter.sd_ms is -1"),
-            (TWO.replace(r#""b": 8"#, r#""z": 8"#), "egress_mbps: region `z` is not in regions"),
+            (
+                TWO.replace(r#""delay_ms": 80"#, r#""delay_ms": -80"#),
+                "line 7: links[2] (b -> a).delay_ms is -80",
+            ),
+            (
+                TWO.replace(
+                    r#""to": "b", "delay_ms": 40"#,
+                    r#""to": "c", "delay_ms": 40"#,
+                ),
+                "line 6: links[1].to: region `c` is not in regions",
+            ),
+            (
+                TWO.replace(
+                    "    { \"from\": \"b\", \"to\": \"b\", \"delay_ms\": 1 }\n",
+                    "",
+                )
+                .replace(
+                    "\"jitter\": { \"distribution\": \"none\" } },",
+                    "\"jitter\": { \"distribution\": \"none\" } }",
+                ),
+                "no link from `b` to `b`",
+            ),
+            (
+                TWO.replace(r#""distribution": "none""#, r#""distribution": "gauss""#),
+                "line 7: links[2]: unknown variant `gauss`",
+            ),
+            (
+                TWO.replace(r#""loss": 0.01"#, r#""loss": 1.5"#),
+                "line 6: links[1] (a -> b).loss is 1.5",
+            ),
+            (
+                TWO.replace(r#""sd_ms": 1"#, r#""sd_ms": -1"#),
+                "defaults.jitter.sd_ms is -1",
+            ),
+            (
+                TWO.replace(r#""b": 8"#, r#""z": 8"#),
+                "egress_mbps: region `z` is not in regions",
+            ),
             (TWO.replace("\"regions\"", "\"regoins\""), "line 2"),
         ];
         for (text, expected) in cases {
@@ -376,7 +422,13 @@ mod tests {
     fn a_latency_matrix_becomes_constant_links() {
         let m = LatencyMatrix::parse("region,a,b\na,0,40\nb,41,0\n", "m.csv").expect("parse");
         let p = Profile::from_latency_matrix(&m);
-        assert_eq!(p.link("b", "a"), Some(&Link::constant(Duration::from_millis(41))));
-        assert_eq!(p.link("a", "b"), Some(&Link::constant(Duration::from_millis(40))));
+        assert_eq!(
+            p.link("b", "a"),
+            Some(&Link::constant(Duration::from_millis(41)))
+        );
+        assert_eq!(
+            p.link("a", "b"),
+            Some(&Link::constant(Duration::from_millis(40)))
+        );
     }
 }

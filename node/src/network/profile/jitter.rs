@@ -115,7 +115,10 @@ mod tests {
             20_000,
         );
         let median = v[v.len() / 2];
-        assert!((6.2..7.2).contains(&median), "median {median} ms, expected 6.7");
+        assert!(
+            (6.2..7.2).contains(&median),
+            "median {median} ms, expected 6.7"
+        );
         assert!(v[0] >= 0.0);
         assert_eq!(*v.last().expect("samples"), 25.0, "clipped at max_ms");
     }

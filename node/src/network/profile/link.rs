@@ -154,7 +154,10 @@ mod tests {
             longest = longest.max(at - sent);
             last = at;
         }
-        assert!(shortest < 45 * MS, "some messages take about the base delay");
+        assert!(
+            shortest < 45 * MS,
+            "some messages take about the base delay"
+        );
         assert!(longest > 100 * MS, "the jitter spreads the others");
     }
 
@@ -169,20 +172,28 @@ mod tests {
         };
         let transits: Vec<Duration> = (0..10_000).map(|_| link.transit(&mut rng)).collect();
         let delayed = transits.iter().filter(|t| **t > 10 * MS).count();
-        assert!((900..1_100).contains(&delayed), "{delayed} of 10000 retransmitted");
+        assert!(
+            (900..1_100).contains(&delayed),
+            "{delayed} of 10000 retransmitted"
+        );
         // Each transit is the delay plus a sum of doubling timeouts: 200, 600, 1400 ms...
         for t in &transits {
             let extra = (*t - 10 * MS).as_millis();
             assert!([0, 200, 600, 1_400, 3_000].contains(&extra), "{extra} ms");
         }
-        assert!(transits.iter().any(|t| *t == 610 * MS), "a second loss doubles");
+        assert!(
+            transits.iter().any(|t| *t == 610 * MS),
+            "a second loss doubles"
+        );
     }
 
     #[test]
     fn egress_serializes_messages_at_the_cap_across_links() {
         let mut egress = Egress::new(Some(1_000_000));
         // Three 100 kB messages sent at once leave 100 ms apart.
-        let d: Vec<Duration> = (0..3).map(|_| egress.depart(Duration::ZERO, 100_000)).collect();
+        let d: Vec<Duration> = (0..3)
+            .map(|_| egress.depart(Duration::ZERO, 100_000))
+            .collect();
         assert_eq!(d, vec![100 * MS, 200 * MS, 300 * MS]);
         // After an idle second, the next one leaves right away.
         assert_eq!(egress.depart(2_000 * MS, 1_000), 2_001 * MS);

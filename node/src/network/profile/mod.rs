@@ -57,12 +57,7 @@ impl Outbound {
     }
 
     /// Links of zero delay to each of `n` validators: faults and a bandwidth cap only.
-    pub fn ideal(
-        me: AuthorityIndex,
-        n: usize,
-        egress: Option<u64>,
-        faults: FaultSchedule,
-    ) -> Self {
+    pub fn ideal(me: AuthorityIndex, n: usize, egress: Option<u64>, faults: FaultSchedule) -> Self {
         let links = (0..n as AuthorityIndex)
             .map(|i| (i != me).then(|| Link::constant(Duration::ZERO)))
             .collect();
@@ -131,25 +126,57 @@ mod tests {
             Fault::parse_partition("0/2@1s+1s").expect("partition"),
             Fault::parse_slow("0:+100ms@3s+1s").expect("slow"),
         ]);
-        let links = vec![None, Some(Link::constant(10 * MS)), Some(Link::constant(20 * MS))];
+        let links = vec![
+            None,
+            Some(Link::constant(10 * MS)),
+            Some(Link::constant(20 * MS)),
+        ];
         let mut out = Outbound::new(0, links, Some(100_000), faults);
         // 10 kB at 100 kB/s leaves after 100 ms, arrives 10 ms later.
         let d = out.send(1, Duration::ZERO, 10_000, &mut rng).expect("to 1");
-        assert_eq!(d, Delivery { at: 110 * MS, faulted: false });
+        assert_eq!(
+            d,
+            Delivery {
+                at: 110 * MS,
+                faulted: false
+            }
+        );
         // Right behind it on the shared egress, to another peer.
         let d = out.send(2, Duration::ZERO, 10_000, &mut rng).expect("to 2");
         assert_eq!(d.at, 220 * MS);
         // Partitioned from 2 during [1 s, 2 s): held to the heal plus the transit (100 B
         // take 1 ms at the cap).
         let d = out.send(2, 1_500 * MS, 100, &mut rng).expect("to 2");
-        assert_eq!(d, Delivery { at: 2_020 * MS, faulted: true });
+        assert_eq!(
+            d,
+            Delivery {
+                at: 2_020 * MS,
+                faulted: true
+            }
+        );
         // Not partitioned from 1; it waits 1 ms for the previous message's bytes.
         let d = out.send(1, 1_500 * MS, 100, &mut rng).expect("to 1");
-        assert_eq!(d, Delivery { at: 1_512 * MS, faulted: false });
+        assert_eq!(
+            d,
+            Delivery {
+                at: 1_512 * MS,
+                faulted: false
+            }
+        );
         // Slow during [3 s, 4 s).
         let d = out.send(1, 3_000 * MS, 100, &mut rng).expect("to 1");
-        assert_eq!(d, Delivery { at: 3_111 * MS, faulted: true });
-        assert_eq!(out.send(0, Duration::ZERO, 1, &mut rng), None, "not to itself");
+        assert_eq!(
+            d,
+            Delivery {
+                at: 3_111 * MS,
+                faulted: true
+            }
+        );
+        assert_eq!(
+            out.send(0, Duration::ZERO, 1, &mut rng),
+            None,
+            "not to itself"
+        );
     }
 
     #[test]
