@@ -51,11 +51,27 @@ fn run(dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
-/// Runs `node run` that must fail at start; returns its stderr.
+/// Runs `node run` that must fail at start (within 60 s); returns its stderr.
 fn refused(dir: &Path, extra: &[&str]) -> String {
-    let output = run(dir, extra).output().expect("node run");
-    assert!(!output.status.success(), "node run {extra:?} started");
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let log = dir.join("refused.log");
+    let mut child = run(dir, extra)
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("node run");
+    let status = (0..600).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        child.try_wait().ok().flatten()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "node run {extra:?} did not fail at start: {stderr}"
+    );
+    stderr
 }
 
 const AWS4: &[&str] = &["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"];
