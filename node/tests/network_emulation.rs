@@ -253,8 +253,10 @@ async fn a_scheduled_partition_isolates_a_validator_and_heals_on_time() {
         others_after > others_before,
         "the three others kept committing ({others_before} -> {others_after})"
     );
-    assert!(validators[3].metrics().fault_held_messages.get() > 0);
-    assert!(validators[0].metrics().fault_held_messages.get() > 0);
+    // The others' new blocks to 3 were held (3 itself may have nothing new to send).
+    for v in &validators[..3] {
+        assert!(v.metrics().fault_held_messages.get() > 0);
+    }
 
     // After the heal the isolated validator catches up and commits what the others did.
     let target = validators[0].commits().len() + 5;
