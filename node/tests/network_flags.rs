@@ -27,7 +27,10 @@ fn genesis(dir: &Path, regions: Option<&[&str]>) {
     if let Some(regions) = regions {
         command.arg("--regions").args(regions);
     }
-    let status = command.stdout(Stdio::null()).status().expect("node genesis");
+    let status = command
+        .stdout(Stdio::null())
+        .status()
+        .expect("node genesis");
     assert!(status.success());
 }
 
@@ -83,7 +86,14 @@ fn a_built_in_profile_starts_a_validator_on_its_region() {
     let log = dir.path().join("run.log");
     let mut child = run(
         dir.path(),
-        &["--network-profile", "aws", "--slow", "0:+50ms", "--fault-epoch", "0"],
+        &[
+            "--network-profile",
+            "aws",
+            "--slow",
+            "0:+50ms",
+            "--fault-epoch",
+            "0",
+        ],
     )
     .env("RUST_LOG", "info")
     .stderr(std::fs::File::create(&log).expect("log file"))
@@ -95,7 +105,11 @@ fn a_built_in_profile_starts_a_validator_on_its_region() {
     });
     let _ = child.kill();
     let _ = child.wait();
-    assert!(started, "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(
+        started,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -110,17 +124,32 @@ fn bad_profiles_faults_and_placements_are_refused_at_start() {
     .expect("write");
     let bad = bad.display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--network-profile", &bad], "line 4: links[0] (us-east-1 -> us-east-1).delay_ms is -1"),
-        (vec!["--network-profile", "nowhere"], "built-in profiles: lan, aws, degraded"),
-        (vec!["--network-profile", "lan"], "region `us-east-1` is not in the network profile"),
-        (vec!["--partition", "0/7@1s+1s", "--fault-epoch", "0"], "validator 7 does not exist"),
+        (
+            vec!["--network-profile", &bad],
+            "line 4: links[0] (us-east-1 -> us-east-1).delay_ms is -1",
+        ),
+        (
+            vec!["--network-profile", "nowhere"],
+            "built-in profiles: lan, aws, degraded",
+        ),
+        (
+            vec!["--network-profile", "lan"],
+            "region `us-east-1` is not in the network profile",
+        ),
+        (
+            vec!["--partition", "0/7@1s+1s", "--fault-epoch", "0"],
+            "validator 7 does not exist",
+        ),
         (vec!["--partition", "0/1@1s+1s"], "--fault-epoch"),
         (vec!["--flap", "0-1:2s"], "A-B:PERIOD,DOWN%"),
         (vec!["--egress-mbps", "0"], "--egress-mbps is 0"),
     ];
     for (flags, expected) in cases {
         let err = refused(dir.path(), &flags);
-        assert!(err.contains(expected), "{flags:?}: `{err}` lacks `{expected}`");
+        assert!(
+            err.contains(expected),
+            "{flags:?}: `{err}` lacks `{expected}`"
+        );
     }
     let unplaced = tempfile::tempdir().expect("tempdir");
     genesis(unplaced.path(), None);
