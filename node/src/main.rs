@@ -9,7 +9,10 @@ use node::{
     committee::Committee,
     crypto, descriptors,
     genesis::{self, GenesisConfig},
-    network::LatencyMatrix,
+    network::{
+        profile::{mbps_to_bytes, Fault, FaultSchedule, Outbound, Profile},
+        EmulationConfig, LatencyMatrix,
+    },
     parameters::Parameters,
     transactions::MIN_TRANSACTION_SIZE,
     validator::{Validator, ValidatorConfig},
@@ -100,9 +103,32 @@ struct RunArgs {
     /// Transaction size in bytes.
     #[arg(long, default_value_t = 512)]
     transaction_size: usize,
-    /// CSV of one-way delays between regions (geo emulation).
-    #[arg(long)]
+    /// CSV of one-way delays between regions: a network profile of constant delays.
+    #[arg(long, conflicts_with = "network_profile")]
     latency_matrix: Option<PathBuf>,
+    /// Network profile: a built-in name (lan, aws, degraded) or a JSON file; validators are
+    /// placed on regions by the committee file.
+    #[arg(long, value_name = "NAME|FILE")]
+    network_profile: Option<String>,
+    /// Cap on this validator's outgoing bandwidth, in megabits per second (overrides the
+    /// profile's cap for its region).
+    #[arg(long, value_name = "MBPS")]
+    egress_mbps: Option<f64>,
+    /// A scheduled partition, SIDES@START+DURATION after --fault-epoch, e.g.
+    /// 0,1/2,3@20s+15s: messages between the sides are held until it heals. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    partition: Vec<String>,
+    /// A slow validator, V:+DELAY[@START+DURATION], e.g. 3:+200ms: its messages leave that
+    /// late. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    slow: Vec<String>,
+    /// A flapping link, A-B:PERIOD,DOWN%[@START+DURATION], e.g. 0-1:2s,25%: down for the
+    /// first DOWN% of every period. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    flap: Vec<String>,
+    /// Unix time in milliseconds the fault windows count from: the same on every validator.
+    #[arg(long, value_name = "UNIX_MS")]
+    fault_epoch: Option<u64>,
     /// Listen on every interface (0.0.0.0 or ::) at this validator's committee ports instead
     /// of on its committee addresses: needed on clouds, where the public address peers use is
     /// not on the instance's own interface.
@@ -180,14 +206,7 @@ fn run(args: RunArgs) -> Result<()> {
     let committee = Arc::new(Committee::load(&args.committee)?);
     let parameters = Parameters::load(&args.parameters)?;
     let key = crypto::read_private_key(&args.private)?;
-    let delays = match &args.latency_matrix {
-        Some(path) => Some(
-            LatencyMatrix::load(path)?
-                .delays_from(&committee, args.authority)
-                .with_context(|| format!("latency matrix {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let network = network_emulation(&args, &committee)?;
     raise_open_files_limit();
     let config = ValidatorConfig {
         authority: args.authority,
@@ -197,7 +216,7 @@ fn run(args: RunArgs) -> Result<()> {
         storage: args.storage,
         load: args.load,
         transaction_size: args.transaction_size,
-        delays,
+        network,
         serve_metrics: true,
         bind_all: args.bind_all,
         record_commits: false,
@@ -231,6 +250,62 @@ fn run(args: RunArgs) -> Result<()> {
         }
         validator.shutdown().await
     })
+}
+
+/// The emulated network of `run`: a profile (or a latency matrix), an egress cap and the
+/// scheduled faults; None when nothing is emulated.
+fn network_emulation(args: &RunArgs, committee: &Committee) -> Result<Option<EmulationConfig>> {
+    let mut faults = Vec::new();
+    for (specs, parse) in [
+        (
+            &args.partition,
+            Fault::parse_partition as fn(&str) -> Result<Fault, String>,
+        ),
+        (&args.slow, Fault::parse_slow),
+        (&args.flap, Fault::parse_flap),
+    ] {
+        for spec in specs {
+            faults.push(parse(spec).map_err(anyhow::Error::msg)?);
+        }
+    }
+    let faults = FaultSchedule::new(faults);
+    faults
+        .check_committee(committee.size())
+        .map_err(anyhow::Error::msg)?;
+    if !faults.is_empty() && args.fault_epoch.is_none() {
+        bail!(
+            "--partition, --slow and --flap count their windows from --fault-epoch: give it, \
+             the same unix time in milliseconds to every validator"
+        );
+    }
+    if let Some(mbps) = args.egress_mbps {
+        if !mbps.is_finite() || mbps <= 0.0 {
+            bail!("--egress-mbps is {mbps}: give a positive number of megabits per second");
+        }
+    }
+    let egress = args.egress_mbps.map(mbps_to_bytes);
+    let profile = match (&args.network_profile, &args.latency_matrix) {
+        (Some(name), _) => Some(Profile::load(name)?),
+        (None, Some(path)) => Some(Profile::from_latency_matrix(&LatencyMatrix::load(path)?)),
+        (None, None) => None,
+    };
+    let me = args.authority;
+    let outbound = match profile {
+        Some(profile) => profile
+            .outbound(committee, me, egress, faults)
+            .with_context(|| {
+                format!(
+                    "{} does not fit the network profile",
+                    args.committee.display()
+                )
+            })?,
+        None if faults.is_empty() && egress.is_none() => return Ok(None),
+        None => Outbound::ideal(me, committee.size(), egress, faults),
+    };
+    Ok(Some(EmulationConfig {
+        outbound,
+        epoch_unix_ms: args.fault_epoch,
+    }))
 }
 
 /// Raises the soft open-files limit to the hard one and logs the limit.

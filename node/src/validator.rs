@@ -50,8 +50,8 @@ pub struct ValidatorConfig {
     pub load: u64,
     /// Load generator transaction size.
     pub transaction_size: usize,
-    /// Emulated one-way delay to each authority (None = no emulation).
-    pub delays: Option<Vec<Duration>>,
+    /// The emulated network: delays, jitter, loss, egress cap, scheduled faults (None: none).
+    pub network: Option<network::EmulationConfig>,
     /// Serve `/metrics` on the committee's metrics address.
     pub serve_metrics: bool,
     /// Listen on every interface at the committee's ports instead of on the committee's
@@ -96,9 +96,16 @@ impl ValidatorConfig {
                 self.authority
             );
         }
-        if let Some(d) = &self.delays {
-            if d.len() != self.committee.size() {
-                bail!("latency emulation needs one delay per authority");
+        if let Some(emulation) = &self.network {
+            if emulation.outbound.size() != self.committee.size() {
+                bail!("the network emulation needs one link per validator");
+            }
+            if let Err(e) = emulation
+                .outbound
+                .faults()
+                .check_committee(self.committee.size())
+            {
+                bail!("{e}");
             }
         }
         if self.parameters.leaders_per_round > self.committee.size() {
@@ -372,6 +379,13 @@ fn connect_peers(
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Network {
     let params = &config.parameters;
+    let emulation = config.network.as_ref().map(|e| {
+        Arc::new(network::Emulation::start(
+            e.outbound.clone(),
+            e.epoch_unix_ms,
+            shared.metrics.clone(),
+        ))
+    });
     let mut queues = Vec::new();
     for (peer, authority) in config.committee.authorities() {
         if peer == config.authority {
@@ -390,18 +404,13 @@ fn connect_peers(
             jobs_rx,
             catch_up_tx,
         )));
-        let delay = config
-            .delays
-            .as_ref()
-            .and_then(|d| d.get(peer as usize).copied())
-            .unwrap_or_default();
         tasks.push(tokio::spawn(network::run_peer(network::PeerLink {
             identity: identity.clone(),
             peer,
             address: authority.address,
             queue: rx,
             catch_up: catch_up_rx,
-            delay,
+            emulation: emulation.clone(),
             subscribe_from: shared.peer_rounds.clone(),
             connected: shared.connected.clone(),
             handshake_timeout: params.handshake_timeout(),

@@ -60,7 +60,7 @@ pub(crate) fn configs(n: usize, dir: &Path, parameters: Parameters) -> Vec<Valid
             storage: dir.join(format!("storage-{i}")),
             load: 200,
             transaction_size: 128,
-            delays: None,
+            network: None,
             serve_metrics: false,
             bind_all: false,
             record_commits: true,

@@ -18,6 +18,7 @@ pub(crate) mod ports;
 pub(crate) mod progress;
 pub mod protocol;
 pub mod results;
+pub mod saturation;
 pub mod settings;
 pub mod ssh;
 pub mod state_lock;

@@ -7,7 +7,8 @@ pub use server::{bind, serve, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES,
 
 use anyhow::Result;
 use prometheus::{
-    Counter, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Counter, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
 };
 
 /// Latency buckets (seconds): fine enough for p50/p90/p99 between 10 ms and 30 s.
@@ -85,7 +86,21 @@ pub struct Metrics {
     pub descriptor_shortages: IntCounter,
     /// Sync points installed (jumps after a long absence).
     pub state_syncs: IntCounter,
+    /// Bytes of frames written to peers after their handshakes.
+    pub sent_bytes: IntCounter,
+    /// Messages a scheduled network fault held back or slowed.
+    pub fault_held_messages: IntCounter,
+    /// Time from a block's creation (its author's clock) to its arrival from its author,
+    /// by author.
+    pub block_delay: HistogramVec,
 }
+
+/// Buckets (seconds) of block delays: 5 ms steps to 200 ms, then coarser to 10 s.
+pub const BLOCK_DELAY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.065, 0.07,
+    0.075, 0.08, 0.085, 0.09, 0.095, 0.1, 0.11, 0.12, 0.13, 0.14, 0.15, 0.16, 0.17, 0.18, 0.19,
+    0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0,
+];
 
 /// Why a valid block was not kept: its author's share of the causal buffer is full (the
 /// highest rounds go first), it is too many rounds ahead, its (author, round) already holds
@@ -195,6 +210,15 @@ impl Metrics {
             "Seconds since the validator started",
         )?;
         registry.register(Box::new(benchmark_duration.clone()))?;
+        let block_delay = HistogramVec::new(
+            HistogramOpts::new(
+                "node_block_delay_seconds",
+                "Time from a block's creation (its author's clock) to its arrival from its author",
+            )
+            .buckets(BLOCK_DELAY_BUCKETS.to_vec()),
+            &["author"],
+        )?;
+        registry.register(Box::new(block_delay.clone()))?;
         let r = &registry;
         Ok(Self {
             committed_transactions: counter(
@@ -333,6 +357,18 @@ impl Metrics {
                 "Sync points installed: jumps to the committee's recent state after an absence \
                  longer than peers can serve block by block",
             )?,
+            sent_bytes: counter(
+                r,
+                "node_sent_bytes_total",
+                "Bytes of frames written to peers after their handshakes",
+            )?,
+            fault_held_messages: counter(
+                r,
+                "node_fault_held_messages_total",
+                "Messages a scheduled network fault (partition, flapping link, slow validator) \
+                 held back or slowed",
+            )?,
+            block_delay,
             registry,
         })
     }

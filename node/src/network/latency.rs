@@ -1,16 +1,15 @@
-//! Geo-latency emulation: one-way delays between regions from a CSV matrix.
+//! CSV latency matrices: one-way delays between regions, the constant-delay special case
+//! of a network profile ([`super::Profile::from_latency_matrix`]).
 
-use std::{collections::HashMap, path::Path, time::Duration};
+use std::{collections::HashMap, path::Path};
 
 use anyhow::{bail, Context, Result};
-
-use crate::committee::{AuthorityIndex, Committee};
 
 /// One-way delays (ms) from row region to column region.
 #[derive(Clone, Debug)]
 pub struct LatencyMatrix {
-    delays: HashMap<(String, String), f64>,
     regions: Vec<String>,
+    delays: HashMap<(String, String), f64>,
     source: String,
 }
 
@@ -56,8 +55,8 @@ impl LatencyMatrix {
             }
         }
         Ok(Self {
-            delays,
             regions: columns,
+            delays,
             source: source.to_string(),
         })
     }
@@ -74,36 +73,16 @@ impl LatencyMatrix {
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Delay from `me` to every authority (zero for itself); errors if a region is unknown.
-    pub fn delays_from(&self, committee: &Committee, me: AuthorityIndex) -> Result<Vec<Duration>> {
-        let region = |i: AuthorityIndex| -> Result<String> {
-            committee
-                .authority(i)
-                .and_then(|a| a.region.clone())
-                .with_context(|| {
-                    format!("authority {i} has no region in the committee file (needed by --latency-matrix)")
-                })
-        };
-        let mine = region(me)?;
-        let mut out = Vec::new();
-        for (i, _) in committee.authorities() {
-            if i == me {
-                out.push(Duration::ZERO);
-                continue;
-            }
-            let theirs = region(i)?;
-            let ms = self
-                .delays
-                .get(&(mine.clone(), theirs.clone()))
-                .with_context(|| {
-                    format!(
-                        "{}: no delay from region `{mine}` to region `{theirs}`",
-                        self.source
-                    )
-                })?;
-            out.push(Duration::from_secs_f64(ms / 1000.0));
-        }
-        Ok(out)
+    /// The one-way delay from `from` to `to` in milliseconds.
+    pub fn delay_ms(&self, from: &str, to: &str) -> Option<f64> {
+        self.delays
+            .get(&(from.to_string(), to.to_string()))
+            .copied()
+    }
+
+    /// Where the matrix came from.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 }
 

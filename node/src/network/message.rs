@@ -158,6 +158,16 @@ impl Message {
         }
     }
 
+    /// Bytes of the frame on the wire: length prefix, tag and fields.
+    pub fn wire_size(&self) -> usize {
+        let body = match self {
+            Self::Block(b) | Self::Garbage(b) => b.len(),
+            Self::Request(refs) => refs.len() * REF_LENGTH,
+            other => other.clone().into_parts().1.len(),
+        };
+        4 + 1 + body
+    }
+
     /// Encodes as one frame body (tag + fields).
     pub fn encode(self) -> Bytes {
         let (tag, body) = self.into_parts();

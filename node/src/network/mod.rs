@@ -3,15 +3,18 @@
 //! length-prefixed frames with a size cap.
 
 mod catch_up;
+mod emulation;
 pub mod handshake;
 mod latency;
 mod log;
 mod message;
 mod peer;
 mod peers;
+pub mod profile;
 mod server;
 
 pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CATCH_UP_JOBS};
+pub use emulation::{Emulation, EmulationConfig};
 pub use latency::LatencyMatrix;
 pub use message::{write_message, Message, MessageError, MAX_SYNC_POINTS};
 pub use peer::{run_peer, Outgoing, PeerLink};

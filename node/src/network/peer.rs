@@ -1,6 +1,6 @@
 //! Outbound connection to one peer: reconnects with bounded backoff, authenticates, then
-//! sends queued messages after the emulated one-way delay (FIFO per peer); catch-up replies
-//! go out when no real-time message waits.
+//! sends queued messages when the emulated network delivers them (FIFO per peer, see
+//! [`super::Emulation`]); catch-up replies go out when no real-time message waits.
 
 use std::{
     net::SocketAddr,
@@ -24,7 +24,7 @@ use super::{
     handshake::{self, Identity, MAX_HANDSHAKE_FRAME},
     message::write_message,
     server::codec,
-    Message,
+    Emulation, Message,
 };
 use crate::{committee::AuthorityIndex, metrics::Metrics};
 
@@ -60,8 +60,8 @@ pub struct PeerLink {
     pub queue: mpsc::Receiver<Outgoing>,
     /// Catch-up replies, sent when `queue` is empty.
     pub catch_up: mpsc::Receiver<Outgoing>,
-    /// Emulated one-way delay.
-    pub delay: Duration,
+    /// The emulated network this validator sends through (None: none).
+    pub emulation: Option<Arc<Emulation>>,
     /// Per member, the round to subscribe from after (re)connecting.
     pub subscribe_from: Arc<Vec<AtomicU64>>,
     /// Per member, whether our connection is up.
@@ -94,10 +94,13 @@ impl PeerLink {
         w: &mut BufWriter<OwnedWriteHalf>,
         item: Outgoing,
     ) -> std::io::Result<()> {
-        if !self.delay.is_zero() {
-            sleep_until(item.queued + self.delay).await;
+        let size = item.message.wire_size();
+        if let Some(emulation) = &self.emulation {
+            sleep_until(emulation.release_at(self.peer, item.queued, size)).await;
         }
-        write_message(w, item.message).await
+        write_message(w, item.message).await?;
+        self.metrics.sent_bytes.inc_by(size as u64);
+        Ok(())
     }
 
     /// Sends until the connection fails or the queue closes. Anything the peer sends after

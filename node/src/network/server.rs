@@ -170,6 +170,18 @@ pub async fn bind(address: SocketAddr) -> Result<TcpListener> {
 }
 
 impl Shared {
+    /// Records how long a block took from its author's clock to here.
+    fn observe_delay(&self, block: &Block) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let delay = now_ms.saturating_sub(block.timestamp_ms()) as f64 / 1000.0;
+        self.metrics
+            .block_delay
+            .with_label_values(&[&block.author().to_string()])
+            .observe(delay);
+    }
+
     fn refuse(&self, address: &SocketAddr, reason: &str, detail: &str) {
         self.metrics
             .connections_refused
@@ -267,10 +279,15 @@ async fn serve_connection(
         let to_core = match message {
             Message::Block(bytes) => {
                 match Block::parse_and_verify(bytes, &shared.identity.committee) {
-                    Ok(block) => CoreMessage::Block {
-                        from: peer,
-                        block: Arc::new(block),
-                    },
+                    Ok(block) => {
+                        if block.author() == peer {
+                            shared.observe_delay(&block);
+                        }
+                        CoreMessage::Block {
+                            from: peer,
+                            block: Arc::new(block),
+                        }
+                    }
                     Err(e) => {
                         shared.metrics.invalid_blocks.inc();
                         return shared.disconnect(peer, "invalid-block", &e.to_string());

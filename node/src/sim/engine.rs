@@ -149,9 +149,34 @@ fn delays(config: &SimConfig, committee: &Committee) -> Result<Vec<Vec<Duration>
                     .collect()
             })
             .collect()),
-        Latency::Matrix(matrix) => (0..n as AuthorityIndex)
-            .map(|a| matrix.delays_from(committee, a))
-            .collect(),
+        Latency::Matrix(matrix) => {
+            let region = |i: AuthorityIndex| {
+                committee
+                    .authority(i)
+                    .and_then(|a| a.region.clone())
+                    .with_context(|| format!("validator {i} has no region in the committee"))
+            };
+            let mut out = Vec::with_capacity(n);
+            for a in 0..n as AuthorityIndex {
+                let mut row = Vec::with_capacity(n);
+                for b in 0..n as AuthorityIndex {
+                    if a == b {
+                        row.push(Duration::ZERO);
+                        continue;
+                    }
+                    let (from, to) = (region(a)?, region(b)?);
+                    let ms = matrix.delay_ms(&from, &to).with_context(|| {
+                        format!(
+                            "{}: no delay from region `{from}` to region `{to}`",
+                            matrix.source()
+                        )
+                    })?;
+                    row.push(Duration::from_secs_f64(ms / 1000.0));
+                }
+                out.push(row);
+            }
+            Ok(out)
+        }
         Latency::Links(links) => Ok(links.clone()),
     }
 }
