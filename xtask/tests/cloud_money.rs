@@ -180,6 +180,30 @@ fn a_renamed_testbed_is_listed_with_its_destroy_command_and_destroyed_by_id() {
     assert_eq!(left, expected, "untagged instances are never touched");
 }
 
+/// Runs `deploy` twice at once, from two threads started at a barrier, the second after
+/// `pause`; panics naming `cycle` if either fails.
+fn twice_at_once(cycle: u64, pause: Duration, deploy: impl Fn() -> anyhow::Result<()> + Sync) {
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = [Duration::ZERO, pause]
+            .into_iter()
+            .map(|pause| {
+                let (start, deploy) = (&start, &deploy);
+                scope.spawn(move || {
+                    start.wait();
+                    std::thread::sleep(pause);
+                    deploy()
+                })
+            })
+            .collect();
+        for run in runs {
+            run.join()
+                .expect("thread")
+                .unwrap_or_else(|e| panic!("cycle {cycle}: deploy: {e:#}"));
+        }
+    });
+}
+
 /// Two deploys of one testbed from two machines (no shared lock) at once, `SOAK_CYCLES`
 /// times (default 3) with the second started after a delay drawn from `SOAK_SEED` (0 to 2
 /// ms): each region ends with exactly the N asked for, although both created (the race
@@ -198,32 +222,15 @@ fn two_concurrent_deploys_leave_exactly_n_per_region() {
     for cycle in 0..cycles {
         let pause = Duration::from_micros(rng.gen_range(0..2000));
         let creates_before = fake.state().creates.len();
-        let start = std::sync::Barrier::new(2);
-        std::thread::scope(|scope| {
-            let runs: Vec<_> = [Duration::ZERO, pause]
-                .into_iter()
-                .map(|pause| {
-                    let settings = settings.clone();
-                    let start = &start;
-                    scope.spawn(move || {
-                        start.wait();
-                        std::thread::sleep(pause);
-                        let provider = testbed::provider(&settings).expect("provider");
-                        deploy(
-                            provider.as_ref(),
-                            &settings,
-                            &fake_vultr::deploy_options(PER_REGION, fast_wait()),
-                            Console::batch(),
-                        )
-                        .map(drop)
-                    })
-                })
-                .collect();
-            for run in runs {
-                run.join()
-                    .expect("thread")
-                    .unwrap_or_else(|e| panic!("cycle {cycle}: deploy: {e:#}"));
-            }
+        twice_at_once(cycle, pause, || {
+            let provider = testbed::provider(&settings).expect("provider");
+            deploy(
+                provider.as_ref(),
+                &settings,
+                &fake_vultr::deploy_options(PER_REGION, fast_wait()),
+                Console::batch(),
+            )
+            .map(drop)
         });
         for region in regions {
             assert_eq!(
@@ -470,31 +477,14 @@ fn concurrent_deploys_and_renames_under_injected_faults_never_overshoot_or_orpha
         let old_settings = on_proxy(&old, &regions);
         let creates_before = fake.state().creates.len();
         let pause = Duration::from_micros(rng.gen_range(0..2000));
-        let start = std::sync::Barrier::new(2);
-        std::thread::scope(|scope| {
-            let runs: Vec<_> = [Duration::ZERO, pause]
-                .into_iter()
-                .map(|pause| {
-                    let settings = old_settings.clone();
-                    let start = &start;
-                    scope.spawn(move || {
-                        start.wait();
-                        std::thread::sleep(pause);
-                        deploy(
-                            &fast_provider(&settings),
-                            &settings,
-                            &fake_vultr::deploy_options(PER_REGION, fast_wait()),
-                            Console::batch(),
-                        )
-                        .map(drop)
-                    })
-                })
-                .collect();
-            for run in runs {
-                run.join()
-                    .expect("thread")
-                    .unwrap_or_else(|e| panic!("cycle {cycle}: deploy: {e:#}"));
-            }
+        twice_at_once(cycle, pause, || {
+            deploy(
+                &fast_provider(&old_settings),
+                &old_settings,
+                &fake_vultr::deploy_options(PER_REGION, fast_wait()),
+                Console::batch(),
+            )
+            .map(drop)
         });
         for region in regions {
             let n = count_in(&fake, &old, region);
