@@ -98,11 +98,10 @@ impl Bed {
     fn fast_provider(&self) -> AwsProvider {
         AwsProvider::with_retry(
             &self.settings,
-            testbed::aws::retry::RetryPolicy {
-                max_attempts: 6,
+            testbed::RetryPolicy {
+                attempts: 6,
                 initial_backoff: Duration::from_millis(5),
                 max_backoff: Duration::from_millis(20),
-                operation_timeout: Duration::from_secs(60),
             },
         )
         .expect("provider")

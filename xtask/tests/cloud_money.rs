@@ -27,8 +27,8 @@ use xtask::{
     state_lock::{TestbedLock, Waiting},
     testbed::{
         self,
-        vultr::{client::RetryPolicy, locked::LockWait, types::deadline_tag, VultrProvider},
-        Provider,
+        vultr::{locked::LockWait, types::deadline_tag, VultrProvider},
+        Provider, RetryPolicy,
     },
     workspace::testbed_state_dir,
 };

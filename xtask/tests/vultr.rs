@@ -21,12 +21,8 @@ use fake_vultr::FakeVultr;
 use xtask::{
     commands::testbed::{wait, WaitOptions},
     testbed::{
-        vultr::{
-            client::{Progress, RetryPolicy},
-            locked::LockWait,
-            resources, VultrProvider,
-        },
-        Instance, InstanceState, Provider,
+        vultr::{client::Progress, locked::LockWait, resources, VultrProvider},
+        Instance, InstanceState, Provider, RetryPolicy,
     },
 };
 

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod host_setup;
 pub mod local;
 pub mod public_key;
+mod retry;
 pub mod static_hosts;
 pub mod user_data;
 pub mod vultr;
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::instance::{Instance, InstanceState};
 use crate::settings::{CloudProvider, LoadedSettings, Testbed};
+pub use retry::RetryPolicy;
 
 /// A region (or the provider's whole API, named `*`) that could not be read or changed, with
 /// the provider's answer.

@@ -9,7 +9,8 @@ use aws_sdk_ec2::{
     Client,
 };
 
-use super::{credentials::AwsCredentials, retry::RetryPolicy};
+use super::{credentials::AwsCredentials, retry};
+use crate::testbed::RetryPolicy;
 
 /// The region asked account-wide questions (which regions exist and are enabled): the one
 /// region every account has enabled.
@@ -26,12 +27,12 @@ pub struct Ec2Clients {
 impl Ec2Clients {
     /// Clients with static `credentials`; `endpoint` replaces AWS's public endpoints (an
     /// emulator in tests).
-    pub fn new(credentials: &AwsCredentials, endpoint: Option<&str>, retry: &RetryPolicy) -> Self {
+    pub fn new(credentials: &AwsCredentials, endpoint: Option<&str>, policy: &RetryPolicy) -> Self {
         let mut shared = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .credentials_provider(SharedCredentialsProvider::new(credentials.to_sdk()))
-            .retry_config(retry.retry_config())
-            .timeout_config(retry.timeout_config());
+            .retry_config(retry::retry_config(policy))
+            .timeout_config(retry::timeout_config());
         if let Some(endpoint) = endpoint {
             shared = shared.endpoint_url(endpoint);
         }
@@ -90,7 +91,7 @@ mod tests {
         let clients = Ec2Clients::new(
             &credentials,
             Some("http://127.0.0.1:1"),
-            &RetryPolicy::default(),
+            &retry::DEFAULT_RETRY,
         );
         let client = clients.region("eu-west-1");
         let shown = format!("{clients:?} {client:?}");

@@ -42,7 +42,6 @@ use self::{
     errors::api_error,
     images::MachineImage,
     instances::{Action, LaunchSpec},
-    retry::RetryPolicy,
 };
 use chrono::{DateTime, Utc};
 
@@ -56,6 +55,7 @@ const STOPPED_BILLING: &str = "a stopped EC2 instance bills no compute, but its 
     (`disk_size_gb` of gp3) and any Elastic IP are still charged, and instance-store data (the \
     `d` in m5d) is lost on stop; `testbed destroy` ends every charge";
 use crate::settings::{Cloud, CloudProvider, Common, LoadedSettings};
+use crate::testbed::RetryPolicy;
 
 /// Testbeds on AWS EC2.
 pub struct AwsProvider {
@@ -79,7 +79,7 @@ pub struct AwsProvider {
 impl AwsProvider {
     /// The provider of validated settings (`cloud_provider: "aws"`).
     pub fn new(settings: &LoadedSettings) -> Result<Self> {
-        Self::with_retry(settings, RetryPolicy::default())
+        Self::with_retry(settings, retry::DEFAULT_RETRY)
     }
 
     /// The provider with a given retry policy.

@@ -9,7 +9,8 @@ use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 
-use super::{client::Ec2Clients, instances::LaunchSpec, retry::RetryPolicy};
+use super::{client::Ec2Clients, instances::LaunchSpec, retry};
+use crate::testbed::RetryPolicy;
 
 /// The region of the replayed clients.
 pub(super) const REGION: &str = "eu-west-1";
@@ -17,16 +18,15 @@ pub(super) const REGION: &str = "eu-west-1";
 /// Clients answered by `replay`, retrying up to `max_attempts` with millisecond backoffs.
 pub(super) fn clients(replay: &StaticReplayClient, max_attempts: u32) -> Ec2Clients {
     let policy = RetryPolicy {
-        max_attempts,
+        attempts: max_attempts,
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(5),
-        operation_timeout: Duration::from_secs(30),
     };
     let shared = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
-        .retry_config(policy.retry_config())
-        .timeout_config(policy.timeout_config())
+        .retry_config(retry::retry_config(&policy))
+        .timeout_config(retry::timeout_config())
         .http_client(replay.clone())
         .build();
     Ec2Clients::from_shared(shared)

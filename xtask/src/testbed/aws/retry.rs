@@ -9,48 +9,34 @@ use std::time::Duration;
 
 use aws_config::{retry::RetryConfig, timeout::TimeoutConfig};
 
-/// Bounds of the retries of one EC2 call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first one included.
-    pub max_attempts: u32,
-    /// Upper bound of the first backoff; it doubles at each retry (the actual sleep is a
-    /// random fraction of it).
-    pub initial_backoff: Duration,
-    /// Upper bound of any one backoff.
-    pub max_backoff: Duration,
-    /// Bound on one call, its retries included.
-    pub operation_timeout: Duration,
+use crate::testbed::RetryPolicy;
+
+/// The bounds of EC2 calls unless told otherwise (the SDK sleeps a random fraction of each
+/// backoff: full jitter).
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 8,
+    initial_backoff: Duration::from_secs(1),
+    max_backoff: Duration::from_secs(20),
+};
+
+/// Bound on one call, its retries included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The SDK retry configuration for `policy`.
+pub fn retry_config(policy: &RetryPolicy) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(policy.attempts)
+        .with_initial_backoff(policy.initial_backoff)
+        .with_max_backoff(policy.max_backoff)
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 8,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(20),
-            operation_timeout: Duration::from_secs(180),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The SDK retry configuration for this policy.
-    pub fn retry_config(&self) -> RetryConfig {
-        RetryConfig::standard()
-            .with_max_attempts(self.max_attempts)
-            .with_initial_backoff(self.initial_backoff)
-            .with_max_backoff(self.max_backoff)
-    }
-
-    /// The SDK timeouts: connection, one attempt, the whole call.
-    pub fn timeout_config(&self) -> TimeoutConfig {
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .operation_attempt_timeout(Duration::from_secs(60))
-            .operation_timeout(self.operation_timeout)
-            .build()
-    }
+/// The SDK timeouts: connection, one attempt, the whole call.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 #[cfg(test)]

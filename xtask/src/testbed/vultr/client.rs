@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::settings::Secret;
+use crate::{settings::Secret, testbed::RetryPolicy};
 
 /// The public API endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://api.vultr.com/v2";
@@ -78,37 +78,12 @@ impl fmt::Debug for Progress {
 /// Pages read at most by one listing (a guard against a server that never ends a listing).
 const MAX_PAGES: usize = 1000;
 
-/// How failed requests are retried.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first included (at least 1).
-    pub attempts: u32,
-    /// Pause before the first retry; doubled at each further one.
-    pub initial_backoff: Duration,
-    /// Longest pause between two attempts (also caps the server's `Retry-After`).
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(8),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The pause before retry number `retry` (0 for the first retry).
-    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let exponential = self.initial_backoff.saturating_mul(1 << retry.min(16));
-        retry_after
-            .unwrap_or(exponential)
-            .min(self.max_backoff)
-            .max(Duration::from_millis(1))
-    }
-}
+/// How failed requests are retried unless told otherwise.
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 6,
+    initial_backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(8),
+};
 
 /// What can go wrong talking to the API. Never carries the API key.
 #[derive(Debug, Error)]
@@ -200,7 +175,7 @@ impl Client {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token,
             agent: agent(REQUEST_TIMEOUT),
-            retry: RetryPolicy::default(),
+            retry: DEFAULT_RETRY,
             per_page: 100,
             progress: Progress::stderr(),
         }
@@ -551,24 +526,6 @@ fn error_message(response: ureq::Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let policy = RetryPolicy {
-            attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-        };
-        assert_eq!(policy.backoff(0, None), Duration::from_millis(100));
-        assert_eq!(policy.backoff(1, None), Duration::from_millis(200));
-        assert_eq!(policy.backoff(3, None), Duration::from_millis(800));
-        assert_eq!(policy.backoff(4, None), Duration::from_secs(1));
-        assert_eq!(policy.backoff(60, None), Duration::from_secs(1));
-        assert_eq!(
-            policy.backoff(0, Some(Duration::from_secs(30))),
-            Duration::from_secs(1)
-        );
-    }
 
     #[test]
     fn debug_output_hides_the_key() {

@@ -99,7 +99,7 @@ impl VultrProvider {
     }
 
     /// Replaces the API client's retry policy.
-    pub fn with_retry(mut self, retry: client::RetryPolicy) -> Self {
+    pub fn with_retry(mut self, retry: crate::testbed::RetryPolicy) -> Self {
         self.client = self.client.with_retry(retry);
         self
     }
