@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use super::Target;
 
@@ -24,46 +25,72 @@ pub const DATASOURCE_FILE: &str = "grafana/provisioning/datasources/consensus-be
 pub const DASHBOARDS_FILE: &str = "grafana/provisioning/dashboards/consensus-bench.yaml";
 pub const DASHBOARD_FILE: &str = "grafana/dashboards/consensus-bench.json";
 
-/// A YAML scalar: JSON's double-quoted strings are valid YAML.
-fn quoted(text: &str) -> String {
-    serde_json::Value::String(text.to_string()).to_string()
+/// A YAML document: the value serialized as JSON (YAML 1.2 is a superset of JSON, and
+/// Prometheus and Grafana read their files with YAML parsers that accept it), after a comment.
+fn yaml(comment: &str, value: &serde_json::Value) -> String {
+    let body = serde_json::to_string_pretty(value).unwrap_or_default();
+    format!("# {comment}\n{body}\n")
+}
+
+/// A Prometheus scrape job of `/metrics` on the targets listed in `targets_file`.
+fn scrape_job(name: &str, targets_file: &str) -> serde_json::Value {
+    json!({
+        "job_name": name,
+        "metrics_path": "/metrics",
+        "file_sd_configs": [{ "files": [targets_file] }],
+    })
 }
 
 /// `prometheus.yml`: the validators job and, when the testbed has hosts, the hosts job, both
 /// reading their targets from files next to the configuration.
 pub fn prometheus_config(testbed_id: &str, with_hosts: bool) -> String {
-    let interval = SCRAPE_INTERVAL_S;
-    let mut text = format!(
-        "# Written by `cargo xtask monitoring` for the testbed {testbed}.\n\
-         global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n  evaluation_interval: {interval}s\n\
-         scrape_configs:\n  - job_name: validators\n    metrics_path: /metrics\n    file_sd_configs:\n      - files: [{validators}]\n",
-        testbed = quoted(testbed_id),
-        validators = quoted(VALIDATORS_TARGETS),
-    );
+    let interval = format!("{SCRAPE_INTERVAL_S}s");
+    let mut jobs = vec![scrape_job("validators", VALIDATORS_TARGETS)];
     if with_hosts {
-        text.push_str(&format!(
-            "  - job_name: hosts\n    metrics_path: /metrics\n    file_sd_configs:\n      - files: [{}]\n",
-            quoted(HOSTS_TARGETS)
-        ));
+        jobs.push(scrape_job("hosts", HOSTS_TARGETS));
     }
-    text
+    let config = json!({
+        "global": {
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "evaluation_interval": interval,
+        },
+        "scrape_configs": jobs,
+    });
+    yaml(
+        &format!("Written by `cargo xtask monitoring` for the testbed {testbed_id}."),
+        &config,
+    )
 }
 
 /// Grafana's data source provisioning: Prometheus at `url`.
 pub fn datasource(url: &str) -> String {
-    format!(
-        "apiVersion: 1\ndatasources:\n  - name: consensus-bench\n    uid: {uid}\n    type: prometheus\n    access: proxy\n    url: {url}\n    isDefault: true\n",
-        uid = quoted(DATASOURCE_UID),
-        url = quoted(url),
-    )
+    let provisioning = json!({
+        "apiVersion": 1,
+        "datasources": [{
+            "name": "consensus-bench",
+            "uid": DATASOURCE_UID,
+            "type": "prometheus",
+            "access": "proxy",
+            "url": url,
+            "isDefault": true,
+        }],
+    });
+    yaml("Written by `cargo xtask monitoring`.", &provisioning)
 }
 
 /// Grafana's dashboard provisioning: the dashboards in directory `path`.
 pub fn dashboard_provider(path: &str) -> String {
-    format!(
-        "apiVersion: 1\nproviders:\n  - name: consensus-bench\n    type: file\n    allowUiUpdates: true\n    options:\n      path: {}\n",
-        quoted(path)
-    )
+    let provisioning = json!({
+        "apiVersion": 1,
+        "providers": [{
+            "name": "consensus-bench",
+            "type": "file",
+            "allowUiUpdates": true,
+            "options": { "path": path },
+        }],
+    });
+    yaml("Written by `cargo xtask monitoring`.", &provisioning)
 }
 
 /// What [`write()`] produced.

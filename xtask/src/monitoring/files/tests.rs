@@ -5,6 +5,13 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+/// A file written as YAML, read back (its documents are JSON after a comment line).
+fn read_yaml(text: &str) -> serde_json::Value {
+    assert!(text.starts_with("# "), "a comment first: {text}");
+    let body: String = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    serde_json::from_str(&body).expect("the document is JSON, hence YAML")
+}
+
 /// The panels and how they query (their metric names are checked against a running node in
 /// `tests/monitoring.rs`).
 #[test]
@@ -72,17 +79,16 @@ fn writes_the_config_targets_and_grafana_provisioning() {
     assert_eq!(written.files.len(), 6);
     assert_eq!((written.validators, written.hosts), (2, 0));
 
-    let config = std::fs::read_to_string(dir.path().join(PROMETHEUS_FILE)).expect("config");
-    assert!(config.contains("  - job_name: validators\n"), "{config}");
-    assert!(
-        config.contains("files: [\"targets/validators.json\"]"),
-        "{config}"
+    let config =
+        read_yaml(&std::fs::read_to_string(dir.path().join(PROMETHEUS_FILE)).expect("config"));
+    let jobs = config["scrape_configs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "no hosts on the local testbed: {config}");
+    assert_eq!(jobs[0]["job_name"], "validators");
+    assert_eq!(
+        jobs[0]["file_sd_configs"][0]["files"][0],
+        "targets/validators.json"
     );
-    assert!(
-        !config.contains("job_name: hosts"),
-        "no hosts on the local testbed: {config}"
-    );
-    assert!(config.contains("scrape_timeout: 2s"), "{config}");
+    assert_eq!(config["global"]["scrape_timeout"], "2s");
 
     let text = std::fs::read_to_string(dir.path().join(VALIDATORS_TARGETS)).expect("targets");
     let parsed: Vec<serde_json::Value> = serde_json::from_str(&text).expect("targets JSON");
@@ -90,31 +96,28 @@ fn writes_the_config_targets_and_grafana_provisioning() {
     assert_eq!(parsed[1]["targets"][0], "127.0.0.1:27001");
     assert_eq!(parsed[1]["labels"]["validator"], "1");
 
-    let provider = std::fs::read_to_string(dir.path().join(DASHBOARDS_FILE)).expect("provider");
+    let provider =
+        read_yaml(&std::fs::read_to_string(dir.path().join(DASHBOARDS_FILE)).expect("provider"));
     let dashboards = dir.path().join("grafana/dashboards");
-    assert!(
-        provider.contains(&format!("path: \"{}\"", dashboards.display())),
-        "{provider}"
+    assert_eq!(
+        provider["providers"][0]["options"]["path"],
+        dashboards.display().to_string()
     );
     let copied = std::fs::read_to_string(dir.path().join(DASHBOARD_FILE)).expect("dashboard");
     assert_eq!(copied, DASHBOARD);
-    let source = std::fs::read_to_string(dir.path().join(DATASOURCE_FILE)).expect("source");
-    assert!(
-        source.contains("url: \"http://localhost:9090\""),
-        "{source}"
-    );
-    assert!(
-        source.contains(&format!("uid: \"{DATASOURCE_UID}\"")),
-        "{source}"
-    );
+    let source =
+        read_yaml(&std::fs::read_to_string(dir.path().join(DATASOURCE_FILE)).expect("source"));
+    assert_eq!(source["datasources"][0]["url"], "http://localhost:9090");
+    assert_eq!(source["datasources"][0]["uid"], DATASOURCE_UID);
 }
 
 #[test]
 fn a_testbed_with_hosts_gets_the_hosts_job() {
-    let config = prometheus_config("bench-1", true);
-    assert!(config.contains("  - job_name: hosts\n"), "{config}");
-    assert!(
-        config.contains("files: [\"targets/hosts.json\"]"),
-        "{config}"
+    let config = read_yaml(&prometheus_config("bench-1", true));
+    let hosts = &config["scrape_configs"][1];
+    assert_eq!(hosts["job_name"], "hosts");
+    assert_eq!(
+        hosts["file_sd_configs"][0]["files"][0],
+        "targets/hosts.json"
     );
 }
