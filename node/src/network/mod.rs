@@ -5,11 +5,11 @@
 mod catch_up;
 mod emulation;
 pub mod handshake;
+mod inbound;
 mod latency;
 mod log;
 mod message;
-mod peer;
-mod peers;
+mod outbound;
 pub mod profile;
 mod server;
 
@@ -17,7 +17,7 @@ pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CA
 pub use emulation::{Emulation, EmulationConfig};
 pub use latency::LatencyMatrix;
 pub use message::{write_message, Message, MessageError, MAX_SYNC_POINTS};
-pub use peer::{run_peer, Outgoing, PeerLink};
+pub use outbound::{run_peer, Outgoing, PeerLink};
 pub use server::{bind, codec, listen, max_handshakes, max_inbound, CoreMessage, Limits};
 
 use std::{sync::Arc, time::Duration};

@@ -15,8 +15,8 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use super::{
     handshake::{self, HandshakeError, Identity, MAX_HANDSHAKE_FRAME},
+    inbound::InboundPeers,
     log::PeerLog,
-    peers::InboundPeers,
     Message, COOL_DOWN,
 };
 use crate::{
