@@ -144,6 +144,33 @@ impl AwsProvider {
         read_public_key(path)
     }
 
+    /// Lists with `list` in every region to sweep, all at once: what was found and the regions
+    /// that failed (with the provider's answer).
+    fn sweep_regions<T, F, Fut>(&self, list: F) -> (Vec<T>, Vec<RegionFailure>)
+    where
+        F: Fn(Client, String) -> Fut,
+        Fut: Future<Output = Result<Vec<T>>>,
+    {
+        let (regions, failure) = self.swept_regions();
+        let lists = self.block_on(join_all(
+            regions
+                .iter()
+                .map(|region| list(self.clients.region(region), region.clone())),
+        ));
+        let mut found = Vec::new();
+        let mut failures: Vec<RegionFailure> = failure.into_iter().collect();
+        for (region, list) in regions.into_iter().zip(lists) {
+            match list {
+                Ok(items) => found.extend(items),
+                Err(error) => failures.push(RegionFailure {
+                    region,
+                    error: format!("{error:#}"),
+                }),
+            }
+        }
+        (found, failures)
+    }
+
     /// The regions a sweep reads: those enabled for the account (DescribeRegions) and the
     /// settings' ones. If the account's list cannot be read, the settings' regions and the
     /// failure, which makes the sweep incomplete.
@@ -384,25 +411,13 @@ impl Provider for AwsProvider {
     }
 
     fn sweep_account(&self) -> AccountListing {
-        let (regions, failure) = self.swept_regions();
-        let lists = self.block_on(join_all(regions.iter().map(|region| async move {
-            let client = self.clients.region(region);
-            instances::list_all_testbeds(&client, region, &self.ssh_user).await
-        })));
-        let mut listing = AccountListing {
-            instances: Vec::new(),
-            failures: failure.into_iter().collect(),
-        };
-        for (region, list) in regions.into_iter().zip(lists) {
-            match list {
-                Ok(found) => listing.instances.extend(found),
-                Err(error) => listing.failures.push(RegionFailure {
-                    region,
-                    error: format!("{error:#}"),
-                }),
-            }
+        let (instances, failures) = self.sweep_regions(|client, region| async move {
+            instances::list_all_testbeds(&client, &region, &self.ssh_user).await
+        });
+        AccountListing {
+            instances,
+            failures,
         }
-        listing
     }
 
     fn list_instances(&self) -> Result<Vec<Instance>> {
@@ -410,25 +425,13 @@ impl Provider for AwsProvider {
     }
 
     fn sweep(&self) -> Listing {
-        let (regions, failure) = self.swept_regions();
-        let lists = self.block_on(join_all(regions.iter().map(|region| async move {
-            let client = self.clients.region(region);
-            instances::list(&client, region, &self.testbed_id, &self.ssh_user).await
-        })));
-        let mut listing = Listing {
-            instances: Vec::new(),
-            failures: failure.into_iter().collect(),
-        };
-        for (region, list) in regions.into_iter().zip(lists) {
-            match list {
-                Ok(found) => listing.instances.extend(found),
-                Err(error) => listing.failures.push(RegionFailure {
-                    region,
-                    error: format!("{error:#}"),
-                }),
-            }
+        let (instances, failures) = self.sweep_regions(|client, region| async move {
+            instances::list(&client, &region, &self.testbed_id, &self.ssh_user).await
+        });
+        Listing {
+            instances,
+            failures,
         }
-        listing
     }
 
     fn create_instances(&self, request: &CreateRequest<'_>) -> Result<Vec<Instance>> {
