@@ -74,7 +74,16 @@ fn every_validator_and_host_of_a_static_testbed_is_scraped_and_the_files_upload(
         .collect();
     assert_eq!(addresses, expected);
     let config = std::fs::read_to_string(output.join(files::PROMETHEUS_FILE)).expect("config");
-    assert!(config.contains("job_name: hosts"), "{config}");
+    // The file is a JSON document after one comment line (JSON is YAML).
+    let body: String = config.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let document: serde_json::Value = serde_json::from_str(&body).expect("prometheus document");
+    let jobs: Vec<&str> = document["scrape_configs"]
+        .as_array()
+        .expect("scrape_configs")
+        .iter()
+        .filter_map(|job| job["job_name"].as_str())
+        .collect();
+    assert_eq!(jobs, ["validators", "hosts"], "{config}");
 
     // The upload to the monitoring instance: every file arrives unchanged.
     let instances: Vec<Instance> = testbed::provider(&settings)
