@@ -107,7 +107,7 @@ fn assert_provenance(
         row.provenance.date
     );
     let root = xtask::workspace::root().expect("the tests run inside the workspace");
-    let (commit, dirty) = xtask::results::provenance::git_state(&root);
+    let (commit, dirty) = xtask::builder::source::git_state(&root);
     assert!(
         is_hex(&row.provenance.git_commit, 40),
         "git commit {}",

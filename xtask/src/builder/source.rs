@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::{results::provenance, settings::Repository, ssh::shell};
+use crate::{settings::Repository, ssh::shell};
 
 /// A Cargo workspace holding the `node` package, at a known commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Source {
 impl Source {
     /// This workspace's working tree as it is.
     pub fn workspace(root: &Path) -> Self {
-        let (commit, dirty) = provenance::git_state(root);
+        let (commit, dirty) = git_state(root);
         Self {
             dir: root.to_path_buf(),
             commit,
@@ -226,6 +226,20 @@ fn repository_key(url: &str) -> String {
         .unwrap_or("repository");
     let digest = hex::encode(&Sha256::digest(url.as_bytes())[..6]);
     format!("{}-{digest}", shell::path_component(name))
+}
+
+/// The commit checked out in `workspace` ("unknown" outside git) and whether its tracked files
+/// have changes.
+pub fn git_state(workspace: &Path) -> (String, bool) {
+    let commit = git(workspace, &["rev-parse", "HEAD"])
+        .map(|out| out.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let dirty = git(
+        workspace,
+        &["status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_ok_and(|out| !out.is_empty());
+    (commit, dirty)
 }
 
 /// Runs git in `dir` and returns its standard output; an error with git's message.
