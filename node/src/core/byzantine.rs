@@ -84,6 +84,15 @@ impl Core {
         }
     }
 
+    /// Every member of the committee but this validator, in index order.
+    fn other_validators(&self) -> Vec<AuthorityIndex> {
+        self.committee
+            .authorities()
+            .map(|(a, _)| a)
+            .filter(|a| *a != self.authority)
+            .collect()
+    }
+
     /// Sends a new own block: to everyone, or as the behaviour says (a withholder to f
     /// peers; an equivocator `block` to the first peer and a different block of the same
     /// round to each other peer; a split voter `block` to half of its peers and one other
@@ -96,12 +105,7 @@ impl Core {
                 }
             }
             Some(Behaviour::Equivocate) => {
-                let peers: Vec<AuthorityIndex> = self
-                    .committee
-                    .authorities()
-                    .map(|(a, _)| a)
-                    .filter(|a| *a != self.authority)
-                    .collect();
+                let peers = self.other_validators();
                 for (i, peer) in peers.into_iter().enumerate() {
                     let sent = if i == 0 {
                         block.clone()
@@ -120,12 +124,7 @@ impl Core {
                 }
             }
             Some(Behaviour::SplitVote) => {
-                let peers: Vec<AuthorityIndex> = self
-                    .committee
-                    .authorities()
-                    .map(|(a, _)| a)
-                    .filter(|a| *a != self.authority)
-                    .collect();
+                let peers = self.other_validators();
                 let half = peers.len().div_ceil(2);
                 // Same includes and payload, another digest: the other half's version.
                 let other = Arc::new(Block::new_signed(
