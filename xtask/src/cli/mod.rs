@@ -2,12 +2,15 @@
 //! `bench`'s arguments validated into the experiment model ([`experiment`]).
 
 mod experiment;
+mod network;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::{protocol::defaults, results::compare::Format};
+
+pub use network::NetworkArgs;
 
 /// Benchmark the consensus node on this machine, on your own SSH hosts, or on AWS / Vultr
 /// instances across the world.
@@ -286,6 +289,9 @@ pub struct BenchArgs {
     /// regions round-robin and the node delays each message accordingly. Off by default.
     #[arg(long, value_name = "FILE|PRESET")]
     pub latency_matrix: Option<String>,
+    /// The network the node emulates: a profile, a bandwidth cap, scheduled faults.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Name of the run directory under the results directory. Default: date and time.
     #[arg(long, value_name = "NAME")]
     pub run_id: Option<String>,
