@@ -366,3 +366,107 @@ fn parameters(experiment: &Experiment, point: &Point, schedule: &[FaultEvent]) -
             .unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::{
+        cli::{Cli, Command},
+        protocol::run_args,
+    };
+
+    fn experiment(extra: &[&str]) -> Experiment {
+        let mut argv = vec!["xtask", "bench", "--warmup", "5", "--duration", "20"];
+        argv.extend_from_slice(extra);
+        let Command::Bench(args) = Cli::try_parse_from(argv).expect("parse").command else {
+            panic!("not bench")
+        };
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        args.experiment(&assets).expect("experiment")
+    }
+
+    /// The `node run` line each validator gets from `bench`'s network flags: the profile by
+    /// name, the cap, every fault as given, and one fault epoch (the end of the warm-up) for
+    /// all, also for a validator restarted later.
+    #[test]
+    fn every_validator_gets_the_network_flags_and_one_fault_epoch() {
+        let e = experiment(&[
+            "--network",
+            "lan",
+            "--egress-mbps",
+            "100",
+            "--partition",
+            "0,1,2/3@2s+3s",
+            "--flap",
+            "0-1:2s,25%",
+            "--faults",
+            "1",
+            "--crash-recovery",
+        ]);
+        let epoch = fault_epoch::plan(&e, true).expect("faults need an epoch");
+        let since_start = epoch
+            .start
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(
+            epoch.unix_ms,
+            (since_start + Duration::from_secs(5)).as_millis() as u64,
+            "the epoch is the end of the warm-up"
+        );
+        let started = launches(
+            &e,
+            &Point {
+                load: 1000,
+                repeat: 0,
+            },
+            Some(epoch),
+        );
+        assert_eq!(started.len(), 4);
+        for (i, launch) in &started {
+            let line = run_args(launch, "/run").join(" ");
+            let expected = format!(
+                "--network-profile lan --egress-mbps 100 --partition 0,1,2/3@2s+3s \
+                 --flap 0-1:2s,25% --fault-epoch {}",
+                epoch.unix_ms
+            );
+            assert!(line.ends_with(&expected), "validator {i}: {line}");
+        }
+        // No network fault: no epoch, and no flag at all without emulation.
+        let e = experiment(&["--network", "aws"]);
+        assert_eq!(fault_epoch::plan(&e, true), None);
+        let line = run_args(
+            &launches(
+                &e,
+                &Point {
+                    load: 1000,
+                    repeat: 0,
+                },
+                None,
+            )[&0],
+            "/run",
+        );
+        assert!(
+            line.ends_with(&["--network-profile".into(), "aws".into()]),
+            "{line:?}"
+        );
+        let e = experiment(&[]);
+        let line = run_args(
+            &launches(
+                &e,
+                &Point {
+                    load: 1000,
+                    repeat: 0,
+                },
+                None,
+            )[&0],
+            "/run",
+        );
+        assert!(!line
+            .iter()
+            .any(|a| a.starts_with("--network") || a.starts_with("--fault")));
+    }
+}

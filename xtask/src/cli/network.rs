@@ -27,7 +27,7 @@ pub struct NetworkArgs {
     /// --latency-matrix.
     #[arg(long, value_name = "NAME|FILE")]
     pub network: Option<String>,
-    /// Cap on every validator's outgoing bandwidth in Mbit/s (over the profile's cap of its
+    /// Cap on every validator's outgoing bandwidth in Mbit/s (replacing the profile's cap of its
     /// region). E.g. `--egress-mbps 100`.
     #[arg(long, value_name = "MBPS")]
     pub egress_mbps: Option<f64>,
