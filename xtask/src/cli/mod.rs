@@ -52,7 +52,8 @@ pub enum Command {
     ///
     /// Points match on committee size, faults (count and mode), Byzantine validators (count
     /// and behaviour), offered load, transaction size and protocol parameters (wave length,
-    /// leaders, leader wait and timeout, latency matrix); points only one side measured are
+    /// leaders, leader wait and timeout, latency matrix) and network (profile, network
+    /// faults); points only one side measured are
     /// listed and not compared. For committed
     /// throughput, p50 and p99 the change is the relative change of the medians of the repeats
     /// (interrupted rows left out), with a 95% bootstrap confidence interval over the repeats

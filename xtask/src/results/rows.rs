@@ -76,7 +76,7 @@ pub struct Checks {
 }
 
 /// The network the node emulated: columns after the checks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NetworkColumns {
     /// The network profile's name, or the latency matrix's, with the egress cap when given;
     /// empty without emulation.
