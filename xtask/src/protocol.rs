@@ -31,6 +31,8 @@ pub mod files {
     pub const PARAMETERS_FILE: &str = "parameters.json";
     /// The latency matrix a run with geo emulation reads (copied next to the genesis files).
     pub const LATENCY_FILE: &str = "latency.csv";
+    /// A network profile file a run passes by path (copied next to the genesis files).
+    pub const NETWORK_PROFILE_FILE: &str = "network-profile.json";
 
     /// The private key file of validator `i`.
     pub fn private_key_file(validator: usize) -> String {
@@ -233,6 +235,85 @@ pub mod run {
     ];
 }
 
+/// Flags of `node run` passed through to every validator with the value the experiment gives,
+/// in the node's syntax (the command line checks what the orchestrator reasons about). A new
+/// one is a variant here with its name in [`NodeFlag::name`] and in [`NodeFlag::ALL`] (the
+/// drift test's list), and a flag of the command line that gives it a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NodeFlag {
+    /// A built-in network profile's name or a profile file.
+    NetworkProfile,
+    /// The validator's egress cap in Mbit/s.
+    EgressMbps,
+    /// A scheduled partition (repeatable).
+    Partition,
+    /// A slow validator (repeatable).
+    Slow,
+    /// A flapping link (repeatable).
+    Flap,
+    /// The Unix time in ms the fault windows count from: the end of the warm-up.
+    FaultEpoch,
+}
+
+impl NodeFlag {
+    /// Every pass-through flag, for the drift test.
+    pub const ALL: [Self; 6] = [
+        Self::NetworkProfile,
+        Self::EgressMbps,
+        Self::Partition,
+        Self::Slow,
+        Self::Flap,
+        Self::FaultEpoch,
+    ];
+
+    /// The flag as the node spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NetworkProfile => "--network-profile",
+            Self::EgressMbps => "--egress-mbps",
+            Self::Partition => "--partition",
+            Self::Slow => "--slow",
+            Self::Flap => "--flap",
+            Self::FaultEpoch => "--fault-epoch",
+        }
+    }
+}
+
+/// The value of a pass-through flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeValue {
+    /// Passed as it is.
+    Text(String),
+    /// A file of the run's directory on the host, passed by its path there.
+    RunFile(&'static str),
+}
+
+/// One pass-through flag with its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeArg {
+    pub flag: NodeFlag,
+    pub value: NodeValue,
+}
+
+impl NodeArg {
+    /// `flag` with the text `value`.
+    pub fn text(flag: NodeFlag, value: impl ToString) -> Self {
+        Self {
+            flag,
+            value: NodeValue::Text(value.to_string()),
+        }
+    }
+
+    /// The flag and its value on the command line of a run whose files are in `dir`.
+    fn args(&self, dir: &str) -> [String; 2] {
+        let value = match &self.value {
+            NodeValue::Text(text) => text.clone(),
+            NodeValue::RunFile(file) => format!("{dir}/{file}"),
+        };
+        [self.flag.name().to_string(), value]
+    }
+}
+
 /// How one validator is run (and started by the deployment).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunOptions {
@@ -248,6 +329,8 @@ pub struct RunOptions {
     pub plant_fork_at: Option<u64>,
     /// A Byzantine behaviour (the node refuses it without `--allow-byzantine`).
     pub byzantine: Option<Behaviour>,
+    /// Flags every validator gets as the experiment gives them (network emulation).
+    pub pass_through: Vec<NodeArg>,
 }
 
 /// From which commit index a validator started with `--plant-fork` forks.
@@ -290,5 +373,61 @@ pub fn run_args(options: &RunOptions, dir: &str) -> Vec<String> {
             ALLOW_BYZANTINE.into(),
         ]);
     }
+    for arg in &options.pass_through {
+        args.extend(arg.args(dir));
+    }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pass-through reaches the command line as given, files by their path in the run's
+    /// directory, after the flags the orchestrator sets itself.
+    #[test]
+    fn pass_through_flags_follow_the_validators_own() {
+        let options = RunOptions {
+            validator: 2,
+            load: 2500,
+            transaction_size: 512,
+            pass_through: vec![
+                NodeArg {
+                    flag: NodeFlag::NetworkProfile,
+                    value: NodeValue::RunFile(files::NETWORK_PROFILE_FILE),
+                },
+                NodeArg::text(NodeFlag::EgressMbps, 100),
+                NodeArg::text(NodeFlag::Partition, "0,1,2/3@2s+3s"),
+                NodeArg::text(NodeFlag::Partition, "0/1@5s+1s"),
+                NodeArg::text(NodeFlag::FaultEpoch, 1_765_000_000_000u64),
+            ],
+            ..RunOptions::default()
+        };
+        let args = run_args(&options, "/w");
+        let tail: Vec<&str> = args[args.len() - 10..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "--network-profile",
+                "/w/network-profile.json",
+                "--egress-mbps",
+                "100",
+                "--partition",
+                "0,1,2/3@2s+3s",
+                "--partition",
+                "0/1@5s+1s",
+                "--fault-epoch",
+                "1765000000000",
+            ]
+        );
+        assert_eq!(&args[..3], ["run", "--authority", "2"]);
+        let plain = run_args(
+            &RunOptions {
+                pass_through: Vec::new(),
+                ..options
+            },
+            "/w",
+        );
+        assert_eq!(plain.len(), args.len() - 10);
+    }
 }

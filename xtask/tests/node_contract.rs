@@ -67,8 +67,18 @@ fn every_flag_the_orchestrator_passes_is_accepted_by_the_node() {
             );
         }
     }
-    // The check can fail: a flag the node does not have is refused.
+    // Every pass-through flag (network emulation) is one of `node run`'s: a line of its help
+    // starts with it (not only a mention in another flag's text).
     let run = help(&node, protocol::run::COMMAND);
+    for flag in protocol::NodeFlag::ALL {
+        let option = format!("{} ", flag.name());
+        assert!(
+            run.lines().any(|l| l.trim_start().starts_with(&option)),
+            "node run does not accept the pass-through {flag:?} ({}):\n{run}",
+            flag.name()
+        );
+    }
+    // The check can fail: a flag the node does not have is refused.
     assert!(!accepts(
         &node,
         protocol::run::COMMAND,

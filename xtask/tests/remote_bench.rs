@@ -678,3 +678,66 @@ fn a_busy_port_is_named_with_its_host_and_nothing_starts() {
     );
     assert!(left_running(&hosts).is_empty());
 }
+
+/// Network emulation on remote hosts: a profile file is uploaded with the committee and
+/// passed by path, and every validator, whichever host it runs on, counts the partition from
+/// the same epoch, the end of the warm-up.
+#[test]
+fn a_remote_bench_stages_the_profile_and_counts_a_partition_from_the_measured_window() {
+    let _serial = serial();
+    let root = tempfile::tempdir().expect("tmp");
+    let hosts = static_hosts(root.path());
+    let settings = static_settings(root.path(), &hosts);
+    let _forget = forget_on_exit(&settings);
+    let profile = root.path().join("two-sites.json");
+    let text = r#"{"description": "two sites 5 ms apart", "regions": ["a", "b"], "links": [
+        {"from": "a", "to": "a", "delay_ms": 0.5}, {"from": "a", "to": "b", "delay_ms": 5},
+        {"from": "b", "to": "a", "delay_ms": 5}, {"from": "b", "to": "b", "delay_ms": 0.5}]}"#;
+    std::fs::write(&profile, text).expect("profile");
+    // Warm-up 2 s, 8 s measured; validator 3 cut off from 1 s to 6 s of the window, that is
+    // from 3 s to 8 s after the recording's start.
+    let args = common::bench_args(
+        8,
+        &[
+            "--committee",
+            "4",
+            "--loads",
+            "1000",
+            "--run-id",
+            "wan",
+            "--network",
+            profile.to_str().expect("utf-8"),
+            "--partition",
+            "0,1,2/3@1s+5s",
+        ],
+    );
+    let rows = xtask::commands::bench::rows(&settings, &args).expect("remote bench runs");
+    let row = &rows[0];
+    assert_eq!(row.network.network, "two-sites");
+    assert_eq!(row.network.network_faults, "partition 0,1,2/3@1s+5s");
+    assert!(
+        row.checks.safety.to_string().starts_with("ok ("),
+        "safety {}",
+        row.checks.safety
+    );
+    let point = root.path().join("results/wan/n4-f0-load1000-r0");
+    assert_eq!(
+        std::fs::read_to_string(point.join("network-profile.json")).expect("profile kept"),
+        text
+    );
+    assert!(left_running(&hosts).is_empty());
+    // Well inside the window validator 3 (on the first host) commits nothing while the
+    // others go on.
+    let series: Vec<TimeseriesRow> = read_rows(&root.path().join("results/wan/timeseries.csv"));
+    let committed = |v: usize| -> Vec<f64> {
+        series
+            .iter()
+            .filter(|r| r.validator == v && (4.0..=7.9).contains(&r.elapsed_s))
+            .map(|r| r.committed_transactions)
+            .collect()
+    };
+    let (cut_off, other) = (committed(3), committed(1));
+    assert!(cut_off.len() >= 2, "{cut_off:?}");
+    assert_eq!(cut_off.first(), cut_off.last(), "validator 3: {cut_off:?}");
+    assert!(other.last() > other.first(), "validator 1: {other:?}");
+}

@@ -1,10 +1,17 @@
-//! Generates a fresh committee for one run with the node's own `genesis` command.
+//! Generates a fresh committee for one run with the node's own `genesis` command, validators
+//! placed on the network's regions, and copies the latency matrix or profile file next to it
+//! (staged with it on every host).
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{builder::NodeBinary, experiment::Experiment, ports::Ports, protocol};
+use crate::{
+    builder::NodeBinary,
+    experiment::{Experiment, ProfileSource},
+    ports::Ports,
+    protocol,
+};
 
 /// Runs `node genesis` into `directory` for validators at `ips` (one per validator).
 pub(crate) fn generate(
@@ -14,20 +21,18 @@ pub(crate) fn generate(
     ports: &Ports,
     directory: &Path,
 ) -> Result<()> {
-    let regions = match &experiment.network.latency_matrix {
-        Some(matrix) => {
-            std::fs::copy(&matrix.path, directory.join(protocol::files::LATENCY_FILE))
-                .with_context(|| {
-                    format!("cannot copy the latency matrix {}", matrix.path.display())
-                })?;
-            Some(
-                (0..ips.len())
-                    .map(|i| matrix.region_of(i).to_string())
-                    .collect(),
-            )
-        }
-        None => None,
-    };
+    let network = &experiment.network;
+    if let Some(matrix) = &network.latency_matrix {
+        std::fs::copy(&matrix.path, directory.join(protocol::files::LATENCY_FILE))
+            .with_context(|| format!("cannot copy the latency matrix {}", matrix.path.display()))?;
+    }
+    if let Some(ProfileSource::File(path)) = network.profile.as_ref().map(|p| &p.source) {
+        std::fs::copy(path, directory.join(protocol::files::NETWORK_PROFILE_FILE))
+            .with_context(|| format!("cannot copy the network profile {}", path.display()))?;
+    }
+    let regions: Option<Vec<String>> = (0..ips.len())
+        .map(|i| network.region_of(i).map(str::to_string))
+        .collect();
     let args = protocol::genesis_args(
         ips,
         &directory.display().to_string(),

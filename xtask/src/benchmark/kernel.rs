@@ -44,13 +44,11 @@ impl RunContext {
         &self.instances[experiment::host_index(validator, self.instances.len())]
     }
 
-    /// The region recorded for validator `i`: the latency matrix's on the local testbed,
-    /// otherwise its host's.
+    /// The region recorded for validator `i`: the latency matrix's or network profile's on
+    /// the local testbed, otherwise its host's.
     pub(crate) fn region_of(&self, validator: usize) -> String {
-        match &self.experiment.network.latency_matrix {
-            Some(matrix) if self.settings.testbed.is_local() => {
-                matrix.region_of(validator).to_string()
-            }
+        match self.experiment.network.region_of(validator) {
+            Some(region) if self.settings.testbed.is_local() => region.to_string(),
             _ => self.host_of(validator).region.clone(),
         }
     }
@@ -200,8 +198,8 @@ pub(super) fn prepare_context(
     run_dir: PathBuf,
 ) -> Result<RunContext> {
     let recorded = settings.recorded();
-    let regions: Vec<String> = match &experiment.network.latency_matrix {
-        Some(m) if settings.testbed.is_local() => m.regions.clone(),
+    let regions: Vec<String> = match experiment.network.regions() {
+        Some(r) if settings.testbed.is_local() => r.to_vec(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
             r.dedup();

@@ -12,6 +12,7 @@
 
 pub(crate) mod ab;
 pub(crate) mod audit;
+pub(crate) mod fault_epoch;
 pub(crate) mod faults;
 pub(crate) mod figures;
 pub(crate) mod genesis;

@@ -9,6 +9,7 @@ use indicatif::ProgressBar;
 
 use super::{
     audit::{self, liveness, rejoin},
+    fault_epoch::{self, FaultEpoch},
     faults::{self, FaultEvent},
     figures, genesis, recording, RunContext,
 };
@@ -18,14 +19,14 @@ use crate::{
     metrics::host::HostPressure,
     progress,
     protocol::{
-        files::{COMMITTEE_FILE, LATENCY_FILE, PARAMETERS_FILE},
-        RunOptions, PLANTED_FORK_AT,
+        files::{COMMITTEE_FILE, LATENCY_FILE, NETWORK_PROFILE_FILE, PARAMETERS_FILE},
+        NodeArg, NodeFlag, RunOptions, PLANTED_FORK_AT,
     },
     results::{
         self,
         disturbance::{self, Disturbance},
-        seconds, Checks, FaultRow, PointParameters, Safety, SummaryRow, TimeseriesRow,
-        ValidatorRow,
+        seconds, Checks, FaultRow, NetworkColumns, PointParameters, Safety, SummaryRow,
+        TimeseriesRow, ValidatorRow,
     },
 };
 
@@ -53,7 +54,12 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
         &context.settings.common.ports,
         genesis_dir.path(),
     )?;
-    for file in [COMMITTEE_FILE, PARAMETERS_FILE, LATENCY_FILE] {
+    for file in [
+        COMMITTEE_FILE,
+        PARAMETERS_FILE,
+        LATENCY_FILE,
+        NETWORK_PROFILE_FILE,
+    ] {
         let source = genesis_dir.path().join(file);
         if source.exists() {
             std::fs::copy(&source, point_dir.join(file))
@@ -62,22 +68,8 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
     }
 
     let schedule = faults::schedule(experiment);
-    let loads = experiment.load_per_validator(point.load);
-    let launches: BTreeMap<usize, RunOptions> = experiment
-        .started_validators()
-        .into_iter()
-        .map(|i| {
-            let launch = RunOptions {
-                validator: i,
-                load: loads[i],
-                transaction_size: experiment.transaction_size,
-                latency_matrix: experiment.network.latency_matrix.is_some(),
-                plant_fork_at: (experiment.plant_fork == Some(i)).then_some(PLANTED_FORK_AT),
-                byzantine: experiment.behaviour_of(i),
-            };
-            (i, launch)
-        })
-        .collect();
+    let epoch = fault_epoch::plan(experiment, context.settings.testbed.is_local());
+    let launches = launches(experiment, point, epoch);
 
     let mut executor = context.executor(&name, &logs)?;
     let progress = progress::bar(
@@ -96,6 +88,7 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
         &launches,
         &schedule,
         &progress,
+        epoch,
     );
     let stopped = executor.stop_all();
     let collected = executor.collect_logs(&logs);
@@ -124,7 +117,16 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
         .copied()
         .filter(|&i| !experiment.is_faulty(i))
         .collect();
-    let liveness = liveness::liveness(&recording, experiment.warmup_s as f64, &correct, false);
+    let partitions = experiment
+        .network
+        .partition_windows(experiment.warmup_s as f64);
+    let liveness = liveness::liveness(
+        &recording,
+        experiment.warmup_s as f64,
+        &correct,
+        false,
+        &partitions,
+    );
     let rejoin = rejoin::rejoin(&recording, &correct);
 
     let disturbance = write_details(context, point, &name, &recording)?;
@@ -143,7 +145,41 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
             interrupted: recording.interrupted,
             disturbed: disturbance.summary(),
         },
+        network: NetworkColumns {
+            network: experiment.network.name(),
+            network_faults: experiment.network.faults_summary(),
+        },
     })
+}
+
+/// How each validator started at the beginning of `point` runs (and is restarted): its load,
+/// its role, and every network flag of the experiment with the fault epoch.
+fn launches(
+    experiment: &Experiment,
+    point: &Point,
+    epoch: Option<FaultEpoch>,
+) -> BTreeMap<usize, RunOptions> {
+    let loads = experiment.load_per_validator(point.load);
+    let mut pass_through = experiment.network.node_args.clone();
+    if let Some(epoch) = epoch {
+        pass_through.push(NodeArg::text(NodeFlag::FaultEpoch, epoch.unix_ms));
+    }
+    experiment
+        .started_validators()
+        .into_iter()
+        .map(|i| {
+            let launch = RunOptions {
+                validator: i,
+                load: loads[i],
+                transaction_size: experiment.transaction_size,
+                latency_matrix: experiment.network.latency_matrix.is_some(),
+                plant_fork_at: (experiment.plant_fork == Some(i)).then_some(PLANTED_FORK_AT),
+                byzantine: experiment.behaviour_of(i),
+                pass_through: pass_through.clone(),
+            };
+            (i, launch)
+        })
+        .collect()
 }
 
 /// Starts the validators and measures; the caller stops them whatever happens.
@@ -154,6 +190,7 @@ fn drive(
     launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
+    epoch: Option<FaultEpoch>,
 ) -> Result<recording::Recording> {
     executor.check_ports(
         &context
@@ -168,7 +205,14 @@ fn drive(
     }
     let started: Vec<usize> = launches.keys().copied().collect();
     recording::wait_ready(executor, &started)?;
-    recording::record(executor, &context.experiment, launches, schedule, progress)
+    recording::record(
+        executor,
+        &context.experiment,
+        launches,
+        schedule,
+        progress,
+        epoch.map(|e| e.start),
+    )
 }
 
 fn write_details(
@@ -221,15 +265,22 @@ fn write_details(
                 host_cpu_pressure: host.and_then(|h| h.cpu_pressure),
                 host_io_pressure: host.and_then(|h| h.io_pressure),
                 disturbed: String::new(),
+                network_faults: experiment.network.active_faults(r.elapsed_s, warmup),
             }
         })
         .collect();
-    let fault_times: Vec<f64> = recording.faults.iter().filter_map(|(_, at)| *at).collect();
+    // Crash events are instants; partitions last their window.
+    let fault_spans: Vec<(f64, f64)> = recording
+        .faults
+        .iter()
+        .filter_map(|(_, at)| at.map(|t| (t, t)))
+        .chain(experiment.network.partition_windows(warmup))
+        .collect();
     let window = seconds::seconds(&timeseries)
         .into_values()
         .next()
         .unwrap_or_default();
-    let disturbance = disturbance::detect(&window, point.load as f64, &fault_times);
+    let disturbance = disturbance::detect(&window, point.load as f64, &fault_spans);
     for (second, _) in window.iter().zip(&disturbance.stalled).filter(|(_, s)| **s) {
         for row in timeseries.iter_mut().filter(|r| r.elapsed_s == second.at_s) {
             row.disturbed = "stall".into();
@@ -313,5 +364,109 @@ fn parameters(experiment: &Experiment, point: &Point, schedule: &[FaultEvent]) -
             .as_ref()
             .map(|m| m.name.clone())
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::{
+        cli::{Cli, Command},
+        protocol::run_args,
+    };
+
+    fn experiment(extra: &[&str]) -> Experiment {
+        let mut argv = vec!["xtask", "bench", "--warmup", "5", "--duration", "20"];
+        argv.extend_from_slice(extra);
+        let Command::Bench(args) = Cli::try_parse_from(argv).expect("parse").command else {
+            panic!("not bench")
+        };
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        args.experiment(&assets).expect("experiment")
+    }
+
+    /// The `node run` line each validator gets from `bench`'s network flags: the profile by
+    /// name, the cap, every fault as given, and one fault epoch (the end of the warm-up) for
+    /// all, also for a validator restarted later.
+    #[test]
+    fn every_validator_gets_the_network_flags_and_one_fault_epoch() {
+        let e = experiment(&[
+            "--network",
+            "lan",
+            "--egress-mbps",
+            "100",
+            "--partition",
+            "0,1,2/3@2s+3s",
+            "--flap",
+            "0-1:2s,25%",
+            "--faults",
+            "1",
+            "--crash-recovery",
+        ]);
+        let epoch = fault_epoch::plan(&e, true).expect("faults need an epoch");
+        let since_start = epoch
+            .start
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(
+            epoch.unix_ms,
+            (since_start + Duration::from_secs(5)).as_millis() as u64,
+            "the epoch is the end of the warm-up"
+        );
+        let started = launches(
+            &e,
+            &Point {
+                load: 1000,
+                repeat: 0,
+            },
+            Some(epoch),
+        );
+        assert_eq!(started.len(), 4);
+        for (i, launch) in &started {
+            let line = run_args(launch, "/run").join(" ");
+            let expected = format!(
+                "--network-profile lan --egress-mbps 100 --partition 0,1,2/3@2s+3s \
+                 --flap 0-1:2s,25% --fault-epoch {}",
+                epoch.unix_ms
+            );
+            assert!(line.ends_with(&expected), "validator {i}: {line}");
+        }
+        // No network fault: no epoch, and no flag at all without emulation.
+        let e = experiment(&["--network", "aws"]);
+        assert_eq!(fault_epoch::plan(&e, true), None);
+        let line = run_args(
+            &launches(
+                &e,
+                &Point {
+                    load: 1000,
+                    repeat: 0,
+                },
+                None,
+            )[&0],
+            "/run",
+        );
+        assert!(
+            line.ends_with(&["--network-profile".into(), "aws".into()]),
+            "{line:?}"
+        );
+        let e = experiment(&[]);
+        let line = run_args(
+            &launches(
+                &e,
+                &Point {
+                    load: 1000,
+                    repeat: 0,
+                },
+                None,
+            )[&0],
+            "/run",
+        );
+        assert!(!line
+            .iter()
+            .any(|a| a.starts_with("--network") || a.starts_with("--fault")));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{
     collections::BTreeMap,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{anyhow, bail, Result};
@@ -88,15 +88,21 @@ pub(crate) fn wait_ready(executor: &mut dyn Executor, validators: &[usize]) -> R
 
 /// Scrapes the validators until the warm-up and the measured window have passed (or the user
 /// interrupts), applying `schedule` on the way. `launches` says how to restart a validator.
+/// The clock starts now, or at `start_at` (the fault epoch's plan: waiting for it, or counting
+/// from it when the validators were ready late).
 pub(crate) fn record(
     executor: &mut dyn Executor,
     experiment: &Experiment,
     launches: &BTreeMap<usize, RunOptions>,
     schedule: &[FaultEvent],
     progress: &ProgressBar,
+    start_at: Option<SystemTime>,
 ) -> Result<Recording> {
     let agent = scrape::agent();
-    let start = Instant::now();
+    let start = match start_at {
+        Some(at) => clock_start(at, progress),
+        None => Instant::now(),
+    };
     let interval = Duration::from_secs_f64(experiment.scrape_interval_s);
     let mut recording = Recording {
         faults: schedule.iter().map(|e| (e.clone(), None)).collect(),
@@ -121,6 +127,28 @@ pub(crate) fn record(
         pause_until(start + interval * tick);
     }
     Ok(recording)
+}
+
+/// The instant of the wall-clock time `at`: waited for when ahead; when it has passed, the
+/// warm-up is that much shorter (the measured window keeps its place), and the user is told.
+fn clock_start(at: SystemTime, progress: &ProgressBar) -> Instant {
+    let now = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(ahead) => {
+            pause_until(now + ahead);
+            now + ahead
+        }
+        Err(late) => {
+            let late = late.duration();
+            progress.println(format!(
+                "warning: the validators were ready {:.1} s after the planned start: the \
+                 warm-up is that much shorter, so that the network faults keep their times in \
+                 the measured window",
+                late.as_secs_f64()
+            ));
+            now.checked_sub(late).unwrap_or(now)
+        }
+    }
 }
 
 /// Applies every fault event due by `elapsed` seconds that is not applied yet, keeping `up`

@@ -7,11 +7,12 @@ use anyhow::{bail, Result};
 
 use super::BenchArgs;
 use crate::experiment::{
-    Bench, Byzantine, Experiment, Faults, HostPreparation, LatencyMatrix, Network, Protocol,
+    Bench, Byzantine, Experiment, Faults, HostPreparation, LatencyMatrix, Protocol,
 };
 
 impl BenchArgs {
-    /// The bench these arguments ask for; `assets` holds the latency presets.
+    /// The bench these arguments ask for; `assets` holds the latency presets and the built-in
+    /// network profiles.
     pub fn bench(&self, assets: &Path) -> Result<Bench> {
         Ok(Bench {
             experiment: self.experiment(assets)?,
@@ -148,7 +149,9 @@ impl BenchArgs {
                 leader_wait: !args.no_leader_wait,
                 leader_timeout_ms: args.leader_timeout_ms,
             },
-            network: Network { latency_matrix },
+            network: args
+                .network
+                .network(latency_matrix, args.committee, args.duration, assets)?,
             plant_fork: args.plant_fork,
         })
     }

@@ -2,12 +2,15 @@
 //! `bench`'s arguments validated into the experiment model ([`experiment`]).
 
 mod experiment;
+mod network;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::{protocol::defaults, results::compare::Format};
+
+pub use network::NetworkArgs;
 
 /// Benchmark the consensus node on this machine, on your own SSH hosts, or on AWS / Vultr
 /// instances across the world.
@@ -49,7 +52,8 @@ pub enum Command {
     ///
     /// Points match on committee size, faults (count and mode), Byzantine validators (count
     /// and behaviour), offered load, transaction size and protocol parameters (wave length,
-    /// leaders, leader wait and timeout, latency matrix); points only one side measured are
+    /// leaders, leader wait and timeout, latency matrix) and network (profile, network
+    /// faults); points only one side measured are
     /// listed and not compared. For committed
     /// throughput, p50 and p99 the change is the relative change of the medians of the repeats
     /// (interrupted rows left out), with a 95% bootstrap confidence interval over the repeats
@@ -286,6 +290,9 @@ pub struct BenchArgs {
     /// regions round-robin and the node delays each message accordingly. Off by default.
     #[arg(long, value_name = "FILE|PRESET")]
     pub latency_matrix: Option<String>,
+    /// The network the node emulates: a profile, a bandwidth cap, scheduled faults.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Name of the run directory under the results directory. Default: date and time.
     #[arg(long, value_name = "NAME")]
     pub run_id: Option<String>,

@@ -8,14 +8,18 @@
 //! [`Network`] conditions; the node's [`Protocol`] parameters and the timing.
 
 mod latency_matrix;
+mod network;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::protocol::{Behaviour, Protocol};
 pub use latency_matrix::LatencyMatrix;
+pub use network::{
+    FaultWindow, Network, NetworkFault, NetworkFaultKind, NetworkProfile, ProfileSource,
+};
 
 /// The host a validator runs on: validator `i` on host `i mod hosts` (and, with a latency
-/// matrix, in region `i mod regions`). The one placement rule of every testbed.
+/// matrix or a network profile, in region `i mod regions`). The one placement rule of every testbed.
 pub fn host_index(validator: usize, hosts: usize) -> usize {
     validator % hosts.max(1)
 }
@@ -87,14 +91,6 @@ impl Faults {
 pub struct Byzantine {
     pub validators: usize,
     pub behaviour: Behaviour,
-}
-
-/// The network conditions between validators. Today a latency matrix or none; the place for
-/// network profiles and scheduled partitions.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Network {
-    /// Geo emulation: one-way delays between regions, applied by the node's transport.
-    pub latency_matrix: Option<LatencyMatrix>,
 }
 
 /// A validated experiment: what `bench` (and each side of `compare --base`) runs.

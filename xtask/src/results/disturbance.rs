@@ -5,7 +5,8 @@
 //! The levels, applied to the per-second figures of the measured window
 //! ([`super::seconds`]):
 //! - **stall**: the committed rate stays below [`STALL_FRACTION`] of the offered load for
-//!   [`STALL_SECONDS`] or more, outside the [`FAULT_GRACE_S`] seconds after a fault event;
+//!   [`STALL_SECONDS`] or more, outside a fault (a crash event is an instant, a network
+//!   partition lasts its window) and the [`FAULT_GRACE_S`] seconds after it;
 //! - **trend**: the mean committed rate or p50 latency of the window's second half differs
 //!   from the first half's by more than [`TREND_RELATIVE`] and by more than [`TREND_ERRORS`]
 //!   standard errors of that difference (not checked when a fault event falls in the window);
@@ -59,15 +60,15 @@ fn durations(seconds: &[Second]) -> Vec<f64> {
     out
 }
 
-fn stalls(seconds: &[Second], offered_tps: f64, fault_times: &[f64]) -> (Vec<bool>, Vec<String>) {
+fn stalls(seconds: &[Second], offered_tps: f64, faults: &[(f64, f64)]) -> (Vec<bool>, Vec<String>) {
     let lengths = durations(seconds);
     let mut stalled = vec![false; seconds.len()];
     let mut reasons = Vec::new();
     let excused = |i: usize| {
         let start = seconds[i].at_s - lengths[i];
-        fault_times
+        faults
             .iter()
-            .any(|&t| t <= seconds[i].at_s && t + FAULT_GRACE_S >= start)
+            .any(|&(from, to)| from <= seconds[i].at_s && to + FAULT_GRACE_S >= start)
     };
     let low = |i: usize| seconds[i].throughput_tps < STALL_FRACTION * offered_tps && !excused(i);
     let mut i = 0;
@@ -166,14 +167,17 @@ fn host_pressure(seconds: &[Second]) -> Vec<String> {
 }
 
 /// Looks for disturbances in the measured window's `seconds` of a run offered `offered_tps`,
-/// whose fault events were applied at `fault_times` (seconds since start).
-pub fn detect(seconds: &[Second], offered_tps: f64, fault_times: &[f64]) -> Disturbance {
-    let (stalled, mut reasons) = stalls(seconds, offered_tps, fault_times);
+/// whose faults were in effect over `faults` (from, to: seconds since start; a fault event
+/// applied at t is `(t, t)`).
+pub fn detect(seconds: &[Second], offered_tps: f64, faults: &[(f64, f64)]) -> Disturbance {
+    let (stalled, mut reasons) = stalls(seconds, offered_tps, faults);
     let (start, end) = match (seconds.first(), seconds.last()) {
         (Some(first), Some(last)) => (first.at_s, last.at_s),
         _ => (0.0, 0.0),
     };
-    let faults_inside = fault_times.iter().any(|&t| t >= start - 1.0 && t <= end);
+    let faults_inside = faults
+        .iter()
+        .any(|&(from, to)| to >= start - 1.0 && from <= end);
     if !faults_inside {
         let throughput: Vec<f64> = seconds.iter().map(|s| s.throughput_tps).collect();
         reasons.extend(trend(&throughput, "committed rate", |v| {
@@ -200,7 +204,7 @@ mod tests {
 
     /// The measured seconds and applied fault times of a recorded crash-recovery point: 4
     /// validators, 2000 tx/s, validator 3 killed at 4 s and 12 s, restarted at 8 s.
-    fn recorded() -> (Vec<Second>, Vec<f64>) {
+    fn recorded() -> (Vec<Second>, Vec<(f64, f64)>) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/results/testdata/run-n4-f1cr");
         let point = "n4-f1-load2000-r0";
         let rows: Vec<TimeseriesRow> =
@@ -211,6 +215,7 @@ mod tests {
             .iter()
             .filter(|f| f.point == point)
             .filter_map(|f| f.applied_at_s)
+            .map(|t| (t, t))
             .collect();
         let window = seconds::seconds(&rows)
             .into_values()
@@ -282,7 +287,38 @@ mod tests {
             vec!["trend: p50 latency 100 ms in the first half of the window, 150 ms in the second"]
         );
         // A fault event inside the window explains a change: no trend is looked for.
-        assert!(detect(&rising, 5000.0, &[15.0]).reasons.is_empty());
+        assert!(detect(&rising, 5000.0, &[(15.0, 15.0)]).reasons.is_empty());
+    }
+
+    /// Nothing committed while a partition lasts, and in the grace after its heal, is the
+    /// fault's; a stall that outlasts the grace is still one.
+    #[test]
+    fn a_partition_excuses_the_seconds_it_lasts_and_its_grace() {
+        let mut window = steady(30, 2000.0);
+        // The window's seconds end at 10..39 s; the partition lasts from 14 s to 24 s.
+        for s in window.iter_mut().skip(4).take(12) {
+            s.throughput_tps = 0.0;
+        }
+        let partition = [(14.0, 24.0)];
+        let d = detect(&window, 2000.0, &partition);
+        assert!(d.reasons.is_empty(), "{:?}", d.reasons);
+        // As an instant at its start, the later seconds stall.
+        let d = detect(&window, 2000.0, &[(14.0, 14.0)]);
+        assert!(
+            d.reasons.iter().any(|r| r.starts_with("stall")),
+            "{:?}",
+            d.reasons
+        );
+        // Past the grace after the heal, a low rate is a stall again.
+        for s in window.iter_mut().skip(16).take(12) {
+            s.throughput_tps = 0.0;
+        }
+        let d = detect(&window, 2000.0, &partition);
+        assert!(
+            d.reasons.iter().any(|r| r.contains("from 30.0 s")),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]

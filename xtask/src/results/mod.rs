@@ -22,7 +22,9 @@ pub mod validator_log;
 pub use csv_file::append_rows;
 pub use point_key::PointKey;
 pub use provenance::Provenance;
-pub use rows::{Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow};
+pub use rows::{
+    Checks, FaultRow, NetworkColumns, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow,
+};
 pub use safety::Safety;
 
 /// File names inside a run directory.

@@ -3,7 +3,7 @@
 
 use serde::{ser::SerializeStruct, Serialize, Serializer};
 
-use super::{PointParameters, SummaryRow};
+use super::{NetworkColumns, PointParameters, SummaryRow};
 use crate::{
     experiment::FaultMode, protocol::defaults::LEADER_TIMEOUT_MS as DEFAULT_LEADER_TIMEOUT_MS,
 };
@@ -12,33 +12,39 @@ use crate::{
 /// fault schedule, which validators are Byzantine, warm-up and window). So it is committee,
 /// faults (count and mode), Byzantine validators (count and behaviour), offered load,
 /// transaction size and protocol parameters (wave length, leaders, leader wait and timeout,
-/// latency matrix).
+/// latency matrix), and the network emulated (profile and scheduled network faults).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PointKey(PointParameters);
+pub struct PointKey(PointParameters, NetworkColumns);
 
 impl PointKey {
     /// The point a row measured.
     pub fn of(row: &SummaryRow) -> Self {
-        Self(PointParameters {
-            fault_schedule: String::new(),
-            byzantine_validators: String::new(),
-            repeat: 0,
-            warmup_s: 0,
-            duration_s: 0,
-            ..row.point.clone()
-        })
+        Self(
+            PointParameters {
+                fault_schedule: String::new(),
+                byzantine_validators: String::new(),
+                repeat: 0,
+                warmup_s: 0,
+                duration_s: 0,
+                ..row.point.clone()
+            },
+            row.network.clone(),
+        )
     }
 
     /// The curve the point lies on: everything but the load.
     pub fn curve(&self) -> Self {
-        Self(PointParameters {
-            load: 0,
-            ..self.0.clone()
-        })
+        Self(
+            PointParameters {
+                load: 0,
+                ..self.0.clone()
+            },
+            self.1.clone(),
+        )
     }
 
     /// The protocol parameters, compactly (`w3 l1`, `no-wait`, a leader timeout other than
-    /// the node's default, the latency matrix).
+    /// the node's default, the latency matrix or network, the network faults).
     pub fn protocol(&self) -> String {
         let p = &self.0;
         let mut text = format!("w{} l{}", p.wave_length, p.leaders);
@@ -50,6 +56,13 @@ impl PointKey {
         }
         if !p.latency_matrix.is_empty() {
             text.push_str(&format!(" {}", p.latency_matrix));
+        }
+        let network = &self.1;
+        if !network.network.is_empty() && network.network != p.latency_matrix {
+            text.push_str(&format!(" {}", network.network));
+        }
+        if !network.network_faults.is_empty() {
+            text.push_str(&format!(" [{}]", network.network_faults));
         }
         text
     }
@@ -92,7 +105,7 @@ impl std::ops::Deref for PointKey {
 impl Serialize for PointKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let p = &self.0;
-        let mut key = serializer.serialize_struct("PointKey", 12)?;
+        let mut key = serializer.serialize_struct("PointKey", 14)?;
         key.serialize_field("committee", &p.committee)?;
         key.serialize_field("faults", &p.faults)?;
         key.serialize_field("fault_mode", &p.fault_mode)?;
@@ -105,6 +118,8 @@ impl Serialize for PointKey {
         key.serialize_field("leader_wait", &p.leader_wait)?;
         key.serialize_field("leader_timeout_ms", &p.leader_timeout_ms)?;
         key.serialize_field("latency_matrix", &p.latency_matrix)?;
+        key.serialize_field("network", &self.1.network)?;
+        key.serialize_field("network_faults", &self.1.network_faults)?;
         key.end()
     }
 }

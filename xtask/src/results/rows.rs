@@ -23,6 +23,7 @@ pub struct SummaryRow {
     pub point: PointParameters,
     pub measured: Summary,
     pub checks: Checks,
+    pub network: NetworkColumns,
 }
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
@@ -74,10 +75,28 @@ pub struct Checks {
     pub disturbed: String,
 }
 
+/// The network the node emulated: columns after the checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetworkColumns {
+    /// The network profile's name, or the latency matrix's, with the egress cap when given;
+    /// empty without emulation.
+    pub network: String,
+    /// Every scheduled network fault, `kind spec` in the node's syntax with its times from
+    /// the start of the measured window (`partition 0,1,2/3@5s+10s`), `;`-separated.
+    pub network_faults: String,
+}
+
 /// A CSV record: the parts' columns one after the other.
 impl Serialize for SummaryRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.provenance, &self.point, &self.measured, &self.checks).serialize(serializer)
+        (
+            &self.provenance,
+            &self.point,
+            &self.measured,
+            &self.checks,
+            &self.network,
+        )
+            .serialize(serializer)
     }
 }
 
@@ -96,6 +115,7 @@ impl<'de> Deserialize<'de> for SummaryRow {
             point: part(&names, &values)?,
             measured: part(&names, &values)?,
             checks: part(&names, &values)?,
+            network: part(&names, &values)?,
         })
     }
 }
@@ -158,6 +178,8 @@ pub struct TimeseriesRow {
     pub host_io_pressure: Option<f64>,
     /// `stall` when this interval lies in a stall of the system (see `results::disturbance`).
     pub disturbed: String,
+    /// The network faults in effect at this scrape, as in the summary's `network_faults`.
+    pub network_faults: String,
 }
 
 impl TimeseriesRow {
@@ -248,6 +270,10 @@ mod tests {
                 interrupted: true,
                 ..Checks::default()
             },
+            network: NetworkColumns {
+                network: "lan".into(),
+                network_faults: "partition 0,1,2/3@2s+3s;slow 3:+200ms".into(),
+            },
         };
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("summary.csv");
@@ -270,7 +296,8 @@ mod tests {
              latency_stdev_s,latency_p50_s,latency_p90_s,latency_p99_s,rounds_per_s,\
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
-             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed"
+             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed,network,\
+             network_faults"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),
@@ -278,7 +305,7 @@ mod tests {
              committed_transactions,throughput_tps,latency_p50_s,latency_p99_s,current_round,\
              last_committed_round,cpu_cores,memory_mib,submitted_transactions,\
              rejected_transactions,host_cpu_busy,host_iowait,host_steal,host_cpu_pressure,\
-             host_io_pressure,disturbed"
+             host_io_pressure,disturbed,network_faults"
         );
         assert_eq!(
             header(columns::<ValidatorRow>().expect("validators")),

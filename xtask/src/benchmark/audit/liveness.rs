@@ -1,6 +1,6 @@
 //! The `liveness` column: leaders the correct validators committed while the faults were in
-//! effect (the whole measured window when the run has no fault), from the scraped
-//! `node_commit_index`.
+//! effect (crashes, and network partitions for their windows; the whole measured window when
+//! the run has no fault), from the scraped `node_commit_index`.
 
 use std::fmt;
 
@@ -31,9 +31,11 @@ impl fmt::Display for Liveness {
 }
 
 /// The intervals of `[from, to]` during which at least one fault was in effect, merged and in
-/// time order: a crashed validator is faulty from its crash until its recovery (or the end).
+/// time order: a crashed validator is faulty from its crash until its recovery (or the end);
+/// a partition over its window (in `partitions`).
 pub(crate) fn faulty_windows(
     faults: &[(FaultEvent, Option<f64>)],
+    partitions: &[(f64, f64)],
     from: f64,
     to: f64,
 ) -> Vec<(f64, f64)> {
@@ -56,6 +58,7 @@ pub(crate) fn faulty_windows(
         }
     }
     windows.extend(down.into_iter().map(|(_, since)| (since, f64::INFINITY)));
+    windows.extend_from_slice(partitions);
     let mut clipped: Vec<(f64, f64)> = windows
         .into_iter()
         .map(|(a, b)| (a.max(from), b.min(to)))
@@ -74,21 +77,23 @@ pub(crate) fn faulty_windows(
 
 /// Liveness over the measured window (from `warmup_s` to the last scrape), counted on the
 /// validators in `correct` (neither crashed nor Byzantine at any time). With
-/// `faulty_throughout` (Byzantine validators run from the start) the whole window is faulty.
+/// `faulty_throughout` (Byzantine validators run from the start) the whole window is faulty;
+/// `partitions` are the network partitions' windows (seconds since start).
 pub(crate) fn liveness(
     recording: &Recording,
     warmup_s: f64,
     correct: &[usize],
     faulty_throughout: bool,
+    partitions: &[(f64, f64)],
 ) -> Liveness {
     let end = recording
         .scrapes
         .iter()
         .map(|r| r.elapsed_s)
         .fold(warmup_s, f64::max);
-    let under_faults = faulty_throughout || !recording.faults.is_empty();
+    let under_faults = faulty_throughout || !recording.faults.is_empty() || !partitions.is_empty();
     let windows = if under_faults && !faulty_throughout {
-        faulty_windows(&recording.faults, warmup_s, end)
+        faulty_windows(&recording.faults, partitions, warmup_s, end)
     } else {
         vec![(warmup_s, end)]
     };
@@ -158,7 +163,7 @@ mod tests {
             event(12.0, 2, FaultKind::Recover),
         ];
         assert_eq!(
-            faulty_windows(&faults, 5.0, 35.0),
+            faulty_windows(&faults, &[], 5.0, 35.0),
             vec![(5.0, 20.2), (30.2, 35.0)]
         );
         // An event the run did not reach is not applied.
@@ -170,9 +175,12 @@ mod tests {
             },
             None,
         )];
-        assert!(faulty_windows(&unapplied, 5.0, 35.0).is_empty());
+        assert!(faulty_windows(&unapplied, &[], 5.0, 35.0).is_empty());
         let permanent = vec![event(0.0, 3, FaultKind::CrashedFromStart)];
-        assert_eq!(faulty_windows(&permanent, 5.0, 35.0), vec![(5.0, 35.0)]);
+        assert_eq!(
+            faulty_windows(&permanent, &[], 5.0, 35.0),
+            vec![(5.0, 35.0)]
+        );
     }
 
     #[test]
@@ -188,20 +196,33 @@ mod tests {
         recording.scrapes.extend(scrapes(1, 20.0, 30));
         // Validator 3 restarts: not a correct validator, not counted.
         recording.scrapes.extend(scrapes(3, 100.0, 30));
-        let l = liveness(&recording, 5.0, &[0, 1], false);
+        let l = liveness(&recording, 5.0, &[0, 1], false, &[]);
         // Scrapes at 11..=20 s inside the window 10.2..20.2 s: 9 s of validator 1.
         assert_eq!((l.commits, l.seconds), (180, 9.0));
         assert_eq!(l.to_string(), "180 commits in 9.0 s under faults");
 
         // Byzantine validators from the start: the whole window is faulty.
-        let l = liveness(&recording, 5.0, &[0, 1], true);
+        let l = liveness(&recording, 5.0, &[0, 1], true, &[]);
         assert_eq!(l.to_string(), "500 commits in 25.0 s under faults");
 
+        // A partition from 8 s to 12 s merges with the crash (10.2 s to 20.2 s): 8..=20 s.
+        let l = liveness(&recording, 5.0, &[0, 1], false, &[(8.0, 12.0)]);
+        assert_eq!(l.to_string(), "240 commits in 12.0 s under faults");
+
         recording.faults.clear();
-        let l = liveness(&recording, 5.0, &[0, 1], false);
+        let l = liveness(&recording, 5.0, &[0, 1], false, &[]);
         assert_eq!(l.to_string(), "500 commits in 25.0 s");
+        // Partitions alone are faults for their windows.
+        let l = liveness(
+            &recording,
+            5.0,
+            &[0, 1],
+            false,
+            &[(8.0, 12.0), (25.0, 28.0)],
+        );
+        assert_eq!(l.to_string(), "140 commits in 7.0 s under faults");
         // Nothing committed is reported as such, not hidden.
-        let l = liveness(&recording, 5.0, &[], false);
+        let l = liveness(&recording, 5.0, &[], false, &[]);
         assert_eq!(l.to_string(), "0 commits in 0.0 s");
     }
 }

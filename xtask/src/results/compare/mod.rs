@@ -2,7 +2,8 @@
 //!
 //! Points match on committee, faults (count and mode), Byzantine validators (count and
 //! behaviour), offered load, transaction size and protocol parameters (wave length, leaders,
-//! leader wait and timeout, latency matrix): [`PointKey`]. For each
+//! leader wait and timeout, latency matrix) and network (profile, network faults): [`PointKey`].
+//! For each
 //! point and figure (committed throughput, p50, p99) the change is the relative change of the
 //! medians of the repeats (interrupted rows left out; rows whose safety audit found a fork too,
 //! and they leave the comparison undecided), with a bootstrap confidence interval

@@ -430,3 +430,34 @@ fn byzantine_behaviours_are_different_points() {
     assert!(compare_paths(&head, &other, &options()).is_err());
     assert!(compare_paths(&head, &head, &options()).is_ok());
 }
+
+#[test]
+fn networks_and_their_faults_are_different_points() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = write(dir.path(), "base.csv", &recorded());
+    let under = |network: &str, faults: &str| -> Vec<SummaryRow> {
+        recorded()
+            .into_iter()
+            .map(|mut r| {
+                r.network.network = network.into();
+                r.network.network_faults = faults.into();
+                r
+            })
+            .collect()
+    };
+    let aws = write(dir.path(), "aws.csv", &under("aws", ""));
+    let err = compare_paths(&base, &aws, &options()).expect_err("nothing common");
+    let text = format!("{err:#}");
+    assert!(text.contains("w3 l1 aws"), "{text}");
+    let partition = write(
+        dir.path(),
+        "partition.csv",
+        &under("aws", "partition 0,1,2/3@5s+15s"),
+    );
+    let err = compare_paths(&aws, &partition, &options()).expect_err("nothing common");
+    assert!(
+        format!("{err:#}").contains("[partition 0,1,2/3@5s+15s]"),
+        "{err:#}"
+    );
+    assert!(compare_paths(&aws, &aws, &options()).is_ok());
+}
