@@ -15,6 +15,7 @@ pub mod rows;
 pub mod run_dir;
 pub mod run_logs;
 pub mod safety;
+pub mod saturation;
 pub mod seconds;
 pub mod table;
 pub mod validator_log;
