@@ -18,6 +18,7 @@ pub(crate) mod faults;
 pub(crate) mod figures;
 pub(crate) mod genesis;
 mod kernel;
+mod network;
 pub(crate) mod point;
 pub(crate) mod recording;
 mod saturation;

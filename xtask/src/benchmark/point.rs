@@ -143,6 +143,7 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
             interrupted: recording.interrupted,
             disturbed: disturbance.summary(),
         },
+        network: context.network.clone(),
     })
 }
 

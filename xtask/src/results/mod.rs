@@ -12,6 +12,7 @@ pub mod plot;
 pub mod point_key;
 pub mod provenance;
 pub mod rows;
+pub mod rtt;
 pub mod run_dir;
 pub mod run_logs;
 pub mod safety;

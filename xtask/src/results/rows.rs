@@ -9,7 +9,7 @@ use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
 };
 
-use super::{Provenance, Safety};
+use super::{rtt::NetworkColumns, Provenance, Safety};
 use crate::{
     experiment::{Behaviour, FaultMode},
     metrics::Summary,
@@ -23,6 +23,8 @@ pub struct SummaryRow {
     pub point: PointParameters,
     pub measured: Summary,
     pub checks: Checks,
+    /// The measured network of a remote run (empty on the local testbed).
+    pub network: NetworkColumns,
 }
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
@@ -77,7 +79,14 @@ pub struct Checks {
 /// A CSV record: the parts' columns one after the other.
 impl Serialize for SummaryRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.provenance, &self.point, &self.measured, &self.checks).serialize(serializer)
+        (
+            &self.provenance,
+            &self.point,
+            &self.measured,
+            &self.checks,
+            &self.network,
+        )
+            .serialize(serializer)
     }
 }
 
@@ -96,6 +105,7 @@ impl<'de> Deserialize<'de> for SummaryRow {
             point: part(&names, &values)?,
             measured: part(&names, &values)?,
             checks: part(&names, &values)?,
+            network: part(&names, &values)?,
         })
     }
 }
@@ -248,6 +258,12 @@ mod tests {
                 interrupted: true,
                 ..Checks::default()
             },
+            network: NetworkColumns {
+                rtt_median_ms: Some(0.25),
+                rtt_max_ms: None,
+                rtt_file: "rtt.csv".into(),
+                rtt_vs_matrix: "real network, no matrix".into(),
+            },
         };
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("summary.csv");
@@ -270,7 +286,8 @@ mod tests {
              latency_stdev_s,latency_p50_s,latency_p90_s,latency_p99_s,rounds_per_s,\
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
-             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed"
+             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed,\
+             rtt_median_ms,rtt_max_ms,rtt_file,rtt_vs_matrix"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),
