@@ -10,7 +10,7 @@ use std::path::Path;
 use clap::Parser;
 use xtask::{
     cli::{Cli, Command},
-    results::{saturation::SaturationRecord, SummaryRow},
+    results::{rtt::NetworkColumns, saturation::SaturationRecord, SummaryRow},
     settings::SettingsFile,
 };
 
@@ -78,6 +78,11 @@ fn the_search_finds_a_planted_ceiling_within_its_interval() {
         assert_eq!(point.held, holds, "{point:?}");
     }
     assert!(run.join("timeseries.csv").is_file());
+    // The local testbed has no network between hosts: no round trip is claimed.
+    assert!(summary
+        .iter()
+        .all(|r| r.network == NetworkColumns::default()));
+    assert!(!run.join("rtt.csv").exists());
 
     // The interval brackets the ceiling the knob plants: a load above it cannot be committed
     // (each validator proposes at most BLOCK_BYTES of transactions a round), and the search
