@@ -14,6 +14,14 @@ use xtask::{
     settings::SettingsFile,
 };
 
+/// Benchmarks measure this machine, and an interrupt is seen by every command of the
+/// process: the tests that run one hold this lock.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn local_settings(results: &Path) -> xtask::settings::LoadedSettings {
     let mut settings = SettingsFile::local_default();
     let base = common::free_base_port(4);
@@ -29,6 +37,7 @@ const TX_SIZE: usize = 512;
 
 #[test]
 fn the_search_finds_a_planted_ceiling_within_its_interval() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tmp");
     let settings = local_settings(dir.path());
     let (block, delay, size) = (
@@ -168,4 +177,38 @@ fn compare_of_two_saturation_runs_compares_their_ceilings() {
     );
     assert_eq!(compare(&base, &lower), 1, "a lower ceiling: a regression");
     assert_eq!(compare(&lower, &base), 0, "a higher ceiling: no regression");
+}
+
+#[test]
+fn an_interrupted_search_keeps_what_it_measured() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = local_settings(dir.path());
+    let args = common::bench_args(
+        60,
+        &[
+            "--find-saturation",
+            "--start-load",
+            "1000",
+            "--run-id",
+            "cut",
+        ],
+    );
+    let metrics_base = settings.common.ports.metrics_base;
+    let urls: Vec<String> = (0..4)
+        .map(|i| format!("http://127.0.0.1:{}/metrics", metrics_base + i))
+        .collect();
+    // Ctrl-C once every validator of the first load is 2 s into its 60 s window.
+    common::interrupt_bench(std::time::Duration::from_secs(120), &urls, || {
+        xtask::commands::bench::rows(&settings, &args)
+    });
+    let row = common::interrupted_row(dir.path(), "cut", 60.0);
+    assert_eq!(row.point.load, 1000);
+    let record = SaturationRecord::find(&dir.path().join("cut"))
+        .expect("readable")
+        .expect("saturation.json written after the interrupt");
+    assert_eq!(record.stop, "interrupted");
+    assert_eq!((record.runs, record.points.len()), (1, 1));
+    assert!(!record.points[0].held, "a run cut short does not hold");
+    assert_eq!(record.saturation_tps, None);
 }

@@ -19,9 +19,6 @@ use crate::{
 /// Measures the round trips between the hosts of `context` and writes `rtt.csv`; the
 /// columns of every row of the run.
 pub(super) fn measure(context: &RunContext) -> Result<NetworkColumns> {
-    if context.settings.testbed.is_local() {
-        return Ok(NetworkColumns::default());
-    }
     let targets: Vec<Target> = context
         .instances
         .iter()
