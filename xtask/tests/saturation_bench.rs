@@ -212,3 +212,21 @@ fn an_interrupted_search_keeps_what_it_measured() {
     assert!(!record.points[0].held, "a run cut short does not hold");
     assert_eq!(record.saturation_tps, None);
 }
+
+#[test]
+fn compare_base_refuses_the_search_and_says_what_to_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let settings = local_settings(dir.path());
+    let argv = ["xtask", "compare", "--base", "HEAD", "--find-saturation"];
+    let Command::Compare(args) = Cli::try_parse_from(argv).expect("parse").command else {
+        panic!("not compare")
+    };
+    let err = xtask::commands::compare::run(&settings, args).expect_err("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("--find-saturation is a flag of `bench`")
+            && text.contains("cargo xtask compare BASE HEAD"),
+        "{text}"
+    );
+    assert_eq!(xtask::commands::exit_code(&err), 2);
+}
