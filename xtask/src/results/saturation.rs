@@ -151,3 +151,72 @@ fn saturation_file(path: &Path) -> PathBuf {
         path.with_file_name(SATURATION_FILE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::saturation::{Measured, Point, Stop};
+
+    fn point(load: u64, held: bool) -> Point {
+        Point {
+            load,
+            measured: Measured {
+                committed: load as f64,
+                p50: Duration::from_millis(80),
+                p99: Duration::from_millis(120),
+                ok: true,
+            },
+            held,
+            reason: (!held).then(|| "committed too little".to_string()),
+        }
+    }
+
+    #[test]
+    fn the_record_numbers_repeats_per_load_and_reads_back() {
+        let found = Saturation {
+            held: Some(20_000),
+            failed: Some(21_000),
+            interval: (Some(20_000), Some(21_000)),
+            committed: Some(20_000.0),
+            points: vec![
+                point(20_000, true),
+                point(40_000, false),
+                point(20_000, true),
+                point(21_000, false),
+                point(20_000, true),
+            ],
+            stop: Stop::Converged,
+        };
+        let search = Search {
+            slo: Some("p99<=2s".parse().expect("slo")),
+            ..Search::default()
+        };
+        let record = SaturationRecord::of("run", 4, &search, &found, 61.5);
+        let repeats: Vec<(u64, usize)> = record.points.iter().map(|p| (p.load, p.repeat)).collect();
+        assert_eq!(
+            repeats,
+            vec![
+                (20_000, 0),
+                (40_000, 0),
+                (20_000, 1),
+                (21_000, 0),
+                (20_000, 2)
+            ]
+        );
+        assert_eq!(record.points[1].reason, "committed too little");
+        assert_eq!(
+            (record.slo.as_str(), record.converged),
+            ("p99<=2000ms", true)
+        );
+        let dir = tempfile::tempdir().expect("tmp");
+        record.write(dir.path()).expect("write");
+        let read = SaturationRecord::find(&dir.path().join("summary.csv")).expect("read");
+        assert_eq!(read, Some(record));
+        assert_eq!(
+            found.summary(Duration::from_secs(372)),
+            "saturation: 20k tx/s [20k, 21k] after 5 runs in 6m12s (converged)"
+        );
+    }
+}
