@@ -150,8 +150,11 @@ pub mod genesis {
     pub const LEADER_TIMEOUT_MS: &str = "--leader-timeout-ms";
     pub const NO_LEADER_WAIT: &str = "--no-leader-wait";
     pub const REGIONS: &str = "--regions";
+    /// Node parameters a test plants a throughput ceiling with.
+    pub const MAX_BLOCK_BYTES: &str = "--max-block-bytes";
+    pub const MIN_ROUND_DELAY_MS: &str = "--min-round-delay-ms";
     /// Every flag above, for the drift test.
-    pub const FLAGS: [&str; 9] = [
+    pub const FLAGS: [&str; 11] = [
         IPS,
         WORKING_DIRECTORY,
         BASE_PORT,
@@ -161,6 +164,8 @@ pub mod genesis {
         LEADER_TIMEOUT_MS,
         NO_LEADER_WAIT,
         REGIONS,
+        MAX_BLOCK_BYTES,
+        MIN_ROUND_DELAY_MS,
     ];
 }
 

@@ -129,6 +129,31 @@ impl Default for Search {
     }
 }
 
+impl Search {
+    /// Why a run at `load` that measured `m` did not hold (`None`: it held): it failed,
+    /// committed less than `1 - tolerance` of the load, or broke the latency objective.
+    pub fn failure(&self, load: u64, m: &Measured) -> Option<String> {
+        if !m.ok {
+            return Some("the run reported a failure".into());
+        }
+        let floor = load as f64 * (1.0 - self.tolerance);
+        if m.committed < floor {
+            return Some(format!(
+                "committed {:.0} tx/s, below {:.0} ({}% of the offered load)",
+                m.committed,
+                floor,
+                ((1.0 - self.tolerance) * 100.0).round()
+            ));
+        }
+        let slo = self.slo?;
+        let value = match slo.percentile {
+            Percentile::P50 => m.p50,
+            Percentile::P99 => m.p99,
+        };
+        (value > slo.max).then(|| format!("{slo} broken: {} ms", value.as_millis()))
+    }
+}
+
 /// One run of the search.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
@@ -196,16 +221,20 @@ impl Saturation {
         self.points.len()
     }
 
-    /// The last line of a report: `saturation: 412k tx/s [412k, 425k] (converged, 14 runs)`.
-    pub fn summary(&self) -> String {
+    /// The last line of a report, after `elapsed`:
+    /// `saturation: 412k tx/s [398k, 425k] after 9 runs in 6m12s (converged)`.
+    pub fn summary(&self, elapsed: Duration) -> String {
         let show = |v: Option<u64>| v.map_or("-".to_string(), short);
+        let seconds = elapsed.as_secs();
         format!(
-            "saturation: {} tx/s [{}, {}] ({}, {} runs)",
+            "saturation: {} tx/s [{}, {}] after {} runs in {}m{:02}s ({})",
             show(self.held),
             show(self.interval.0),
             show(self.interval.1),
-            self.stop,
-            self.runs()
+            self.runs(),
+            seconds / 60,
+            seconds % 60,
+            self.stop
         )
     }
 }
@@ -275,7 +304,7 @@ impl State<'_> {
             return Err(Stop::MaxTime);
         }
         let (measured, reason) = match run(load) {
-            Ok(m) => (m, self.failure(load, &m)),
+            Ok(m) => (m, self.config.failure(load, &m)),
             Err(e) => (
                 Measured {
                     committed: 0.0,
@@ -297,28 +326,6 @@ impl State<'_> {
             return Err(Stop::Interrupted);
         }
         Ok(held)
-    }
-
-    /// Why a run did not hold, if it did not.
-    fn failure(&self, load: u64, m: &Measured) -> Option<String> {
-        if !m.ok {
-            return Some("the run reported a failure".into());
-        }
-        let floor = load as f64 * (1.0 - self.config.tolerance);
-        if m.committed < floor {
-            return Some(format!(
-                "committed {:.0} tx/s, below {:.0} ({}% of the offered load)",
-                m.committed,
-                floor,
-                ((1.0 - self.config.tolerance) * 100.0).round()
-            ));
-        }
-        let slo = self.config.slo?;
-        let value = match slo.percentile {
-            Percentile::P50 => m.p50,
-            Percentile::P99 => m.p99,
-        };
-        (value > slo.max).then(|| format!("{slo} broken: {} ms", value.as_millis()))
     }
 
     /// Runs and held runs per load so far.

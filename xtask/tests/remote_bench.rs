@@ -12,7 +12,7 @@ use std::{
 use xtask::{
     cli::BenchArgs,
     deployment::remote::records::HostRow,
-    results::{TimeseriesRow, ValidatorRow},
+    results::{rtt::RttRow, TimeseriesRow, ValidatorRow},
     settings::{CloudProvider, LoadedSettings, SettingsFile, StaticHost},
 };
 
@@ -227,6 +227,14 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
     let run = results.join("first");
     let host_rows: Vec<HostRow> = read_rows(&run.join("hosts.csv"));
     assert_eq!(host_rows.len(), hosts.len());
+    // The round trips between the hosts, measured before the first point.
+    let pairs: Vec<RttRow> = read_rows(&run.join("rtt.csv"));
+    assert_eq!(pairs.len(), hosts.len() * (hosts.len() - 1));
+    assert!(pairs.iter().all(|p| p.answered == p.probes && p.probes > 0));
+    assert_eq!(row.round_trips.rtt_file, "rtt.csv");
+    assert!(row.round_trips.rtt_median_ms.is_some_and(|m| m > 0.0));
+    assert!(row.round_trips.rtt_max_ms >= row.round_trips.rtt_median_ms);
+    assert_eq!(row.round_trips.rtt_vs_matrix, "real network, no matrix");
     let binary_size = host_rows[0].binary_bytes_sent;
     assert!(
         binary_size > 100_000,

@@ -94,6 +94,7 @@ mod tests {
             },
             network: Network::default(),
             plant_fork: None,
+            planted_ceiling: Default::default(),
         }
     }
 

@@ -33,13 +33,20 @@ pub(crate) fn generate(
     let regions: Option<Vec<String>> = (0..ips.len())
         .map(|i| network.region_of(i).map(str::to_string))
         .collect();
-    let args = protocol::genesis_args(
+    let mut args = protocol::genesis_args(
         ips,
         &directory.display().to_string(),
         (ports.base, ports.metrics_base),
         &experiment.protocol,
         regions,
     );
+    let planted = experiment.planted_ceiling;
+    if let Some(bytes) = planted.max_block_bytes {
+        args.extend([protocol::genesis::MAX_BLOCK_BYTES.into(), bytes.to_string()]);
+    }
+    if let Some(ms) = planted.min_round_delay_ms {
+        args.extend([protocol::genesis::MIN_ROUND_DELAY_MS.into(), ms.to_string()]);
+    }
     let output = duct::cmd(&node.path, &args)
         .stderr_to_stdout()
         .stdout_capture()

@@ -1,7 +1,8 @@
 //! The kernel the sweep ([`super::sweep`]) and the A/B driver ([`super::ab`]) share: what a
 //! new run starts from ([`NewRun`]: the experiment, the testbed's running hosts, the run's id
 //! and directory), the testbed's [`Deployment`] made ready, the node built for the hosts and
-//! installed there, the run directory started, and the [`RunContext`] every point reads.
+//! installed there, the run directory started, the round trips between remote hosts measured
+//! ([`super::round_trips`]), and the [`RunContext`] every point reads.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use crate::{
     experiment::{self, Bench, Experiment, HostPreparation},
     interrupt,
     ports::Ports,
-    results::{provenance, run_dir, Provenance},
+    results::{provenance, rtt::RoundTrips, run_dir, Provenance},
     settings::{LoadedSettings, Testbed},
     testbed::{self, Instance},
     workspace,
@@ -36,6 +37,9 @@ pub(crate) struct RunContext {
     pub(crate) provenance: Provenance,
     /// Where per-point progress bars go when a caller shows its own above them.
     pub(crate) progress: Option<indicatif::MultiProgress>,
+    /// The round trips measured between the hosts, as every row records them (empty on the
+    /// local testbed).
+    pub(crate) round_trips: RoundTrips,
 }
 
 impl RunContext {
@@ -65,7 +69,12 @@ impl RunContext {
     /// host is in one region (or the user gave it for a static host), its public one across
     /// regions (private cloud addresses do not route between regions).
     pub(crate) fn peer_address(&self, validator: usize) -> Result<String> {
-        let host = self.host_of(validator);
+        self.host_address(experiment::host_index(validator, self.instances.len()))
+    }
+
+    /// The address peers reach host `index` at (see [`Self::peer_address`]).
+    pub(crate) fn host_address(&self, index: usize) -> Result<String> {
+        let host = &self.instances[index];
         let one_region = self
             .instances
             .iter()
@@ -228,6 +237,11 @@ pub(super) fn prepare_context(
         run_id,
         run_dir,
         progress: None,
+        round_trips: RoundTrips::default(),
+    })
+    .and_then(|mut context| {
+        context.round_trips = super::round_trips::measure(&context)?;
+        Ok(context)
     })
 }
 

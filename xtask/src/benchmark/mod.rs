@@ -8,7 +8,9 @@
 //! validators, records their metrics through the warm-up and the window while applying the
 //! fault schedule ([`faults`], [`recording`]), stops them, and turns the recording into
 //! figures and rows ([`figures`], from the node's metrics read by `crate::metrics`) and
-//! audits ([`audit`]: safety, liveness, rejoin). The rows go to `crate::results`.
+//! audits ([`audit`]: safety, liveness, rejoin). The rows go to `crate::results`. With
+//! `--find-saturation`, the sweep hands over to the [`saturation`] search, whose every load is
+//! such a point.
 
 pub(crate) mod ab;
 pub(crate) mod audit;
@@ -19,6 +21,8 @@ pub(crate) mod genesis;
 mod kernel;
 pub(crate) mod point;
 pub(crate) mod recording;
+mod round_trips;
+mod saturation;
 pub(crate) mod sweep;
 
 pub(crate) use kernel::RunContext;

@@ -149,6 +149,7 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
             network: experiment.network.name(),
             network_faults: experiment.network.faults_summary(),
         },
+        round_trips: context.round_trips.clone(),
     })
 }
 

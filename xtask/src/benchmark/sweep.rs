@@ -20,6 +20,9 @@ use crate::{
 
 /// Runs `cargo xtask bench`: every point of the sweep, writing results as it goes.
 pub(crate) fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<SummaryRow>> {
+    if let Some(search) = &bench.saturation {
+        return super::saturation::run(settings, bench, search);
+    }
     interrupt::install();
     let mut context = start(settings, bench)?;
     let (rows, failure) = sweep(&context)?;
@@ -37,7 +40,7 @@ pub(crate) fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<Summar
 
 /// Everything before the first point: the experiment, the hosts made ready, the node built and
 /// installed there, and the run directory started.
-fn start(settings: &LoadedSettings, bench: &Bench) -> Result<RunContext> {
+pub(super) fn start(settings: &LoadedSettings, bench: &Bench) -> Result<RunContext> {
     let root = workspace::root()?;
     eprintln!("workspace: {}", root.display());
     // The set-up and update change the hosts: one command at a time per testbed.
@@ -103,7 +106,7 @@ fn sweep(context: &RunContext) -> Result<(Vec<SummaryRow>, Option<anyhow::Error>
 
 /// Prints the summary table, the warnings and where the results are; fails when the validators
 /// forked or the user interrupted.
-fn report(context: &RunContext, rows: &[SummaryRow]) -> Result<()> {
+pub(super) fn report(context: &RunContext, rows: &[SummaryRow]) -> Result<()> {
     println!("{}", results::table::render(rows));
     warn_disturbed(rows, &context.settings);
     println!("results: {}", context.run_dir.display());

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 
 use super::BenchArgs;
 use crate::experiment::{
-    Bench, Byzantine, Experiment, Faults, HostPreparation, LatencyMatrix, Protocol,
+    Bench, Byzantine, Experiment, Faults, HostPreparation, LatencyMatrix, PlantedCeiling, Protocol,
 };
 
 impl BenchArgs {
@@ -17,6 +17,7 @@ impl BenchArgs {
         Ok(Bench {
             experiment: self.experiment(assets)?,
             run_id: self.run_id.clone(),
+            saturation: self.saturation.search()?,
             hosts: HostPreparation {
                 skip_update: self.skip_update,
                 skip_configure: self.skip_configure,
@@ -153,6 +154,10 @@ impl BenchArgs {
                 .network
                 .network(latency_matrix, args.committee, args.duration, assets)?,
             plant_fork: args.plant_fork,
+            planted_ceiling: PlantedCeiling {
+                max_block_bytes: args.plant_max_block_bytes,
+                min_round_delay_ms: args.plant_min_round_delay_ms,
+            },
         })
     }
 }

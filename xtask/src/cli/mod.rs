@@ -3,6 +3,9 @@
 
 mod experiment;
 mod network;
+mod saturation;
+
+pub use saturation::SaturationArgs;
 
 use std::path::PathBuf;
 
@@ -312,6 +315,17 @@ pub struct BenchArgs {
     /// its committed sequence forks from the others' (the run must report the fork and fail).
     #[arg(long, hide = true, value_name = "VALIDATOR")]
     pub plant_fork: Option<usize>,
+    /// Tests of the saturation search only: cap each block's transaction payload at this
+    /// many bytes (the node's `max_block_bytes`), which caps the committee's throughput.
+    #[arg(long, hide = true, value_name = "BYTES")]
+    pub plant_max_block_bytes: Option<usize>,
+    /// Tests of the saturation search only: the node's `min_round_delay_ms` (at most one own
+    /// block per this many milliseconds).
+    #[arg(long, hide = true, value_name = "MS")]
+    pub plant_min_round_delay_ms: Option<u64>,
+    /// The saturation search (`--find-saturation` and its flags).
+    #[command(flatten)]
+    pub saturation: SaturationArgs,
 }
 
 /// `cargo xtask build ...`

@@ -1,6 +1,7 @@
 //! `cargo xtask compare`: a regression check between two result sets (`BASE HEAD`, which reads
 //! only the results directory of the settings), or between two revisions benchmarked first
-//! (`--base REV`, on the settings' testbed).
+//! (`--base REV`, on the settings' testbed). Two saturation runs (`bench --find-saturation`)
+//! compare their ceilings instead ([`ceiling`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,10 @@ use super::ExitStatus;
 use crate::{
     benchmark::ab,
     cli::CompareArgs,
-    results::compare::{self, Bootstrap, Comparison, Options, Thresholds, Verdict},
+    results::{
+        compare::{self, ceiling, Bootstrap, Comparison, Options, Thresholds, Verdict},
+        saturation::SaturationRecord,
+    },
     settings::{Common, LoadedSettings},
 };
 
@@ -96,6 +100,9 @@ pub fn run_results(settings: &Common, args: CompareArgs) -> Result<()> {
     };
     let results = settings.results_directory()?;
     let (base, head) = (side(&results, base), side(&results, head));
+    if let Some(ceilings) = ceilings(&base, &head)? {
+        return conclude_ceilings(&ceilings, &args);
+    }
     let comparison = compare::compare_paths(&base, &head, &options(&args))
         .map_err(|error| ExitStatus { code: 2, error })?;
     if args.format == compare::Format::Text {
@@ -106,6 +113,41 @@ pub fn run_results(settings: &Common, args: CompareArgs) -> Result<()> {
         );
     }
     conclude(&comparison, &args)
+}
+
+/// The ceilings of two saturation runs (`saturation.json` on both sides) compared; `None`
+/// unless both sides are saturation runs.
+fn ceilings(base: &Path, head: &Path) -> Result<Option<ceiling::CeilingComparison>> {
+    let read = |path: &Path, side: &str| {
+        SaturationRecord::find(path)
+            .with_context(|| format!("{side} {}", path.display()))
+            .map_err(|error| ExitStatus { code: 2, error })
+    };
+    match (read(base, "base")?, read(head, "head")?) {
+        (Some(b), Some(h)) => Ok(Some(ceiling::compare(&b, &h))),
+        _ => Ok(None),
+    }
+}
+
+/// Prints the comparison of two ceilings and turns its verdict into the exit status.
+fn conclude_ceilings(c: &ceiling::CeilingComparison, args: &CompareArgs) -> Result<()> {
+    match args.format {
+        compare::Format::Json => {
+            let mut value = serde_json::to_value(c)?;
+            value["exit_code"] = c.exit_code().into();
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        compare::Format::Markdown => println!("**saturation: {}**: {}", c.verdict, c.sentence),
+        compare::Format::Text => println!("saturation: {}: {}", c.verdict, c.sentence),
+    }
+    match c.exit_code() {
+        0 => Ok(()),
+        code => Err(ExitStatus {
+            code,
+            error: anyhow!("saturation {}: {}", c.verdict, c.sentence),
+        }
+        .into()),
+    }
 }
 
 /// The error of a `compare` given neither two result sets nor a revision.
@@ -125,6 +167,14 @@ fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
     let Some(base) = args.base_rev.clone() else {
         return nothing_to_compare();
     };
+    if args.sweep.saturation.find_saturation {
+        return Err(undecided(anyhow!(
+            "--find-saturation is a flag of `bench`, not of `compare --base`: search each \
+             revision with `cargo xtask bench --find-saturation`, then compare the two run \
+             directories with `cargo xtask compare BASE HEAD`"
+        ))
+        .into());
+    }
     let revisions = ab::Revisions {
         base,
         head: args.head_rev.clone(),

@@ -84,6 +84,17 @@ pub trait Deployment {
     /// An executor for the point named `point`, collecting its logs into `logs`.
     fn executor<'a>(&'a self, point: &str, logs: &Path) -> Result<Box<dyn Executor + 'a>>;
 
+    /// The round trips (ms) from every host to each of `targets` (the hosts, by index),
+    /// probed from each host in parallel: per host, per peer index, one entry per probe
+    /// (`None`: unanswered), or why that host could not probe. `None` on a testbed without a
+    /// network between hosts (the local one).
+    fn round_trips(
+        &self,
+        _targets: &[remote::rtt::Target],
+    ) -> Option<Vec<Result<remote::rtt::Samples>>> {
+        None
+    }
+
     /// Stops whatever the run left on the hosts, records what was measured about them in
     /// `run_dir` (when it exists) and releases them. Safe to call more than once.
     fn finish(&mut self, run_dir: &Path) -> Result<()>;

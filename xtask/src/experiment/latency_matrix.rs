@@ -93,6 +93,31 @@ impl LatencyMatrix {
         Ok(regions)
     }
 
+    /// The one-way delay (ms) from region `from` to region `to`, read from the file.
+    pub fn delay_ms(&self, from: &str, to: &str) -> Result<f64> {
+        let text = std::fs::read_to_string(&self.path)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        let column = self
+            .regions
+            .iter()
+            .position(|r| r == to)
+            .with_context(|| format!("{} has no region {to}", self.path.display()))?;
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        for record in reader.records() {
+            let record = record.with_context(|| format!("{} is malformed", self.path.display()))?;
+            if record.get(0) == Some(from) {
+                let cell = record.get(column + 1).unwrap_or_default();
+                return cell.trim().parse().with_context(|| {
+                    format!(
+                        "delay {from} -> {to} in {} is not a number",
+                        self.path.display()
+                    )
+                });
+            }
+        }
+        bail!("{} has no region {from}", self.path.display())
+    }
+
     /// The region of validator `i` (assigned round-robin, as validators are to hosts).
     pub fn region_of(&self, validator: usize) -> &str {
         &self.regions[super::host_index(validator, self.regions.len())]

@@ -109,6 +109,18 @@ pub struct Experiment {
     pub network: Network,
     /// Tests of the safety audit: a validator whose committed sequence forks.
     pub plant_fork: Option<usize>,
+    /// Tests of the saturation search: node parameters that cap the throughput.
+    pub planted_ceiling: PlantedCeiling,
+}
+
+/// Node parameters a test sets to plant a throughput ceiling (`node genesis` flags); none by
+/// default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlantedCeiling {
+    /// Cap on each block's transaction payload.
+    pub max_block_bytes: Option<usize>,
+    /// Least time between two own proposals.
+    pub min_round_delay_ms: Option<u64>,
 }
 
 /// What one `bench` is asked for: the experiment, the run's name and how the hosts are
@@ -118,6 +130,8 @@ pub struct Bench {
     pub experiment: Experiment,
     /// The run directory's name (default: date and time).
     pub run_id: Option<String>,
+    /// Find the saturation point instead of running the sweep of `loads`.
+    pub saturation: Option<crate::saturation::Search>,
     pub hosts: HostPreparation,
 }
 

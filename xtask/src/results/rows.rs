@@ -9,7 +9,7 @@ use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
 };
 
-use super::{Provenance, Safety};
+use super::{rtt::RoundTrips, Provenance, Safety};
 use crate::{
     experiment::{Behaviour, FaultMode},
     metrics::Summary,
@@ -24,6 +24,9 @@ pub struct SummaryRow {
     pub measured: Summary,
     pub checks: Checks,
     pub network: NetworkColumns,
+    /// The round trips measured between the hosts of a remote run (empty on the local
+    /// testbed).
+    pub round_trips: RoundTrips,
 }
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
@@ -95,6 +98,7 @@ impl Serialize for SummaryRow {
             &self.measured,
             &self.checks,
             &self.network,
+            &self.round_trips,
         )
             .serialize(serializer)
     }
@@ -116,6 +120,7 @@ impl<'de> Deserialize<'de> for SummaryRow {
             measured: part(&names, &values)?,
             checks: part(&names, &values)?,
             network: part(&names, &values)?,
+            round_trips: part(&names, &values)?,
         })
     }
 }
@@ -274,6 +279,12 @@ mod tests {
                 network: "lan".into(),
                 network_faults: "partition 0,1,2/3@2s+3s;slow 3:+200ms".into(),
             },
+            round_trips: RoundTrips {
+                rtt_median_ms: Some(0.25),
+                rtt_max_ms: None,
+                rtt_file: "rtt.csv".into(),
+                rtt_vs_matrix: "real network, no matrix".into(),
+            },
         };
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("summary.csv");
@@ -297,7 +308,7 @@ mod tests {
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
              cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed,network,\
-             network_faults"
+             network_faults,rtt_median_ms,rtt_max_ms,rtt_file,rtt_vs_matrix"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),

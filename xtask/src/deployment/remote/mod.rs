@@ -3,7 +3,9 @@
 //! Before the first point, [`RemoteDeployment::prepare`] connects to every host (naming any
 //! that cannot be reached, before anything is changed), reads its architecture, glibc and
 //! absolute working directory, sets it up (tools present, validators and files of earlier
-//! runs removed; skipped with `--skip-configure`) and measures its clock offset.
+//! runs removed; skipped with `--skip-configure`) and measures its clock offset; the run then
+//! measures the round trips between the hosts ([`rtt`], through
+//! [`Deployment::round_trips`]).
 //! [`RemoteDeployment::install`] sends the node binary where it is missing (`--skip-update`:
 //! only checks it is there). Each point then gets a [`RemoteExecutor`] that stages the
 //! genesis, starts validators detached with pid files, applies faults with kill and restart,
@@ -16,6 +18,7 @@ pub mod log_archive;
 pub mod processes;
 pub mod records;
 pub mod route;
+pub mod rtt;
 pub mod ssh_executor;
 pub mod upload;
 
@@ -563,6 +566,10 @@ impl Deployment for RemoteDeployment {
 
     fn executor<'a>(&'a self, point: &str, logs: &Path) -> Result<Box<dyn super::Executor + 'a>> {
         Ok(Box::new(RemoteExecutor::new(self, point, logs)?))
+    }
+
+    fn round_trips(&self, targets: &[rtt::Target]) -> Option<Vec<Result<rtt::Samples>>> {
+        Some(rtt::measure(&self.ssh, &self.instances(), targets))
     }
 
     fn finish(&mut self, run_dir: &Path) -> Result<()> {

@@ -11,6 +11,7 @@
 //! against the threshold, gives the verdict ([`verdict`]).
 
 pub mod bootstrap;
+pub mod ceiling;
 mod render;
 mod stats;
 #[cfg(test)]
