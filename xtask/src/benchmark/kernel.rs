@@ -48,7 +48,7 @@ impl RunContext {
     /// otherwise its host's.
     pub(crate) fn region_of(&self, validator: usize) -> String {
         match &self.experiment.network.latency_matrix {
-            Some(matrix) if self.settings.testbed.is_local() => {
+            Some(matrix) if self.settings.testbed.on_this_machine() => {
                 matrix.region_of(validator).to_string()
             }
             _ => self.host_of(validator).region.clone(),
@@ -98,7 +98,9 @@ pub(super) fn deployment(
     committee: usize,
 ) -> Result<Box<dyn Deployment>> {
     match settings.testbed {
-        Testbed::Local => Ok(Box::new(local::LocalDeployment::new(
+        // The simulator's points start no process: the local deployment builds and stages
+        // the node on this machine.
+        Testbed::Local | Testbed::Sim(_) => Ok(Box::new(local::LocalDeployment::new(
             ports.metrics(committee),
         ))),
         _ => Ok(Box::new(remote::RemoteDeployment::prepare(
@@ -201,7 +203,7 @@ pub(super) fn prepare_context(
 ) -> Result<RunContext> {
     let recorded = settings.recorded();
     let regions: Vec<String> = match &experiment.network.latency_matrix {
-        Some(m) if settings.testbed.is_local() => m.regions.clone(),
+        Some(m) if settings.testbed.on_this_machine() => m.regions.clone(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
             r.dedup();

@@ -2,6 +2,7 @@
 //! `bench`'s arguments validated into the experiment model ([`experiment`]).
 
 mod experiment;
+pub mod preset;
 
 use std::path::PathBuf;
 
@@ -216,9 +217,36 @@ pub enum TestbedCommand {
     },
 }
 
+/// The testbeds `bench --testbed` chooses among (others come from the settings file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchTestbed {
+    /// The node's simulator: the committee under virtual time in one process, one run per
+    /// seed (`node sim`).
+    Sim,
+    /// Validators as processes on this machine.
+    Local,
+    /// The settings' testbed (`cloud_provider`), e.g. to run a preset on a cloud.
+    Settings,
+}
+
 /// `cargo xtask bench ...`
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// Run on this testbed instead of the settings' `cloud_provider` (keeping the settings'
+    /// ports and directories): `sim` simulates the committee (`node sim`, virtual time),
+    /// `local` runs validators as processes here, `settings` the settings' testbed.
+    #[arg(long, value_enum, value_name = "TESTBED")]
+    pub testbed: Option<BenchTestbed>,
+    /// Sim testbed: the seed of each point's first repeat; repeat r runs seed + r. Default:
+    /// the settings' `sim_seed` (1).
+    #[arg(long, value_name = "S")]
+    pub sim_seed: Option<u64>,
+    /// Run a preset experiment: a name in `assets/presets/` (e.g. `mysticeti-wan`) or a JSON
+    /// file. Its committees, loads, latency matrix, warm-up and window replace those flags;
+    /// it runs on the sim testbed unless --testbed says otherwise, and its published points
+    /// are drawn beside ours on the L-graph.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub preset: Option<String>,
     /// Number of validators.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub committee: usize,

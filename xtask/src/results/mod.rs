@@ -11,6 +11,7 @@ pub mod disturbance;
 pub mod plot;
 pub mod point_key;
 pub mod provenance;
+pub mod published;
 pub mod rows;
 pub mod run_dir;
 pub mod run_logs;
@@ -22,7 +23,9 @@ pub mod validator_log;
 pub use csv_file::append_rows;
 pub use point_key::PointKey;
 pub use provenance::Provenance;
-pub use rows::{Checks, FaultRow, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow};
+pub use rows::{
+    Checks, FaultRow, PointParameters, Simulation, SummaryRow, TimeseriesRow, ValidatorRow,
+};
 pub use safety::Safety;
 
 /// File names inside a run directory.

@@ -23,6 +23,7 @@ pub struct SummaryRow {
     pub point: PointParameters,
     pub measured: Summary,
     pub checks: Checks,
+    pub simulation: Simulation,
 }
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
@@ -74,10 +75,36 @@ pub struct Checks {
     pub disturbed: String,
 }
 
+/// What a simulated run modelled: the last columns of a summary row, empty for measured rows
+/// (and in files written before these columns existed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Simulation {
+    /// The simulator's seed of this run (the testbed's seed plus the repeat).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// What the simulator modelled, as its `summary.json` says.
+    #[serde(default)]
+    pub modelled: String,
+}
+
+impl SummaryRow {
+    /// Whether this row comes from the simulator rather than from validators that ran.
+    pub fn is_simulated(&self) -> bool {
+        self.simulation.seed.is_some()
+    }
+}
+
 /// A CSV record: the parts' columns one after the other.
 impl Serialize for SummaryRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.provenance, &self.point, &self.measured, &self.checks).serialize(serializer)
+        (
+            &self.provenance,
+            &self.point,
+            &self.measured,
+            &self.checks,
+            &self.simulation,
+        )
+            .serialize(serializer)
     }
 }
 
@@ -96,6 +123,7 @@ impl<'de> Deserialize<'de> for SummaryRow {
             point: part(&names, &values)?,
             measured: part(&names, &values)?,
             checks: part(&names, &values)?,
+            simulation: part(&names, &values)?,
         })
     }
 }
@@ -248,6 +276,10 @@ mod tests {
                 interrupted: true,
                 ..Checks::default()
             },
+            simulation: Simulation {
+                seed: Some(7),
+                modelled: "virtual clock, no CPU time".into(),
+            },
         };
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("summary.csv");
@@ -270,7 +302,8 @@ mod tests {
              latency_stdev_s,latency_p50_s,latency_p90_s,latency_p99_s,rounds_per_s,\
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
-             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed"
+             cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed,seed,\
+             modelled"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),

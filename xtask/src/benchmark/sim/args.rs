@@ -1,0 +1,155 @@
+//! The contract with `node sim` and the one mapping of an experiment's point onto its flags:
+//! committee, latency matrix, total load, transaction size, warm-up and window, link
+//! bandwidth, Byzantine validators, crashes from the fault schedule, seed and snapshot
+//! interval. What the simulator cannot model is refused here, with a sentence that says so.
+
+use std::{ffi::OsString, path::Path};
+
+use anyhow::{bail, Result};
+
+use crate::{
+    benchmark::faults::{self, FaultEvent, FaultKind},
+    experiment::{Experiment, Network, Point, Protocol},
+    protocol::defaults,
+    settings::SimTestbed,
+};
+
+/// `node sim`'s subcommand and flags (`node/src/sim/cli.rs`).
+pub(crate) mod flags {
+    pub(crate) const COMMAND: &str = "sim";
+    pub(crate) const COMMITTEE: &str = "--committee";
+    pub(crate) const SEED: &str = "--seed";
+    pub(crate) const LATENCY_MATRIX: &str = "--latency-matrix";
+    pub(crate) const LOAD: &str = "--load";
+    pub(crate) const TX_SIZE: &str = "--tx-size";
+    pub(crate) const WARMUP: &str = "--warmup";
+    pub(crate) const DURATION: &str = "--duration";
+    pub(crate) const BANDWIDTH: &str = "--bandwidth";
+    pub(crate) const BYZANTINE: &str = "--byzantine";
+    pub(crate) const BEHAVIOUR: &str = "--behaviour";
+    pub(crate) const CRASH: &str = "--crash";
+    pub(crate) const SNAPSHOT_INTERVAL: &str = "--snapshot-interval";
+    pub(crate) const OUT: &str = "--out";
+}
+
+/// The largest committee the sim testbed runs: memory grows with the square of the committee
+/// (200 validators took 19 GB and 20 minutes for 5 simulated seconds, `node/README.md`).
+pub(crate) const MAX_COMMITTEE: usize = 200;
+
+/// The seed of repeat `repeat` of a point: the testbed's seed plus the repeat.
+pub(crate) fn seed(sim: SimTestbed, point: &Point) -> u64 {
+    sim.seed.wrapping_add(point.repeat as u64)
+}
+
+/// Refuses what the simulator cannot run, naming the option and what to do instead.
+pub(crate) fn check(experiment: &Experiment) -> Result<()> {
+    if experiment.committee > MAX_COMMITTEE {
+        bail!(
+            "--committee {}: the sim testbed runs at most {MAX_COMMITTEE} validators (its memory \
+             grows with the square of the committee); use a smaller committee",
+            experiment.committee
+        );
+    }
+    let Protocol {
+        wave_length,
+        leaders,
+        leader_wait,
+        leader_timeout_ms,
+    } = experiment.protocol;
+    if wave_length != defaults::WAVE_LENGTH
+        || leaders != defaults::LEADERS
+        || !leader_wait
+        || leader_timeout_ms != defaults::LEADER_TIMEOUT_MS
+    {
+        bail!(
+            "the sim testbed runs the node's default protocol parameters only (wave length {}, \
+             {} leader, leader wait, {} ms timeout): drop --wave-length, --leaders, \
+             --no-leader-wait and --leader-timeout-ms, or use --testbed local",
+            defaults::WAVE_LENGTH,
+            defaults::LEADERS,
+            defaults::LEADER_TIMEOUT_MS
+        );
+    }
+    if experiment.plant_fork.is_some() {
+        bail!("--plant-fork is not available on the sim testbed: use --testbed local");
+    }
+    network_flags(&experiment.network).map(|_| ())
+}
+
+/// The network conditions as `node sim` flags. The simulator models a latency matrix
+/// (placing validators on its regions in turn, as the other testbeds do), partitions
+/// (`--partition I,J@T1-T2`) and loss on a link (`--loss A-B@FRACTION`); every field of
+/// [`Network`] is matched here, so a new network condition must say what the simulator does
+/// with it (map it, or refuse it with a sentence naming the option).
+pub(crate) fn network_flags(network: &Network) -> Result<Vec<OsString>> {
+    let Network { latency_matrix } = network;
+    let mut args = Vec::new();
+    if let Some(matrix) = latency_matrix {
+        args.push(flags::LATENCY_MATRIX.into());
+        args.push(matrix.path.clone().into_os_string());
+    }
+    Ok(args)
+}
+
+/// `I@T` (crashed at T for good) or `I@T+DOWN` (restarted DOWN seconds later) for each crash
+/// of the schedule: a validator crashed from the start is `I@0`, a crash-recovery one crashes
+/// and comes back at the schedule's times.
+pub(crate) fn crashes(schedule: &[FaultEvent]) -> Vec<String> {
+    schedule
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.event {
+            FaultKind::CrashedFromStart => Some(format!("{}@0", e.validator)),
+            FaultKind::Crash => {
+                let recovery = schedule[i + 1..]
+                    .iter()
+                    .find(|r| r.validator == e.validator && r.event == FaultKind::Recover);
+                Some(match recovery {
+                    Some(r) => format!("{}@{}+{}", e.validator, e.at_s, r.at_s - e.at_s),
+                    None => format!("{}@{}", e.validator, e.at_s),
+                })
+            }
+            FaultKind::Recover => None,
+        })
+        .collect()
+}
+
+/// The arguments of `node sim` for `point` of `experiment` on the sim testbed `sim`, writing
+/// into `out`.
+pub(crate) fn node_sim_args(
+    experiment: &Experiment,
+    point: &Point,
+    sim: SimTestbed,
+    out: &Path,
+) -> Result<Vec<OsString>> {
+    check(experiment)?;
+    let mut args: Vec<OsString> = Vec::new();
+    let mut flag = |name: &str, value: String| {
+        args.push(name.into());
+        args.push(value.into());
+    };
+    flag(flags::COMMITTEE, experiment.committee.to_string());
+    flag(flags::SEED, seed(sim, point).to_string());
+    flag(flags::LOAD, point.load.to_string());
+    flag(flags::TX_SIZE, experiment.transaction_size.to_string());
+    flag(flags::WARMUP, experiment.warmup_s.to_string());
+    flag(flags::DURATION, experiment.duration_s.to_string());
+    flag(flags::BANDWIDTH, sim.bandwidth_mbps.to_string());
+    flag(
+        flags::SNAPSHOT_INTERVAL,
+        experiment.scrape_interval_s.to_string(),
+    );
+    if let Some(b) = experiment.byzantine {
+        flag(flags::BYZANTINE, b.validators.to_string());
+        flag(flags::BEHAVIOUR, b.behaviour.to_string());
+    }
+    for crash in crashes(&faults::schedule(experiment)) {
+        flag(flags::CRASH, crash);
+    }
+    let mut command: Vec<OsString> = vec![flags::COMMAND.into()];
+    command.extend(args);
+    command.extend(network_flags(&experiment.network)?);
+    command.push(flags::OUT.into());
+    command.push(out.as_os_str().to_owned());
+    Ok(command)
+}
