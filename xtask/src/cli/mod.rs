@@ -81,6 +81,16 @@ pub enum Command {
     /// elsewhere): local validators write their logs there, and remote benchmarks download
     /// each point's logs there when the point ends, so nothing is fetched from the hosts.
     Logs(LogsArgs),
+    /// Hunt safety and liveness violations with the node's simulator (`node explore`).
+    ///
+    /// Builds the node, then runs R simulations of a committee under adversarial schedules
+    /// drawn from seeds (delays, jitter, partitions, crash-recoveries, lossy and slow links;
+    /// see the node's README, section Simulation), each checked for safety (honest committed
+    /// sequences agree) and liveness (every honest validator commits after the last fault).
+    /// Progress is streamed. A violation makes it exit with status 1, keeps its files in
+    /// `results/explore-<id>/` and prints the `cargo xtask explore ... --replay SEED` command
+    /// that runs exactly that run again.
+    Explore(ExploreArgs),
     /// Write a Prometheus config scraping every validator and host, and a Grafana dashboard.
     ///
     /// Writes `prometheus.yml` with its target files (`targets/*.json`, re-read by Prometheus
@@ -333,6 +343,42 @@ pub struct BenchArgs {
     /// its committed sequence forks from the others' (the run must report the fork and fail).
     #[arg(long, hide = true, value_name = "VALIDATOR")]
     pub plant_fork: Option<usize>,
+}
+
+/// `cargo xtask explore ...`
+#[derive(Debug, Clone, Args)]
+pub struct ExploreArgs {
+    /// Simulations to run.
+    #[arg(long, default_value_t = 100, value_name = "R")]
+    pub runs: u64,
+    /// Validators in the committee.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub committee: usize,
+    /// Byzantine validators (the highest indices). Needs `--behaviour`.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub byzantine: usize,
+    /// What the Byzantine validators do (the node's `--byzantine` modes).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub behaviour: Option<crate::protocol::Behaviour>,
+    /// Seed the runs' seeds are derived from: one seed, the same runs.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Virtual seconds per run (faults end by the middle).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub duration: f64,
+    /// Threads running simulations. Default: the machine's cores.
+    #[arg(long, value_name = "J")]
+    pub jobs: Option<usize>,
+    /// Run exactly the run of this seed (as printed for a violation) instead of R runs.
+    #[arg(long, value_name = "RUN_SEED")]
+    pub replay: Option<u64>,
+    /// Name of the results directory (`results/explore-<id>/`). Default: date and time.
+    #[arg(long, value_name = "NAME")]
+    pub run_id: Option<String>,
+    /// Tests of the explorer only: the validators run an unsafe commit rule (the node's
+    /// `--plant-unsafe-rule`: votes and direct skips counted against f+1).
+    #[arg(long, hide = true)]
+    pub plant_unsafe_rule: bool,
 }
 
 /// `cargo xtask build ...`
