@@ -19,9 +19,8 @@ impl SimProvider {
         Instance {
             id: SIM_HOST.into(),
             region: SIM_HOST.into(),
-            // No address: the results name the host `sim`.
-            public_ip: None,
-            private_ip: None,
+            public_ip: Some("127.0.0.1".into()),
+            private_ip: Some("127.0.0.1".into()),
             specs: SIM_HOST.into(),
             state: InstanceState::Running,
             ssh_port: 0,
