@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use xtask::{
     cli::{BenchArgs, Cli, Command, ExploreArgs},
-    results::{Safety, SummaryRow},
+    results::Safety,
     settings::{CloudProvider, LoadedSettings, SettingsFile},
 };
 
