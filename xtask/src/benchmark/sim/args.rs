@@ -153,3 +153,93 @@ pub(crate) fn node_sim_args(
     command.push(out.as_os_str().to_owned());
     Ok(command)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn experiment(line: &str) -> Experiment {
+        let argv = ["xtask", "bench"]
+            .into_iter()
+            .chain(line.split_whitespace());
+        let Command::Bench(args) = Cli::try_parse_from(argv).expect("parse").command else {
+            panic!("not bench")
+        };
+        args.experiment(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets"))
+            .expect("valid experiment")
+    }
+
+    fn sim_args(line: &str, repeat: usize) -> Vec<String> {
+        let sim = SimTestbed {
+            seed: 40,
+            bandwidth_mbps: 100.0,
+        };
+        let point = Point { load: 5000, repeat };
+        node_sim_args(&experiment(line), &point, sim, Path::new("/out"))
+            .expect("mapped")
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The value after `flag` each time it appears.
+    fn values(args: &[String], flag: &str) -> Vec<String> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_point_maps_onto_the_flags_of_node_sim() {
+        let args = sim_args(
+            "--committee 7 --transaction-size 256 --warmup 2 --duration 8 --scrape-interval 0.5 \
+             --byzantine 1 --behaviour split-vote --latency-matrix aws",
+            2,
+        );
+        assert_eq!(args[0], flags::COMMAND);
+        for (flag, value) in [
+            (flags::COMMITTEE, "7"),
+            (flags::SEED, "42"),
+            (flags::LOAD, "5000"),
+            (flags::TX_SIZE, "256"),
+            (flags::WARMUP, "2"),
+            (flags::DURATION, "8"),
+            (flags::BANDWIDTH, "100"),
+            (flags::SNAPSHOT_INTERVAL, "0.5"),
+            (flags::BYZANTINE, "1"),
+            (flags::BEHAVIOUR, "split-vote"),
+            (flags::OUT, "/out"),
+        ] {
+            assert_eq!(values(&args, flag), vec![value.to_string()], "{flag}");
+        }
+        let matrix = values(&args, flags::LATENCY_MATRIX);
+        assert!(matrix[0].ends_with("assets/latency/aws.csv"), "{matrix:?}");
+        assert!(values(&args, flags::CRASH).is_empty());
+    }
+
+    #[test]
+    fn crashes_come_from_the_fault_schedule() {
+        let crashed = sim_args("--committee 7 --faults 2", 0);
+        assert_eq!(values(&crashed, flags::CRASH), vec!["5@0", "6@0"]);
+        // Up 10 s, down 4 s, in turn, within 2 + 30 s: crashes at 10 and 24, back at 14 and 28.
+        let recovering = sim_args(
+            "--committee 4 --faults 1 --crash-recovery --crash-interval 10 --down-time 4 \
+             --warmup 2 --duration 30",
+            0,
+        );
+        assert_eq!(values(&recovering, flags::CRASH), vec!["3@10+4", "3@24+4"]);
+        // A crash the run ends before its recovery is for good.
+        let cut = sim_args(
+            "--committee 4 --faults 1 --crash-recovery --crash-interval 10 --down-time 30 \
+             --warmup 2 --duration 10",
+            0,
+        );
+        assert_eq!(values(&cut, flags::CRASH), vec!["3@10"]);
+    }
+}
