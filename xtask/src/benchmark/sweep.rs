@@ -122,7 +122,13 @@ fn sweep(context: &RunContext) -> Result<(Vec<SummaryRow>, Option<anyhow::Error>
         if interrupt::requested() {
             break;
         }
-        let label = format!("[{}/{}] load {} tx/s", index + 1, points.len(), point.load);
+        let label = format!(
+            "[{}/{}] {} validators, load {} tx/s",
+            index + 1,
+            points.len(),
+            context.experiment.committee,
+            point.load
+        );
         match super::measure(context, point, &label) {
             Ok(row) => {
                 run_dir::record(&context.run_dir, &results_dir, &row)?;
