@@ -13,26 +13,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 
 use super::ExitStatus;
-use crate::{builder, cli::ExploreArgs, settings::Common, workspace};
-
-/// `node explore`'s subcommand and flags (`node/src/sim/explore.rs`).
-mod flags {
-    pub(super) const COMMAND: &str = "explore";
-    pub(super) const RUNS: &str = "--runs";
-    pub(super) const COMMITTEE: &str = "--committee";
-    pub(super) const BYZANTINE: &str = "--byzantine";
-    pub(super) const BEHAVIOUR: &str = "--behaviour";
-    pub(super) const SEED: &str = "--seed";
-    pub(super) const DURATION: &str = "--duration";
-    pub(super) const JOBS: &str = "--jobs";
-    pub(super) const REPLAY: &str = "--replay";
-    pub(super) const OUT: &str = "--out";
-    pub(super) const PLANT_UNSAFE_RULE: &str = "--plant-unsafe-rule";
-    /// How `node explore` starts the line naming a violation's run seed.
-    pub(super) const VIOLATION: &str = "violation in run seed ";
-    /// How it starts the line with its own replay command.
-    pub(super) const REPLAY_LINE: &str = "replay: node explore";
-}
+use crate::{builder, cli::ExploreArgs, protocol::explore as flags, settings::Common, workspace};
 
 /// Checks what the explorer is given, naming the flag.
 fn check(args: &ExploreArgs) -> Result<()> {

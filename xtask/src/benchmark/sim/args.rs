@@ -10,27 +10,9 @@ use anyhow::{bail, Result};
 use crate::{
     benchmark::faults::{self, FaultEvent, FaultKind},
     experiment::{Experiment, Network, Point, Protocol},
-    protocol::defaults,
+    protocol::{defaults, sim as flags},
     settings::SimTestbed,
 };
-
-/// `node sim`'s subcommand and flags (`node/src/sim/cli.rs`).
-pub(crate) mod flags {
-    pub(crate) const COMMAND: &str = "sim";
-    pub(crate) const COMMITTEE: &str = "--committee";
-    pub(crate) const SEED: &str = "--seed";
-    pub(crate) const LATENCY_MATRIX: &str = "--latency-matrix";
-    pub(crate) const LOAD: &str = "--load";
-    pub(crate) const TX_SIZE: &str = "--tx-size";
-    pub(crate) const WARMUP: &str = "--warmup";
-    pub(crate) const DURATION: &str = "--duration";
-    pub(crate) const BANDWIDTH: &str = "--bandwidth";
-    pub(crate) const BYZANTINE: &str = "--byzantine";
-    pub(crate) const BEHAVIOUR: &str = "--behaviour";
-    pub(crate) const CRASH: &str = "--crash";
-    pub(crate) const SNAPSHOT_INTERVAL: &str = "--snapshot-interval";
-    pub(crate) const OUT: &str = "--out";
-}
 
 /// The largest committee the sim testbed runs: memory grows with the square of the committee
 /// (200 validators took 19 GB and 20 minutes for 5 simulated seconds, `node/README.md`).
