@@ -62,7 +62,9 @@ pub(crate) fn check(experiment: &Experiment) -> Result<()> {
 /// (placing validators on its regions in turn, as the other testbeds do), partitions
 /// (`--partition I,J@T1-T2`) and loss on a link (`--loss A-B@FRACTION`); every field of
 /// [`Network`] is matched here, so a new network condition must say what the simulator does
-/// with it (map it, or refuse it with a sentence naming the option).
+/// with it: map it (a partition onto `--partition`, a lossy link onto `--loss`), or refuse it
+/// with a sentence naming the option, e.g. `--network-profile: the sim testbed does not model
+/// jitter distributions or egress caps yet; run it with --testbed local`.
 pub(crate) fn network_flags(network: &Network) -> Result<Vec<OsString>> {
     let Network { latency_matrix } = network;
     let mut args = Vec::new();
