@@ -1,5 +1,5 @@
 //! The orchestrator's contract with the node it benchmarks: the subcommands and flags of
-//! `node genesis` and `node run`, the files genesis writes and a run leaves, the metric names
+//! `node genesis`, `node run`, `node sim` and `node explore`, the files genesis writes and a run leaves, the metric names
 //! the scraper reads, and the protocol's defaults. Everything else in the orchestrator asks
 //! this module.
 //!
@@ -317,6 +317,66 @@ impl NodeArg {
         };
         [self.flag.name().to_string(), value]
     }
+}
+
+/// `node sim`: a committee simulated under virtual time (the sim testbed's points).
+pub mod sim {
+    pub const COMMAND: &str = "sim";
+    pub const COMMITTEE: &str = "--committee";
+    pub const SEED: &str = "--seed";
+    pub const LATENCY_MATRIX: &str = "--latency-matrix";
+    pub const LOAD: &str = "--load";
+    pub const TX_SIZE: &str = "--tx-size";
+    pub const WARMUP: &str = "--warmup";
+    pub const DURATION: &str = "--duration";
+    pub const BANDWIDTH: &str = "--bandwidth";
+    pub const BYZANTINE: &str = "--byzantine";
+    pub const BEHAVIOUR: &str = "--behaviour";
+    pub const CRASH: &str = "--crash";
+    pub const PARTITION: &str = "--partition";
+    pub const SNAPSHOT_INTERVAL: &str = "--snapshot-interval";
+    pub const OUT: &str = "--out";
+    /// Every flag above, for the drift test.
+    pub const FLAGS: [&str; 14] = [
+        COMMITTEE,
+        SEED,
+        LATENCY_MATRIX,
+        LOAD,
+        TX_SIZE,
+        WARMUP,
+        DURATION,
+        BANDWIDTH,
+        BYZANTINE,
+        BEHAVIOUR,
+        CRASH,
+        PARTITION,
+        SNAPSHOT_INTERVAL,
+        OUT,
+    ];
+}
+
+/// `node explore`: simulations under adversarial schedules, checked for safety and liveness.
+pub mod explore {
+    pub const COMMAND: &str = "explore";
+    pub const RUNS: &str = "--runs";
+    pub const COMMITTEE: &str = "--committee";
+    pub const BYZANTINE: &str = "--byzantine";
+    pub const BEHAVIOUR: &str = "--behaviour";
+    pub const SEED: &str = "--seed";
+    pub const DURATION: &str = "--duration";
+    pub const JOBS: &str = "--jobs";
+    pub const REPLAY: &str = "--replay";
+    pub const OUT: &str = "--out";
+    /// Every flag above, for the drift test.
+    pub const FLAGS: [&str; 9] = [
+        RUNS, COMMITTEE, BYZANTINE, BEHAVIOUR, SEED, DURATION, JOBS, REPLAY, OUT,
+    ];
+    /// Hidden switch of the explorer's tests (no value; exercised by `tests/sim_bench.rs`).
+    pub const PLANT_UNSAFE_RULE: &str = "--plant-unsafe-rule";
+    /// How `node explore` starts the line naming a violation's run seed.
+    pub const VIOLATION: &str = "violation in run seed ";
+    /// How it starts the line with its own replay command.
+    pub const REPLAY_LINE: &str = "replay: node explore";
 }
 
 /// How one validator is run (and started by the deployment).

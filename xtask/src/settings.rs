@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 
 pub use error::SettingsError;
 pub use file::{expand_tilde, CloudProvider, SettingsFile, StaticHost};
-pub use loaded::{Cloud, Common, LoadedSettings, StaticTestbed, Testbed};
+pub use loaded::{Cloud, Common, LoadedSettings, SimTestbed, StaticTestbed, Testbed};
 pub use repository::{mask_url_credentials, Repository};
 pub use secret::Secret;
 

@@ -58,6 +58,8 @@ fn every_flag_the_orchestrator_passes_is_accepted_by_the_node() {
     for (command, flags) in [
         (protocol::genesis::COMMAND, &protocol::genesis::FLAGS[..]),
         (protocol::run::COMMAND, &protocol::run::FLAGS[..]),
+        (protocol::sim::COMMAND, &protocol::sim::FLAGS[..]),
+        (protocol::explore::COMMAND, &protocol::explore::FLAGS[..]),
     ] {
         let text = help(&node, command);
         for flag in flags {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{
     kernel::{deployment, prepare_context, start_run_dir, timestamp, write_json, NewRun},
-    point, RunContext,
+    RunContext,
 };
 use crate::{
     builder::{self, source::Source, Build},
@@ -287,7 +287,7 @@ pub(crate) fn run(
             step.point.load,
             step.point.repeat
         );
-        match point::run(&context, &step.point, &label) {
+        match super::measure(&context, &step.point, &label) {
             Ok(row) => {
                 results::run_dir::record(dir, &results_dir, &row)?;
                 match step.side {

@@ -52,7 +52,7 @@ impl RunContext {
     /// the local testbed, otherwise its host's.
     pub(crate) fn region_of(&self, validator: usize) -> String {
         match self.experiment.network.region_of(validator) {
-            Some(region) if self.settings.testbed.is_local() => region.to_string(),
+            Some(region) if self.settings.testbed.on_this_machine() => region.to_string(),
             _ => self.host_of(validator).region.clone(),
         }
     }
@@ -105,7 +105,9 @@ pub(super) fn deployment(
     committee: usize,
 ) -> Result<Box<dyn Deployment>> {
     match settings.testbed {
-        Testbed::Local => Ok(Box::new(local::LocalDeployment::new(
+        // The simulator's points start no process: the local deployment builds and stages
+        // the node on this machine.
+        Testbed::Local | Testbed::Sim(_) => Ok(Box::new(local::LocalDeployment::new(
             ports.metrics(committee),
         ))),
         _ => Ok(Box::new(remote::RemoteDeployment::prepare(
@@ -208,7 +210,7 @@ pub(super) fn prepare_context(
 ) -> Result<RunContext> {
     let recorded = settings.recorded();
     let regions: Vec<String> = match experiment.network.regions() {
-        Some(r) if settings.testbed.is_local() => r.to_vec(),
+        Some(r) if settings.testbed.on_this_machine() => r.to_vec(),
         _ => {
             let mut r: Vec<String> = instances.iter().map(|i| i.region.clone()).collect();
             r.dedup();

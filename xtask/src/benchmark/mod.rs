@@ -10,7 +10,8 @@
 //! figures and rows ([`figures`], from the node's metrics read by `crate::metrics`) and
 //! audits ([`audit`]: safety, liveness, rejoin). The rows go to `crate::results`. With
 //! `--find-saturation`, the sweep hands over to the [`saturation`] search, whose every load is
-//! such a point.
+//! such a point. On the simulated testbed a point is a run of `node sim` whose outputs take
+//! the same path ([`sim`]); [`measure`] picks one or the other.
 
 pub(crate) mod ab;
 pub(crate) mod audit;
@@ -23,7 +24,21 @@ pub(crate) mod point;
 pub(crate) mod recording;
 mod round_trips;
 mod saturation;
+pub(crate) mod sim;
 pub(crate) mod sweep;
 
 pub(crate) use kernel::RunContext;
-pub(crate) use sweep::run;
+
+/// Runs one point on the context's testbed: validators that run (local, remote), or the
+/// simulator (`sim`). Its summary row.
+pub(crate) fn measure(
+    context: &RunContext,
+    point: &crate::experiment::Point,
+    label: &str,
+) -> anyhow::Result<crate::results::SummaryRow> {
+    match context.settings.testbed.sim() {
+        Some(sim) => sim::run_point(context, sim, point, label),
+        None => point::run(context, point, label),
+    }
+}
+pub(crate) use sweep::{run, run_all};

@@ -98,14 +98,33 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
     stopped.context("cannot stop every validator")?;
     collected.with_context(|| format!("cannot collect logs into {}", logs.display()))?;
 
+    let started: Vec<usize> = launches.keys().copied().collect();
+    row(
+        context, point, &name, &schedule, &recording, &logs, &started,
+    )
+}
+
+/// The checks and the summary row of a point whose `started` validators left their commit
+/// logs in `logs` and whose metrics are in `recording` (real scrapes, or a simulation's
+/// snapshots); writes its time series, validator figures and fault events.
+pub(crate) fn row(
+    context: &RunContext,
+    point: &Point,
+    name: &str,
+    schedule: &[FaultEvent],
+    recording: &recording::Recording,
+    logs: &Path,
+    started: &[usize],
+) -> Result<SummaryRow> {
+    let experiment = &context.experiment;
     // Crashed validators are audited on what they committed; those never started have no
     // commit log; Byzantine ones are not audited (only honest validators must agree).
-    let audited: Vec<usize> = launches
-        .keys()
+    let audited: Vec<usize> = started
+        .iter()
         .copied()
         .filter(|&i| !experiment.is_byzantine(i))
         .collect();
-    let safety = audit::audit(&logs, &audited);
+    let safety = audit::audit(logs, &audited);
     if !matches!(safety, Safety::Ok { .. }) {
         eprintln!(
             "warning: point {name}: safety {safety} (commit logs in {})",
@@ -121,22 +140,22 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
         .network
         .partition_windows(experiment.warmup_s as f64);
     let liveness = liveness::liveness(
-        &recording,
+        recording,
         experiment.warmup_s as f64,
         &correct,
         false,
         &partitions,
     );
-    let rejoin = rejoin::rejoin(&recording, &correct);
+    let rejoin = rejoin::rejoin(recording, &correct);
 
-    let disturbance = write_details(context, point, &name, &recording)?;
+    let disturbance = write_details(context, point, name, recording)?;
     // The figures are the honest validators' (what a Byzantine one reports is its own).
-    let measured = figures::window_summary(&recording, experiment.warmup_s as f64, |v| {
+    let measured = figures::window_summary(recording, experiment.warmup_s as f64, |v| {
         !experiment.is_byzantine(v)
     });
     Ok(SummaryRow {
         provenance: context.provenance.clone(),
-        point: parameters(experiment, point, &schedule),
+        point: parameters(experiment, point, schedule),
         measured,
         checks: Checks {
             safety,
@@ -150,6 +169,7 @@ pub(crate) fn run(context: &RunContext, point: &Point, label: &str) -> Result<Su
             network_faults: experiment.network.faults_summary(),
         },
         round_trips: context.round_trips.clone(),
+        simulation: results::Simulation::default(),
     })
 }
 

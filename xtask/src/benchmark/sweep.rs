@@ -3,16 +3,16 @@
 //! (one point after another, each row recorded as it comes: see [`super::point`]) and
 //! `report` (table, warnings, safety verdict); the deployment is finished whatever happens.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use super::{
     kernel::{deployment, prepare_build, prepare_context, start_run_dir, timestamp, NewRun},
-    point, RunContext,
+    RunContext,
 };
 use crate::{
     experiment::Bench,
     interrupt,
-    results::{self, run_dir, SummaryRow},
+    results::{self, published::Published, run_dir, SummaryRow},
     settings::LoadedSettings,
     state_lock::{TestbedLock, Waiting},
     workspace,
@@ -23,9 +23,42 @@ pub(crate) fn run(settings: &LoadedSettings, bench: &Bench) -> Result<Vec<Summar
     if let Some(search) = &bench.saturation {
         return super::saturation::run(settings, bench, search);
     }
+    run_all(settings, std::slice::from_ref(bench), None)
+}
+
+/// Runs several benches (a preset's committee sizes) one after the other into one run
+/// directory, with the published points to draw beside them.
+pub(crate) fn run_all(
+    settings: &LoadedSettings,
+    benches: &[Bench],
+    published: Option<&Published>,
+) -> Result<Vec<SummaryRow>> {
     interrupt::install();
-    let mut context = start(settings, bench)?;
-    let (rows, failure) = sweep(&context)?;
+    if settings.testbed.sim().is_some() {
+        for bench in benches {
+            super::sim::args::check(&bench.experiment)?;
+        }
+    }
+    // The largest committee sizes the deployment (its ports).
+    let largest = benches
+        .iter()
+        .max_by_key(|b| b.experiment.committee)
+        .context("no experiment to run")?;
+    let mut context = start(settings, largest)?;
+    if let Some(published) = published {
+        results::published::write(&context.run_dir, published)?;
+    }
+    let mut rows = Vec::new();
+    let mut failure = None;
+    for bench in benches {
+        context.experiment = bench.experiment.clone();
+        let (measured, failed) = sweep(&context)?;
+        rows.extend(measured);
+        if failed.is_some() || interrupt::requested() {
+            failure = failed;
+            break;
+        }
+    }
     let finished = context.deployment.finish(&context.run_dir);
     if let Some(e) = failure {
         if let Err(cleanup) = finished {
@@ -44,7 +77,7 @@ pub(super) fn start(settings: &LoadedSettings, bench: &Bench) -> Result<RunConte
     let root = workspace::root()?;
     eprintln!("workspace: {}", root.display());
     // The set-up and update change the hosts: one command at a time per testbed.
-    let _lock = if settings.testbed.is_local() {
+    let _lock = if settings.testbed.on_this_machine() {
         None
     } else {
         Some(TestbedLock::acquire(
@@ -92,8 +125,14 @@ fn sweep(context: &RunContext) -> Result<(Vec<SummaryRow>, Option<anyhow::Error>
         if interrupt::requested() {
             break;
         }
-        let label = format!("[{}/{}] load {} tx/s", index + 1, points.len(), point.load);
-        match point::run(context, point, &label) {
+        let label = format!(
+            "[{}/{}] {} validators, load {} tx/s",
+            index + 1,
+            points.len(),
+            context.experiment.committee,
+            point.load
+        );
+        match super::measure(context, point, &label) {
             Ok(row) => {
                 run_dir::record(&context.run_dir, &results_dir, &row)?;
                 rows.push(row);
@@ -143,7 +182,7 @@ fn warn_disturbed(rows: &[SummaryRow], settings: &LoadedSettings) {
             row.point.load, row.point.repeat, row.checks.disturbed
         );
     }
-    if !settings.testbed.is_local() {
+    if !settings.testbed.on_this_machine() {
         eprintln!(
             "note: host load (CPU busy, iowait, steal, pressure) is recorded on the local \
              testbed only; on remote hosts those time-series columns stay empty"

@@ -6,6 +6,7 @@ mod network;
 mod saturation;
 
 pub use saturation::SaturationArgs;
+pub mod preset;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,16 @@ pub enum Command {
     /// elsewhere): local validators write their logs there, and remote benchmarks download
     /// each point's logs there when the point ends, so nothing is fetched from the hosts.
     Logs(LogsArgs),
+    /// Hunt safety and liveness violations with the node's simulator (`node explore`).
+    ///
+    /// Builds the node, then runs R simulations of a committee under adversarial schedules
+    /// drawn from seeds (delays, jitter, partitions, crash-recoveries, lossy and slow links;
+    /// see the node's README, section Simulation), each checked for safety (honest committed
+    /// sequences agree) and liveness (every honest validator commits after the last fault).
+    /// Progress is streamed. A violation makes it exit with status 1, keeps its files in
+    /// `results/explore-<id>/` and prints the `cargo xtask explore ... --replay SEED` command
+    /// that runs exactly that run again.
+    Explore(ExploreArgs),
     /// Write a Prometheus config scraping every validator and host, and a Grafana dashboard.
     ///
     /// Writes `prometheus.yml` with its target files (`targets/*.json`, re-read by Prometheus
@@ -223,9 +234,36 @@ pub enum TestbedCommand {
     },
 }
 
+/// The testbeds `bench --testbed` chooses among (others come from the settings file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchTestbed {
+    /// The node's simulator: the committee under virtual time in one process, one run per
+    /// seed (`node sim`).
+    Sim,
+    /// Validators as processes on this machine.
+    Local,
+    /// The settings' testbed (`cloud_provider`), e.g. to run a preset on a cloud.
+    Settings,
+}
+
 /// `cargo xtask bench ...`
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// Run on this testbed instead of the settings' `cloud_provider` (keeping the settings'
+    /// ports and directories): `sim` simulates the committee (`node sim`, virtual time),
+    /// `local` runs validators as processes here, `settings` the settings' testbed.
+    #[arg(long, value_enum, value_name = "TESTBED")]
+    pub testbed: Option<BenchTestbed>,
+    /// Sim testbed: the seed of each point's first repeat; repeat r runs seed + r. Default:
+    /// the settings' `sim_seed` (1).
+    #[arg(long, value_name = "S")]
+    pub sim_seed: Option<u64>,
+    /// Run a preset experiment: a name in `assets/presets/` (e.g. `mysticeti-wan`) or a JSON
+    /// file. Its committees, loads, latency matrix, warm-up and window replace those flags;
+    /// it runs on the sim testbed unless --testbed says otherwise, and its published points
+    /// are drawn beside ours on the L-graph.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub preset: Option<String>,
     /// Number of validators.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub committee: usize,
@@ -326,6 +364,42 @@ pub struct BenchArgs {
     /// The saturation search (`--find-saturation` and its flags).
     #[command(flatten)]
     pub saturation: SaturationArgs,
+}
+
+/// `cargo xtask explore ...`
+#[derive(Debug, Clone, Args)]
+pub struct ExploreArgs {
+    /// Simulations to run.
+    #[arg(long, default_value_t = 100, value_name = "R")]
+    pub runs: u64,
+    /// Validators in the committee.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub committee: usize,
+    /// Byzantine validators (the highest indices). Needs `--behaviour`.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub byzantine: usize,
+    /// What the Byzantine validators do (the node's `--byzantine` modes).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub behaviour: Option<crate::protocol::Behaviour>,
+    /// Seed the runs' seeds are derived from: one seed, the same runs.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Virtual seconds per run (faults end by the middle).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub duration: f64,
+    /// Threads running simulations. Default: the machine's cores.
+    #[arg(long, value_name = "J")]
+    pub jobs: Option<usize>,
+    /// Run exactly the run of this seed (as printed for a violation) instead of R runs.
+    #[arg(long, value_name = "RUN_SEED")]
+    pub replay: Option<u64>,
+    /// Name of the results directory (`results/explore-<id>/`). Default: date and time.
+    #[arg(long, value_name = "NAME")]
+    pub run_id: Option<String>,
+    /// Tests of the explorer only: the validators run an unsafe commit rule (the node's
+    /// `--plant-unsafe-rule`: votes and direct skips counted against f+1).
+    #[arg(long, hide = true)]
+    pub plant_unsafe_rule: bool,
 }
 
 /// `cargo xtask build ...`

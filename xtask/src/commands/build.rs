@@ -48,7 +48,7 @@ pub fn run(settings: &LoadedSettings, args: BuildArgs) -> Result<()> {
 /// (static or cloud instances, which must be running) the one architecture their `uname -m`
 /// names, as the benchmark asks it. Musl when that target is installed, else glibc.
 pub fn hosts_target(settings: &LoadedSettings) -> Result<Option<String>> {
-    if settings.testbed.is_local() {
+    if settings.testbed.on_this_machine() {
         return Ok(None);
     }
     let (_, instances) = testbed::running_instances(settings)?;

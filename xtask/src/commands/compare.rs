@@ -179,6 +179,14 @@ fn run_revisions(settings: &LoadedSettings, args: &CompareArgs) -> Result<()> {
         base,
         head: args.head_rev.clone(),
     };
+    if args.sweep.preset.is_some() {
+        return Err(undecided(anyhow!(
+            "--preset is for `bench`: give `compare --base` the sweep's flags instead"
+        ))
+        .into());
+    }
+    // `--testbed sim` compares two builds on the simulator (same seeds on both sides).
+    let settings = &super::bench::on_testbed(settings, &args.sweep).map_err(undecided)?;
     let bench = super::bench::bench(&args.sweep).map_err(undecided)?;
     let outcome = ab::run(settings, &bench, &revisions).map_err(undecided)?;
     let mut comparison = match (outcome.rows.0.is_empty(), outcome.rows.1.is_empty()) {

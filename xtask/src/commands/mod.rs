@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod build;
 pub mod compare;
+pub mod explore;
 pub mod logs;
 pub mod monitoring;
 pub mod plot;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Compare(args) => compare::run(&load()?, args),
         Command::Logs(args) => logs::run(&settings.common()?, args),
+        Command::Explore(args) => explore::run(&settings.common()?, args),
         Command::Monitoring(args) => monitoring::run(&load()?, args),
     }
 }

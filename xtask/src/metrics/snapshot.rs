@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub cpu_seconds: f64,
     /// Resident memory of the process.
     pub resident_memory_bytes: f64,
+    /// Whether the scrape had the process collector's CPU and memory (a simulated validator's
+    /// snapshot has none: its process is the simulator's).
+    pub has_process: bool,
 }
 
 impl Snapshot {
@@ -90,7 +93,10 @@ impl Snapshot {
                 names::BENCHMARK_DURATION => snapshot.uptime = value,
                 names::SUBMITTED => snapshot.submitted = value,
                 names::REJECTED => snapshot.rejected = value,
-                names::CPU_SECONDS => snapshot.cpu_seconds = value,
+                names::CPU_SECONDS => {
+                    snapshot.cpu_seconds = value;
+                    snapshot.has_process = true;
+                }
                 names::RESIDENT_MEMORY => snapshot.resident_memory_bytes = value,
                 names::COMMITTED_LEADERS => {
                     let decision = sample.labels.get("decision").unwrap_or("unknown");
@@ -138,7 +144,7 @@ mod tests {
         assert_eq!(s.latency.buckets.last().map(|b| b.1), Some(79_401.0));
         assert!(s.latency.buckets.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(s.rejected, 0.0);
-        assert!(s.resident_memory_bytes > 0.0 && s.cpu_seconds > 0.0);
+        assert!(s.resident_memory_bytes > 0.0 && s.cpu_seconds > 0.0 && s.has_process);
         let p50 = s.latency.quantile(0.5).expect("p50");
         assert!(p50 > 0.02 && p50 < 0.2, "{p50}");
     }

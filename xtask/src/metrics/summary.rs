@@ -76,10 +76,12 @@ pub struct Summary {
     /// Missing-block requests, all validators together.
     pub missing_block_requests: f64,
     /// CPU cores used per validator: mean and maximum.
-    pub cpu_cores_mean: f64,
-    pub cpu_cores_max: f64,
-    /// Largest resident memory of any validator at the end of the window, MiB.
-    pub memory_mib_max: f64,
+    /// Empty (`None`) when the scrapes had no process figures (simulated validators).
+    pub cpu_cores_mean: Option<f64>,
+    pub cpu_cores_max: Option<f64>,
+    /// Largest resident memory of any validator at the end of the window, MiB; empty like
+    /// the CPU figures.
+    pub memory_mib_max: Option<f64>,
 }
 
 /// Summarizes a window from each validator's observation.
@@ -142,15 +144,22 @@ pub fn summarize(observations: &[Observation]) -> Summary {
         .iter()
         .map(|o| o.end.missing_block_requests - o.start.missing_block_requests)
         .sum();
-    summary.cpu_cores_mean = observations.iter().map(Observation::cpu_cores).sum::<f64>() / n;
-    summary.cpu_cores_max = observations
-        .iter()
-        .map(Observation::cpu_cores)
-        .fold(0.0, f64::max);
-    summary.memory_mib_max = observations
-        .iter()
-        .map(|o| o.end.resident_memory_bytes / (1024.0 * 1024.0))
-        .fold(0.0, f64::max);
+    if observations.iter().all(|o| o.end.has_process) {
+        summary.cpu_cores_mean =
+            Some(observations.iter().map(Observation::cpu_cores).sum::<f64>() / n);
+        summary.cpu_cores_max = Some(
+            observations
+                .iter()
+                .map(Observation::cpu_cores)
+                .fold(0.0, f64::max),
+        );
+        summary.memory_mib_max = Some(
+            observations
+                .iter()
+                .map(|o| o.end.resident_memory_bytes / (1024.0 * 1024.0))
+                .fold(0.0, f64::max),
+        );
+    }
     summary
 }
 
@@ -205,9 +214,23 @@ mod tests {
     #[test]
     fn resources_and_rounds_are_per_validator() {
         let s = summarize(&[observation(0, 1.0, 10.0)]);
-        assert!((s.cpu_cores_mean - 0.0218169).abs() < 1e-9);
+        assert!((s.cpu_cores_mean.expect("cpu") - 0.0218169).abs() < 1e-9);
         assert!((s.rounds_per_s - 4.2).abs() < 1e-9);
-        assert!((s.memory_mib_max - 13.906).abs() < 0.001);
+        assert!((s.memory_mib_max.expect("memory") - 13.906).abs() < 0.001);
+    }
+
+    /// Without the process collector (a simulated validator) CPU and memory are unknown,
+    /// not zero.
+    #[test]
+    fn resources_are_empty_without_process_figures() {
+        let mut o = observation(0, 1.0, 10.0);
+        o.end.has_process = false;
+        let s = summarize(&[o]);
+        assert_eq!(
+            (s.cpu_cores_mean, s.cpu_cores_max, s.memory_mib_max),
+            (None, None, None)
+        );
+        assert!(s.throughput_tps > 0.0);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod disturbance;
 pub mod plot;
 pub mod point_key;
 pub mod provenance;
+pub mod published;
 pub mod rows;
 pub mod rtt;
 pub mod run_dir;
@@ -25,7 +26,8 @@ pub use csv_file::append_rows;
 pub use point_key::PointKey;
 pub use provenance::Provenance;
 pub use rows::{
-    Checks, FaultRow, NetworkColumns, PointParameters, SummaryRow, TimeseriesRow, ValidatorRow,
+    Checks, FaultRow, NetworkColumns, PointParameters, Simulation, SummaryRow, TimeseriesRow,
+    ValidatorRow,
 };
 pub use safety::Safety;
 

@@ -27,6 +27,7 @@ pub struct SummaryRow {
     /// The round trips measured between the hosts of a remote run (empty on the local
     /// testbed).
     pub round_trips: RoundTrips,
+    pub simulation: Simulation,
 }
 
 /// What ran at a point: the columns of a summary row between the provenance and the measured
@@ -89,6 +90,25 @@ pub struct NetworkColumns {
     pub network_faults: String,
 }
 
+/// What a simulated run modelled: the last columns of a summary row, empty for measured rows
+/// (and in files written before these columns existed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Simulation {
+    /// The simulator's seed of this run (the testbed's seed plus the repeat).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// What the simulator modelled, as its `summary.json` says.
+    #[serde(default)]
+    pub modelled: String,
+}
+
+impl SummaryRow {
+    /// Whether this row comes from the simulator rather than from validators that ran.
+    pub fn is_simulated(&self) -> bool {
+        self.simulation.seed.is_some()
+    }
+}
+
 /// A CSV record: the parts' columns one after the other.
 impl Serialize for SummaryRow {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -99,6 +119,7 @@ impl Serialize for SummaryRow {
             &self.checks,
             &self.network,
             &self.round_trips,
+            &self.simulation,
         )
             .serialize(serializer)
     }
@@ -121,6 +142,7 @@ impl<'de> Deserialize<'de> for SummaryRow {
             checks: part(&names, &values)?,
             network: part(&names, &values)?,
             round_trips: part(&names, &values)?,
+            simulation: part(&names, &values)?,
         })
     }
 }
@@ -285,6 +307,10 @@ mod tests {
                 rtt_file: "rtt.csv".into(),
                 rtt_vs_matrix: "real network, no matrix".into(),
             },
+            simulation: Simulation {
+                seed: Some(7),
+                modelled: "virtual clock, no CPU time".into(),
+            },
         };
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("summary.csv");
@@ -308,7 +334,7 @@ mod tests {
              blocks_per_round,submitted_tps,rejected_tps,direct_commits,indirect_commits,\
              direct_skips,indirect_skips,leader_timeouts,missing_block_requests,cpu_cores_mean,\
              cpu_cores_max,memory_mib_max,safety,liveness,rejoin,interrupted,disturbed,network,\
-             network_faults,rtt_median_ms,rtt_max_ms,rtt_file,rtt_vs_matrix"
+             network_faults,rtt_median_ms,rtt_max_ms,rtt_file,rtt_vs_matrix,seed,modelled"
         );
         assert_eq!(
             header(columns::<TimeseriesRow>().expect("timeseries")),

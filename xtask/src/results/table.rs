@@ -45,10 +45,14 @@ const COLUMNS: [Column; 13] = [
         format!("{:.0}", r.measured.rejected_tps)
     }),
     Column::new("cpu/\nnode", 3, |r| {
-        format!("{:.2}", r.measured.cpu_cores_mean)
+        r.measured
+            .cpu_cores_mean
+            .map_or("-".into(), |c| format!("{c:.2}"))
     }),
     Column::new("mem\nMiB", 2, |r| {
-        format!("{:.0}", r.measured.memory_mib_max)
+        r.measured
+            .memory_mib_max
+            .map_or("-".into(), |m| format!("{m:.0}"))
     }),
 ];
 
@@ -177,8 +181,8 @@ mod tests {
                 latency_avg_s: Some(1.5),
                 rounds_per_s: 56.7,
                 rejected_tps: 12_345.0,
-                cpu_cores_mean: 0.12,
-                memory_mib_max: 1234.0,
+                cpu_cores_mean: Some(0.12),
+                memory_mib_max: Some(1234.0),
                 ..Summary::default()
             },
             ..SummaryRow::default()

@@ -19,6 +19,9 @@ pub enum CloudProvider {
     Local,
     /// A fixed list of the user's own SSH hosts (`hosts`).
     Static,
+    /// The node's simulator on this machine (`node sim`: the committee under virtual time,
+    /// one run per seed); `sim_seed` and `sim_bandwidth_mbps` configure it.
+    Sim,
 }
 
 crate::value_name::display_as_value_name!(CloudProvider);
@@ -75,7 +78,7 @@ pub struct SettingsFile {
     /// Names the testbed; every instance is tagged with it. Letters, digits and `-`, 1-32 chars,
     /// starting with a letter or digit (what both AWS tags and Vultr labels accept).
     pub testbed_id: String,
-    /// `"aws"`, `"vultr"`, `"local"` or `"static"`.
+    /// `"aws"`, `"vultr"`, `"local"`, `"static"` or `"sim"`.
     pub cloud_provider: CloudProvider,
     /// File holding the provider's API credentials (AWS credentials format for `aws`, the API
     /// key for `vultr`). Read once, trimmed, never printed. Required for cloud providers.
@@ -133,6 +136,12 @@ pub struct SettingsFile {
     /// metrics port does not answer from here).
     #[serde(default)]
     pub scrape_through_ssh: bool,
+    /// `sim` testbed: the seed of a point's first repeat (repeat r runs seed + r). Default: 1.
+    #[serde(default = "default_sim_seed")]
+    pub sim_seed: u64,
+    /// `sim` testbed: the bandwidth of every simulated link, in Mbit/s. Default: 1000.
+    #[serde(default = "default_sim_bandwidth_mbps")]
+    pub sim_bandwidth_mbps: f64,
 }
 
 fn default_base_port() -> u16 {
@@ -146,6 +155,12 @@ fn default_disk_size_gb() -> u32 {
 }
 fn default_ttl_hours() -> u32 {
     6
+}
+fn default_sim_seed() -> u64 {
+    1
+}
+fn default_sim_bandwidth_mbps() -> f64 {
+    1000.0
 }
 
 impl SettingsFile {
@@ -170,6 +185,8 @@ impl SettingsFile {
             ttl_hours: default_ttl_hours(),
             api_endpoint: None,
             scrape_through_ssh: false,
+            sim_seed: default_sim_seed(),
+            sim_bandwidth_mbps: default_sim_bandwidth_mbps(),
         }
     }
 

@@ -54,6 +54,17 @@ pub enum Testbed {
     Aws(Cloud),
     /// Vultr.
     Vultr(Cloud),
+    /// The node's simulator on this machine.
+    Sim(SimTestbed),
+}
+
+/// A `sim` testbed: `node sim` runs each point under virtual time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimTestbed {
+    /// The seed of a point's first repeat; repeat r runs `seed + r`.
+    pub seed: u64,
+    /// Bandwidth of every simulated link, in Mbit/s (positive).
+    pub bandwidth_mbps: f64,
 }
 
 /// A `static` testbed.
@@ -118,11 +129,25 @@ impl Testbed {
         matches!(self, Self::Local)
     }
 
+    /// The simulated testbed, if this is one.
+    pub fn sim(&self) -> Option<SimTestbed> {
+        match self {
+            Self::Sim(sim) => Some(*sim),
+            _ => None,
+        }
+    }
+
+    /// Whether everything runs on this machine (the local and the simulated testbeds): no
+    /// hosts to lock or prepare, regions are the latency matrix's.
+    pub fn on_this_machine(&self) -> bool {
+        matches!(self, Self::Local | Self::Sim(_))
+    }
+
     /// The cloud testbed, if this is one.
     pub fn cloud(&self) -> Option<&Cloud> {
         match self {
             Self::Aws(cloud) | Self::Vultr(cloud) => Some(cloud),
-            Self::Local | Self::Static(_) => None,
+            Self::Local | Self::Static(_) | Self::Sim(_) => None,
         }
     }
 
@@ -144,7 +169,7 @@ impl Testbed {
     pub fn cloud_mut(&mut self) -> Option<&mut Cloud> {
         match self {
             Self::Aws(cloud) | Self::Vultr(cloud) => Some(cloud),
-            Self::Local | Self::Static(_) => None,
+            Self::Local | Self::Static(_) | Self::Sim(_) => None,
         }
     }
 
@@ -155,6 +180,7 @@ impl Testbed {
             Self::Static(_) => CloudProvider::Static,
             Self::Aws(_) => CloudProvider::Aws,
             Self::Vultr(_) => CloudProvider::Vultr,
+            Self::Sim(_) => CloudProvider::Sim,
         }
     }
 
@@ -166,7 +192,7 @@ impl Testbed {
     /// The private key that logs into the hosts, if the settings give one.
     pub fn private_key_file(&self) -> Option<&Path> {
         match self {
-            Self::Local => None,
+            Self::Local | Self::Sim(_) => None,
             Self::Static(hosts) => Some(&hosts.ssh_private_key_file),
             Self::Aws(cloud) | Self::Vultr(cloud) => cloud.ssh_private_key_file.as_deref(),
         }
@@ -206,6 +232,27 @@ impl LoadedSettings {
         Ok(settings)
     }
 
+    /// The same settings on the simulated testbed (`bench --testbed sim`), with the seed
+    /// `seed` when given (else `sim_seed`); recorded with the results as such.
+    pub fn simulated(&self, seed: Option<u64>) -> Result<Self> {
+        let mut settings = self.clone();
+        if let Some(seed) = seed {
+            settings.file.sim_seed = seed;
+        }
+        settings.file.cloud_provider = CloudProvider::Sim;
+        settings.testbed = super::validate::sim_testbed(&settings.file)?;
+        Ok(settings)
+    }
+
+    /// The same settings on the local testbed (`bench --testbed local`): its ports, results
+    /// and logs directories are kept.
+    pub fn local(&self) -> Self {
+        let mut settings = self.clone();
+        settings.file.cloud_provider = CloudProvider::Local;
+        settings.testbed = Testbed::Local;
+        settings
+    }
+
     /// Hours of the dead-man switch of new and started instances (`ttl_hours`).
     pub fn ttl_hours(&self) -> u32 {
         self.testbed
@@ -223,7 +270,7 @@ impl LoadedSettings {
     /// [`workspace::testbed_state_dir`].
     pub fn ssh_options(&self) -> Result<SshOptions> {
         let key = match &self.testbed {
-            Testbed::Local => None,
+            Testbed::Local | Testbed::Sim(_) => None,
             remote => {
                 let key = remote.private_key_file().ok_or_else(|| {
                     anyhow!(

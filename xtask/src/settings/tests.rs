@@ -358,3 +358,29 @@ fn local_testbed_needs_no_ssh_key() {
     let options = loaded.ssh_options().expect("no key needed");
     assert!(options.private_key.is_none());
 }
+
+/// The example sim settings load as the sim testbed; a bandwidth that is not positive is
+/// refused with the field named.
+#[test]
+fn the_sim_example_loads_and_a_bad_bandwidth_is_refused() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/settings-sim.json");
+    let text = std::fs::read_to_string(&example).expect("assets/settings-sim.json");
+    let loaded = SettingsFile::parse(&text, &example)
+        .expect("parse")
+        .validate()
+        .expect("valid");
+    assert_eq!(
+        loaded.testbed.sim(),
+        Some(SimTestbed {
+            seed: 1,
+            bandwidth_mbps: 1000.0
+        })
+    );
+    assert!(loaded.testbed.on_this_machine());
+    let bad = text.replace("\"sim_bandwidth_mbps\": 1000", "\"sim_bandwidth_mbps\": 0");
+    let err = SettingsFile::parse(&bad, &example)
+        .expect("parse")
+        .validate()
+        .expect_err("zero bandwidth");
+    assert!(err.to_string().contains("`sim_bandwidth_mbps`"), "{err}");
+}

@@ -6,7 +6,7 @@ use std::{collections::HashSet, path::Path};
 
 use super::{
     Cloud, CloudProvider, Common, LoadedSettings, Repository, Secret, SettingsError, SettingsFile,
-    StaticHost, StaticTestbed, Testbed,
+    SimTestbed, StaticHost, StaticTestbed, Testbed,
 };
 use crate::ports::{Ports, PORT_RANGE_LEN};
 
@@ -69,7 +69,23 @@ fn testbed(file: &SettingsFile) -> Result<Testbed, SettingsError> {
         CloudProvider::Static => Testbed::Static(static_testbed(file)?),
         CloudProvider::Aws => Testbed::Aws(cloud(file)?),
         CloudProvider::Vultr => Testbed::Vultr(cloud(file)?),
+        CloudProvider::Sim => sim_testbed(file)?,
     })
+}
+
+/// A `sim` testbed: a positive, finite link bandwidth.
+pub(super) fn sim_testbed(file: &SettingsFile) -> Result<Testbed, SettingsError> {
+    let mbps = file.sim_bandwidth_mbps;
+    if !(mbps > 0.0 && mbps.is_finite()) {
+        return Err(SettingsError::Invalid {
+            field: "sim_bandwidth_mbps",
+            reason: format!("{mbps} is not a positive number of Mbit/s (e.g. 1000)"),
+        });
+    }
+    Ok(Testbed::Sim(SimTestbed {
+        seed: file.sim_seed,
+        bandwidth_mbps: mbps,
+    }))
 }
 
 /// A cloud testbed: its token read, at least one region, a plan or instance type. Its key

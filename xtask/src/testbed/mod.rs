@@ -9,6 +9,7 @@ pub mod host_setup;
 pub mod local;
 pub mod public_key;
 mod retry;
+pub mod sim;
 pub mod static_hosts;
 pub mod user_data;
 pub mod vultr;
@@ -211,6 +212,7 @@ pub trait Provider {
 pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
     match &settings.testbed {
         Testbed::Local => Ok(Box::new(local::LocalProvider)),
+        Testbed::Sim(_) => Ok(Box::new(sim::SimProvider)),
         Testbed::Static(hosts) => Ok(Box::new(static_hosts::StaticProvider::new(hosts))),
         Testbed::Vultr(_) => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
         #[cfg(feature = "aws")]

@@ -477,11 +477,39 @@ fn list(keys: &[PointKey]) -> String {
     keys.iter().map(|k| format!("\n  {k}")).collect::<String>()
 }
 
+/// Refuses to compare simulated rows (the `sim` testbed: a `seed`) with measured ones.
+pub fn refuse_simulated_against_measured(base: &[SummaryRow], head: &[SummaryRow]) -> Result<()> {
+    let kind = |rows: &[SummaryRow]| {
+        (
+            rows.iter().any(SummaryRow::is_simulated),
+            rows.iter().any(|r| !r.is_simulated()),
+        )
+    };
+    let ((base_sim, base_real), (head_sim, head_real)) = (kind(base), kind(head));
+    let side = |sim: bool, real: bool| match (sim, real) {
+        (true, true) => "simulated and measured",
+        (true, false) => "simulated",
+        _ => "measured",
+    };
+    if (base_sim || head_sim) && (base_real || head_real) {
+        bail!(
+            "cannot compare simulated rows with measured rows (base has {} rows, head has {}): \
+             the simulator models the network but not CPU time, so its figures do not measure \
+             what a run of validators measures; compare sim results with sim results and \
+             measured results with measured results",
+            side(base_sim, base_real),
+            side(head_sim, head_real)
+        );
+    }
+    Ok(())
+}
+
 /// Compares the result sets at `base` and `head` (run directories or summary CSV files).
 /// Fails when a file is not a result file of this version, or when no point is common.
 pub fn compare_paths(base: &Path, head: &Path, options: &Options) -> Result<Comparison> {
     let base_set = ResultSet::load(base).with_context(|| format!("base {}", base.display()))?;
     let head_set = ResultSet::load(head).with_context(|| format!("head {}", head.display()))?;
+    refuse_simulated_against_measured(&base_set.rows, &head_set.rows)?;
     let comparison = compare(&base_set, &head_set, options);
     if comparison.points.is_empty() {
         bail!(

@@ -10,6 +10,7 @@ use super::{
     legend::{self, Swatch},
     series::Curve,
 };
+use crate::results::published::PublishedPoint;
 
 fn max_of(values: impl Iterator<Item = f64>) -> f64 {
     values.fold(0.0, f64::max)
@@ -57,9 +58,11 @@ fn chart_with_axes<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-/// Latency against committed throughput: one line per curve (p50) with a band up to p99.
+/// Latency against committed throughput: one line per curve (p50) with a band up to p99,
+/// and published points (p50 as a cross, p99 as a hollow cross above it) labelled as such.
 pub(super) struct LatencyThroughput<'a> {
     pub curves: &'a [Curve],
+    pub published: &'a [PublishedPoint],
     pub title: String,
 }
 
@@ -67,8 +70,28 @@ impl Figure for LatencyThroughput<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (plot, key) = panes(area, &self.title)?;
         let points = || self.curves.iter().flat_map(|c| c.points.iter());
-        let x_max = max_of(points().map(|p| p.throughput)).max(1.0) * 1.08;
-        let y_max = max_of(points().filter_map(|p| p.p99_ms.or(p.p50_ms))).max(1.0) * 1.1;
+        // Published points without a latency cannot be placed on this figure.
+        let published: Vec<&PublishedPoint> = self
+            .published
+            .iter()
+            .filter(|p| p.latency_p50_s.is_some())
+            .collect();
+        let x_max = max_of(
+            points()
+                .map(|p| p.throughput)
+                .chain(published.iter().map(|p| p.committed_tps)),
+        )
+        .max(1.0)
+            * 1.08;
+        let y_max = max_of(
+            points().filter_map(|p| p.p99_ms.or(p.p50_ms)).chain(
+                published
+                    .iter()
+                    .filter_map(|p| p.latency_p99_s.or(p.latency_p50_s).map(|s| s * 1000.0)),
+            ),
+        )
+        .max(1.0)
+            * 1.1;
         let mut chart = chart_with_axes(
             &plot,
             x_max,
@@ -96,6 +119,29 @@ impl Figure for LatencyThroughput<'_> {
             chart.draw_series(LineSeries::new(p50.clone(), c.stroke_width(2)))?;
             chart.draw_series(p50.into_iter().map(|p| Circle::new(p, 4, c.filled())))?;
             entries.push((curve.label.clone(), Swatch::Line(c)));
+        }
+        let mut labels: Vec<&str> = published.iter().map(|p| p.label.as_str()).collect();
+        labels.dedup();
+        for (i, label) in labels.into_iter().enumerate() {
+            let c = color(self.curves.len() + i);
+            for p in published.iter().filter(|p| p.label == label) {
+                let at = |s: f64| (p.committed_tps, s * 1000.0);
+                if let Some(p50) = p.latency_p50_s {
+                    chart.draw_series(std::iter::once(Cross::new(
+                        at(p50),
+                        7,
+                        c.stroke_width(3),
+                    )))?;
+                }
+                if let Some(p99) = p.latency_p99_s {
+                    chart.draw_series(std::iter::once(Cross::new(
+                        at(p99),
+                        5,
+                        c.stroke_width(1),
+                    )))?;
+                }
+            }
+            entries.push((format!("published: {label}"), Swatch::Cross(c)));
         }
         entries.push(("line: p50 latency".into(), Swatch::Line(BLACK.mix(0.6))));
         entries.push((

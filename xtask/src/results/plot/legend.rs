@@ -13,6 +13,8 @@ pub(super) enum Swatch {
     Dashed(RGBAColor),
     /// A filled box (a band or a region).
     Band(RGBAColor),
+    /// A cross (a published point, drawn beside ours).
+    Cross(RGBAColor),
 }
 
 /// Width of the legend pane, pixels.
@@ -50,6 +52,9 @@ pub(super) fn draw<DB: DrawingBackend>(
             }
             Swatch::Band(c) => {
                 area.draw(&Rectangle::new([(x0, y - 6), (x1, y + 6)], c.filled()))?;
+            }
+            Swatch::Cross(c) => {
+                area.draw(&Cross::new(((x0 + x1) / 2, y), 6, c.stroke_width(2)))?;
             }
         }
         area.draw(&Text::new(

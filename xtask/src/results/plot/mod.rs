@@ -1,7 +1,8 @@
 //! `cargo xtask plot`: figures for papers and pull requests, as SVG and PNG.
 //!
 //! - `latency-throughput`: the L-graph, latency against committed throughput, one line per
-//!   committee size and fault setting (p50, with a band up to p99), medians of repeats;
+//!   committee size and fault setting (p50, with a band up to p99), medians of repeats, and
+//!   the published points of a preset's run (`published.json`), labelled as published;
 //! - `throughput-load`: committed throughput against offered load;
 //! - `timeseries-<point>`: each point over time, throughput per validator and latency, with the
 //!   warm-up shaded and fault events marked.
@@ -17,7 +18,11 @@ use std::path::{Path, PathBuf};
 use crate::progress;
 use anyhow::{Context, Result};
 
-use super::{csv_file, run_dir, FaultRow, SummaryRow, TimeseriesRow, FAULTS_FILE, TIMESERIES_FILE};
+use super::{
+    csv_file,
+    published::{self, PublishedPoint},
+    run_dir, FaultRow, SummaryRow, TimeseriesRow, FAULTS_FILE, TIMESERIES_FILE,
+};
 pub use series::{curves, point_series, Curve, CurvePoint, PointSeries};
 
 /// Size of the summary figures, pixels.
@@ -31,6 +36,8 @@ struct Run {
     summary: Vec<SummaryRow>,
     timeseries: Vec<TimeseriesRow>,
     faults: Vec<FaultRow>,
+    /// Published points to draw beside the run's (a preset's).
+    published: Vec<PublishedPoint>,
 }
 
 impl Run {
@@ -49,11 +56,13 @@ impl Run {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| summary[0].provenance.run_id.clone());
+        let published = published::read(dir)?.map_or_else(Vec::new, |p| p.points);
         Ok(Self {
             id,
             summary,
             timeseries,
             faults,
+            published,
         })
     }
 }
@@ -68,6 +77,12 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("cannot create {}", output.display()))?;
     let rows: Vec<SummaryRow> = runs.iter().flat_map(|r| r.summary.clone()).collect();
     let lines = curves(&rows);
+    let mut published: Vec<PublishedPoint> = Vec::new();
+    for point in runs.iter().flat_map(|r| &r.published) {
+        if !published.contains(point) {
+            published.push(point.clone());
+        }
+    }
     let timelines: Vec<(&Run, Vec<PointSeries>)> = runs
         .iter()
         .map(|run| (run, point_series(&run.timeseries, &run.faults)))
@@ -85,6 +100,7 @@ pub fn plot(runs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>> {
     let mut written = canvas::write(
         &curves::LatencyThroughput {
             curves: &lines,
+            published: &published,
             title: format!("Latency vs committed throughput ({name})"),
         },
         output,

@@ -29,19 +29,20 @@ pub struct Curve {
 }
 
 /// Groups rows into curves (interrupted rows left out). Labels name the committee and faults,
-/// plus the transaction size or protocol when the rows have several.
+/// plus the transaction size or protocol when the rows have several; simulated rows make
+/// curves of their own, labelled `(sim)`.
 pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
-    let mut groups: BTreeMap<PointKey, BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
+    let mut groups: BTreeMap<(PointKey, bool), BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
     for row in rows.iter().filter(|r| !r.checks.interrupted) {
         groups
-            .entry(PointKey::of(row).curve())
+            .entry((PointKey::of(row).curve(), row.is_simulated()))
             .or_default()
             .entry(row.point.load)
             .or_default()
             .push(row);
     }
     let several = |f: fn(&PointKey) -> String| {
-        let mut values: Vec<String> = groups.keys().map(f).collect();
+        let mut values: Vec<String> = groups.keys().map(|(k, _)| f(k)).collect();
         values.sort();
         values.dedup();
         values.len() > 1
@@ -50,8 +51,11 @@ pub fn curves(rows: &[SummaryRow]) -> Vec<Curve> {
     let show_protocol = several(|k| k.protocol());
     groups
         .iter()
-        .map(|(key, loads)| {
-            let label = key.curve_label(show_size, show_protocol);
+        .map(|((key, simulated), loads)| {
+            let mut label = key.curve_label(show_size, show_protocol);
+            if *simulated {
+                label.push_str(" (sim)");
+            }
             let points = loads
                 .iter()
                 .filter_map(|(&load, rows)| {

@@ -136,3 +136,23 @@ fn runs_that_differ_only_in_the_leader_timeout_are_two_curves() {
     });
     assert_eq!(labels, vec!["n=4 f=0, w3 l1 t500ms", "n=4 f=0, w3 l1"]);
 }
+
+/// Simulated rows of a point are a curve apart from the measured rows of the same point.
+#[test]
+fn simulated_rows_make_their_own_curve() {
+    let measured: Vec<SummaryRow> =
+        run_dir::summary_rows(&testdata("summary-n4.csv")).expect("rows");
+    let mut rows = measured.clone();
+    rows.extend(measured.into_iter().map(|mut r| {
+        r.simulation.seed = Some(1);
+        r
+    }));
+    let lines = curves(&rows);
+    let labels: Vec<&str> = lines.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(lines.len(), 2, "{labels:?}");
+    assert!(
+        labels[1].ends_with(" (sim)") && !labels[0].contains("sim"),
+        "{labels:?}"
+    );
+    assert_eq!(lines[0].points, lines[1].points);
+}
