@@ -1,16 +1,16 @@
 //! Testbeds: the machines a benchmark runs on, behind one [`Provider`] interface.
 //!
 //! Cloud providers (AWS, Vultr) create and bill instances; `static` is a fixed list of the
-//! user's SSH hosts; `local` is this machine. The benchmark logic only sees [`Instance`]s.
+//! user's SSH hosts; `local` and `sim` are this machine (`this_machine.rs`). The benchmark
+//! logic only sees [`Instance`]s.
 
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod host_setup;
-pub mod local;
 pub mod public_key;
 mod retry;
-pub mod sim;
 pub mod static_hosts;
+pub mod this_machine;
 pub mod user_data;
 pub mod vultr;
 
@@ -211,8 +211,12 @@ pub trait Provider {
 /// The provider the settings ask for.
 pub fn provider(settings: &LoadedSettings) -> Result<Box<dyn Provider>> {
     match &settings.testbed {
-        Testbed::Local => Ok(Box::new(local::LocalProvider)),
-        Testbed::Sim(_) => Ok(Box::new(sim::SimProvider)),
+        Testbed::Local => Ok(Box::new(this_machine::ThisMachine {
+            kind: CloudProvider::Local,
+        })),
+        Testbed::Sim(_) => Ok(Box::new(this_machine::ThisMachine {
+            kind: CloudProvider::Sim,
+        })),
         Testbed::Static(hosts) => Ok(Box::new(static_hosts::StaticProvider::new(hosts))),
         Testbed::Vultr(_) => Ok(Box::new(vultr::VultrProvider::new(settings)?)),
         #[cfg(feature = "aws")]
