@@ -36,6 +36,28 @@ fn fill_until(files: &mut Vec<std::fs::File>, at: u64) {
     }
 }
 
+/// Connects strangers to `address` with every descriptor below `at` taken until `refusals`
+/// counts one more, at most three times: another task of this process (a failed dial, a
+/// read of `/proc`) may free a low descriptor between the filling and the accept, and a
+/// connection that gets it is served, as it should be, until the port's timeout closes it.
+async fn refused_stranger(
+    files: &mut Vec<std::fs::File>,
+    at: u64,
+    address: std::net::SocketAddr,
+    refusals: impl Fn() -> u64,
+) -> bool {
+    for _ in 0..3 {
+        fill_until(files, at);
+        let before = refusals();
+        let mut stranger = raw(address).await;
+        assert!(stranger.closed().await, "a stranger's connection was kept");
+        if refusals() > before {
+            return true;
+        }
+    }
+    false
+}
+
 fn closed(m: &Metrics, reason: &str) -> u64 {
     m.metrics_connections_closed
         .with_label_values(&[reason])
@@ -62,13 +84,13 @@ async fn connections_from_anyone_are_refused_before_they_take_the_reserve() {
 
     // Between the two ceilings: metrics connections are refused, members get in.
     let mut files = Vec::new();
-    fill_until(&mut files, metrics_ceiling + 10);
-    let mut stranger = raw(me.metrics_address).await;
     assert!(
-        stranger.closed().await,
-        "a metrics connection was not closed"
+        refused_stranger(&mut files, metrics_ceiling + 10, me.metrics_address, || {
+            closed(&metrics, "descriptors")
+        })
+        .await,
+        "no metrics connection was refused for lack of descriptors"
     );
-    assert_eq!(closed(&metrics, "descriptors"), 1);
     assert!(metrics.descriptor_shortages.get() >= 1);
     let member = identity(&committee, 1, &configs[1].key);
     let _authenticated = dial(&member, 0, me.address)
@@ -76,10 +98,13 @@ async fn connections_from_anyone_are_refused_before_they_take_the_reserve() {
         .expect("a member authenticates while metrics connections are refused");
 
     // Above the peer port's ceiling, its strangers are refused too.
-    fill_until(&mut files, peer_ceiling + 10);
-    let mut stranger = raw(me.address).await;
-    assert!(stranger.closed().await, "a peer-port connection was kept");
-    assert_eq!(refused(&metrics, "descriptors"), 1);
+    assert!(
+        refused_stranger(&mut files, peer_ceiling + 10, me.address, || {
+            refused(&metrics, "descriptors")
+        })
+        .await,
+        "no peer-port connection was refused for lack of descriptors"
+    );
 
     // Descriptors back: metrics are served again.
     drop(files);
@@ -98,9 +123,10 @@ async fn connections_from_anyone_are_refused_before_they_take_the_reserve() {
     })
     .await
     .expect("join");
-    assert!(
-        answer.contains("node_metrics_connections_closed_total{reason=\"descriptors\"} 1"),
-        "{answer:.300}"
+    let line = format!(
+        "node_metrics_connections_closed_total{{reason=\"descriptors\"}} {}",
+        closed(&metrics, "descriptors")
     );
+    assert!(answer.contains(&line), "{line} not in {answer:.300}");
     validator.shutdown().await.expect("clean shutdown");
 }
