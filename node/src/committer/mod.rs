@@ -18,11 +18,9 @@ pub use linearizer::linearize;
 pub use schedule::{LeaderSchedule, ScheduleState, SwapTable, Tally};
 pub use sync_point::{SyncPoint, MAX_SYNC_REFS, SYNC_POINT_INTERVAL};
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    sync::Arc,
-};
+use std::{fmt, sync::Arc};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::{
     block::{BlockPtr, BlockRef, Round},
@@ -123,7 +121,15 @@ pub struct Committer {
     leaders: usize,
     last_decided: Slot,
     schedule: LeaderSchedule,
+    /// Memo of [`Committer::supported`]: (block, slot round, slot author) -> the block of
+    /// the slot its history meets first. The slots still to decide are above the last
+    /// decided round, which the gc round never passes, so the blocks these answers walk
+    /// stay stored and an answer stays true while it is kept. No order depends on these
+    /// maps: they are only looked up.
     votes: HashMap<(BlockRef, Round, AuthorityIndex), Option<BlockRef>>,
+    /// Memo of [`Committer::certifies`]: (block at the decision round, leader) -> whether
+    /// it certifies the leader (it depends only on the block's references and on `votes`).
+    certificates: HashMap<(BlockRef, BlockRef), bool>,
     /// Tests of the explorer only: count votes and direct skips against validity stake
     /// (f+1) instead of a quorum, an unsafe rule.
     weak_quorum: bool,
@@ -149,6 +155,7 @@ impl Committer {
                 index: leaders - 1,
             },
             votes: HashMap::new(),
+            certificates: HashMap::new(),
             weak_quorum: false,
         }
     }
@@ -158,6 +165,7 @@ impl Committer {
     /// that validators can decide one slot differently.
     pub fn plant_weak_quorum(&mut self) {
         self.weak_quorum = true;
+        self.certificates.clear();
     }
 
     /// The stake that certifies a leader and that skips it directly.
@@ -226,6 +234,7 @@ impl Committer {
         if !decisions.is_empty() {
             let floor = self.last_decided.round;
             self.votes.retain(|(v, _, _), _| v.round >= floor);
+            self.certificates.retain(|(c, _), _| c.round >= floor);
         }
         decisions
     }
@@ -293,11 +302,10 @@ impl Committer {
         if skip.stake() >= self.vote_quorum() {
             return Status::Skip(true);
         }
-        let deciding: Vec<BlockPtr> = dag.blocks_at(voting + 1).to_vec();
         let mut certified = Vec::new();
         for leader in dag.slot_blocks(slot.round, author) {
             let mut stake = StakeAggregator::default();
-            for c in &deciding {
+            for c in dag.blocks_at(voting + 1) {
                 if self.certifies(dag, c, &leader) {
                     stake.add(c.author(), &self.committee);
                 }
@@ -362,6 +370,17 @@ impl Committer {
     /// Whether `c` certifies `leader`: its references at the voting round that vote for
     /// `leader` hold a quorum.
     fn certifies(&mut self, dag: &DagStore, c: &BlockPtr, leader: &BlockPtr) -> bool {
+        let key = (c.reference(), leader.reference());
+        if let Some(certified) = self.certificates.get(&key) {
+            return *certified;
+        }
+        let certified = self.count_certificate(dag, c, leader);
+        self.certificates.insert(key, certified);
+        certified
+    }
+
+    /// [`Committer::certifies`], computed.
+    fn count_certificate(&mut self, dag: &DagStore, c: &BlockPtr, leader: &BlockPtr) -> bool {
         let voting = leader.round() + self.wave_length - 2;
         let mut stake = StakeAggregator::default();
         for r in c.includes() {

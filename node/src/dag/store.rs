@@ -1,9 +1,11 @@
 //! Blocks indexed by reference and round, with commit marks and pruning.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     ops::Bound,
 };
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
@@ -17,6 +19,9 @@ struct Entry {
 
 /// Every block this validator holds whose causal history is complete (down to the gc round).
 pub struct DagStore {
+    /// Keyed by the references of stored blocks, whose digests their authors cannot pick
+    /// freely (blake3 of the contents), hence the fast hasher; nothing iterates it in an
+    /// order that matters (`committed_refs` sorts).
     blocks: HashMap<BlockRef, Entry>,
     rounds: BTreeMap<Round, Vec<BlockPtr>>,
     gc_round: Round,
