@@ -130,6 +130,9 @@ pub struct Committer {
     /// Memo of [`Committer::certifies`]: (block at the decision round, leader) -> whether
     /// it certifies the leader (it depends only on the block's references and on `votes`).
     certificates: HashMap<(BlockRef, BlockRef), bool>,
+    /// The [`DagStore::version`] at which the last pass decided nothing: until the DAG or
+    /// this committer's progress changes, the next one would decide nothing either.
+    stuck_at: Option<u64>,
     /// Tests of the explorer only: count votes and direct skips against validity stake
     /// (f+1) instead of a quorum, an unsafe rule.
     weak_quorum: bool,
@@ -156,6 +159,7 @@ impl Committer {
             },
             votes: HashMap::new(),
             certificates: HashMap::new(),
+            stuck_at: None,
             weak_quorum: false,
         }
     }
@@ -166,6 +170,7 @@ impl Committer {
     pub fn plant_weak_quorum(&mut self) {
         self.weak_quorum = true;
         self.certificates.clear();
+        self.stuck_at = None;
     }
 
     /// The stake that certifies a leader and that skips it directly.
@@ -197,16 +202,19 @@ impl Committer {
         let author = self.schedule.leader(slot.round, slot.index);
         self.schedule.record(slot.round, author, committed);
         self.last_decided = slot;
+        self.stuck_at = None;
     }
 
     /// Restores progress and the leader schedule from a WAL checkpoint.
     pub fn restore(&mut self, last_decided: Slot, schedule: ScheduleState) {
+        self.stuck_at = None;
         self.last_decided = last_decided;
         self.schedule.restore(schedule);
     }
 
     /// Jumps to a sync point's progress and leader schedule.
     pub fn jump(&mut self, last_decided: Slot, schedule: &ScheduleState) {
+        self.stuck_at = None;
         self.last_decided = last_decided;
         self.schedule.restore(schedule.clone());
     }
@@ -228,10 +236,16 @@ impl Committer {
     /// Decides as many slots after the last decided one as the DAG allows, in order.
     pub fn try_decide(&mut self, dag: &DagStore) -> Vec<LeaderDecision> {
         let mut decisions = Vec::new();
+        if self.stuck_at == Some(dag.version()) {
+            return decisions;
+        }
         // A commit that changes the leader schedule ends a pass: the slots after it are
         // decided again under the new schedule, as every validator does.
         while self.decide_pass(dag, &mut decisions) {}
-        if !decisions.is_empty() {
+        if decisions.is_empty() {
+            self.stuck_at = Some(dag.version());
+        } else {
+            self.stuck_at = None;
             let floor = self.last_decided.round;
             self.votes.retain(|(v, _, _), _| v.round >= floor);
             self.certificates.retain(|(c, _), _| c.round >= floor);

@@ -3,6 +3,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
     ops::Bound,
+    sync::atomic::{AtomicU64, Ordering},
 };
 
 use foldhash::{HashMap, HashMapExt};
@@ -11,6 +12,13 @@ use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
     committee::{AuthorityIndex, Committee},
 };
+
+/// Source of [`DagStore::version`]s, unique in the process.
+static VERSIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, Ordering::Relaxed) + 1
+}
 
 struct Entry {
     block: BlockPtr,
@@ -33,6 +41,8 @@ pub struct DagStore {
     /// After a jump to a sync point: references below this round count as held (the
     /// committee committed past them; see [`DagStore::jump`]).
     sync_floor: Round,
+    /// Changes at every change of the store (see [`DagStore::version`]).
+    version: u64,
 }
 
 impl DagStore {
@@ -48,6 +58,7 @@ impl DagStore {
             pruned: BTreeSet::new(),
             pruned_window,
             sync_floor: 0,
+            version: next_version(),
         };
         for (a, _) in committee.authorities() {
             store.insert(std::sync::Arc::new(Block::genesis(a)));
@@ -83,6 +94,7 @@ impl DagStore {
         if r.round < self.gc_round || self.blocks.contains_key(&r) {
             return false;
         }
+        self.version = next_version();
         let committed = self.committed_ahead.remove(&r);
         self.rounds.entry(r.round).or_default().push(block.clone());
         self.blocks.insert(r, Entry { block, committed });
@@ -137,6 +149,7 @@ impl DagStore {
 
     /// Marks a block as committed (remembered if it is not stored yet, e.g. during replay).
     pub fn set_committed(&mut self, r: &BlockRef) {
+        self.version = next_version();
         match self.blocks.get_mut(r) {
             Some(e) => e.committed = true,
             None if r.round >= self.gc_round => {
@@ -165,6 +178,7 @@ impl DagStore {
             return;
         }
         self.gc_round = gc_round;
+        self.version = next_version();
         let keep = self.rounds.split_off(&gc_round);
         let old = std::mem::replace(&mut self.rounds, keep);
         for (_, blocks) in old {
@@ -186,8 +200,15 @@ impl DagStore {
     /// committee committed while it was away. Blocks further than the retention above such
     /// a reference are refused by the retention rule, so the exception ends by itself.
     pub fn jump(&mut self, gc_round: Round) {
+        self.version = next_version();
         self.sync_floor = self.sync_floor.max(gc_round);
         self.highest_round = self.highest_round.max(gc_round);
+    }
+
+    /// Identifies the store's contents: two calls return the same number only if the store
+    /// is the same one and did not change in between (no two stores share a number).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Number of stored blocks.

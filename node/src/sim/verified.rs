@@ -16,7 +16,10 @@
 //! (a block asked for again after that is verified again). A block's receivers get it
 //! within a few rounds, which a generation of several rounds' blocks covers.
 
-use std::sync::Arc;
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
 
 use bytes::Bytes;
 use foldhash::{HashMap, HashMapExt};
@@ -32,13 +35,40 @@ const ROUNDS_PER_GENERATION: usize = 16;
 /// The least entries of a generation, for small committees.
 const MIN_CAPACITY: usize = 256;
 
+/// Bytes hashed from each end of a key: the header (author, round, timestamp) and the
+/// signature, which tell blocks apart, instead of the whole block.
+const HASHED_END: usize = 64;
+
 /// A verdict on one serialized block.
 pub(super) type Verdict = Result<BlockPtr, BlockError>;
 
+/// A serialized block as a key: equal when the bytes are, hashed from its two ends (the
+/// receivers of one broadcast share one buffer, which equality checks first).
+#[derive(Clone)]
+struct Key(Bytes);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.len() == b.len() && (a.as_ptr() == b.as_ptr() || a[..] == b[..])
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let b = &self.0[..];
+        state.write_usize(b.len());
+        state.write(&b[..b.len().min(HASHED_END)]);
+        state.write(&b[b.len().saturating_sub(HASHED_END)..]);
+    }
+}
+
 /// Verdicts on serialized blocks, keyed by their bytes.
 pub(super) struct Verified {
-    current: HashMap<Bytes, Verdict>,
-    previous: HashMap<Bytes, Verdict>,
+    current: HashMap<Key, Verdict>,
+    previous: HashMap<Key, Verdict>,
     capacity: usize,
     /// Verdicts computed (cache misses), for the tests.
     computed: u64,
@@ -63,21 +93,22 @@ impl Verified {
     /// The verdict on `bytes`: what [`Block::parse_and_verify`] returns for them, the
     /// parsed block shared with the other receivers of the same bytes.
     pub(super) fn check(&mut self, bytes: Bytes, committee: &Committee) -> Verdict {
-        if let Some(v) = self.current.get(&bytes) {
+        let key = Key(bytes);
+        if let Some(v) = self.current.get(&key) {
             return v.clone();
         }
-        let verdict = match self.previous.remove(&bytes) {
+        let verdict = match self.previous.remove(&key) {
             Some(v) => v,
             None => {
                 self.computed += 1;
-                Block::parse_and_verify(bytes.clone(), committee).map(Arc::new)
+                Block::parse_and_verify(key.0.clone(), committee).map(Arc::new)
             }
         };
         if self.current.len() >= self.capacity {
             self.previous =
                 std::mem::replace(&mut self.current, HashMap::with_capacity(self.capacity));
         }
-        self.current.insert(bytes, verdict.clone());
+        self.current.insert(key, verdict.clone());
         verdict
     }
 
@@ -147,6 +178,25 @@ mod tests {
         }
         assert_eq!(v.computed, 1);
         // The good block with the same digest (only the signature differs) is accepted.
+        assert!(v.check(b.serialized().clone(), &c).is_ok());
+        assert_eq!(v.computed, 2);
+    }
+
+    #[test]
+    fn blocks_that_differ_only_between_the_hashed_ends_get_their_own_verdicts() {
+        let (c, keys) = committee();
+        let b = block(&keys, 2, &[7; 300]);
+        let mut raw = b.serialized().to_vec();
+        let middle = raw.len() / 2;
+        assert!(middle > HASHED_END && middle < raw.len() - HASHED_END);
+        raw[middle] ^= 1;
+        let tampered = Bytes::from(raw);
+        let mut v = Verified::new(4);
+        assert!(v.check(b.serialized().clone(), &c).is_ok());
+        assert_eq!(
+            v.check(tampered.clone(), &c).err(),
+            Some(BlockError::BadSignature)
+        );
         assert!(v.check(b.serialized().clone(), &c).is_ok());
         assert_eq!(v.computed, 2);
     }
