@@ -10,6 +10,7 @@ mod chain;
 mod linearizer;
 mod schedule;
 mod sync_point;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -130,6 +131,8 @@ pub struct Committer {
     /// Memo of [`Committer::certifies`]: (block at the decision round, leader) -> whether
     /// it certifies the leader (it depends only on the block's references and on `votes`).
     certificates: HashMap<(BlockRef, BlockRef), bool>,
+    /// What the direct decision of each slot still to decide has counted so far.
+    tallies: HashMap<Slot, tally::DirectTally>,
     /// The [`DagStore::version`] at which the last pass decided nothing: until the DAG or
     /// this committer's progress changes, the next one would decide nothing either.
     stuck_at: Option<u64>,
@@ -159,6 +162,7 @@ impl Committer {
             },
             votes: HashMap::new(),
             certificates: HashMap::new(),
+            tallies: HashMap::new(),
             stuck_at: None,
             weak_quorum: false,
         }
@@ -170,6 +174,7 @@ impl Committer {
     pub fn plant_weak_quorum(&mut self) {
         self.weak_quorum = true;
         self.certificates.clear();
+        self.tallies.clear();
         self.stuck_at = None;
     }
 
@@ -249,6 +254,8 @@ impl Committer {
             let floor = self.last_decided.round;
             self.votes.retain(|(v, _, _), _| v.round >= floor);
             self.certificates.retain(|(c, _), _| c.round >= floor);
+            let last = self.last_decided;
+            self.tallies.retain(|s, _| *s > last);
         }
         decisions
     }
@@ -305,28 +312,18 @@ impl Committer {
 
     fn decide_direct(&mut self, dag: &DagStore, slot: Slot) -> Status {
         let author = self.schedule.leader(slot.round, slot.index);
-        let voting = slot.round + self.wave_length - 2;
         let quorum = self.committee.quorum_threshold();
-        let mut skip = StakeAggregator::default();
-        for v in dag.blocks_at(voting) {
-            if self.supported(dag, v, slot.round, author).is_none() {
-                skip.add(v.author(), &self.committee);
-            }
-        }
-        if skip.stake() >= self.vote_quorum() {
+        let tally = self.direct_tally(dag, slot, author);
+        let skip = tally.skip_stake() >= self.vote_quorum();
+        let certified: Vec<BlockPtr> = tally
+            .leaders()
+            .iter()
+            .filter(|(_, stake)| stake.stake() >= quorum)
+            .map(|(leader, _)| leader.clone())
+            .collect();
+        self.tallies.insert(slot, tally);
+        if skip {
             return Status::Skip(true);
-        }
-        let mut certified = Vec::new();
-        for leader in dag.slot_blocks(slot.round, author) {
-            let mut stake = StakeAggregator::default();
-            for c in dag.blocks_at(voting + 1) {
-                if self.certifies(dag, c, &leader) {
-                    stake.add(c.author(), &self.committee);
-                }
-            }
-            if stake.stake() >= quorum {
-                certified.push(leader);
-            }
         }
         match Self::unique(slot, certified) {
             Some(b) => Status::Commit(b, true),

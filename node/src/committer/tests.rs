@@ -315,3 +315,27 @@ fn a_committer_that_decided_nothing_decides_again_once_its_progress_is_set_back(
     c.replay_decision(start, false);
     assert_eq!(summary(&c.try_decide(&dag.store)), first);
 }
+
+#[test]
+fn a_committer_given_another_dag_counts_that_dag_afresh() {
+    // Round 1 is voted on but not decided: the committer keeps what it counted.
+    let a = Dag::with_full_rounds(2);
+    let mut c = a.committer(3, 1);
+    assert!(c.try_decide(&a.store).is_empty());
+    // Another DAG of the same committee whose round 1 holds other blocks.
+    let mut b = Dag::new(4);
+    let genesis = b.rounds[0].clone();
+    let round_1 = ALL
+        .iter()
+        .map(|x| b.block(*x, 1, genesis.clone(), 1))
+        .collect();
+    b.push_round(round_1);
+    b.full_round(&ALL);
+    b.full_round(&ALL);
+    let d = c.try_decide(&b.store);
+    assert_eq!(summary(&d), vec![(1, 0, DecisionKind::DirectCommit)]);
+    assert_eq!(
+        d[0].block.as_ref().map(|l| l.reference()),
+        Some(b.rounds[1][1])
+    );
+}

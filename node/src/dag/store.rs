@@ -41,6 +41,8 @@ pub struct DagStore {
     /// After a jump to a sync point: references below this round count as held (the
     /// committee committed past them; see [`DagStore::jump`]).
     sync_floor: Round,
+    /// Names this store ([`DagStore::id`]).
+    id: u64,
     /// Changes at every change of the store (see [`DagStore::version`]).
     version: u64,
 }
@@ -58,6 +60,7 @@ impl DagStore {
             pruned: BTreeSet::new(),
             pruned_window,
             sync_floor: 0,
+            id: next_version(),
             version: next_version(),
         };
         for (a, _) in committee.authorities() {
@@ -209,6 +212,11 @@ impl DagStore {
     /// is the same one and did not change in between (no two stores share a number).
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Names this store: no two stores of the process share it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Number of stored blocks.
