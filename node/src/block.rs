@@ -69,7 +69,7 @@ impl BlockRef {
 }
 
 /// Why a block was rejected.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum BlockError {
     /// The bytes do not parse.
     #[error("malformed block: {0}")]

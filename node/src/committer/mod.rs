@@ -10,6 +10,7 @@ mod chain;
 mod linearizer;
 mod schedule;
 mod sync_point;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -18,11 +19,9 @@ pub use linearizer::linearize;
 pub use schedule::{LeaderSchedule, ScheduleState, SwapTable, Tally};
 pub use sync_point::{SyncPoint, MAX_SYNC_REFS, SYNC_POINT_INTERVAL};
 
-use std::{
-    collections::{HashMap, HashSet},
-    fmt,
-    sync::Arc,
-};
+use std::{fmt, sync::Arc};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::{
     block::{BlockPtr, BlockRef, Round},
@@ -123,7 +122,20 @@ pub struct Committer {
     leaders: usize,
     last_decided: Slot,
     schedule: LeaderSchedule,
+    /// Memo of [`Committer::supported`]: (block, slot round, slot author) -> the block of
+    /// the slot its history meets first. The slots still to decide are above the last
+    /// decided round, which the gc round never passes, so the blocks these answers walk
+    /// stay stored and an answer stays true while it is kept. No order depends on these
+    /// maps: they are only looked up.
     votes: HashMap<(BlockRef, Round, AuthorityIndex), Option<BlockRef>>,
+    /// Memo of [`Committer::certifies`]: (block at the decision round, leader) -> whether
+    /// it certifies the leader (it depends only on the block's references and on `votes`).
+    certificates: HashMap<(BlockRef, BlockRef), bool>,
+    /// What the direct decision of each slot still to decide has counted so far.
+    tallies: HashMap<Slot, tally::DirectTally>,
+    /// The [`DagStore::version`] at which the last pass decided nothing: until the DAG or
+    /// this committer's progress changes, the next one would decide nothing either.
+    stuck_at: Option<u64>,
     /// Tests of the explorer only: count votes and direct skips against validity stake
     /// (f+1) instead of a quorum, an unsafe rule.
     weak_quorum: bool,
@@ -149,6 +161,9 @@ impl Committer {
                 index: leaders - 1,
             },
             votes: HashMap::new(),
+            certificates: HashMap::new(),
+            tallies: HashMap::new(),
+            stuck_at: None,
             weak_quorum: false,
         }
     }
@@ -158,6 +173,9 @@ impl Committer {
     /// that validators can decide one slot differently.
     pub fn plant_weak_quorum(&mut self) {
         self.weak_quorum = true;
+        self.certificates.clear();
+        self.tallies.clear();
+        self.stuck_at = None;
     }
 
     /// The stake that certifies a leader and that skips it directly.
@@ -189,16 +207,19 @@ impl Committer {
         let author = self.schedule.leader(slot.round, slot.index);
         self.schedule.record(slot.round, author, committed);
         self.last_decided = slot;
+        self.stuck_at = None;
     }
 
     /// Restores progress and the leader schedule from a WAL checkpoint.
     pub fn restore(&mut self, last_decided: Slot, schedule: ScheduleState) {
+        self.stuck_at = None;
         self.last_decided = last_decided;
         self.schedule.restore(schedule);
     }
 
     /// Jumps to a sync point's progress and leader schedule.
     pub fn jump(&mut self, last_decided: Slot, schedule: &ScheduleState) {
+        self.stuck_at = None;
         self.last_decided = last_decided;
         self.schedule.restore(schedule.clone());
     }
@@ -220,12 +241,21 @@ impl Committer {
     /// Decides as many slots after the last decided one as the DAG allows, in order.
     pub fn try_decide(&mut self, dag: &DagStore) -> Vec<LeaderDecision> {
         let mut decisions = Vec::new();
+        if self.stuck_at == Some(dag.version()) {
+            return decisions;
+        }
         // A commit that changes the leader schedule ends a pass: the slots after it are
         // decided again under the new schedule, as every validator does.
         while self.decide_pass(dag, &mut decisions) {}
-        if !decisions.is_empty() {
+        if decisions.is_empty() {
+            self.stuck_at = Some(dag.version());
+        } else {
+            self.stuck_at = None;
             let floor = self.last_decided.round;
             self.votes.retain(|(v, _, _), _| v.round >= floor);
+            self.certificates.retain(|(c, _), _| c.round >= floor);
+            let last = self.last_decided;
+            self.tallies.retain(|s, _| *s > last);
         }
         decisions
     }
@@ -282,29 +312,18 @@ impl Committer {
 
     fn decide_direct(&mut self, dag: &DagStore, slot: Slot) -> Status {
         let author = self.schedule.leader(slot.round, slot.index);
-        let voting = slot.round + self.wave_length - 2;
         let quorum = self.committee.quorum_threshold();
-        let mut skip = StakeAggregator::default();
-        for v in dag.blocks_at(voting) {
-            if self.supported(dag, v, slot.round, author).is_none() {
-                skip.add(v.author(), &self.committee);
-            }
-        }
-        if skip.stake() >= self.vote_quorum() {
+        let tally = self.direct_tally(dag, slot, author);
+        let skip = tally.skip_stake() >= self.vote_quorum();
+        let certified: Vec<BlockPtr> = tally
+            .leaders()
+            .iter()
+            .filter(|(_, stake)| stake.stake() >= quorum)
+            .map(|(leader, _)| leader.clone())
+            .collect();
+        self.tallies.insert(slot, tally);
+        if skip {
             return Status::Skip(true);
-        }
-        let deciding: Vec<BlockPtr> = dag.blocks_at(voting + 1).to_vec();
-        let mut certified = Vec::new();
-        for leader in dag.slot_blocks(slot.round, author) {
-            let mut stake = StakeAggregator::default();
-            for c in &deciding {
-                if self.certifies(dag, c, &leader) {
-                    stake.add(c.author(), &self.committee);
-                }
-            }
-            if stake.stake() >= quorum {
-                certified.push(leader);
-            }
         }
         match Self::unique(slot, certified) {
             Some(b) => Status::Commit(b, true),
@@ -362,6 +381,17 @@ impl Committer {
     /// Whether `c` certifies `leader`: its references at the voting round that vote for
     /// `leader` hold a quorum.
     fn certifies(&mut self, dag: &DagStore, c: &BlockPtr, leader: &BlockPtr) -> bool {
+        let key = (c.reference(), leader.reference());
+        if let Some(certified) = self.certificates.get(&key) {
+            return *certified;
+        }
+        let certified = self.count_certificate(dag, c, leader);
+        self.certificates.insert(key, certified);
+        certified
+    }
+
+    /// [`Committer::certifies`], computed.
+    fn count_certificate(&mut self, dag: &DagStore, c: &BlockPtr, leader: &BlockPtr) -> bool {
         let voting = leader.round() + self.wave_length - 2;
         let mut stake = StakeAggregator::default();
         for r in c.includes() {

@@ -292,3 +292,50 @@ fn wave_length_three_commits_every_round_of_a_full_dag() {
     // Rounds 1..=7 fully (4 blocks each) plus the round-8 leader.
     assert_eq!(total, 29);
 }
+
+#[test]
+fn a_committer_that_decided_nothing_decides_again_once_its_progress_is_set_back() {
+    let dag = Dag::with_full_rounds(3);
+    let mut c = dag.committer(3, 1);
+    let schedule = c.schedule_state().clone();
+    let start = c.last_decided();
+    let past = Slot { round: 3, index: 0 };
+    let first = vec![(1, 0, DecisionKind::DirectCommit)];
+    // Past every slot the DAG can decide: nothing, and the DAG does not change after.
+    c.restore(past, schedule.clone());
+    assert!(c.try_decide(&dag.store).is_empty());
+    c.restore(start, schedule.clone());
+    assert_eq!(summary(&c.try_decide(&dag.store)), first);
+    c.restore(past, schedule.clone());
+    assert!(c.try_decide(&dag.store).is_empty());
+    c.jump(start, &schedule);
+    assert_eq!(summary(&c.try_decide(&dag.store)), first);
+    c.restore(past, schedule.clone());
+    assert!(c.try_decide(&dag.store).is_empty());
+    c.replay_decision(start, false);
+    assert_eq!(summary(&c.try_decide(&dag.store)), first);
+}
+
+#[test]
+fn a_committer_given_another_dag_counts_that_dag_afresh() {
+    // Round 1 is voted on but not decided: the committer keeps what it counted.
+    let a = Dag::with_full_rounds(2);
+    let mut c = a.committer(3, 1);
+    assert!(c.try_decide(&a.store).is_empty());
+    // Another DAG of the same committee whose round 1 holds other blocks.
+    let mut b = Dag::new(4);
+    let genesis = b.rounds[0].clone();
+    let round_1 = ALL
+        .iter()
+        .map(|x| b.block(*x, 1, genesis.clone(), 1))
+        .collect();
+    b.push_round(round_1);
+    b.full_round(&ALL);
+    b.full_round(&ALL);
+    let d = c.try_decide(&b.store);
+    assert_eq!(summary(&d), vec![(1, 0, DecisionKind::DirectCommit)]);
+    assert_eq!(
+        d[0].block.as_ref().map(|l| l.reference()),
+        Some(b.rounds[1][1])
+    );
+}

@@ -1,14 +1,24 @@
 //! Blocks indexed by reference and round, with commit marks and pruning.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     ops::Bound,
+    sync::atomic::{AtomicU64, Ordering},
 };
+
+use foldhash::{HashMap, HashMapExt};
 
 use crate::{
     block::{Block, BlockPtr, BlockRef, Round},
     committee::{AuthorityIndex, Committee},
 };
+
+/// Source of [`DagStore::version`]s, unique in the process.
+static VERSIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, Ordering::Relaxed) + 1
+}
 
 struct Entry {
     block: BlockPtr,
@@ -17,6 +27,9 @@ struct Entry {
 
 /// Every block this validator holds whose causal history is complete (down to the gc round).
 pub struct DagStore {
+    /// Keyed by the references of stored blocks, whose digests their authors cannot pick
+    /// freely (blake3 of the contents), hence the fast hasher; nothing iterates it in an
+    /// order that matters (`committed_refs` sorts).
     blocks: HashMap<BlockRef, Entry>,
     rounds: BTreeMap<Round, Vec<BlockPtr>>,
     gc_round: Round,
@@ -28,6 +41,10 @@ pub struct DagStore {
     /// After a jump to a sync point: references below this round count as held (the
     /// committee committed past them; see [`DagStore::jump`]).
     sync_floor: Round,
+    /// Names this store ([`DagStore::id`]).
+    id: u64,
+    /// Changes at every change of the store (see [`DagStore::version`]).
+    version: u64,
 }
 
 impl DagStore {
@@ -43,6 +60,8 @@ impl DagStore {
             pruned: BTreeSet::new(),
             pruned_window,
             sync_floor: 0,
+            id: next_version(),
+            version: next_version(),
         };
         for (a, _) in committee.authorities() {
             store.insert(std::sync::Arc::new(Block::genesis(a)));
@@ -78,6 +97,7 @@ impl DagStore {
         if r.round < self.gc_round || self.blocks.contains_key(&r) {
             return false;
         }
+        self.version = next_version();
         let committed = self.committed_ahead.remove(&r);
         self.rounds.entry(r.round).or_default().push(block.clone());
         self.blocks.insert(r, Entry { block, committed });
@@ -132,6 +152,7 @@ impl DagStore {
 
     /// Marks a block as committed (remembered if it is not stored yet, e.g. during replay).
     pub fn set_committed(&mut self, r: &BlockRef) {
+        self.version = next_version();
         match self.blocks.get_mut(r) {
             Some(e) => e.committed = true,
             None if r.round >= self.gc_round => {
@@ -160,6 +181,7 @@ impl DagStore {
             return;
         }
         self.gc_round = gc_round;
+        self.version = next_version();
         let keep = self.rounds.split_off(&gc_round);
         let old = std::mem::replace(&mut self.rounds, keep);
         for (_, blocks) in old {
@@ -181,8 +203,20 @@ impl DagStore {
     /// committee committed while it was away. Blocks further than the retention above such
     /// a reference are refused by the retention rule, so the exception ends by itself.
     pub fn jump(&mut self, gc_round: Round) {
+        self.version = next_version();
         self.sync_floor = self.sync_floor.max(gc_round);
         self.highest_round = self.highest_round.max(gc_round);
+    }
+
+    /// Identifies the store's contents: two calls return the same number only if the store
+    /// is the same one and did not change in between (no two stores share a number).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Names this store: no two stores of the process share it.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Number of stored blocks.

@@ -14,6 +14,7 @@ use super::{
     node::{SimNode, StartContext},
     queue::{EventQueue, Nanos},
     report::{self, Outcome, WindowMark},
+    verified::Verified,
     Latency, SimConfig, VIRTUAL_EPOCH_MICROS,
 };
 use crate::{
@@ -109,6 +110,8 @@ struct Engine {
     origin: Instant,
     now: Nanos,
     stranger: SigningKey,
+    /// Verdicts on the blocks delivered so far: each distinct block is verified once.
+    verified: Verified,
     window: Vec<Option<WindowMark>>,
     heal_index: Option<Vec<u64>>,
     /// Holds the WAL directories; removed at the end.
@@ -231,6 +234,7 @@ impl Engine {
         Ok(Self {
             stranger: SigningKey::from_bytes(&stranger_rng.gen::<[u8; 32]>()),
             rng: StdRng::seed_from_u64(config.seed ^ NET_STREAM),
+            verified: Verified::new(config.committee),
             window: vec![None; config.committee],
             heal_index: None,
             committee,
@@ -531,8 +535,8 @@ impl Engine {
         let first = node.pending.is_none();
         let mut fx = node.pending.take().unwrap_or_default();
         match message {
-            Message::Block(bytes) => match Block::parse_and_verify(bytes, &self.committee) {
-                Ok(block) => r.core.add_peer_block(from, Arc::new(block), &mut fx)?,
+            Message::Block(bytes) => match self.verified.check(bytes, &self.committee) {
+                Ok(block) => r.core.add_peer_block(from, block, &mut fx)?,
                 Err(_) => {
                     r.metrics.invalid_blocks.inc();
                     node.pending = Some(fx);

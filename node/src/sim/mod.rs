@@ -14,6 +14,7 @@ mod net;
 mod node;
 mod queue;
 pub mod report;
+mod verified;
 
 use std::{path::PathBuf, time::Duration};
 
