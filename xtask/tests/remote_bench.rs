@@ -68,7 +68,7 @@ fn static_hosts(root: &Path) -> Vec<StaticHost> {
         .collect()
 }
 
-use common::read_rows;
+use common::{assert_safe_under_faults, read_rows};
 
 /// Processes running any binary under the hosts' working directories.
 fn left_running(hosts: &[StaticHost]) -> Vec<(u32, PathBuf)> {
@@ -296,16 +296,7 @@ fn remote_bench_uploads_once_runs_recovers_collects_and_cleans_up() {
             "commits-{i}.csv"
         );
     }
-    assert!(
-        row.checks.safety.to_string().starts_with("ok ("),
-        "safety {}",
-        row.checks.safety
-    );
-    assert!(
-        row.checks.liveness.ends_with("under faults"),
-        "liveness {}",
-        row.checks.liveness
-    );
+    assert_safe_under_faults(row);
     let validators: Vec<ValidatorRow> = read_rows(&run.join("validators.csv"));
     assert!(validators.iter().any(|r| r.validator == 1
         && r.host == hosts[1].address

@@ -457,35 +457,21 @@ mod tests {
             assert!(line.ends_with(&expected), "validator {i}: {line}");
         }
         // No network fault: no epoch, and no flag at all without emulation.
+        let first_line = |e: &Experiment| {
+            let point = Point {
+                load: 1000,
+                repeat: 0,
+            };
+            run_args(&launches(e, &point, None)[&0], "/run")
+        };
         let e = experiment(&["--network", "aws"]);
         assert_eq!(fault_epoch::plan(&e, true), None);
-        let line = run_args(
-            &launches(
-                &e,
-                &Point {
-                    load: 1000,
-                    repeat: 0,
-                },
-                None,
-            )[&0],
-            "/run",
-        );
+        let line = first_line(&e);
         assert!(
             line.ends_with(&["--network-profile".into(), "aws".into()]),
             "{line:?}"
         );
-        let e = experiment(&[]);
-        let line = run_args(
-            &launches(
-                &e,
-                &Point {
-                    load: 1000,
-                    repeat: 0,
-                },
-                None,
-            )[&0],
-            "/run",
-        );
+        let line = first_line(&experiment(&[]));
         assert!(!line
             .iter()
             .any(|a| a.starts_with("--network") || a.starts_with("--fault")));

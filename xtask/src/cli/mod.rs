@@ -4,6 +4,8 @@
 mod experiment;
 mod network;
 mod saturation;
+#[cfg(test)]
+mod test_args;
 
 pub use saturation::SaturationArgs;
 pub mod preset;

@@ -313,3 +313,15 @@ pub(crate) fn interrupted_row(
     assert_eq!(runs, rows);
     row
 }
+
+/// The audits of a row measured under faults: safety held (every honest pair checked) and
+/// the liveness column counts the commits made while the faults lasted.
+pub(crate) fn assert_safe_under_faults(row: &xtask::results::SummaryRow) {
+    let safety = row.checks.safety.to_string();
+    assert!(safety.starts_with("ok ("), "safety {safety}");
+    assert!(
+        row.checks.liveness.ends_with("under faults"),
+        "the faults count for the liveness audit: {}",
+        row.checks.liveness
+    );
+}

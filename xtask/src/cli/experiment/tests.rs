@@ -1,27 +1,10 @@
 //! Validating `bench`'s arguments into an experiment: the refused combinations, the points,
 //! the load split, latency matrices and where the Byzantine validators sit.
 
-use std::path::{Path, PathBuf};
-
-use clap::Parser;
-
 use crate::{
-    cli::{BenchArgs, Cli, Command},
+    cli::test_args::{assets, bench_args as args},
     protocol::Behaviour,
 };
-
-fn args(extra: &[&str]) -> BenchArgs {
-    let mut argv = vec!["xtask", "bench"];
-    argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).expect("parse").command {
-        Command::Bench(args) => args,
-        _ => panic!("not bench"),
-    }
-}
-
-fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
-}
 
 fn experiment_error(extra: &[&str]) -> String {
     args(extra)

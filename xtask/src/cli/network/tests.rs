@@ -1,27 +1,20 @@
 //! `bench`'s network flags: what is refused (with the flag and value at fault), and what
 //! every validator is given.
 
-use std::path::{Path, PathBuf};
-
-use clap::Parser;
-
 use crate::{
-    cli::{BenchArgs, Cli, Command},
+    cli::{
+        test_args::{assets, bench_args},
+        BenchArgs,
+    },
     experiment::{Experiment, NetworkFaultKind, ProfileSource},
     protocol::{files::NETWORK_PROFILE_FILE, NodeArg, NodeFlag, NodeValue},
 };
 
+/// `bench` with a 30 s window (fault windows must end inside it) and `extra` flags.
 fn args(extra: &[&str]) -> BenchArgs {
-    let mut argv = vec!["xtask", "bench", "--duration", "30"];
+    let mut argv = vec!["--duration", "30"];
     argv.extend_from_slice(extra);
-    match Cli::try_parse_from(argv).expect("parse").command {
-        Command::Bench(args) => args,
-        _ => panic!("not bench"),
-    }
-}
-
-fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+    bench_args(&argv)
 }
 
 fn experiment(extra: &[&str]) -> Experiment {
