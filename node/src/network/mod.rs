@@ -6,7 +6,6 @@ mod catch_up;
 mod emulation;
 pub mod handshake;
 mod inbound;
-mod latency;
 mod log;
 mod message;
 mod outbound;
@@ -15,7 +14,7 @@ mod server;
 
 pub use catch_up::{serve as serve_catch_up, CatchUp, Source, CATCH_UP_BLOCKS, CATCH_UP_JOBS};
 pub use emulation::{Emulation, EmulationConfig};
-pub use latency::LatencyMatrix;
+pub use latency_matrix::LatencyMatrix;
 pub use message::{write_message, Message, MessageError, MAX_SYNC_POINTS};
 pub use outbound::{run_peer, Outgoing, PeerLink};
 pub use server::{bind, codec, listen, max_handshakes, max_inbound, CoreMessage, Limits};

@@ -120,7 +120,7 @@ impl Network {
     pub fn regions(&self) -> Option<&[String]> {
         match (&self.profile, &self.latency_matrix) {
             (Some(profile), _) => Some(&profile.regions),
-            (None, Some(matrix)) => Some(&matrix.regions),
+            (None, Some(matrix)) => Some(matrix.regions()),
             (None, None) => None,
         }
     }
