@@ -96,7 +96,13 @@ impl PeerLink {
     ) -> std::io::Result<()> {
         let size = item.message.wire_size();
         if let Some(emulation) = &self.emulation {
-            sleep_until(emulation.release_at(self.peer, item.queued, size)).await;
+            let release = emulation.release_at(self.peer, item.queued, size);
+            if release > Instant::now() {
+                // What the buffer holds was due already: send it before waiting for this
+                // message, or it would arrive with this one's delay added to its own.
+                w.flush().await?;
+                sleep_until(release).await;
+            }
         }
         write_message(w, item.message).await?;
         self.metrics.sent_bytes.inc_by(size as u64);
