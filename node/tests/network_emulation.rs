@@ -1,24 +1,31 @@
 //! The emulated network on real validators over loopback: a profile's delays, jitter and
 //! asymmetry reach real messages, an egress cap limits what a validator sends, and a
-//! scheduled partition stops messages between its sides and heals on time, safely.
+//! scheduled partition stops messages between its sides and heals on time, safely; and a
+//! link sends each message at its own release, not held for the next one's.
 
 mod common;
+mod member;
 
 use std::{
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, AtomicU64},
+        Arc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use common::{assert_prefix, configs, shutdown_all, start_all, test_parameters, wait_until};
 use node::{
     committee::{AuthorityConfig, Committee, CommitteeConfig},
+    metrics::Metrics,
     network::{
         profile::{Fault, FaultSchedule, Outbound, Profile},
-        EmulationConfig,
+        run_peer, Emulation, EmulationConfig, Message, Outgoing, PeerLink,
     },
     validator::{Validator, ValidatorConfig},
 };
 use prometheus::core::Metric;
+use tokio::{net::TcpListener, sync::mpsc, time::Instant};
 
 /// Regions a (validators 0, 1) and b (2, 3): a -> b 40 ms plus a half-normal jitter of sd
 /// 100 ms (median 67 ms), b -> a 80 ms without jitter.
@@ -273,4 +280,88 @@ async fn a_scheduled_partition_isolates_a_validator_and_heals_on_time() {
         }
     }
     shutdown_all(validators).await;
+}
+
+/// Regions a and b, 200 ms apart each way, no jitter.
+const SLOW_LINK: &str = r#"{
+  "description": "test: 200 ms between a and b",
+  "regions": ["a", "b"],
+  "links": [
+    { "from": "a", "to": "a", "delay_ms": 0 },
+    { "from": "a", "to": "b", "delay_ms": 200 },
+    { "from": "b", "to": "a", "delay_ms": 200 },
+    { "from": "b", "to": "b", "delay_ms": 0 }
+  ]
+}"#;
+
+/// Validator 0's link to validator 1 over a 200 ms emulated link: a message queued at 0 is
+/// due at 200 ms, one queued at 150 ms at 350 ms. The first must not wait in the link's
+/// write buffer until the second is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_message_leaves_at_its_own_release_not_the_next_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let configs = in_regions(
+        configs(4, dir.path(), test_parameters()),
+        &["a", "b", "a", "b"],
+    );
+    let committee = configs[0].committee.clone();
+    let outbound = Profile::parse(SLOW_LINK, "slow-link.json")
+        .expect("profile")
+        .outbound(&committee, 0, None, FaultSchedule::default())
+        .expect("outbound");
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (queue, queue_rx) = mpsc::channel(16);
+    let (_catch_up, catch_up_rx) = mpsc::channel(16);
+    let link = PeerLink {
+        identity: Arc::new(member::identity(&committee, 0, &configs[0].key)),
+        peer: 1,
+        address: listener.local_addr().expect("address"),
+        queue: queue_rx,
+        catch_up: catch_up_rx,
+        emulation: Some(Arc::new(Emulation::start(outbound, None, metrics.clone()))),
+        subscribe_from: Arc::new((0..4).map(|_| AtomicU64::new(0)).collect()),
+        connected: Arc::new((0..4).map(|_| AtomicBool::new(false)).collect()),
+        handshake_timeout: Duration::from_secs(5),
+        keepalive_interval: Duration::from_secs(60),
+        metrics,
+    };
+    let task = tokio::spawn(run_peer(link));
+    let me = member::identity(&committee, 1, &configs[1].key);
+    let (_, mut peer) = member::accept(&listener, &me).await;
+    assert!(
+        matches!(peer.next().await, Some(Message::Subscribe(_))),
+        "the link subscribes first"
+    );
+
+    let queued = Instant::now();
+    queue
+        .send(Outgoing::new(Message::SyncRequest))
+        .await
+        .expect("queue");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    queue
+        .send(Outgoing::new(Message::Request(Vec::new())))
+        .await
+        .expect("queue");
+    let first = peer.next().await;
+    let arrived = queued.elapsed();
+    assert!(
+        matches!(first, Some(Message::SyncRequest)),
+        "first {first:?}"
+    );
+    assert!(
+        arrived >= Duration::from_millis(195),
+        "the link's delay applies: {arrived:?}"
+    );
+    assert!(
+        arrived < Duration::from_millis(300),
+        "the first message waited for the second's release at 350 ms: {arrived:?}"
+    );
+    assert!(matches!(peer.next().await, Some(Message::Request(_))));
+    drop(queue);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the link stops when its queue closes")
+        .expect("the link's task");
 }
