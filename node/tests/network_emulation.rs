@@ -172,7 +172,7 @@ async fn an_egress_cap_limits_what_a_validator_sends() {
         outbound: Outbound::ideal(0, 4, Some(CAP), FaultSchedule::default()),
         epoch_unix_ms: None,
     });
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
     let validators = start_all(configs).await;
     let refs: Vec<&Validator> = validators.iter().collect();
     wait_until(
