@@ -34,11 +34,6 @@ pub(super) fn measure(context: &RunContext) -> Result<RoundTrips> {
     let Some(measured) = context.deployment.round_trips(&targets) else {
         return Ok(RoundTrips::default());
     };
-    eprintln!(
-        "measuring the round trips between {} hosts ({} probes per pair)...",
-        targets.len(),
-        rtt::PROBES
-    );
     let matrix = context.experiment.network.latency_matrix.as_ref();
     let mut rows = Vec::new();
     for (from, samples) in measured.into_iter().enumerate() {

@@ -253,10 +253,18 @@ impl SshClient {
         T: Send,
         F: Fn(&Instance) -> Result<T> + Sync,
     {
-        let results = parallel::map(hosts, self.options.concurrency, &f, || {
+        hosts.iter().cloned().zip(self.results(hosts, f)).collect()
+    }
+
+    /// [`Self::for_each`]'s results alone, in host order.
+    pub fn results<T, F>(&self, hosts: &[Instance], f: F) -> Vec<Result<T>>
+    where
+        T: Send,
+        F: Fn(&Instance) -> Result<T> + Sync,
+    {
+        parallel::map(hosts, self.options.concurrency, &f, || {
             Err(anyhow::anyhow!("internal error: the worker panicked"))
-        });
-        hosts.iter().cloned().zip(results).collect()
+        })
     }
 
     /// Opens the multiplexed connection to `host`, retrying a failed connect up to

@@ -233,7 +233,7 @@ impl RemoteDeployment {
 
     fn probe(ssh: &SshClient, instances: &[Instance], options: &Options) -> Result<Vec<Host>> {
         let bar = phase_bar("preparing", instances.len());
-        let results = ssh.for_each(instances, |instance| {
+        let results = ssh.results(instances, |instance| {
             let dir = working_directory(options, instance);
             let output = ssh.run(
                 instance,
@@ -275,7 +275,6 @@ impl RemoteDeployment {
             })
         });
         bar.finish_and_clear();
-        let results: Vec<Result<Host>> = results.into_iter().map(|(_, r)| r).collect();
         let hosts = all_ok("preparing the hosts", instances, results)?;
         let reports: Vec<(Instance, Result<host_setup::HostReport>)> = hosts
             .iter()
@@ -386,7 +385,7 @@ impl RemoteDeployment {
     /// the hosts where something survived.
     fn kill_leftovers(&self) -> Result<()> {
         let instances = self.instances();
-        let results = self.ssh.for_each(&instances, |instance| {
+        let results = self.ssh.results(&instances, |instance| {
             let host = self
                 .hosts
                 .iter()
@@ -410,12 +409,7 @@ impl RemoteDeployment {
                 )
                 .map(|_| ())
         });
-        all_ok(
-            "stopping the validators left running",
-            &instances,
-            results.into_iter().map(|(_, r)| r).collect(),
-        )
-        .map(|_| ())
+        all_ok("stopping the validators left running", &instances, results).map(|_| ())
     }
 
     /// One `hosts.csv` row per host.

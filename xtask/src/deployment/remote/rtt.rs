@@ -87,7 +87,11 @@ pub fn parse(output: &str, hosts: usize) -> Samples {
 /// index (its own index stays empty), or why it could not probe.
 pub fn measure(ssh: &SshClient, hosts: &[Instance], targets: &[Target]) -> Vec<Result<Samples>> {
     let bound = Duration::from_secs(PROBES as u64 * PROBE_TIMEOUT_S + 20);
-    ssh.for_each(hosts, |host| {
+    eprintln!(
+        "measuring the round trips between {} hosts ({PROBES} probes per pair)...",
+        hosts.len()
+    );
+    ssh.results(hosts, |host| {
         let index = hosts.iter().position(|h| h.id == host.id);
         let peers: Vec<Target> = targets
             .iter()
@@ -97,9 +101,6 @@ pub fn measure(ssh: &SshClient, hosts: &[Instance], targets: &[Target]) -> Vec<R
         let output = ssh.exec(host, &command(&peers), Io::default(), bound)?;
         Ok(parse(&output.stdout, targets.len()))
     })
-    .into_iter()
-    .map(|(_, r)| r)
-    .collect()
 }
 
 #[cfg(test)]

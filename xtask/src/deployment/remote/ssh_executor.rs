@@ -87,7 +87,7 @@ impl<'a> RemoteExecutor<'a> {
         let hosts = &self.deployment.hosts;
         let indices: Vec<usize> = placement.keys().copied().collect();
         let instances: Vec<Instance> = indices.iter().map(|&i| hosts[i].instance.clone()).collect();
-        let results = self.deployment.ssh.for_each(&instances, |instance| {
+        let results = self.deployment.ssh.results(&instances, |instance| {
             let index = indices
                 .iter()
                 .copied()
@@ -95,11 +95,7 @@ impl<'a> RemoteExecutor<'a> {
                 .context("internal error: unknown host")?;
             f(&hosts[index], &placement[&index])
         });
-        let values = all_ok(
-            what,
-            &instances,
-            results.into_iter().map(|(_, r)| r).collect(),
-        )?;
+        let values = all_ok(what, &instances, results)?;
         Ok(indices.into_iter().zip(values).collect())
     }
 

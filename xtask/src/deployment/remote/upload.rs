@@ -116,7 +116,7 @@ pub fn update(
     let name = remote_name(binary);
     let total = AtomicU64::new(0);
     let instances: Vec<_> = hosts.iter().map(|h| h.instance.clone()).collect();
-    let results = ssh.for_each(&instances, |instance| {
+    let results = ssh.results(&instances, |instance| {
         let started = Instant::now();
         let host = hosts
             .iter()
@@ -157,13 +157,13 @@ pub fn update(
             ..outcome
         })
     });
-    Ok(results.into_iter().map(|(_, r)| r).collect())
+    Ok(results)
 }
 
 /// Checks that every host has `binary` (for `--skip-update`); results in host order.
 pub fn verify(ssh: &SshClient, hosts: &[Host], binary: &NodeBinary) -> Vec<Result<()>> {
     let instances: Vec<_> = hosts.iter().map(|h| h.instance.clone()).collect();
-    ssh.for_each(&instances, |instance| {
+    ssh.results(&instances, |instance| {
         let host = hosts
             .iter()
             .find(|h| h.instance.id == instance.id)
@@ -179,9 +179,6 @@ pub fn verify(ssh: &SshClient, hosts: &[Host], binary: &NodeBinary) -> Vec<Resul
             )
         }
     })
-    .into_iter()
-    .map(|(_, r)| r)
-    .collect()
 }
 
 #[cfg(test)]
