@@ -12,10 +12,12 @@ use node::{
     validator::{Validator, ValidatorConfig},
 };
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+#[path = "ports.rs"]
+mod ports;
+
+/// A free TCP port on 127.0.0.1 ([`ports`]).
 pub(crate) fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local address").port()
+    ports::free_ports(1)
 }
 
 /// Parameters that make tests quick.

@@ -22,25 +22,10 @@ pub(crate) fn node_binary() -> &'static str {
     env!("CARGO_BIN_EXE_node")
 }
 
-/// A port `p` such that `p .. p + count` are free on 127.0.0.1 (checked by binding them).
-pub(crate) fn free_ports(count: u16) -> u16 {
-    for _ in 0..100 {
-        let first = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("an ephemeral port")
-            .port();
-        if first.checked_add(count).is_none() {
-            continue;
-        }
-        let held: Vec<_> = (first..first + count)
-            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == count as usize {
-            return first;
-        }
-    }
-    panic!("no {count} consecutive free ports on 127.0.0.1 in 100 tries");
-}
+#[path = "ports.rs"]
+mod ports;
+
+pub(crate) use ports::free_ports;
 
 /// The files `node genesis` wrote for a committee on 127.0.0.1.
 pub(crate) struct Genesis {
